@@ -1,0 +1,228 @@
+"""Accounts: sign-up, sign-in, sessions, API tokens, profiles and local follows.
+
+The web API and the CLI both call this service, so a rule lives in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from node.auth import (
+    AuthError,
+    SigninLimiter,
+    check_password,
+    check_username,
+    dummy_verify,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_password,
+)
+from node.clock import Clock
+from node.settings import Settings
+from node.store.db import Database
+from node.store.follows import FollowStore
+from node.store.users import NameTaken, Session, SessionStore, User, UserStore
+
+log = logging.getLogger(__name__)
+
+MAX_DISPLAY_NAME = 100
+MAX_BIO = 2000
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done; ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    token: str
+    session: Session
+
+
+FollowHook = Callable[[User, User, str], None]
+
+
+class AccountService:
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.users = UserStore(db)
+        self.sessions = SessionStore(db)
+        self.follows = FollowStore(db)
+        self.settings = settings
+        self.clock = clock
+        self.limiter = SigninLimiter(
+            clock, settings.signin_attempts, float(settings.signin_window_seconds)
+        )
+        self.follow_hooks: list[FollowHook] = []
+
+    # ---- accounts ------------------------------------------------------------------
+    async def create_user(self, username: object, password: object, is_admin: bool = False) -> User:
+        try:
+            name = check_username(username)
+            secret = check_password(password)
+        except AuthError as exc:
+            raise AccountError(400, str(exc)) from None
+        if self.users.by_name(name) is not None:
+            raise AccountError(409, f"the username {name!r} is taken")
+        hashed = await hash_password(secret)
+        try:
+            user = self.users.create(name, hashed, self.clock.now(), is_admin=is_admin)
+        except NameTaken as exc:
+            raise AccountError(409, str(exc)) from None
+        log.info("accounts: created user %s", name)
+        return user
+
+    async def signup(self, username: object, password: object) -> User:
+        if not self.settings.open_registration:
+            raise AccountError(403, "registration is closed on this node")
+        return await self.create_user(username, password)
+
+    async def signin(self, username: object, password: object, ip: str, kind: str) -> SignedIn:
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise AccountError(400, "username and password must be strings")
+        keys = [f"ip:{ip}", f"user:{username}"]
+        wait = self.limiter.retry_after(keys)
+        if wait is not None:
+            raise AccountError(429, "too many failed sign-ins; try again later", wait)
+        user = self.users.by_name(username)
+        stored = self.users.password_hash(user.id) if user else None
+        if user is None or stored is None:
+            await dummy_verify(password)
+            ok = False
+        else:
+            ok = await verify_password(stored, password)
+        if not ok or user is None:
+            self.limiter.failed(keys)
+            raise AccountError(401, "wrong username or password")
+        self.limiter.succeeded(f"user:{username}")
+        return self.open_session(user, kind)
+
+    def open_session(self, user: User, kind: str, label: str = "") -> SignedIn:
+        token = new_token()
+        now = self.clock.now()
+        expires = now + self.settings.session_days * 86400 if kind == "cookie" else None
+        hashed = token_hash(token)
+        self.sessions.create(
+            hashed, user.id, kind, secrets.token_urlsafe(24), now, expires, label=label
+        )
+        session = self.sessions.get(hashed)
+        assert session is not None
+        return SignedIn(user=user, token=token, session=session)
+
+    def authenticate(self, token: str) -> tuple[User, Session] | None:
+        session = self.sessions.get(token_hash(token))
+        if session is None:
+            return None
+        if session.expires_at is not None and session.expires_at < self.clock.now():
+            self.sessions.delete(session.token_hash)
+            return None
+        user = self.users.get(session.user_id)
+        if user is None:
+            return None
+        return user, session
+
+    def signout(self, session: Session) -> None:
+        self.sessions.delete(session.token_hash)
+
+    def remove_user(self, username: str) -> None:
+        user = self.users.by_name(username)
+        if user is None:
+            raise AccountError(404, f"no user named {username!r}")
+        self.users.delete(user.id)
+
+    def update_profile(self, user: User, changes: dict[str, object]) -> User:
+        allowed = {"display_name", "bio", "locked"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise AccountError(400, f"unknown field(s): {', '.join(unknown)}")
+        display_name = changes.get("display_name")
+        bio = changes.get("bio")
+        locked = changes.get("locked")
+        if display_name is not None and (
+            not isinstance(display_name, str) or len(display_name) > MAX_DISPLAY_NAME
+        ):
+            raise AccountError(400, f"display_name must be a string of at most {MAX_DISPLAY_NAME}")
+        if bio is not None and (not isinstance(bio, str) or len(bio) > MAX_BIO):
+            raise AccountError(400, f"bio must be a string of at most {MAX_BIO} characters")
+        if locked is not None and not isinstance(locked, bool):
+            raise AccountError(400, "locked must be true or false")
+        return self.users.update_profile(
+            user.id,
+            display_name=display_name.strip() if isinstance(display_name, str) else None,
+            bio=bio if isinstance(bio, str) else None,
+            locked=locked if isinstance(locked, bool) else None,
+        )
+
+    def by_name(self, username: str) -> User:
+        user = self.users.by_name(username)
+        if user is None:
+            raise AccountError(404, f"no user named {username!r}")
+        return user
+
+    # ---- follows -------------------------------------------------------------------
+    def follow(self, follower: User, followee: User) -> str:
+        """Follow; a locked account's follow stays 'pending' until approved."""
+        if follower.id == followee.id:
+            raise AccountError(400, "you cannot follow yourself")
+        current = self.follows.state(follower.id, followee.id)
+        if current is not None:
+            return current
+        state = "pending" if followee.locked else "accepted"
+        self.follows.put(follower.id, followee.id, state, self.clock.now())
+        self._notify(follower, followee, "follow")
+        return state
+
+    def unfollow(self, follower: User, followee: User) -> bool:
+        removed = self.follows.remove(follower.id, followee.id)
+        if removed:
+            self._notify(follower, followee, "unfollow")
+        return removed
+
+    def approve(self, followee: User, follower: User) -> None:
+        if self.follows.state(follower.id, followee.id) != "pending":
+            raise AccountError(404, "no pending follow request from that user")
+        self.follows.put(follower.id, followee.id, "accepted", self.clock.now())
+        self._notify(follower, followee, "accept")
+
+    def reject(self, followee: User, follower: User) -> None:
+        if self.follows.state(follower.id, followee.id) != "pending":
+            raise AccountError(404, "no pending follow request from that user")
+        self.follows.remove(follower.id, followee.id)
+        self._notify(follower, followee, "reject")
+
+    def _notify(self, follower: User, followee: User, what: str) -> None:
+        """Federation hooks in here to send Follow/Accept/Undo for remote users."""
+        for hook in self.follow_hooks:
+            hook(follower, followee, what)
+
+    def profile(self, user: User, viewer: User | None) -> dict[str, object]:
+        followers, following = self.follows.counts(user.id)
+        data: dict[str, object] = {
+            "username": user.username,
+            "handle": handle(user),
+            "display_name": user.display_name or user.username,
+            "bio": user.bio,
+            "locked": user.locked,
+            "followers_count": followers,
+            "following_count": following,
+            "local": user.is_local,
+        }
+        if viewer is not None and viewer.id != user.id:
+            data["followed_by_you"] = self.follows.state(viewer.id, user.id)
+            data["follows_you"] = self.follows.state(user.id, viewer.id) == "accepted"
+        return data
+
+
+def handle(user: User) -> str:
+    """The name clients show: ``alice`` on this node, ``bob@other.example`` otherwise."""
+    return user.username if user.domain is None else f"{user.username}@{user.domain}"

@@ -1,0 +1,476 @@
+"""Rooms as a running service: rules from ``model``, state in the store, events to clients.
+
+Live and scheduled rooms are held in memory and written through to SQLite after every
+change, so a restarted node has every room, role, hand and ban. After a restart every seat
+waits ``reconnect_grace_seconds`` for its client; seats nobody reclaims are freed and a room
+left with nobody on stage ends after ``room_empty_grace_seconds`` (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from node.accounts import handle
+from node.clock import Clock
+from node.rooms import model
+from node.rooms.hallway import Viewer, rank
+from node.rooms.model import Event, JoinMode, Participant, Room, RoomRuleError, RoomStatus
+from node.settings import Settings
+from node.store.db import Database
+from node.store.follows import FollowStore
+from node.store.rooms import RoomStore
+from node.store.users import User, UserStore
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 2000
+MAX_SCHEDULE_AHEAD = 366 * 86400
+
+ActionFn = Callable[[Room, int, int, float], list[Event]]
+
+# name -> (rule, needs a target user). The target defaults to the actor where optional.
+ACTIONS: dict[str, tuple[ActionFn, bool]] = {
+    "raise_hand": (lambda r, a, t, now: model.raise_hand(r, a, now), False),
+    "lower_hand": (lambda r, a, t, now: model.lower_hand(r, a), False),
+    "invite_to_speak": (lambda r, a, t, now: model.invite_to_speak(r, a, t), True),
+    "accept_invite": (lambda r, a, t, now: model.accept_invite(r, a, now), False),
+    "decline_invite": (lambda r, a, t, now: model.decline_invite(r, a), False),
+    "move_to_audience": (lambda r, a, t, now: model.move_to_audience(r, a, t, now), False),
+    "mute": (lambda r, a, t, now: model.mute(r, a, t), False),
+    "unmute": (lambda r, a, t, now: model.unmute(r, a, t), False),
+    "remove": (lambda r, a, t, now: model.remove(r, a, t, now), True),
+    "make_moderator": (lambda r, a, t, now: model.make_moderator(r, a, t, now), True),
+    "unmake_moderator": (lambda r, a, t, now: model.unmake_moderator(r, a, t), True),
+    "invite": (lambda r, a, t, now: model.invite_user(r, a, t), True),
+    "leave": (lambda r, a, t, now: model.leave(r, a, now), False),
+    "end": (lambda r, a, t, now: model.end(r, a, now), False),
+    "start": (lambda r, a, t, now: model.start(r, a, now), False),
+}
+
+
+class RoomObserver(Protocol):
+    """Media and federation react to room changes through this seam."""
+
+    def room_event(self, room: Room, event: Event) -> None: ...
+
+
+class Subscription:
+    """One client's ordered event stream for one room, with a bounded queue.
+
+    Policy for slow clients: ``speaking`` messages are dropped once the queue is half full;
+    if the queue fills up anyway the client is disconnected (close code 4008) and must
+    reconnect, receiving a fresh full state. One slow client never stalls the others.
+    """
+
+    def __init__(self, room_id: str, user: User, maxsize: int) -> None:
+        self.room_id = room_id
+        self.user = user
+        self.maxsize = maxsize
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+        self.close_code = 1000
+        self.close_reason = ""
+
+    def offer(self, message: dict[str, Any], droppable: bool = False) -> None:
+        if self.overflowed:
+            return
+        if droppable and self.queue.qsize() >= self.maxsize // 2:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close(4008, "client too slow; reconnect for a fresh state")
+
+    def close(self, code: int, reason: str) -> None:
+        """End the stream; the WebSocket closes with CODE once queued messages are sent."""
+        self.close_code, self.close_reason = code, reason
+        self._wake()
+
+    def _wake(self) -> None:
+        while True:
+            try:
+                self.queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self.queue.get_nowait()
+
+
+@dataclass(frozen=True)
+class RoomDraft:
+    title: str
+    description: str
+    join_mode: JoinMode
+    start_time: float | None
+
+
+class RoomService:
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.store = RoomStore(db)
+        self.users = UserStore(db)
+        self.follows = FollowStore(db)
+        self.settings = settings
+        self.clock = clock
+        self.rooms: dict[str, Room] = {}
+        self.observers: list[RoomObserver] = []
+        self._subs: dict[str, set[Subscription]] = {}
+        self._sockets: dict[tuple[str, int], int] = {}
+        self._seat_deadlines: dict[tuple[str, int], float] = {}
+        self._empty_deadlines: dict[str, float] = {}
+
+    # ---- start-up and sweeping ----------------------------------------------------
+    def load(self) -> None:
+        """Bring scheduled and live rooms back after a (re)start; every seat must reconnect."""
+        deadline = self.clock.monotonic() + self.settings.reconnect_grace_seconds
+        for room in self.store.active():
+            self.rooms[room.id] = room
+            for user_id in room.participants:
+                self._seat_deadlines[(room.id, user_id)] = deadline
+            self._check_empty(room)
+        log.info("rooms: loaded %d active rooms", len(self.rooms))
+
+    def sweep(self) -> None:
+        """Free unclaimed seats and end rooms whose grace period ran out (run_once)."""
+        now = self.clock.monotonic()
+        for key, due in list(self._seat_deadlines.items()):
+            if due > now:
+                continue
+            del self._seat_deadlines[key]
+            room = self.rooms.get(key[0])
+            if room and key[1] in room.participants and not self._sockets.get(key):
+                self._free_seat(room, key[1])
+        for room_id, due in list(self._empty_deadlines.items()):
+            if due > now:
+                continue
+            del self._empty_deadlines[room_id]
+            room = self.rooms.get(room_id)
+            if room and room.needs_grace():
+                log.info("rooms: %s ended after the empty grace period", room_id)
+                self._apply(room, lambda r: model.end(r, None, self.clock.now()))
+
+    def _free_seat(self, room: Room, user_id: int) -> None:
+        now = self.clock.now()
+        self._apply(room, lambda r: model.leave(r, user_id, now))
+
+    def _check_empty(self, room: Room) -> None:
+        if room.needs_grace():
+            self._empty_deadlines.setdefault(
+                room.id, self.clock.monotonic() + self.settings.room_empty_grace_seconds
+            )
+        else:
+            self._empty_deadlines.pop(room.id, None)
+
+    # ---- creating and reading -----------------------------------------------------
+    def parse_draft(self, body: dict[str, Any]) -> RoomDraft:
+        allowed = {"title", "description", "join_mode", "start_time"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise RoomRuleError("invalid", f"unknown field(s): {', '.join(unknown)}")
+        title = body.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise RoomRuleError("invalid", "title is required")
+        if len(title) > MAX_TITLE:
+            raise RoomRuleError("invalid", f"title must be at most {MAX_TITLE} characters")
+        description = body.get("description", "")
+        if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+            raise RoomRuleError(
+                "invalid", f"description must be a string of at most {MAX_DESCRIPTION} characters"
+            )
+        mode_raw = body.get("join_mode", "open")
+        try:
+            join_mode = JoinMode(mode_raw)
+        except ValueError:
+            raise RoomRuleError("invalid", "join_mode must be open, social or closed") from None
+        start_time = _parse_time(body.get("start_time"))
+        if start_time is not None:
+            now = self.clock.now()
+            if start_time < now - 60:
+                raise RoomRuleError("invalid", "start_time is in the past")
+            if start_time > now + MAX_SCHEDULE_AHEAD:
+                raise RoomRuleError("invalid", "start_time is more than a year ahead")
+        return RoomDraft(title.strip(), description, join_mode, start_time)
+
+    def create(self, host: User, draft: RoomDraft) -> Room:
+        now = self.clock.now()
+        room = Room(
+            id=secrets.token_urlsafe(9),
+            host_id=host.id,
+            title=draft.title,
+            description=draft.description,
+            join_mode=draft.join_mode,
+            status=RoomStatus.SCHEDULED if draft.start_time else RoomStatus.LIVE,
+            invite_token=secrets.token_urlsafe(24),
+            created_at=now,
+            start_time=draft.start_time,
+            started_at=None if draft.start_time else now,
+        )
+        self.store.insert(room)
+        self.rooms[room.id] = room
+        self._check_empty(room)
+        log.info("rooms: %s created by %s (%s)", room.id, host.username, room.status.value)
+        self._notify(room, Event("room_created", {}))
+        return room
+
+    def get(self, room_id: str) -> Room:
+        room = self.rooms.get(room_id) or self.store.get(room_id)
+        if room is None:
+            raise RoomRuleError("not_found", "no such room")
+        return room
+
+    def hallway(self, viewer: User) -> list[Room]:
+        me = Viewer(
+            user_id=viewer.id,
+            following=frozenset(self.follows.following_ids(viewer.id)),
+            followed_by=frozenset(
+                uid for uid, _ in self.follows.page(viewer.id, "followers", "accepted", 10**6, 0)
+            ),
+        )
+        return rank(self.rooms.values(), me)
+
+    # ---- acting -------------------------------------------------------------------
+    def join(self, room_id: str, user: User, invite_token: str | None = None) -> Room:
+        room = self.get(room_id)
+        followed = self.follows.followed_by_any(user.id, room.moderator_ids())
+        now = self.clock.now()
+        self._apply(
+            room,
+            lambda r: model.join(
+                r, user.id, now, followed_by_moderator=followed, invite_token=invite_token
+            ),
+        )
+        if not self._sockets.get((room.id, user.id)):
+            self._seat_deadlines.setdefault(
+                (room.id, user.id), self.clock.monotonic() + self.settings.reconnect_grace_seconds
+            )
+        return room
+
+    def act(self, room_id: str, actor: User, action: str, target: str | None = None) -> Room:
+        if action not in ACTIONS:
+            raise RoomRuleError("not_found", f"unknown action {action!r}")
+        rule, needs_target = ACTIONS[action]
+        room = self.get(room_id)
+        if target is None:
+            if needs_target:
+                raise RoomRuleError("invalid", f"{action} needs a 'user'")
+            target_id = actor.id
+        else:
+            target_user = self.users.by_name(target) if isinstance(target, str) else None
+            if target_user is None:
+                raise RoomRuleError("not_found", f"no user named {target!r}")
+            target_id = target_user.id
+        now = self.clock.now()
+        self._apply(room, lambda r: rule(r, actor.id, target_id, now))
+        return room
+
+    def update_details(self, room_id: str, actor: User, body: dict[str, Any]) -> Room:
+        room = self.get(room_id)
+        title, description = body.get("title"), body.get("description")
+        if title is not None and (
+            not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE
+        ):
+            raise RoomRuleError("invalid", f"title must be 1-{MAX_TITLE} characters")
+        if description is not None and (
+            not isinstance(description, str) or len(description) > MAX_DESCRIPTION
+        ):
+            raise RoomRuleError(
+                "invalid", f"description must be a string of at most {MAX_DESCRIPTION} characters"
+            )
+        self._apply(
+            room,
+            lambda r: model.update_details(
+                r, actor.id, title.strip() if isinstance(title, str) else None, description
+            ),
+        )
+        return room
+
+    def _apply(self, room: Room, change: Callable[[Room], list[Event]]) -> list[Event]:
+        if room.id not in self.rooms:
+            raise RoomRuleError("conflict", f"the room is {room.status.value}")
+        events = change(room)
+        if not events:
+            return events
+        ended = room.status is RoomStatus.ENDED
+        touched: set[int] | None = None if ended else _touched(events)
+        room.seq += len(events)
+        self.store.save(room, touched)
+        first = room.seq - len(events) + 1
+        for offset, event in enumerate(events):
+            self._publish(room, first + offset, event)
+            self._notify(room, event)
+        if ended:
+            self._close_room(room)
+        else:
+            self._check_empty(room)
+        return events
+
+    def _close_room(self, room: Room) -> None:
+        self.rooms.pop(room.id, None)
+        self._empty_deadlines.pop(room.id, None)
+        for key in [k for k in self._seat_deadlines if k[0] == room.id]:
+            del self._seat_deadlines[key]
+        for sub in self._subs.pop(room.id, set()):
+            sub.close(1000, "room ended")
+
+    def _notify(self, room: Room, event: Event) -> None:
+        for observer in self.observers:
+            observer.room_event(room, event)
+
+    # ---- live connections ---------------------------------------------------------
+    def connect(self, room_id: str, user: User, invite_token: str | None = None) -> Subscription:
+        """A client opened the room's WebSocket: join (or reclaim the seat) and subscribe."""
+        room = self.join(room_id, user, invite_token)
+        key = (room.id, user.id)
+        self._sockets[key] = self._sockets.get(key, 0) + 1
+        self._seat_deadlines.pop(key, None)
+        sub = Subscription(room.id, user, self.settings.ws_queue_size)
+        self._subs.setdefault(room.id, set()).add(sub)
+        return sub
+
+    def disconnect(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.room_id)
+        if subs is not None:
+            subs.discard(sub)
+        key = (sub.room_id, sub.user.id)
+        count = self._sockets.get(key, 0) - 1
+        if count > 0:
+            self._sockets[key] = count
+            return
+        self._sockets.pop(key, None)
+        room = self.rooms.get(sub.room_id)
+        if room is None or sub.user.id not in room.participants:
+            return
+        self._apply(room, lambda r: model.disconnect(r, sub.user.id))
+        self._seat_deadlines[key] = self.clock.monotonic() + self.settings.reconnect_grace_seconds
+
+    def report_levels(self, room_id: str, levels: dict[int, float]) -> None:
+        """Speaking levels from the media engine: sent at once, never stored."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        users = self.users.many(list(levels))
+        message = {
+            "type": "speaking",
+            "seq": room.seq,
+            "levels": {handle(users[u]): round(v, 3) for u, v in levels.items() if u in users},
+        }
+        for sub in self._subs.get(room_id, ()):
+            sub.offer(message, droppable=True)
+
+    def _publish(self, room: Room, seq: int, event: Event) -> None:
+        subs = self._subs.get(room.id)
+        if not subs:
+            return
+        message = self.event_message(room, seq, event)
+        gone = event.data.get("user") if event.kind in ("left", "removed") else None
+        for sub in list(subs):
+            sub.offer(message)
+            if sub.user.id == gone:
+                subs.discard(sub)
+                if event.kind == "removed":
+                    sub.close(4003, "removed from the room")
+                else:
+                    sub.close(1000, "left the room")
+
+    def close_all(self) -> list[Subscription]:
+        subs = [s for group in self._subs.values() for s in group]
+        for sub in subs:
+            sub.close(1001, "server shutting down")
+        return subs
+
+    # ---- views (what clients see) -------------------------------------------------
+    def event_message(self, room: Room, seq: int, event: Event) -> dict[str, Any]:
+        data = dict(event.data)
+        ids = [v for k, v in data.items() if k in ("user", "by") and isinstance(v, int)]
+        users = self.users.many(ids)
+        for key in ("user", "by"):
+            value = data.get(key)
+            if isinstance(value, int):
+                data[key] = handle(users[value]) if value in users else None
+        if event.kind == "joined":
+            p = room.participants.get(event.data["user"])
+            if p is not None:
+                data["participant"] = self._participant_view(p, users)
+        return {"type": "event", "seq": seq, "event": event.kind, **data}
+
+    def view(self, room: Room, viewer: User | None) -> dict[str, Any]:
+        ids = [room.host_id, *room.participants]
+        users = self.users.many(ids)
+        host = users.get(room.host_id)
+        data: dict[str, Any] = {
+            "id": room.id,
+            "url": f"{self.settings.base_url}/rooms/{room.id}",
+            "title": room.title,
+            "description": room.description,
+            "join_mode": room.join_mode.value,
+            "status": room.status.value,
+            "host": handle(host) if host else None,
+            "host_display_name": (host.display_name or host.username) if host else None,
+            "start_time": room.start_time,
+            "started_at": room.started_at,
+            "ended_at": room.ended_at,
+            "seq": room.seq,
+            "participant_count": len(room.participants),
+            "listener_count": len(room.listeners()),
+            "speakers": [self._participant_view(p, users) for p in room.speakers()],
+            "listeners": [self._participant_view(p, users) for p in room.listeners()],
+            "hands": [handle(users[p.user_id]) for p in room.hands() if p.user_id in users],
+        }
+        if viewer is not None:
+            me = room.participants.get(viewer.id)
+            data["you"] = self._participant_view(me, users) if me else None
+            if viewer.id in room.moderator_ids():
+                data["invite_link"] = (
+                    f"{self.settings.base_url}/rooms/{room.id}?invite={room.invite_token}"
+                )
+        return data
+
+    def card(self, room: Room, viewer: User) -> dict[str, Any]:
+        """A hallway card: the view without the full audience list."""
+        data = self.view(room, viewer)
+        data.pop("listeners")
+        data.pop("invite_link", None)
+        data["speakers"] = data["speakers"][:6]
+        return data
+
+    @staticmethod
+    def _participant_view(p: Participant, users: dict[int, User]) -> dict[str, Any]:
+        user = users.get(p.user_id)
+        return {
+            "user": handle(user) if user else None,
+            "display_name": (user.display_name or user.username) if user else None,
+            "role": p.role.value,
+            "muted": p.muted,
+            "mute_locked": p.mute_locked,
+            "hand_raised": p.hand_raised_at is not None,
+            "invited_to_speak": p.invited_to_speak,
+            "connected": p.connected,
+        }
+
+
+def _touched(events: Iterable[Event]) -> set[int]:
+    return {e.data["user"] for e in events if isinstance(e.data.get("user"), int)}
+
+
+def _parse_time(raw: object) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        raise RoomRuleError("invalid", "start_time must be an ISO 8601 time or epoch seconds")
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise RoomRuleError("invalid", "start_time must be an ISO 8601 time") from None
+        if parsed.tzinfo is None:
+            raise RoomRuleError("invalid", "start_time needs a time zone (e.g. Z or +02:00)")
+        return parsed.timestamp()
+    raise RoomRuleError("invalid", "start_time must be an ISO 8601 time or epoch seconds")

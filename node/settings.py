@@ -1,0 +1,152 @@
+"""One frozen Settings object built from defaults, salon.toml, SALON_* env vars and flags.
+
+Precedence (lowest to highest): built-in defaults, ``DATA/salon.toml``, ``SALON_*``
+environment variables, command-line flags. Every key is documented in docs/operating.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_NAME = "salon.toml"
+DB_NAME = "salon.db"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing, malformed or out of range."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("salon-data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    url: str = ""  # public base URL; empty means http://HOST:PORT
+    testnet: bool = False
+    open_registration: bool = True
+    node_name: str = "Salon"
+    max_body_bytes: int = 1_000_000
+    api_body_bytes: int = 64_000
+    session_days: int = 30
+    signin_attempts: int = 10  # failures allowed per window, per IP and per account
+    signin_window_seconds: int = 300
+    room_empty_grace_seconds: float = 60.0
+    reconnect_grace_seconds: float = 20.0
+    ws_queue_size: int = 256
+    ice_addresses: tuple[str, ...] = ()
+    ice_port_min: int = 0
+    ice_port_max: int = 0
+    stun_servers: tuple[str, ...] = ()
+    audio_bitrate: int = 32000
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_NAME
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / CONFIG_NAME
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("data_dir", "extra")}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Convert a TOML or environment value to the field's type, with a clear error."""
+    default = getattr(Settings(), name)
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            if isinstance(raw, str):
+                return tuple(p.strip() for p in raw.split(",") if p.strip())
+            if isinstance(raw, list) and all(isinstance(p, str) for p in raw):
+                return tuple(raw)
+            raise ValueError(raw)
+        if not isinstance(raw, str):
+            raise ValueError(raw)
+        return raw
+    except ValueError:
+        kind = type(default).__name__
+        raise SettingsError(f"setting {name!r}: {raw!r} is not a valid {kind}") from None
+
+
+def _validate(s: Settings) -> Settings:
+    if not 0 <= s.port <= 65535:
+        raise SettingsError(f"setting 'port': {s.port} is out of range 0-65535")
+    if s.url and not s.url.startswith(("http://", "https://")):
+        raise SettingsError(f"setting 'url': {s.url!r} must start with http:// or https://")
+    if s.max_body_bytes < 1024 or s.api_body_bytes < 1024:
+        raise SettingsError("body size limits must be at least 1024 bytes")
+    if s.ws_queue_size < 8:
+        raise SettingsError("setting 'ws_queue_size' must be at least 8")
+    return s
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise SettingsError(f"{path}: unknown setting(s): {', '.join(unknown)}")
+    return data
+
+
+def load_settings(
+    data_dir: Path,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings for DATA_DIR; ``overrides`` are command-line flags (None = not given)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, raw in read_config_file(data_dir / CONFIG_NAME).items():
+        values[name] = _coerce(name, raw)
+    for name in _FIELDS:
+        key = "SALON_" + name.upper()
+        if key in env:
+            values[name] = _coerce(name, env[key])
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    return _validate(Settings(data_dir=data_dir, **values))
+
+
+def default_config_text() -> str:
+    return (
+        "# Salon node configuration. Every key can also be set by a SALON_<KEY> environment\n"
+        "# variable or a command-line flag; see docs/operating.md for all keys.\n"
+        '# url = "https://salon.example"   # public base URL (default http://HOST:PORT)\n'
+        "# open_registration = true\n"
+        "# testnet = false                  # allow federation with private/loopback addresses\n"
+    )

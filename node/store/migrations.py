@@ -1,0 +1,117 @@
+"""Versioned schema migrations. Append only: never edit a released step.
+
+Users hold both local accounts (``domain`` NULL) and, once federation lands, remote actors
+(``domain`` set), as Mastodon's accounts table does; follows therefore reference users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            domain TEXT,
+            display_name TEXT NOT NULL DEFAULT '',
+            bio TEXT NOT NULL DEFAULT '',
+            password_hash TEXT,
+            locked INTEGER NOT NULL DEFAULT 0,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            actor_uri TEXT,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX users_local_name ON users(username) WHERE domain IS NULL")
+    db.execute(
+        "CREATE UNIQUE INDEX users_remote_name ON users(username, domain) WHERE domain IS NOT NULL"
+    )
+    db.execute(
+        """
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('cookie', 'bearer')),
+            csrf_token TEXT NOT NULL,
+            label TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            expires_at REAL
+        )"""
+    )
+    db.execute("CREATE INDEX sessions_user ON sessions(user_id)")
+    db.execute(
+        """
+        CREATE TABLE follows (
+            follower_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            followee_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            state TEXT NOT NULL CHECK (state IN ('accepted', 'pending')),
+            created_at REAL NOT NULL,
+            PRIMARY KEY (follower_id, followee_id)
+        )"""
+    )
+    db.execute("CREATE INDEX follows_followee ON follows(followee_id)")
+    db.execute(
+        """
+        CREATE TABLE rooms (
+            id TEXT PRIMARY KEY,
+            host_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            join_mode TEXT NOT NULL CHECK (join_mode IN ('open', 'social', 'closed')),
+            status TEXT NOT NULL CHECK (status IN ('scheduled', 'live', 'ended')),
+            invite_token TEXT NOT NULL,
+            start_time REAL,
+            started_at REAL,
+            ended_at REAL,
+            created_at REAL NOT NULL,
+            seq INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE INDEX rooms_status ON rooms(status)")
+    db.execute(
+        """
+        CREATE TABLE room_participants (
+            room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('host', 'moderator', 'speaker', 'listener')),
+            joined_at REAL NOT NULL,
+            stage_since REAL,
+            hand_raised_at REAL,
+            invited_to_speak INTEGER NOT NULL DEFAULT 0,
+            muted INTEGER NOT NULL DEFAULT 0,
+            mute_locked INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (room_id, user_id)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE room_invites (
+            room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            PRIMARY KEY (room_id, user_id)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE room_bans (
+            room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            PRIMARY KEY (room_id, user_id)
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE room_moderators (
+            room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            PRIMARY KEY (room_id, user_id)
+        )"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial]

@@ -1,0 +1,119 @@
+"""Request plumbing shared by the API: JSON errors, body limits, authentication, CSRF."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from node.accounts import AccountError, AccountService
+from node.rooms.model import RoomRuleError
+from node.store.users import Session, User
+
+log = logging.getLogger(__name__)
+
+COOKIE = "salon_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ACCOUNTS = web.AppKey("accounts", AccountService)
+API_BODY_LIMIT = web.AppKey("api_body_limit", int)
+USER: web.RequestKey[User | None] = web.RequestKey("user")
+SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every API failure is a JSON ``{"error": ...}``; bad input is never a 500."""
+    try:
+        return await handler(request)
+    except RoomRuleError as exc:
+        return error(exc.status, exc.message)
+    except AccountError as exc:
+        headers = {"Retry-After": str(int(exc.retry_after) + 1)} if exc.retry_after else None
+        return error(exc.status, exc.message, headers)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        message = exc.text if exc.text and not exc.text.startswith("{") else exc.reason
+        if exc.status == 413:
+            message = "request body too large"
+        keep = {k: v for k, v in exc.headers.items() if k in ("Retry-After", "Allow")}
+        return error(exc.status, message or exc.reason, keep)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the bearer token or session cookie; demand the CSRF token for cookie writes."""
+    accounts = request.app[ACCOUNTS]
+    request[USER] = None
+    request[SESSION] = None
+    auth = request.headers.get("Authorization", "")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return error(401, "Authorization must be 'Bearer TOKEN'")
+        found = accounts.authenticate(token.strip())
+        if found is None:
+            return error(401, "invalid or expired token")
+        request[USER], request[SESSION] = found
+    elif COOKIE in request.cookies:
+        found = accounts.authenticate(request.cookies[COOKIE])
+        if found is not None:
+            request[USER], request[SESSION] = found
+            if request.method not in SAFE_METHODS and request.path.startswith("/api/"):
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not hmac.compare_digest(sent, found[1].csrf_token):
+                    return error(403, f"missing or wrong {CSRF_HEADER} header")
+    return await handler(request)
+
+
+def current_user(request: web.Request) -> User:
+    user = request[USER]
+    if user is None:
+        raise AccountError(401, "sign in first")
+    return user
+
+
+def current_session(request: web.Request) -> Session:
+    session = request[SESSION]
+    if session is None:
+        raise AccountError(401, "sign in first")
+    return session
+
+
+async def read_json(request: web.Request, required: bool = True) -> dict[str, Any]:
+    """The request's JSON object, within the API body limit."""
+    limit = request.app[API_BODY_LIMIT]
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(raw))
+    if not raw.strip():
+        if required:
+            raise AccountError(400, "a JSON object body is required")
+        return {}
+    if request.content_type != "application/json":
+        raise AccountError(415, "Content-Type must be application/json")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AccountError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise AccountError(400, "the body must be a JSON object")
+    return data
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or "unknown"
