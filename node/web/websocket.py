@@ -94,19 +94,20 @@ async def _read(
     async for msg in ws:
         if msg.type is not WSMsgType.TEXT:
             if msg.type is WSMsgType.BINARY:
-                await ws.send_json({"type": "error", "error": "binary messages are not accepted"})
+                sub.offer({"type": "error", "error": "binary messages are not accepted"})
             continue
         try:
             data = json.loads(msg.data)
         except json.JSONDecodeError as exc:
-            await ws.send_json({"type": "error", "error": f"malformed JSON: {exc}"})
+            sub.offer({"type": "error", "error": f"malformed JSON: {exc}"})
             continue
         if not isinstance(data, dict):
-            await ws.send_json({"type": "error", "error": "messages must be JSON objects"})
+            sub.offer({"type": "error", "error": "messages must be JSON objects"})
             continue
         reply = await _handle(request, rooms, sub, data)
-        if reply is not None and not ws.closed:
-            await ws.send_json(reply)
+        if reply is not None:
+            # through the queue, so a reply follows the events its command caused
+            sub.offer(reply)
 
 
 async def _handle(

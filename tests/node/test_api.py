@@ -129,7 +129,7 @@ async def test_profile_edit(node: Node) -> None:
     status, me = await alice.call("PATCH", "/api/me", {"display_name": "Alice A.", "bio": "hi"})
     assert status == 200 and me["display_name"] == "Alice A." and me["bio"] == "hi"
     for bad in ({"display_name": 3}, {"bio": "x" * 3000}, {"admin": True}, {"locked": "yes"}):
-        status, body = await alice.call("PATCH", "/api/me", bad)
+        status, _body = await alice.call("PATCH", "/api/me", bad)
         assert status == 400, bad
     assert (await alice.call("GET", "/api/users/alice"))[1]["display_name"] == "Alice A."
 
@@ -238,14 +238,12 @@ async def test_hallway_ranks_followed_first_and_scheduled_after(node: Node) -> N
     await viewer.call("POST", "/api/users/bob/follow")
     _, a = await alice.call("POST", "/api/rooms", {"title": "Alice live"})
     _, b = await bob.call("POST", "/api/rooms", {"title": "Bob live"})
-    _, s = await alice.call(
-        "POST", "/api/rooms", {"title": "Later", "start_time": soon_iso()}
-    )
+    _, s = await alice.call("POST", "/api/rooms", {"title": "Later", "start_time": soon_iso()})
     assert s["status"] == "scheduled"
     for i in range(2):
         extra = await node.user(f"fan{i}")
         await extra.call("POST", f"/api/rooms/{a['id']}/join")
-    status, hall = await viewer.call("GET", "/api/hallway")
+    _status, hall = await viewer.call("GET", "/api/hallway")
     assert [r["title"] for r in hall["rooms"]] == ["Bob live", "Alice live", "Later"]
     assert hall["rooms"][1]["listener_count"] == 2
     assert (await viewer.call("GET", "/api/rooms/" + b["id"]))[1]["host"] == "bob"
@@ -254,7 +252,9 @@ async def test_hallway_ranks_followed_first_and_scheduled_after(node: Node) -> N
 async def test_scheduled_room_start(node: Node) -> None:
     alice = await node.user("alice")
     bob = await node.user("bob")
-    _, s = await alice.call("POST", "/api/rooms", {"title": "Later", "start_time": time.time() + 3600})
+    _, s = await alice.call(
+        "POST", "/api/rooms", {"title": "Later", "start_time": time.time() + 3600}
+    )
     status, body = await bob.call("POST", f"/api/rooms/{s['id']}/join")
     assert status == 409 and body["error"] == "the room has not started yet"
     assert (await bob.call("POST", f"/api/rooms/{s['id']}/start"))[0] == 403

@@ -1,0 +1,165 @@
+"""RoomService with a fake clock: grace periods, restarts, slow subscribers (no sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from node.accounts import AccountService
+from node.clock import FakeClock
+from node.rooms.model import JoinMode, RoomRuleError, RoomStatus
+from node.rooms.service import RoomDraft, RoomService
+from node.store.db import open_database
+from node.store.users import User
+from tests.conftest import make_settings
+
+
+class World:
+    def __init__(self, path: Path, **overrides: object) -> None:
+        self.path = path
+        self.clock = FakeClock()
+        self.settings = make_settings(path, **overrides)
+        path.mkdir(parents=True, exist_ok=True)
+        self.open()
+
+    def open(self) -> None:
+        self.db = open_database(self.path / "salon.db")
+        self.accounts = AccountService(self.db, self.settings, self.clock)
+        self.rooms = RoomService(self.db, self.settings, self.clock)
+        self.rooms.load()
+
+    def restart(self) -> None:
+        self.db.close()
+        self.open()
+
+    def user(self, name: str) -> User:
+        return self.accounts.users.create(name, "x", self.clock.now())
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(
+        tmp_path / "w", reconnect_grace_seconds=20.0, room_empty_grace_seconds=60.0, ws_queue_size=8
+    )
+
+
+def draft(title: str = "Room", mode: JoinMode = JoinMode.OPEN) -> RoomDraft:
+    return RoomDraft(title=title, description="", join_mode=mode, start_time=None)
+
+
+async def test_slow_subscriber_is_cut_off_others_get_everything(world: World) -> None:
+    alice, slow, fan = world.user("alice"), world.user("slow"), world.user("fan")
+    room = world.rooms.create(alice, draft())
+    reader = world.rooms.connect(room.id, alice)
+    stuck = world.rooms.connect(room.id, slow)
+    world.rooms.connect(room.id, fan)
+    received = []
+    for _ in range(10):
+        world.rooms.act(room.id, fan, "raise_hand")
+        world.rooms.act(room.id, fan, "lower_hand")
+        while not reader.queue.empty():
+            received.append(reader.queue.get_nowait())
+    hands = [m for m in received if m and m.get("event", "").startswith("hand_")]
+    assert len(hands) == 20 and [m["seq"] for m in hands] == sorted(m["seq"] for m in hands)
+    assert stuck.overflowed and stuck.close_code == 4008
+    # speaking levels are dropped for a half-full queue instead of cutting the client off
+    quiet = world.rooms.connect(room.id, world.user("quiet"))
+    for _ in range(20):
+        world.rooms.report_levels(room.id, {alice.id: 0.5})
+    assert not quiet.overflowed and quiet.queue.qsize() <= 4 + 1
+
+
+async def test_unclaimed_seat_is_freed_after_grace(world: World) -> None:
+    alice, bob = world.user("alice"), world.user("bob")
+    room = world.rooms.create(alice, draft())
+    world.rooms.connect(room.id, alice)
+    sub = world.rooms.connect(room.id, bob)
+    world.rooms.disconnect(sub)
+    assert room.participants[bob.id].connected is False
+    world.clock.advance(19)
+    world.rooms.sweep()
+    assert bob.id in room.participants
+    world.clock.advance(2)
+    world.rooms.sweep()
+    assert bob.id not in room.participants
+
+
+async def test_empty_room_ends_after_grace(world: World) -> None:
+    alice = world.user("alice")
+    room = world.rooms.create(alice, draft())
+    world.clock.advance(59)
+    world.rooms.sweep()
+    assert room.status is RoomStatus.LIVE
+    sub = world.rooms.connect(room.id, alice)  # the host arrives: the timer stops
+    world.clock.advance(120)
+    world.rooms.sweep()
+    assert room.status is RoomStatus.LIVE
+    world.rooms.disconnect(sub)
+    world.clock.advance(21)
+    world.rooms.sweep()  # seat freed; the stage is now empty
+    world.clock.advance(61)
+    world.rooms.sweep()
+    assert room.status is RoomStatus.ENDED
+    assert world.rooms.get(room.id).status is RoomStatus.ENDED
+
+
+async def test_restart_keeps_rooms_roles_hands_bans(world: World) -> None:
+    alice, bob, carol, dave = (world.user(n) for n in ("alice", "bob", "carol", "dave"))
+    room = world.rooms.create(alice, draft(mode=JoinMode.CLOSED))
+    world.rooms.act(room.id, alice, "invite", "bob")
+    world.rooms.act(room.id, alice, "invite", "carol")
+    world.rooms.act(room.id, alice, "invite", "dave")
+    for u in (alice, bob, carol, dave):
+        world.rooms.connect(room.id, u)
+    world.rooms.act(room.id, alice, "make_moderator", "bob")
+    world.rooms.act(room.id, carol, "raise_hand")
+    world.rooms.act(room.id, alice, "remove", "dave")
+    seq = room.seq
+    world.restart()
+    again = world.rooms.get(room.id)
+    assert again is not room and again.seq == seq
+    assert again.participants[bob.id].role.value == "moderator"
+    assert again.participants[carol.id].hand_raised_at is not None
+    assert again.bans == {dave.id} and bob.id in again.invites
+    assert all(not p.connected for p in again.participants.values())
+    with pytest.raises(RoomRuleError, match="removed"):
+        world.rooms.join(room.id, dave)
+    # seats wait for their clients; the ones nobody reclaims are freed
+    world.rooms.connect(room.id, alice)
+    world.clock.advance(21)
+    world.rooms.sweep()
+    assert set(again.participants) == {alice.id}
+
+
+async def test_observers_see_every_event(world: World) -> None:
+    seen: list[str] = []
+
+    class Recorder:
+        def room_event(self, room: object, event: object) -> None:
+            seen.append(getattr(event, "kind", "?"))
+
+    world.rooms.observers.append(Recorder())
+    alice = world.user("alice")
+    room = world.rooms.create(alice, draft())
+    world.rooms.connect(room.id, alice)
+    world.rooms.act(room.id, alice, "end")
+    assert seen == ["room_created", "joined", "room_ended"]
+
+
+async def test_subscription_wakes_reader_on_close(world: World) -> None:
+    alice = world.user("alice")
+    room = world.rooms.create(alice, draft())
+    sub = world.rooms.connect(room.id, alice)
+    sub.queue.get_nowait() if not sub.queue.empty() else None
+    waiter = asyncio.ensure_future(sub.queue.get())
+    world.rooms.act(room.id, alice, "end")
+    results = []
+    while True:
+        item = await asyncio.wait_for(waiter, 1)
+        results.append(item)
+        if item is None:
+            break
+        waiter = asyncio.ensure_future(sub.queue.get())
+    assert results[-1] is None and sub.close_code == 1000
