@@ -10,6 +10,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from cli import bot
+from cli.bot import BotOptions
 from node.accounts import AccountError, AccountService
 from node.clock import SystemClock
 from node.datadir import DataDirError, ensure_data_dir
@@ -19,6 +21,8 @@ from node.store.db import StoreError, open_database
 app = typer.Typer(help="Salon: federated live audio rooms.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage the accounts of a node.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+bot_app = typer.Typer(help="Headless bot participants (tests, demos, load).", no_args_is_help=True)
+app.add_typer(bot_app, name="bot")
 
 DataOption = Annotated[
     Path, typer.Option("--data", help="Data directory (created on first start).")
@@ -140,6 +144,89 @@ def user_remove(
     typer.echo(f"removed user {name}")
 
 
+NodeOption = Annotated[str, typer.Option("--node", help="Base URL of the bot's own node.")]
+BotUserOption = Annotated[str, typer.Option("--user", help="The bot's username on its node.")]
+PasswordOption = Annotated[str, typer.Option("--password", help="The bot's password.")]
+PlayOption = Annotated[Path | None, typer.Option("--play", help="WAV file to speak (looped).")]
+RecordOption = Annotated[
+    Path | None, typer.Option("--record", help="Write what the bot hears to this WAV.")
+]
+SecondsOption = Annotated[
+    float | None, typer.Option("--seconds", help="Stop after N seconds (default: until Ctrl-C).")
+]
+IceOption = Annotated[
+    str | None,
+    typer.Option("--ice-address", help="Comma-separated local addresses for ICE (e.g. 127.0.0.1)."),
+]
+
+
+def _bot_options(
+    node: str,
+    user: str,
+    password: str,
+    play: Path | None,
+    record: Path | None,
+    seconds: float | None,
+    ice_address: str | None,
+) -> BotOptions:
+    addresses = tuple(a.strip() for a in (ice_address or "").split(",") if a.strip())
+    if seconds is not None and seconds <= 0:
+        fail("--seconds must be positive", 2)
+    return BotOptions(
+        node=node,
+        user=user,
+        password=password,
+        play=play,
+        record=record,
+        seconds=seconds,
+        ice_addresses=addresses,
+    )
+
+
+@bot_app.command("host")
+def bot_host(
+    node: NodeOption,
+    user: BotUserOption,
+    password: PasswordOption,
+    title: Annotated[str, typer.Option("--title", help="Room title.")],
+    play: PlayOption = None,
+    record: RecordOption = None,
+    seconds: SecondsOption = None,
+    auto_invite: Annotated[
+        bool, typer.Option("--auto-invite", help="Invite anyone who raises a hand.")
+    ] = False,
+    ice_address: IceOption = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
+) -> None:
+    """Open a live room, print its URL first, speak FILE, end the room on exit."""
+    _logging(log_level)
+    options = _bot_options(node, user, password, play, record, seconds, ice_address)
+    outcome = bot.run(bot.host(options, title, auto_invite))
+    typer.echo(outcome.as_json())
+
+
+@bot_app.command("listen")
+def bot_listen(
+    room_url: Annotated[str, typer.Argument(help="The room's URL (…/rooms/ID).")],
+    node: NodeOption,
+    user: BotUserOption,
+    password: PasswordOption,
+    record: RecordOption = None,
+    raise_hand: Annotated[
+        bool, typer.Option("--raise-hand", help="Ask to speak; accept the invitation.")
+    ] = False,
+    play: PlayOption = None,
+    seconds: SecondsOption = None,
+    ice_address: IceOption = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
+) -> None:
+    """Join ROOM_URL through the bot's own node; print one JSON line on exit."""
+    _logging(log_level)
+    options = _bot_options(node, user, password, play, record, seconds, ice_address)
+    outcome = bot.run(bot.listen(options, room_url, raise_hand))
+    typer.echo(outcome.as_json())
+
+
 def _logging(level: str) -> None:
     numeric = getattr(logging, level.upper(), None)
     if not isinstance(numeric, int):
@@ -147,6 +234,9 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if numeric > logging.DEBUG:
+        # aioice logs every ICE check at INFO: noise for operators
+        logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
 def main() -> None:

@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from media.engine import MediaConfig, MediaEngine
 from node.accounts import AccountService
 from node.clock import Clock, SystemClock
 from node.datadir import ensure_data_dir
+from node.rooms.audio import RoomAudio
 from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
 from node.settings import Settings
@@ -25,6 +27,7 @@ from node.web.http import ACCOUNTS, API_BODY_LIMIT, auth_middleware, errors_midd
 log = logging.getLogger(__name__)
 
 DATABASE = web.AppKey("database", Database)
+AUDIO = web.AppKey("audio", RoomAudio)
 SWEEP_INTERVAL = 0.5
 
 
@@ -34,6 +37,15 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     db = open_database(settings.db_path)
     accounts = AccountService(db, settings, clock)
     rooms = RoomService(db, settings, clock)
+    engine = MediaEngine(
+        MediaConfig(
+            ice_addresses=settings.ice_addresses,
+            bitrate=settings.audio_bitrate,
+            stun_servers=settings.stun_servers,
+        )
+    )
+    audio = RoomAudio(rooms, engine)
+    rooms.observers.append(audio)
 
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -45,13 +57,16 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[api.ROOMS] = rooms
     app[API_BODY_LIMIT] = settings.api_body_bytes
     app[websocket.SOCKETS] = set()
-    app[websocket.SIGNALS] = []
+    signal_handlers: list[websocket.SignalHandler] = [audio.signal]
+    app[websocket.SIGNALS] = signal_handlers
+    app[AUDIO] = audio
     app.add_routes(api.routes)
     app.add_routes(websocket.routes)
     app.add_routes(pages.routes)
     app.on_startup.append(_load_rooms)
     app.cleanup_ctx.append(_sweeper)
     app.on_shutdown.append(websocket.close_sockets)
+    app.on_shutdown.append(_close_audio)
     app.on_cleanup.append(_close_db)
     return app
 
@@ -77,6 +92,11 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _close_audio(app: web.Application) -> None:
+    """Every peer connection closed before the loop stops (no leaked sockets or tasks)."""
+    await app[AUDIO].close()
 
 
 async def _close_db(app: web.Application) -> None:

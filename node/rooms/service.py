@@ -349,6 +349,12 @@ class RoomService:
         self._apply(room, lambda r: model.disconnect(r, sub.user.id))
         self._seat_deadlines[key] = self.clock.monotonic() + self.settings.reconnect_grace_seconds
 
+    def send_to(self, room_id: str, user_id: int, message: dict[str, Any]) -> None:
+        """A message for one participant's clients only (WebRTC signalling)."""
+        for sub in self._subs.get(room_id, ()):
+            if sub.user.id == user_id:
+                sub.offer(message)
+
     def report_levels(self, room_id: str, levels: dict[int, float]) -> None:
         """Speaking levels from the media engine: sent at once, never stored."""
         room = self.rooms.get(room_id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -29,7 +29,9 @@ async def test_restart_keeps_users_follows_rooms(tmp_path: Path) -> None:
     await bob.call("POST", f"/api/rooms/{live['id']}/join")
     await alice.call("POST", f"/api/rooms/{live['id']}/invite_to_speak", {"user": "bob"})
     await bob.call("POST", f"/api/rooms/{live['id']}/accept_invite")
-    _, later = await alice.call("POST", "/api/rooms", {"title": "Later", "start_time": time.time() + 3600})
+    _, later = await alice.call(
+        "POST", "/api/rooms", {"title": "Later", "start_time": time.time() + 3600}
+    )
     await first.stop()
 
     second = await Node(settings).start()

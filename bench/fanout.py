@@ -1,0 +1,416 @@
+"""Fan-out benchmark: node CPU per listener-packet, Salon's fan-out vs naive aiortc senders.
+
+One room, one speaker, N listeners, all real aiortc peer connections over loopback; the
+speaker and the listeners live in worker processes (listeners count packets, never
+decode), the node (this process) runs the MediaEngine. Node CPU is this process's CPU time
+(all threads) while the room runs, minus the speaker-only baseline, divided by the RTP
+packets actually written to listeners in that window.
+
+    .venv/bin/python bench/fanout.py --quick     # < 60 s
+    .venv/bin/python bench/fanout.py             # < 3 min on 2 cores
+
+The last line is one JSON object: us_per_listener_packet, listeners_per_core,
+naive_listeners_per_core, ratio, kb_per_listener.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fractions
+import gc
+import json
+import logging
+import multiprocessing as mp
+import os
+import sys
+import time
+import wave
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from aiohttp import ClientSession, web
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from media import ice
+from media.client import BotPeer
+from media.engine import MediaConfig, MediaEngine, RoomMedia
+
+logger = logging.getLogger("bench.fanout")
+LOOPBACK = ("127.0.0.1",)
+PACKETS_PER_SECOND = 50
+
+
+# ---- naive baseline: one aiortc sender per listener, fed av.Packets through a track ------
+
+
+class PacketTrack(MediaStreamTrack):
+    """What a straightforward aiortc server does: a track per listener yielding av.Packet."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=10)
+        self.sent = 0
+
+    async def recv(self) -> av.Packet:
+        packet = await self.queue.get()
+        if packet is None:
+            raise MediaStreamError
+        self.sent += 1
+        return packet
+
+    def offer(self, packet: av.Packet) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()  # the loop is saturated: drop, do not grow
+        self.queue.put_nowait(packet)
+
+
+class BenchRoom(RoomMedia):
+    """RoomMedia that also feeds naive per-listener tracks with the same encoded packet."""
+
+    naive: list[PacketTrack]
+    loop_seconds = 0.0  # time inside Salon's fan-out loop only
+
+    def fan_out(
+        self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
+    ) -> None:
+        t0 = time.perf_counter()
+        super().fan_out(main, personal, timestamp, level_byte)
+        self.loop_seconds += time.perf_counter() - t0
+        if self.naive:
+            packet = av.Packet(main)
+            packet.pts = self._ticks * 960
+            packet.time_base = fractions.Fraction(1, 48_000)
+            for track in self.naive:
+                track.offer(packet)
+
+
+@dataclass
+class Node:
+    engine: MediaEngine
+    room: BenchRoom
+    answers: dict[str, asyncio.Future[str]]
+    naive_pcs: list[RTCPeerConnection]
+
+    def salon_packets(self) -> int:
+        total = 0
+        for name in self.room.participants:
+            session = self.room.session(name)
+            if name != "speaker" and session is not None and session.downlink is not None:
+                total += session.downlink.packets
+        return total
+
+    def naive_packets(self) -> int:
+        return sum(t.sent for t in self.room.naive)
+
+
+def build_node() -> Node:
+    engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
+    answers: dict[str, asyncio.Future[str]] = {}
+
+    def send(participant: str, message: dict) -> None:
+        future = answers.get(participant)
+        if message.get("type") == "answer" and future is not None and not future.done():
+            future.set_result(message["sdp"])
+
+    room = BenchRoom("bench", engine.config, send, lambda levels: None)
+    room.naive = []
+    engine._rooms["bench"] = room  # the bench room subclass, registered like room() would
+    return Node(engine, room, answers, [])
+
+
+async def handle_offer(request: web.Request) -> web.Response:
+    node: Node = request.app["node"]
+    body = await request.json()
+    name, mode, sdp = body["name"], body["mode"], body["sdp"]
+    if mode == "naive":
+        return web.json_response({"sdp": await naive_answer(node, sdp)})
+    node.room.set_can_speak(name, mode == "speaker")
+    future = node.answers[name] = asyncio.get_running_loop().create_future()
+    await node.room.signal(name, {"type": "offer", "sdp": sdp})
+    return web.json_response({"sdp": await future})
+
+
+async def naive_answer(node: Node, sdp: str) -> str:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    node.naive_pcs.append(pc)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+    transceiver = pc.getTransceivers()[0]
+    track = PacketTrack()
+    transceiver.sender.replaceTrack(track)
+    transceiver.direction = "sendonly"
+    node.room.naive.append(track)
+    answer = await pc.createAnswer()
+    with ice.host_addresses(LOOPBACK):
+        await pc.setLocalDescription(answer)
+    return pc.localDescription.sdp
+
+
+async def handle_close(request: web.Request) -> web.Response:
+    node: Node = request.app["node"]
+    for name in [n for n in node.room.participants if n != "speaker"]:
+        await node.room.remove(name)
+    for track in node.room.naive:
+        track.offer(None)  # type: ignore[arg-type]
+    node.room.naive = []
+    for pc in node.naive_pcs:
+        await pc.close()
+    node.naive_pcs = []
+    return web.json_response({})
+
+
+# ---- worker processes: the speaker and the listeners ------------------------------------
+
+
+def write_tone(path: Path) -> None:
+    t = np.arange(48_000) / 48_000
+    pcm = (np.sin(2 * np.pi * 440 * t) * 9000).astype(np.int16)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(48_000)
+        wav.writeframes(pcm.tobytes())
+
+
+class CountingListener:
+    """A recvonly peer that counts packets at the raw hook and never decodes them."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        transceiver = self.pc.addTransceiver("audio", direction="recvonly")
+        self.packets = 0
+
+        async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
+            self.packets += 1
+
+        transceiver.receiver._handle_rtp_packet = count  # type: ignore[method-assign]
+
+    async def connect(self, http: ClientSession, url: str, name: str, mode: str) -> None:
+        offer = await self.pc.createOffer()
+        with ice.host_addresses(LOOPBACK):
+            await self.pc.setLocalDescription(offer)
+        body = {"name": name, "mode": mode, "sdp": self.pc.localDescription.sdp}
+        async with http.post(url + "/offer", json=body) as response:
+            answer = (await response.json())["sdp"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
+
+async def worker_main(conn: Connection, url: str, index: int, tone: str | None) -> None:
+    loop = asyncio.get_running_loop()
+    listeners: list[CountingListener] = []
+    speaker: BotPeer | None = None
+    async with ClientSession() as http:
+        if tone is not None:
+
+            async def to_node(message: dict) -> None:
+                body = {"name": "speaker", "mode": "speaker", "sdp": message["sdp"]}
+                async with http.post(url + "/offer", json=body) as response:
+                    answer = await response.json()
+                await speaker.handle({"type": "answer", "sdp": answer["sdp"]})  # type: ignore[union-attr]
+
+            speaker = BotPeer(to_node, play=Path(tone), ice_addresses=LOOPBACK, keep_audio=False)
+            await speaker.start()
+            await speaker.wait_connected(15)
+        conn.send(("ready", 0))
+        while True:
+            command, arg = await loop.run_in_executor(None, conn.recv)
+            if command == "connect":
+                mode, count = arg
+                batch = [CountingListener() for _ in range(count)]
+                for i in range(0, count, 20):
+                    await asyncio.gather(
+                        *(
+                            lst.connect(http, url, f"w{index}-{mode}-{j}", mode)
+                            for j, lst in enumerate(batch[i : i + 20], start=i)
+                        )
+                    )
+                listeners += batch
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and any(
+                    lst.pc.connectionState != "connected" for lst in batch
+                ):
+                    await asyncio.sleep(0.1)
+                connected = sum(lst.pc.connectionState == "connected" for lst in batch)
+                conn.send(("connected", connected))
+            elif command == "packets":
+                conn.send(("packets", sum(lst.packets for lst in listeners)))
+            elif command == "close":
+                for lst in listeners:
+                    await lst.pc.close()
+                listeners = []
+                conn.send(("closed", 0))
+            else:
+                break
+        if speaker is not None:
+            await speaker.close()
+    conn.send(("stopped", 0))
+
+
+def worker_entry(conn: Connection, url: str, index: int, tone: str | None) -> None:
+    asyncio.run(worker_main(conn, url, index, tone))
+
+
+# ---- measurement -----------------------------------------------------------------------------
+
+
+def rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+async def ask(conns: list[Connection], command: str, arg: Any = None) -> list[Any]:
+    loop = asyncio.get_running_loop()
+    for conn in conns:
+        conn.send((command, arg))
+    replies = [await loop.run_in_executor(None, conn.recv) for conn in conns]
+    return [value for _, value in replies]
+
+
+async def measure(seconds: float, packets: Any) -> tuple[float, int]:
+    """CPU seconds used by this process and listener packets written during ``seconds``."""
+    p0, c0 = packets(), time.process_time()
+    await asyncio.sleep(seconds)
+    return time.process_time() - c0, packets() - p0
+
+
+def split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+async def run(args: argparse.Namespace) -> dict[str, float]:
+    node = build_node()
+    app = web.Application()
+    app["node"] = node
+    app.router.add_post("/offer", handle_offer)
+    app.router.add_post("/close", handle_close)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}"
+    tone = Path(args.tmp) / "tone.wav"
+    write_tone(tone)
+
+    ctx = mp.get_context("spawn")
+    pipes, procs = [], []
+    for i in range(args.workers):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker_entry, args=(child, url, i, str(tone) if i == 0 else None))
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    try:
+        loop = asyncio.get_running_loop()
+        for conn in pipes:
+            await loop.run_in_executor(None, conn.recv)  # ready (speaker connected)
+        await asyncio.sleep(1.0)
+
+        async with ClientSession() as http:
+            base_cpu, _ = await measure(args.seconds, lambda: 0)
+            base_rate = base_cpu / args.seconds
+            print(f"baseline (speaker only): {base_rate * 100:.1f}% of a core")
+
+            gc.collect()
+            rss0 = rss_kb()
+            counts = split(args.listeners, args.workers)
+            connected = sum(await ask_split(pipes, "salon", counts))
+            await asyncio.sleep(1.0)
+            gc.collect()
+            kb_per_listener = (rss_kb() - rss0) / max(1, connected)
+            loop0 = node.room.loop_seconds
+            cpu, sent = await measure(args.seconds, node.salon_packets)
+            loop_us = (node.room.loop_seconds - loop0) / max(1, sent) * 1e6
+            received = sum(await ask(pipes, "packets"))
+            salon_us = max(0.0, cpu - base_rate * args.seconds) / max(1, sent) * 1e6
+            print(
+                f"salon: {connected} listeners, {sent} packets written in {args.seconds:.0f}s "
+                f"({sent / max(1, connected) / args.seconds:.1f} pps each), node CPU "
+                f"{cpu / args.seconds * 100:.1f}% → {salon_us:.1f} µs per listener-packet; "
+                f"{kb_per_listener:.0f} KB RSS per listener; listeners received {received}"
+            )
+            print(
+                f"salon: wall time in the fan-out loop {loop_us:.1f} µs per listener-packet "
+                "(header+SRTP+sendto; wall clock, so it includes preemption by the listener "
+                "processes sharing the cores)"
+            )
+            await ask(pipes, "close")
+            async with http.post(url + "/close", json={}):
+                pass
+            await asyncio.sleep(1.0)
+
+            naive_n = min(args.naive_listeners, args.listeners)
+            connected_naive = sum(await ask_split(pipes, "naive", split(naive_n, args.workers)))
+            await asyncio.sleep(1.0)
+            cpu_n, sent_n = await measure(args.seconds, node.naive_packets)
+            naive_us = max(0.0, cpu_n - base_rate * args.seconds) / max(1, sent_n) * 1e6
+            print(
+                f"naive: {connected_naive} listeners, {sent_n} packets in {args.seconds:.0f}s "
+                f"({sent_n / max(1, connected_naive) / args.seconds:.1f} pps each), node CPU "
+                f"{cpu_n / args.seconds * 100:.1f}% → {naive_us:.1f} µs per listener-packet"
+            )
+            await ask(pipes, "close")
+            async with http.post(url + "/close", json={}):
+                pass
+    finally:
+        for conn in pipes:
+            conn.send(("stop", None))
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+        await node.engine.close()
+        await runner.cleanup()
+
+    per_core = 1e6 / PACKETS_PER_SECOND / salon_us if salon_us else float("inf")
+    naive_per_core = 1e6 / PACKETS_PER_SECOND / naive_us if naive_us else float("inf")
+    return {
+        "us_per_listener_packet": round(salon_us, 2),
+        "listeners_per_core": round(per_core),
+        "naive_listeners_per_core": round(naive_per_core),
+        "ratio": round(naive_us / salon_us, 2) if salon_us else float("inf"),
+        "kb_per_listener": round(kb_per_listener, 1),
+    }
+
+
+async def ask_split(pipes: list[Connection], mode: str, counts: list[int]) -> list[int]:
+    loop = asyncio.get_running_loop()
+    for conn, count in zip(pipes, counts, strict=True):
+        conn.send(("connect", (mode, count)))
+    return [(await loop.run_in_executor(None, conn.recv))[1] for conn in pipes]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller run, under 60 s")
+    parser.add_argument("--listeners", type=int, default=None)
+    parser.add_argument("--naive-listeners", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tmp", default="/tmp")
+    args = parser.parse_args(argv)
+    if args.listeners is None:
+        args.listeners = 100 if args.quick else 300
+    if args.naive_listeners is None:
+        args.naive_listeners = 60 if args.quick else 150
+    if args.seconds is None:
+        args.seconds = 5.0 if args.quick else 12.0
+    logging.basicConfig(level=logging.WARNING)
+    started = time.monotonic()
+    result = asyncio.run(run(args))
+    print(f"total {time.monotonic() - started:.0f}s")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

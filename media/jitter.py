@@ -1,0 +1,99 @@
+"""A small jitter buffer for one speaker's Opus packets, read on the mixer's 20 ms clock.
+
+aiortc's own audio jitter buffer holds frame n until n+4 arrives (+80 ms); this one starts
+playing as soon as ``prefetch`` packets are queued and trims itself back when a burst or a
+clock drift makes it grow past ``max_depth``. Pure: no clock, no I/O; the mixer calls
+``push`` on arrival and ``pop`` once per tick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from media.rtp import seq_diff
+
+PayloadOrGap = bytes | None
+
+
+@dataclass
+class JitterStats:
+    received: int = 0
+    played: int = 0
+    lost: int = 0
+    late: int = 0
+    dropped: int = 0
+
+
+class JitterBuffer:
+    def __init__(self, prefetch: int = 1, max_depth: int = 5, idle_reset: int = 10) -> None:
+        if prefetch < 1 or max_depth < prefetch:
+            raise ValueError("need 1 <= prefetch <= max_depth")
+        self.prefetch = prefetch
+        self.max_depth = max_depth
+        self.idle_reset = idle_reset  # consecutive empty ticks before we re-prime
+        self.stats = JitterStats()
+        self._packets: dict[int, bytes] = {}
+        self._next: int | None = None  # sequence number to play at the next pop
+        self._playing = False
+        self._empty_ticks = 0
+
+    def __len__(self) -> int:
+        return len(self._packets)
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    def push(self, sequence: int, payload: bytes) -> None:
+        self.stats.received += 1
+        if self._next is not None:
+            distance = seq_diff(sequence, self._next)
+            if abs(distance) > 0x3000:
+                self.reset()  # the sender restarted its sequence space
+            elif distance < 0:
+                if self._playing:
+                    self.stats.late += 1  # already played past it
+                    return
+                self._next = sequence  # an earlier packet arrived before playout began
+        if self._next is None:
+            self._next = sequence
+        self._packets[sequence] = payload
+        if len(self._packets) > self.max_depth:
+            self._trim()
+
+    def pop(self) -> PayloadOrGap | None:
+        """The payload for this tick, ``b""`` for a lost packet (conceal), None when idle."""
+        if not self._playing:
+            if self._next is None or len(self._packets) < self.prefetch:
+                return None
+            self._playing = True
+        assert self._next is not None
+        payload = self._packets.pop(self._next, None)
+        self._next = (self._next + 1) & 0xFFFF
+        if payload is not None:
+            self._empty_ticks = 0
+            self.stats.played += 1
+            return payload
+        if not self._packets:
+            self._empty_ticks += 1
+            if self._empty_ticks >= self.idle_reset:
+                self.reset()
+                return None
+        self.stats.lost += 1
+        return b""
+
+    def reset(self) -> None:
+        self._packets.clear()
+        self._next = None
+        self._playing = False
+        self._empty_ticks = 0
+
+    def _trim(self) -> None:
+        """Drop the oldest packets so the depth is back to ``prefetch``."""
+        newest = max(self._packets, key=lambda s: seq_diff(s, self._next or s))
+        keep_from = (newest - self.prefetch + 1) & 0xFFFF
+        for seq in list(self._packets):
+            if seq_diff(seq, keep_from) < 0:
+                del self._packets[seq]
+                self.stats.dropped += 1
+        self._next = keep_from

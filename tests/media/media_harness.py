@@ -1,0 +1,95 @@
+"""Shared helpers for media tests: tones, FFT, and a node + bots harness on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from media.client import BotPeer
+from media.engine import MediaConfig, MediaEngine, RoomMedia
+
+LOOPBACK = ("127.0.0.1",)
+RATE = 48_000
+
+
+def write_tone(path: Path, freq: float, seconds: float = 2.0, amplitude: float = 0.3) -> Path:
+    t = np.arange(int(RATE * seconds)) / RATE
+    pcm = (np.sin(2 * np.pi * freq * t) * amplitude * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        wav.writeframes(pcm.tobytes())
+    return path
+
+
+def band_energy(pcm: np.ndarray, freq: float, width: float = 15.0) -> float:
+    """Fraction of the spectrum's energy within ±width Hz of freq."""
+    if len(pcm) < 2048:
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(len(pcm)))) ** 2
+    freqs = np.fft.rfftfreq(len(pcm), 1 / RATE)
+    total = spectrum[freqs > 50].sum()
+    if total <= 0:
+        return 0.0
+    return float(spectrum[(freqs > freq - width) & (freqs < freq + width)].sum() / total)
+
+
+def dominant_frequency(pcm: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(len(pcm))))
+    freqs = np.fft.rfftfreq(len(pcm), 1 / RATE)
+    spectrum[freqs < 50] = 0
+    return float(freqs[int(np.argmax(spectrum))])
+
+
+def rms(pcm: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0
+
+
+class Harness:
+    """A MediaEngine with one room, and bots whose signalling is an in-process queue."""
+
+    def __init__(self) -> None:
+        self.engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
+        self.bots: dict[str, BotPeer] = {}
+        self.levels: list[dict[str, float]] = []
+        self.sent: list[tuple[str, dict]] = []
+        self._pending: set[asyncio.Task[None]] = set()
+        self.room: RoomMedia = self.engine.room("r1", self._send, self.levels.append)
+
+    def _send(self, participant: str, message: dict) -> None:
+        self.sent.append((participant, message))
+        bot = self.bots.get(participant)
+        if bot is not None:
+            task = asyncio.ensure_future(bot.handle(message))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def join(
+        self, name: str, *, play: Path | None = None, can_speak: bool = False, **kw: object
+    ) -> BotPeer:
+        self.room.set_can_speak(name, can_speak)
+
+        async def to_node(message: dict) -> None:
+            await self.room.signal(name, message)
+
+        bot = BotPeer(to_node, play=play, ice_addresses=LOOPBACK, **kw)  # type: ignore[arg-type]
+        self.bots[name] = bot
+        await bot.start()
+        await asyncio.wait_for(bot.answered.wait(), 10)
+        await bot.wait_connected()
+        return bot
+
+    async def leave(self, name: str) -> None:
+        bot = self.bots.pop(name)
+        await self.room.remove(name)
+        await bot.close()
+
+    async def close(self) -> None:
+        for name in list(self.bots):
+            await self.leave(name)
+        await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.engine.close()

@@ -1,0 +1,90 @@
+"""Pins every aiortc/aioice internal that media/ reaches into (aiortc 1.16.0, aioice 0.13.0).
+
+If one of these fails after an upgrade, read docs/media.md "Internals touched" before
+touching anything else: the fan-out and the uplink tap depend on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from pathlib import Path
+
+import aioice.ice
+import aiortc
+import pytest
+from aioice.ice import StunProtocol
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from media_harness import Harness, write_tone
+
+from media import ice
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_pinned_versions() -> None:
+    assert aiortc.__version__ == "1.16.0"
+    assert aioice.__version__ == "0.13.0"
+
+
+def test_static_hooks_exist() -> None:
+    params = list(inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters)
+    assert params == ["self", "packet", "arrival_time_ms"]
+    assert inspect.iscoroutinefunction(RTCRtpReceiver._handle_rtp_packet)
+    # the DTLS transport routes decrypted packets to that method by name
+    assert "receiver._handle_rtp_packet(" in inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    # the sender protects with _tx_srtp and aioice gathers through get_host_addresses
+    assert "self._tx_srtp.protect(" in inspect.getsource(RTCDtlsTransport._send_rtp)
+    source = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "get_host_addresses(" in source
+    # the sender reads these counters for RTCP sender reports
+    init = inspect.getsource(RTCRtpSender.__init__)
+    for name in ("__packet_count", "__octet_count", "__rtp_timestamp", "__ntp_timestamp"):
+        assert f"self.{name} =" in init
+    # the sender's RTP loop blocks on track.recv() (our IdleTrack keeps it asleep)
+    assert "await self.__track.recv()" in inspect.getsource(RTCRtpSender._next_encoded_frame)
+
+
+def test_host_address_override_is_scoped() -> None:
+    ice.install()
+    assert ice.is_installed()
+    with ice.host_addresses(("127.0.0.1",)):
+        assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
+    assert "127.0.0.1" not in aioice.ice.get_host_addresses(True, False)
+
+
+async def test_live_connection_internals(tmp_path: Path) -> None:
+    h = Harness()
+    try:
+        await h.join("alice", play=write_tone(tmp_path / "a.wav", 440), can_speak=True)
+        await h.join("bob")
+        await asyncio.sleep(1.2)
+        for name in ("alice", "bob"):
+            session = h.room.session(name)
+            assert session is not None and session.transceiver is not None
+            t = session.transceiver
+            assert any(c.mimeType.lower() == "audio/opus" for c in t._codecs)
+            assert {e.uri for e in t._headerExtensions} >= {
+                "urn:ietf:params:rtp-hdrext:sdes:mid",
+                "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+            }
+            dtls = t.sender.transport
+            assert dtls._state == State.CONNECTED
+            assert callable(dtls._tx_srtp.protect)
+            pair = dtls.transport._connection._nominated[1]
+            assert isinstance(pair.protocol, StunProtocol)
+            assert callable(pair.protocol.transport.sendto)
+            assert callable(pair.protocol.transport._sock.sendto)  # type: ignore[attr-defined]
+            assert isinstance(t.sender._ssrc, int)
+            assert t.sender._RTCRtpSender__packet_count > 0  # type: ignore[attr-defined]
+            downlink = session.downlink
+            assert downlink is not None and downlink.packets > 40
+        # no decoder thread for a listener on the node side; the speaker's exists (idle)
+        bob = h.room.session("bob")
+        assert bob is not None and bob.transceiver is not None
+        assert bob.transceiver.receiver._RTCRtpReceiver__decoder_thread is None  # type: ignore[attr-defined]
+        assert bob.negotiated_direction == "sendonly"
+    finally:
+        await h.close()

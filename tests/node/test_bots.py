@@ -1,0 +1,247 @@
+"""`salon bot host` / `salon bot listen` as real subprocesses through a real node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import Node, NodeFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+RATE = 48000
+
+
+def tone(path: Path, freq: float, seconds: float = 2.0) -> Path:
+    t = np.arange(int(RATE * seconds)) / RATE
+    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def read_pcm(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        assert w.getframerate() == RATE and w.getnchannels() == 1
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+
+
+def dominant_hz(pcm: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))
+    return float(np.fft.rfftfreq(len(pcm), 1 / RATE)[int(np.argmax(spectrum))])
+
+
+def loud_seconds(pcm: np.ndarray) -> float:
+    frames = pcm[: len(pcm) // 960 * 960].reshape(-1, 960)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    return float(np.sum(rms > 300) * 0.02)
+
+
+async def salon(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        *args,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def audio_node(node_factory: NodeFactory) -> Node:
+    node = await node_factory(ice_addresses=("127.0.0.1",))
+    for name in ("alice", "bob"):
+        await node.user(name)
+    return node
+
+
+def creds(node: Node, user: str) -> list[str]:
+    return [
+        "--node",
+        node.url,
+        "--user",
+        user,
+        "--password",
+        "password123",
+        "--ice-address",
+        "127.0.0.1",
+    ]
+
+
+@pytest.mark.timeout(60)
+async def test_bot_listener_hears_host_tone_through_node(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    node = await audio_node(node_factory)
+    host = await salon(
+        "bot",
+        "host",
+        *creds(node, "alice"),
+        "--title",
+        "Tone",
+        "--play",
+        str(tone(tmp_path / "440.wav", 440)),
+        "--seconds",
+        "9",
+    )
+    assert host.stdout is not None
+    room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+    assert room_url.startswith(node.url + "/rooms/")
+    heard = tmp_path / "heard.wav"
+    listener = await salon(
+        "bot", "listen", room_url, *creds(node, "bob"), "--record", str(heard), "--seconds", "5"
+    )
+    out, err = await asyncio.wait_for(listener.communicate(), 30)
+    assert listener.returncode == 0, err.decode()
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    assert summary["role"] == "listener"
+    assert summary["packets_received"] >= 200  # 50 packets a second
+    pcm = read_pcm(heard)
+    assert abs(dominant_hz(pcm) - 440) <= 5
+    assert loud_seconds(pcm) >= 0.8 * 5 - 0.5  # ≥ 80% of the time heard (minus set-up)
+    await asyncio.wait_for(host.communicate(), 30)
+    assert host.returncode == 0
+
+
+@pytest.mark.timeout(90)
+async def test_raised_hand_invited_and_heard_by_host(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    node = await audio_node(node_factory)
+    host_rec = tmp_path / "host-heard.wav"
+    host = await salon(
+        "bot",
+        "host",
+        *creds(node, "alice"),
+        "--title",
+        "Stage",
+        "--play",
+        str(tone(tmp_path / "440.wav", 440)),
+        "--auto-invite",
+        "--record",
+        str(host_rec),
+        "--seconds",
+        "12",
+    )
+    assert host.stdout is not None
+    room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+    listener = await salon(
+        "bot",
+        "listen",
+        room_url,
+        *creds(node, "bob"),
+        "--raise-hand",
+        "--play",
+        str(tone(tmp_path / "880.wav", 880)),
+        "--seconds",
+        "8",
+    )
+    out, err = await asyncio.wait_for(listener.communicate(), 40)
+    assert listener.returncode == 0, err.decode()
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    assert summary["role"] == "speaker"
+    await asyncio.wait_for(host.communicate(), 40)
+    pcm = read_pcm(host_rec)
+    assert abs(dominant_hz(pcm) - 880) <= 5, "the host hears the promoted listener"
+    assert loud_seconds(pcm) >= 2.0
+
+
+@pytest.mark.timeout(60)
+async def test_bot_bad_input_is_one_clear_error(node: Node, tmp_path: Path) -> None:
+    await node.user("alice")
+    bad_wav = tmp_path / "bad.wav"
+    bad_wav.write_bytes(b"not a wav")
+    cases = [
+        (
+            [
+                "bot",
+                "listen",
+                node.url + "/rooms/x",
+                "--node",
+                "http://127.0.0.1:1",
+                "--user",
+                "a",
+                "--password",
+                "p",
+            ],
+            "cannot reach node",
+        ),
+        (
+            [
+                "bot",
+                "host",
+                "--node",
+                node.url,
+                "--user",
+                "alice",
+                "--password",
+                "nope-nope",
+                "--title",
+                "t",
+            ],
+            "wrong username or password",
+        ),
+        (
+            [
+                "bot",
+                "listen",
+                node.url + "/rooms/doesnotexist",
+                "--node",
+                node.url,
+                "--user",
+                "alice",
+                "--password",
+                "password123",
+            ],
+            "no such room",
+        ),
+        (
+            [
+                "bot",
+                "host",
+                "--node",
+                node.url,
+                "--user",
+                "alice",
+                "--password",
+                "password123",
+                "--title",
+                "t",
+                "--play",
+                str(bad_wav),
+            ],
+            "cannot read",
+        ),
+        (
+            [
+                "bot",
+                "listen",
+                "http://elsewhere.example/rooms/abc",
+                "--node",
+                node.url,
+                "--user",
+                "alice",
+                "--password",
+                "password123",
+            ],
+            "another node",
+        ),
+    ]
+    for args, message in cases:
+        proc = await salon(*args)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 1, (args, out, err)
+        text = err.decode()
+        assert message in text, (args, text)
+        assert "Traceback" not in text
