@@ -13,11 +13,13 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiortc import clock
 
 from media import ice
-from media.codec import OpusEncoder
+from media.codec import OpusDecoder, OpusEncoder
+from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
 from media.rtp import audio_level_byte
 from media.session import ParticipantSession
@@ -41,6 +43,23 @@ class MediaConfig:
     stun_servers: tuple[str, ...] = ()  # RTCConfiguration iceServers urls
 
 
+class TrunkPort(Protocol):
+    """What the mixer needs from a relay trunk (media/relay.py ``OriginTrunk``)."""
+
+    def send_tick(
+        self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
+    ) -> None: ...
+
+
+class RemoteSpeaker:
+    """A remote participant's uplink: packets from the trunk, our jitter buffer, a decoder."""
+
+    def __init__(self, trunk: TrunkPort) -> None:
+        self.trunk = trunk
+        self.jitter = JitterBuffer(prefetch=2, max_depth=6)
+        self.decoder = OpusDecoder()
+
+
 class RoomMedia:
     """Audio of one room: sessions, the mixer clock and the fan-out."""
 
@@ -62,6 +81,9 @@ class RoomMedia:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.late_ticks = 0
+        # relay trunks to other nodes (media/relay.py) and their speakers, fed by packets
+        self._trunks: list[TrunkPort] = []
+        self._remote: dict[str, RemoteSpeaker] = {}
 
     # ---- the node's interface -------------------------------------------------------------
 
@@ -95,6 +117,7 @@ class RoomMedia:
         Also forgets the node's speak decision: call set_can_speak again if they rejoin.
         """
         self._can_speak.pop(participant, None)
+        self._remote.pop(participant, None)
         await self._close_session(participant)
 
     async def _close_session(self, participant: str) -> None:
@@ -104,7 +127,7 @@ class RoomMedia:
         if session is not None:
             await session.close()
             logger.info("media [%s] %s left", self.room_id, participant)
-        if not self._sessions:
+        if not self._sessions and not self._trunks:
             await self._stop_mixer()
 
     async def close(self) -> None:
@@ -116,6 +139,36 @@ class RoomMedia:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---- relay trunks (the origin side; media/relay.py) --------------------------------------
+
+    def attach_trunk(self, trunk: TrunkPort) -> None:
+        if trunk not in self._trunks:
+            self._trunks.append(trunk)
+        self._start_mixer()
+
+    async def detach_trunk(self, trunk: TrunkPort) -> None:
+        if trunk in self._trunks:
+            self._trunks.remove(trunk)
+        for name in [n for n, r in self._remote.items() if r.trunk is trunk]:
+            del self._remote[name]
+        if not self._sessions and not self._trunks:
+            await self._stop_mixer()
+
+    def add_remote(self, participant: str, trunk: TrunkPort) -> None:
+        """A participant whose audio arrives over TRUNK (a user of another node)."""
+        if participant not in self._remote:
+            self._remote[participant] = RemoteSpeaker(trunk)
+
+    def push_remote(self, participant: str, sequence: int, payload: bytes) -> None:
+        remote = self._remote.get(participant)
+        if remote is None or not self._can_speak.get(participant, False):
+            return  # cut at the origin: the relay node cannot make anyone heard
+        remote.jitter.push(sequence, payload)
+
+    @property
+    def trunks(self) -> list[TrunkPort]:
+        return list(self._trunks)
 
     # ---- introspection for tests, benchmarks and the node's stats ----------------------------
 
@@ -130,16 +183,14 @@ class RoomMedia:
 
     async def _offer(self, participant: str, offer: Offer) -> None:
         session = self._sessions.get(participant)
+        if session is not None and session.pc.signalingState == "closed":
+            # The client closed its old peer connection (e.g. it reconnected within the
+            # room's grace period): this offer starts a new session; the decision is kept.
+            await self._close_session(participant)
+            session = None
         created = session is None
         if session is None:
-            session = ParticipantSession(
-                self.room_id,
-                participant,
-                self._config.ice_addresses,
-                self._config.stun_servers,
-                may_speak=lambda: self._can_speak.get(participant, False),
-                on_failed=self._connection_failed,
-            )
+            session = self._new_session(participant)
             self._sessions[participant] = session
         try:
             sdp = await session.answer(offer.sdp)
@@ -156,6 +207,16 @@ class RoomMedia:
             session.negotiated_direction,
         )
         self._send(participant, Answer(sdp=sdp).serialize())
+
+    def _new_session(self, participant: str) -> ParticipantSession:
+        return ParticipantSession(
+            self.room_id,
+            participant,
+            self._config.ice_addresses,
+            self._config.stun_servers,
+            may_speak=lambda: self._can_speak.get(participant, False),
+            on_failed=self._connection_failed,
+        )
 
     async def _ice(self, participant: str, message: Ice) -> None:
         session = self._sessions.get(participant)
@@ -206,6 +267,15 @@ class RoomMedia:
             pcm = session.uplink.decoder.decode(payload)
             frames[name] = pcm
             self._meter.add(name, dbov(pcm))
+        for name, remote in self._remote.items():
+            if not self._can_speak.get(name, False):
+                continue
+            payload = remote.jitter.pop()
+            if payload is None:
+                continue
+            pcm = remote.decoder.decode(payload)
+            frames[name] = pcm
+            self._meter.add(name, dbov(pcm))
         levels = self._meter.tick()
         if levels is not None:
             self._on_levels(levels)
@@ -213,19 +283,21 @@ class RoomMedia:
         timestamp = self._timestamp
         self._timestamp = (timestamp + SAMPLES_PER_TICK) & 0xFFFFFFFF
         self._ticks += 1
-        if not any(s.downlink is not None for s in self._sessions.values()):
+        if not self._trunks and not any(s.downlink is not None for s in self._sessions.values()):
             return
         room_mix, minus = mix(frames)
         main = self._encoder.encode(room_mix)
         level_byte = audio_level_byte(round(dbov(room_mix)))
         personal: dict[str, bytes] = {}
         for name, allowed in self._can_speak.items():
-            if allowed and name in self._sessions:
+            if allowed and (name in self._sessions or name in self._remote):
                 encoder = self._minus_encoders.get(name)
                 if encoder is None:
                     encoder = self._minus_encoders[name] = OpusEncoder(self._config.bitrate)
                 personal[name] = encoder.encode(minus.get(name, room_mix))
         self.fan_out(main, personal, timestamp, level_byte)
+        for trunk in self._trunks:
+            trunk.send_tick(main, personal, timestamp, level_byte)
 
     def fan_out(
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes

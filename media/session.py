@@ -67,11 +67,15 @@ class ParticipantSession:
         stun_servers: tuple[str, ...],
         may_speak: Callable[[], bool],
         on_failed: Callable[[str], None],
+        forward: Callable[[int, int, bytes], None] | None = None,
     ) -> None:
+        """``forward(seq, timestamp, payload)``: relay the speaker's packets untouched
+        (a relay node sends them on to the origin) instead of buffering them here."""
         self.room_id = room_id
         self.name = name
         self._ice_addresses = ice_addresses
         self._may_speak = may_speak
+        self._forward = forward
         servers = [RTCIceServer(urls=url) for url in stun_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self.uplink = Uplink()
@@ -146,11 +150,15 @@ class ParticipantSession:
             raise RuntimeError("aiortc RTCRtpReceiver._handle_rtp_packet is gone")
         uplink = self.uplink
         may_speak = self._may_speak
+        forward = self._forward
 
         async def on_rtp(packet: RtpPacket, arrival_time_ms: int = 0) -> None:
             if not may_speak() or packet.payload_type not in uplink.opus_types:
                 return  # cut at the node: a listener's or muted speaker's audio goes nowhere
-            uplink.jitter.push(packet.sequence_number, packet.payload)
+            if forward is not None:
+                forward(packet.sequence_number, packet.timestamp, packet.payload)
+            else:
+                uplink.jitter.push(packet.sequence_number, packet.payload)
 
         receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from media.client import BotPeer
-from media.engine import MediaConfig, MediaEngine, RoomMedia
+from media.engine import MediaConfig, MediaEngine, RoomMedia, SendToParticipant
 
 LOOPBACK = ("127.0.0.1",)
 RATE = 48_000
@@ -52,13 +53,18 @@ def rms(pcm: np.ndarray) -> float:
 class Harness:
     """A MediaEngine with one room, and bots whose signalling is an in-process queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, make_room: Callable[[SendToParticipant], RoomMedia] | None = None) -> None:
+        """``make_room`` builds another kind of room (a relay) around our ``send``."""
         self.engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
         self.bots: dict[str, BotPeer] = {}
         self.levels: list[dict[str, float]] = []
         self.sent: list[tuple[str, dict]] = []
         self._pending: set[asyncio.Task[None]] = set()
-        self.room: RoomMedia = self.engine.room("r1", self._send, self.levels.append)
+        self.room: RoomMedia = (
+            make_room(self._send)
+            if make_room is not None
+            else self.engine.room("r1", self._send, self.levels.append)
+        )
 
     def _send(self, participant: str, message: dict) -> None:
         self.sent.append((participant, message))
@@ -92,4 +98,5 @@ class Harness:
         for name in list(self.bots):
             await self.leave(name)
         await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.room.close()
         await self.engine.close()

@@ -1,0 +1,240 @@
+"""The node-to-node relay trunk: one encrypted UDP flow per (room, remote node).
+
+Origin node A runs the room's mixer. For each remote node B it keeps one ``OriginTrunk``:
+every 20 ms tick it sends B the listener mix once, plus one mix-minus per B speaker, and it
+feeds B's speakers' packets (relayed untouched) into its mixer. B runs a ``RelayRoom``:
+B's users have ordinary peer connections with B (same signalling as a local room), but B
+has no mixer and decodes nothing: A's mix goes to every B listener through the same
+fan-out as a local room, each B speaker gets their own mix-minus, and B speakers' Opus
+packets go to A as they arrive. A's egress for the room is one stream per remote node, and
+A never learns a B user's address. The wire format is media/trunk.py; the control channel
+that agrees the keys and carries room state is federation's business (docs/federation.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import cast
+
+from nacl.public import PrivateKey, PublicKey
+
+from media.engine import MediaConfig, RoomMedia, SendToParticipant
+from media.session import ParticipantSession
+from media.trunk import Direction, Frame, Kind, Sealer, TrunkError
+
+logger = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 1.0
+Address = tuple[str, int]
+
+
+class TrunkSocket(asyncio.DatagramProtocol):
+    """One UDP socket; datagrams go to ``on_datagram`` (set by the trunk that owns it)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.on_datagram: Callable[[bytes, Address], None] = lambda data, addr: None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("trunk socket error: %s", exc)
+
+    @property
+    def address(self) -> Address:
+        assert self.transport is not None
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
+
+    def send(self, data: bytes, addr: Address) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, addr)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_socket(host: str, port: int = 0) -> TrunkSocket:
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(TrunkSocket, local_addr=(host, port))
+    return protocol
+
+
+class OriginTrunk:
+    """A's end of a trunk to one remote node (a ``TrunkPort`` of the room's mixer)."""
+
+    def __init__(
+        self,
+        room: RoomMedia,
+        trunk_id: int,
+        own_key: PrivateKey,
+        peer_key: PublicKey,
+        sock: TrunkSocket,
+    ) -> None:
+        self.room = room
+        self.sealer = Sealer(trunk_id, own_key, peer_key, Direction.ORIGIN_TO_RELAY)
+        self.sock = sock
+        self.peer: Address | None = None  # learned from the first authentic datagram
+        self.streams: dict[int, str] = {}  # B's stream id → participant key on A
+        self._stream_of: dict[str, int] = {}
+        self.packets_sent = 0
+        self.packets_received = 0
+        self.rejected = 0
+        self.last_heard = time.monotonic()
+        sock.on_datagram = self._received
+        room.attach_trunk(self)
+
+    def add_stream(self, stream: int, participant: str) -> None:
+        """B announced that STREAM carries PARTICIPANT (one of B's users)."""
+        if not 1 <= stream <= 0xFFFF:
+            raise TrunkError("stream ids are 1-65535 (0 is the room mix)")
+        self.streams[stream] = participant
+        self._stream_of[participant] = stream
+        self.room.add_remote(participant, self)
+
+    def drop_stream(self, participant: str) -> None:
+        stream = self._stream_of.pop(participant, None)
+        if stream is not None:
+            self.streams.pop(stream, None)
+
+    def send_tick(
+        self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
+    ) -> None:
+        if self.peer is None:
+            return
+        level = level_byte[0] if level_byte else 127
+        seq = self.packets_sent & 0xFFFF
+        self.sock.send(self.sealer.seal(Frame(Kind.MIX, 0, seq, timestamp, level, main)), self.peer)
+        self.packets_sent += 1
+        for participant, stream in self._stream_of.items():
+            payload = personal.get(participant)
+            if payload is not None:
+                frame = Frame(Kind.MINUS, stream, seq, timestamp, level, payload)
+                self.sock.send(self.sealer.seal(frame), self.peer)
+                self.packets_sent += 1
+
+    def _received(self, data: bytes, addr: Address) -> None:
+        try:
+            frame = self.sealer.open(data)
+        except TrunkError as exc:
+            self.rejected += 1
+            logger.debug("trunk %d: dropped datagram from %s: %s", self.sealer.trunk_id, addr, exc)
+            return
+        self.peer = addr  # only authentic datagrams may move the peer address
+        self.last_heard = time.monotonic()
+        self.packets_received += 1
+        if frame.kind is Kind.UPLINK:
+            participant = self.streams.get(frame.stream)
+            if participant is not None:
+                self.room.push_remote(participant, frame.seq, frame.payload)
+
+    async def close(self) -> None:
+        await self.room.detach_trunk(self)
+        self.sock.close()
+
+
+class RelayRoom(RoomMedia):
+    """B's side of a room hosted on A: local peer connections, no mixer, no decoding."""
+
+    def __init__(
+        self,
+        room_id: str,
+        config: MediaConfig,
+        send: SendToParticipant,
+        trunk_id: int,
+        own_key: PrivateKey,
+        origin_key: PublicKey,
+        sock: TrunkSocket,
+        origin: Address,
+    ) -> None:
+        super().__init__(room_id, config, send, lambda levels: None)
+        self.sealer = Sealer(trunk_id, own_key, origin_key, Direction.RELAY_TO_ORIGIN)
+        self.sock = sock
+        self.origin = origin
+        self.streams: dict[str, int] = {}
+        self._by_stream: dict[int, str] = {}
+        self._next_stream = 1
+        self.packets_from_origin = 0
+        self.packets_to_origin = 0
+        self.rejected = 0
+        self.last_heard = time.monotonic()
+        sock.on_datagram = self._received
+        self._keepalive = asyncio.ensure_future(self._keep_alive())
+
+    def stream_for(self, participant: str) -> int:
+        """The stream id of one of our users (announced to A on the control channel)."""
+        stream = self.streams.get(participant)
+        if stream is None:
+            stream = self._next_stream
+            self._next_stream += 1
+            self.streams[participant] = stream
+            self._by_stream[stream] = participant
+        return stream
+
+    def _start_mixer(self) -> None:
+        """No mixer here: A mixes, we only forward."""
+
+    def tick(self) -> None:
+        """Nothing to do on the clock: packets are forwarded as they arrive."""
+
+    def _new_session(self, participant: str) -> ParticipantSession:
+        stream = self.stream_for(participant)
+
+        def forward(seq: int, timestamp: int, payload: bytes) -> None:
+            frame = Frame(Kind.UPLINK, stream, seq & 0xFFFF, timestamp, 127, payload)
+            self.sock.send(self.sealer.seal(frame), self.origin)
+            self.packets_to_origin += 1
+
+        return ParticipantSession(
+            self.room_id,
+            participant,
+            self._config.ice_addresses,
+            self._config.stun_servers,
+            may_speak=lambda: self._can_speak.get(participant, False),
+            on_failed=self._connection_failed,
+            forward=forward,
+        )
+
+    def _received(self, data: bytes, addr: Address) -> None:
+        if addr != self.origin:
+            self.rejected += 1
+            return
+        try:
+            frame = self.sealer.open(data)
+        except TrunkError as exc:
+            self.rejected += 1
+            logger.debug("relay [%s]: dropped datagram: %s", self.room_id, exc)
+            return
+        self.last_heard = time.monotonic()
+        self.packets_from_origin += 1
+        level = bytes([frame.level])  # A's RFC 6464 byte, passed through
+        if frame.kind is Kind.MIX:
+            for name, session in self._sessions.items():
+                if session.downlink is not None and not self._can_speak.get(name, False):
+                    session.downlink.write(frame.payload, frame.timestamp, level)
+        elif frame.kind is Kind.MINUS:
+            speaker = self._by_stream.get(frame.stream)
+            own = self._sessions.get(speaker) if speaker is not None else None
+            if own is not None and own.downlink is not None:
+                own.downlink.write(frame.payload, frame.timestamp, level)
+
+    async def _keep_alive(self) -> None:
+        """Opens the path through B's NAT and tells A where to send (and that we live)."""
+        while True:
+            frame = Frame(Kind.KEEPALIVE, 0, 0, 0, 127, b"")
+            self.sock.send(self.sealer.seal(frame), self.origin)
+            await asyncio.sleep(KEEPALIVE_SECONDS)
+
+    async def close(self) -> None:
+        self._keepalive.cancel()
+        await asyncio.gather(self._keepalive, return_exceptions=True)
+        await super().close()
+        self.sock.close()
