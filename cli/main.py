@@ -17,10 +17,16 @@ from node.clock import SystemClock
 from node.datadir import DataDirError, ensure_data_dir
 from node.settings import Settings, SettingsError, load_settings
 from node.store.db import StoreError, open_database
+from node.store.deliveries import DeliveryStore
+from node.store.federation import FederationStore
 
 app = typer.Typer(help="Salon: federated live audio rooms.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage the accounts of a node.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+admin_app = typer.Typer(
+    help="Operator controls: domain policies, delivery queue.", no_args_is_help=True
+)
+app.add_typer(admin_app, name="admin")
 bot_app = typer.Typer(help="Headless bot participants (tests, demos, load).", no_args_is_help=True)
 app.add_typer(bot_app, name="bot")
 
@@ -133,7 +139,9 @@ def user_remove(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     data: DataOption = DEFAULT_DATA,
 ) -> None:
-    """Remove a local user with their sessions, follows and room seats."""
+    """Remove a local user: sessions, follows, seats and the rooms they hosted.
+
+    Refused while the user hosts a scheduled or live room (end it first)."""
     accounts = _accounts(data)
     if not yes and not typer.confirm(f"Remove {name} and all their data?"):
         fail("not removed")
@@ -142,6 +150,83 @@ def user_remove(
     except AccountError as exc:
         fail(exc.message)
     typer.echo(f"removed user {name}")
+
+
+def _federation_store(data: Path) -> tuple[FederationStore, DeliveryStore]:
+    settings = _settings(data)
+    try:
+        ensure_data_dir(data)
+        db = open_database(settings.db_path)
+    except (DataDirError, StoreError) as exc:
+        fail(str(exc))
+    return FederationStore(db), DeliveryStore(db)
+
+
+@admin_app.command("block-domain")
+def admin_block(
+    domain: Annotated[str, typer.Argument(help="Domain (host or host:port) to block.")],
+    mode: Annotated[
+        str, typer.Option(help="suspend: no federation at all; limit: follows need approval.")
+    ] = "suspend",
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Block a domain (takes effect at once, also on a running node)."""
+    if mode not in ("suspend", "limit"):
+        fail("--mode must be suspend or limit", 2)
+    store, _ = _federation_store(data)
+    store.set_policy(domain, mode, SystemClock().now())
+    typer.echo(f"{mode}: {domain.lower()}")
+
+
+@admin_app.command("allow-domain")
+def admin_allow(
+    domain: Annotated[str, typer.Argument(help="Domain to federate with in allowlist mode.")],
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Allow a domain (only matters when allowlist_mode is on)."""
+    store, _ = _federation_store(data)
+    store.set_policy(domain, "allow", SystemClock().now())
+    typer.echo(f"allow: {domain.lower()}")
+
+
+@admin_app.command("unblock-domain")
+def admin_unblock(
+    domain: Annotated[str, typer.Argument(help="Domain to remove from the policy list.")],
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Remove a domain's block (or allowlist entry)."""
+    store, _ = _federation_store(data)
+    if not store.remove_policy(domain):
+        fail(f"no policy for {domain}")
+    typer.echo(f"removed: {domain.lower()}")
+
+
+@admin_app.command("blocks")
+def admin_blocks(data: DataOption = DEFAULT_DATA) -> None:
+    """List domain policies (suspend, limit, allow)."""
+    store, _ = _federation_store(data)
+    for domain, policy, _created in store.policies():
+        typer.echo(f"{domain}\t{policy}")
+
+
+@admin_app.command("deliveries")
+def admin_deliveries(
+    state: Annotated[
+        str | None, typer.Option(help="Only rows in this state (pending, sent, failed, skipped).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many recent rows to list.")] = 20,
+    data: DataOption = DEFAULT_DATA,
+) -> None:
+    """Delivery queue: counts per state, then the most recent rows."""
+    _, deliveries = _federation_store(data)
+    summary = deliveries.summary()
+    typer.echo("  ".join(f"{name}={count}" for name, count in summary.items()))
+    for row in deliveries.recent(limit, state):
+        status = row.last_status if row.last_status is not None else "-"
+        typer.echo(
+            f"{row.id}\t{row.state}\tattempts={row.attempts}\tstatus={status}\t{row.inbox}"
+            f"\t{row.activity_id}\t{row.last_error}"
+        )
 
 
 NodeOption = Annotated[str, typer.Option("--node", help="Base URL of the bot's own node.")]

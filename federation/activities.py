@@ -28,7 +28,7 @@ PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 _PUBLIC_ALIASES = frozenset({"Public", "as:Public", PUBLIC})
 
 #: Namespace IRI of Salon's vocabulary; docs/federation.md documents every term.
-SALON_NAMESPACE = "https://joinsalon.org/ns#"
+SALON_NAMESPACE = "https://w3id.org/salon/ns#"
 #: Inline term definitions, so that consumers need not fetch a context document.
 SALON_CONTEXT: dict[str, Any] = {
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",

@@ -25,6 +25,7 @@ from node.clock import Clock
 from node.settings import Settings
 from node.store.db import Database
 from node.store.follows import FollowStore
+from node.store.rooms import RoomStore
 from node.store.users import NameTaken, Session, SessionStore, User, UserStore
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class AccountService:
             clock, settings.signin_attempts, float(settings.signin_window_seconds)
         )
         self.follow_hooks: list[FollowHook] = []
+        self.created_hooks: list[Callable[[User], None]] = []
 
     # ---- accounts ------------------------------------------------------------------
     async def create_user(self, username: object, password: object, is_admin: bool = False) -> User:
@@ -80,6 +82,8 @@ class AccountService:
         except NameTaken as exc:
             raise AccountError(409, str(exc)) from None
         log.info("accounts: created user %s", name)
+        for hook in self.created_hooks:
+            hook(user)
         return user
 
     async def signup(self, username: object, password: object) -> User:
@@ -87,7 +91,9 @@ class AccountService:
             raise AccountError(403, "registration is closed on this node")
         return await self.create_user(username, password)
 
-    async def signin(self, username: object, password: object, ip: str, kind: str) -> SignedIn:
+    async def signin(
+        self, username: object, password: object, ip: str, kind: str, label: str = ""
+    ) -> SignedIn:
         if not isinstance(username, str) or not isinstance(password, str):
             raise AccountError(400, "username and password must be strings")
         keys = [f"ip:{ip}", f"user:{username}"]
@@ -105,7 +111,7 @@ class AccountService:
             self.limiter.failed(keys)
             raise AccountError(401, "wrong username or password")
         self.limiter.succeeded(f"user:{username}")
-        return self.open_session(user, kind)
+        return self.open_session(user, kind, label)
 
     def open_session(self, user: User, kind: str, label: str = "") -> SignedIn:
         token = new_token()
@@ -135,9 +141,21 @@ class AccountService:
         self.sessions.delete(session.token_hash)
 
     def remove_user(self, username: str) -> None:
+        """Delete an account with its sessions, follows, seats and the rooms it hosted.
+
+        Refused while the user hosts a scheduled or live room: end those first, so no
+        listener loses a room without a word.
+        """
         user = self.users.by_name(username)
         if user is None:
             raise AccountError(404, f"no user named {username!r}")
+        hosting = RoomStore(self.users.db).active_hosted_by(user.id)
+        if hosting:
+            raise AccountError(
+                409,
+                f"{username} hosts {len(hosting)} active room(s) ({', '.join(hosting)}); "
+                "end them first",
+            )
         self.users.delete(user.id)
 
     def update_profile(self, user: User, changes: dict[str, object]) -> User:
@@ -164,7 +182,12 @@ class AccountService:
         )
 
     def by_name(self, username: str) -> User:
-        user = self.users.by_name(username)
+        """A local user, or a known remote one by ``bob@host[:port]``."""
+        if "@" in username:
+            name, _, domain = username.lstrip("@").partition("@")
+            user = self.users.by_handle(name, domain.lower())
+        else:
+            user = self.users.by_name(username)
         if user is None:
             raise AccountError(404, f"no user named {username!r}")
         return user
@@ -177,7 +200,8 @@ class AccountService:
         current = self.follows.state(follower.id, followee.id)
         if current is not None:
             return current
-        state = "pending" if followee.locked else "accepted"
+        # A remote follow stays pending until the remote side's Accept arrives.
+        state = "pending" if followee.locked or not followee.is_local else "accepted"
         self.follows.put(follower.id, followee.id, state, self.clock.now())
         self._notify(follower, followee, "follow")
         return state

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from federation.wiring import install_federation
 from media.engine import MediaConfig, MediaEngine
 from node.accounts import AccountService
 from node.clock import Clock, SystemClock
@@ -22,13 +23,20 @@ from node.rooms.service import RoomService
 from node.settings import Settings
 from node.store.db import Database, open_database
 from node.web import api, pages, websocket
-from node.web.http import ACCOUNTS, API_BODY_LIMIT, auth_middleware, errors_middleware
+from node.web.http import (
+    ACCOUNTS,
+    API_BODY_LIMIT,
+    TRUST_PROXY,
+    auth_middleware,
+    errors_middleware,
+)
 
 log = logging.getLogger(__name__)
 
 DATABASE = web.AppKey("database", Database)
 AUDIO = web.AppKey("audio", RoomAudio)
 SWEEP_INTERVAL = 0.5
+SESSION_CLEANUP_ROUNDS = 1200  # every ten minutes
 
 
 def build_app(settings: Settings, clock: Clock | None = None) -> web.Application:
@@ -56,6 +64,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[ACCOUNTS] = accounts
     app[api.ROOMS] = rooms
     app[API_BODY_LIMIT] = settings.api_body_bytes
+    app[TRUST_PROXY] = settings.trust_proxy
     app[websocket.SOCKETS] = set()
     signal_handlers: list[websocket.SignalHandler] = [audio.signal]
     app[websocket.SIGNALS] = signal_handlers
@@ -63,6 +72,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.add_routes(api.routes)
     app.add_routes(websocket.routes)
     app.add_routes(pages.routes)
+    install_federation(app, settings, clock, db, accounts, rooms)
     app.on_startup.append(_load_rooms)
     app.cleanup_ctx.append(_sweeper)
     app.on_shutdown.append(websocket.close_sockets)
@@ -78,14 +88,22 @@ async def _load_rooms(app: web.Application) -> None:
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     """Frees unclaimed seats and ends empty rooms; a thin loop around ``sweep()``."""
     rooms = app[api.ROOMS]
+    accounts = app[ACCOUNTS]
 
     async def loop() -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
+            rounds += 1
             try:
                 rooms.sweep()
+                if rounds % SESSION_CLEANUP_ROUNDS == 0:
+                    accounts.sessions.delete_expired(accounts.clock.now())
             except RoomRuleError as exc:
                 log.warning("sweep: %s", exc.message)
+            except Exception:
+                # the sweeper must outlive a bug in one room: log it loudly and go on
+                log.exception("sweep: unexpected error; continuing")
 
     task = asyncio.create_task(loop(), name="room-sweeper")
     yield

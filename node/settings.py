@@ -30,6 +30,7 @@ class Settings:
     url: str = ""  # public base URL; empty means http://HOST:PORT
     testnet: bool = False
     open_registration: bool = True
+    trust_proxy: bool = False  # use X-Forwarded-For (set only behind your own reverse proxy)
     node_name: str = "Salon"
     max_body_bytes: int = 1_000_000
     api_body_bytes: int = 64_000
@@ -44,6 +45,18 @@ class Settings:
     ice_port_max: int = 0
     stun_servers: tuple[str, ...] = ()
     audio_bitrate: int = 32000
+    # federation (docs/federation.md)
+    authorized_fetch: bool = False  # actor documents only to signed GETs
+    allowlist_mode: bool = False  # federate only with domains allowed by `salon admin`
+    delivery_concurrency_per_host: int = 4
+    delivery_max_attempts: int = 16
+    delivery_base_delay_seconds: float = 15.0  # retry after n**4 + base + jitter seconds
+    delivery_jitter_seconds: float = 30.0
+    host_backoff_seconds: float = 30.0  # first rest of a failing host, doubled per failure
+    delivery_poll_seconds: float = 1.0
+    announce_interval_seconds: float = 10.0  # at most one room Update per room per interval
+    actor_cache_seconds: float = 86400.0
+    fetch_timeout_seconds: float = 10.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -104,6 +117,8 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError(f"setting 'url': {s.url!r} must start with http:// or https://")
     if s.max_body_bytes < 1024 or s.api_body_bytes < 1024:
         raise SettingsError("body size limits must be at least 1024 bytes")
+    if s.delivery_concurrency_per_host < 1 or s.delivery_max_attempts < 1:
+        raise SettingsError("delivery concurrency and attempts must be at least 1")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     return s

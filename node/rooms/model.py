@@ -224,7 +224,10 @@ def check_admission(
     if (
         room.join_mode is JoinMode.CLOSED
         and user_id not in room.invites
-        and not (invite_token is not None and hmac.compare_digest(invite_token, room.invite_token))
+        and not (
+            invite_token is not None
+            and hmac.compare_digest(invite_token.encode(), room.invite_token.encode())
+        )
     ):
         raise RoomRuleError("forbidden", "this is a closed room: you need an invitation")
 
@@ -272,11 +275,14 @@ def leave(room: Room, user_id: int, now: float) -> list[Event]:
     return [Event("left", {"user": user_id}), *_pass_moderation(room, now)]
 
 
-def _pass_moderation(room: Room, now: float) -> list[Event]:
-    """No host or moderator left: the longest-present speaker becomes a moderator."""
+def _pass_moderation(room: Room, now: float, exclude: int | None = None) -> list[Event]:
+    """No host or moderator left: the longest-present speaker becomes a moderator.
+
+    EXCLUDE is someone who just stepped down: moderation does not bounce back to them.
+    """
     if room.status is not RoomStatus.LIVE or room.present_moderators():
         return []
-    speakers = [p for p in room.speakers() if p.role is Role.SPEAKER]
+    speakers = [p for p in room.speakers() if p.role is Role.SPEAKER and p.user_id != exclude]
     if not speakers:
         return []
     heir = speakers[0]
@@ -441,17 +447,20 @@ def make_moderator(room: Room, actor_id: int, target_id: int, now: float) -> lis
     return [_role_event(target)]
 
 
-def unmake_moderator(room: Room, actor_id: int, target_id: int) -> list[Event]:
+def unmake_moderator(room: Room, actor_id: int, target_id: int, now: float) -> list[Event]:
+    """The host removes moderator rights; a moderator may also step down themselves."""
     _require_live(room)
-    _moderator(room, actor_id)
+    actor = _moderator(room, actor_id)
     target = _target(room, target_id)
     if target.role is Role.HOST:
         raise RoomRuleError("forbidden", "the host is always a moderator")
     if target.role is not Role.MODERATOR:
         raise RoomRuleError("conflict", "that user is not a moderator")
+    if actor_id != target_id and actor.role is not Role.HOST:
+        raise RoomRuleError("forbidden", "only the host can remove moderator rights")
     target.role = Role.SPEAKER
     room.moderators.discard(target_id)
-    return [_role_event(target)]
+    return [_role_event(target), *_pass_moderation(room, now, exclude=target_id)]
 
 
 def invite_user(room: Room, actor_id: int, target_id: int) -> list[Event]:

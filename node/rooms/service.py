@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,26 +34,30 @@ log = logging.getLogger(__name__)
 MAX_TITLE = 200
 MAX_DESCRIPTION = 2000
 MAX_SCHEDULE_AHEAD = 366 * 86400
+SCHEDULED_EXPIRY = 3600.0  # a scheduled room not started an hour after its time is dropped
 
 ActionFn = Callable[[Room, int, int, float], list[Event]]
 
-# name -> (rule, needs a target user). The target defaults to the actor where optional.
-ACTIONS: dict[str, tuple[ActionFn, bool]] = {
-    "raise_hand": (lambda r, a, t, now: model.raise_hand(r, a, now), False),
-    "lower_hand": (lambda r, a, t, now: model.lower_hand(r, a), False),
-    "invite_to_speak": (lambda r, a, t, now: model.invite_to_speak(r, a, t), True),
-    "accept_invite": (lambda r, a, t, now: model.accept_invite(r, a, now), False),
-    "decline_invite": (lambda r, a, t, now: model.decline_invite(r, a), False),
-    "move_to_audience": (lambda r, a, t, now: model.move_to_audience(r, a, t, now), False),
-    "mute": (lambda r, a, t, now: model.mute(r, a, t), False),
-    "unmute": (lambda r, a, t, now: model.unmute(r, a, t), False),
-    "remove": (lambda r, a, t, now: model.remove(r, a, t, now), True),
-    "make_moderator": (lambda r, a, t, now: model.make_moderator(r, a, t, now), True),
-    "unmake_moderator": (lambda r, a, t, now: model.unmake_moderator(r, a, t), True),
-    "invite": (lambda r, a, t, now: model.invite_user(r, a, t), True),
-    "leave": (lambda r, a, t, now: model.leave(r, a, now), False),
-    "end": (lambda r, a, t, now: model.end(r, a, now), False),
-    "start": (lambda r, a, t, now: model.start(r, a, now), False),
+# How an action uses the request's "user": "self" actions take none, "optional" ones
+# default to the actor (mute yourself), "required" ones act on someone.
+SELF, OPTIONAL, REQUIRED = "self", "optional", "required"
+
+ACTIONS: dict[str, tuple[ActionFn, str]] = {
+    "raise_hand": (lambda r, a, t, now: model.raise_hand(r, a, now), SELF),
+    "lower_hand": (lambda r, a, t, now: model.lower_hand(r, a), SELF),
+    "invite_to_speak": (lambda r, a, t, now: model.invite_to_speak(r, a, t), REQUIRED),
+    "accept_invite": (lambda r, a, t, now: model.accept_invite(r, a, now), SELF),
+    "decline_invite": (lambda r, a, t, now: model.decline_invite(r, a), SELF),
+    "move_to_audience": (lambda r, a, t, now: model.move_to_audience(r, a, t, now), OPTIONAL),
+    "mute": (lambda r, a, t, now: model.mute(r, a, t), OPTIONAL),
+    "unmute": (lambda r, a, t, now: model.unmute(r, a, t), OPTIONAL),
+    "remove": (lambda r, a, t, now: model.remove(r, a, t, now), REQUIRED),
+    "make_moderator": (lambda r, a, t, now: model.make_moderator(r, a, t, now), REQUIRED),
+    "unmake_moderator": (lambda r, a, t, now: model.unmake_moderator(r, a, t, now), REQUIRED),
+    "invite": (lambda r, a, t, now: model.invite_user(r, a, t), REQUIRED),
+    "leave": (lambda r, a, t, now: model.leave(r, a, now), SELF),
+    "end": (lambda r, a, t, now: model.end(r, a, now), SELF),
+    "start": (lambda r, a, t, now: model.start(r, a, now), SELF),
 }
 
 
@@ -73,34 +79,33 @@ class Subscription:
         self.room_id = room_id
         self.user = user
         self.maxsize = maxsize
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize)
+        # unbounded underneath; the bound is enforced in offer(), so close() never has to
+        # drop a queued message to make room for its sentinel
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.overflowed = False
+        self.closed = False
         self.close_code = 1000
         self.close_reason = ""
 
     def offer(self, message: dict[str, Any], droppable: bool = False) -> None:
-        if self.overflowed:
+        if self.closed:
             return
-        if droppable and self.queue.qsize() >= self.maxsize // 2:
+        size = self.queue.qsize()
+        if droppable and size >= self.maxsize // 2:
             return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if size >= self.maxsize:
             self.overflowed = True
             self.close(4008, "client too slow; reconnect for a fresh state")
+            return
+        self.queue.put_nowait(message)
 
     def close(self, code: int, reason: str) -> None:
         """End the stream; the WebSocket closes with CODE once queued messages are sent."""
+        if self.closed:
+            return
+        self.closed = True
         self.close_code, self.close_reason = code, reason
-        self._wake()
-
-    def _wake(self) -> None:
-        while True:
-            try:
-                self.queue.put_nowait(None)
-                return
-            except asyncio.QueueFull:
-                self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,24 @@ class RoomService:
         self._sockets: dict[tuple[str, int], int] = {}
         self._seat_deadlines: dict[tuple[str, int], float] = {}
         self._empty_deadlines: dict[str, float] = {}
+        self._held: list[tuple[Subscription, int, str]] | None = None
+
+    @contextmanager
+    def holding_closes(self) -> Iterator[None]:
+        """Closes caused inside happen at exit, so a command's reply can go out first."""
+        outer, self._held = self._held, []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, outer
+            for sub, code, reason in held or []:
+                self._close_sub(sub, code, reason)
+
+    def _close_sub(self, sub: Subscription, code: int, reason: str) -> None:
+        if self._held is not None:
+            self._held.append((sub, code, reason))
+        else:
+            sub.close(code, reason)
 
     # ---- start-up and sweeping ----------------------------------------------------
     def load(self) -> None:
@@ -146,6 +169,15 @@ class RoomService:
             room = self.rooms.get(key[0])
             if room and key[1] in room.participants and not self._sockets.get(key):
                 self._free_seat(room, key[1])
+        wall = self.clock.now()
+        for room in list(self.rooms.values()):
+            if (
+                room.status is RoomStatus.SCHEDULED
+                and room.start_time is not None
+                and wall > room.start_time + SCHEDULED_EXPIRY
+            ):
+                log.info("rooms: %s was never started; it expired", room.id)
+                self._apply(room, lambda r: model.end(r, None, wall))
         for room_id, due in list(self._empty_deadlines.items()):
             if due > now:
                 continue
@@ -246,6 +278,9 @@ class RoomService:
             ),
         )
         if not self._sockets.get((room.id, user.id)):
+            seat = room.participants.get(user.id)
+            if seat is not None:
+                seat.connected = False  # held for reconnect_grace_seconds until a socket opens
             self._seat_deadlines.setdefault(
                 (room.id, user.id), self.clock.monotonic() + self.settings.reconnect_grace_seconds
             )
@@ -253,11 +288,13 @@ class RoomService:
 
     def act(self, room_id: str, actor: User, action: str, target: str | None = None) -> Room:
         if action not in ACTIONS:
-            raise RoomRuleError("not_found", f"unknown action {action!r}")
-        rule, needs_target = ACTIONS[action]
+            raise RoomRuleError("not_found", f"unknown room action {action!r}")
+        rule, target_mode = ACTIONS[action]
         room = self.get(room_id)
+        if target is not None and target_mode == SELF:
+            raise RoomRuleError("invalid", f"{action} takes no 'user'")
         if target is None:
-            if needs_target:
+            if target_mode == REQUIRED:
                 raise RoomRuleError("invalid", f"{action} needs a 'user'")
             target_id = actor.id
         else:
@@ -316,7 +353,7 @@ class RoomService:
         for key in [k for k in self._seat_deadlines if k[0] == room.id]:
             del self._seat_deadlines[key]
         for sub in self._subs.pop(room.id, set()):
-            sub.close(1000, "room ended")
+            self._close_sub(sub, 1000, "room ended")
 
     def _notify(self, room: Room, event: Event) -> None:
         for observer in self.observers:
@@ -325,24 +362,33 @@ class RoomService:
     # ---- live connections ---------------------------------------------------------
     def connect(self, room_id: str, user: User, invite_token: str | None = None) -> Subscription:
         """A client opened the room's WebSocket: join (or reclaim the seat) and subscribe."""
-        room = self.join(room_id, user, invite_token)
-        key = (room.id, user.id)
+        key = (room_id, user.id)
         self._sockets[key] = self._sockets.get(key, 0) + 1
+        try:
+            room = self.join(room_id, user, invite_token)
+        except RoomRuleError:
+            self._release_socket(key)
+            raise
         self._seat_deadlines.pop(key, None)
         sub = Subscription(room.id, user, self.settings.ws_queue_size)
         self._subs.setdefault(room.id, set()).add(sub)
         return sub
+
+    def _release_socket(self, key: tuple[str, int]) -> int:
+        count = self._sockets.get(key, 0) - 1
+        if count > 0:
+            self._sockets[key] = count
+        else:
+            self._sockets.pop(key, None)
+        return max(count, 0)
 
     def disconnect(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.room_id)
         if subs is not None:
             subs.discard(sub)
         key = (sub.room_id, sub.user.id)
-        count = self._sockets.get(key, 0) - 1
-        if count > 0:
-            self._sockets[key] = count
+        if self._release_socket(key):
             return
-        self._sockets.pop(key, None)
         room = self.rooms.get(sub.room_id)
         if room is None or sub.user.id not in room.participants:
             return
@@ -380,9 +426,9 @@ class RoomService:
             if sub.user.id == gone:
                 subs.discard(sub)
                 if event.kind == "removed":
-                    sub.close(4003, "removed from the room")
+                    self._close_sub(sub, 4003, "removed from the room")
                 else:
-                    sub.close(1000, "left the room")
+                    self._close_sub(sub, 1000, "left the room")
 
     def close_all(self) -> list[Subscription]:
         subs = [s for group in self._subs.values() for s in group]
@@ -470,6 +516,8 @@ def _parse_time(raw: object) -> float | None:
     if isinstance(raw, bool):
         raise RoomRuleError("invalid", "start_time must be an ISO 8601 time or epoch seconds")
     if isinstance(raw, int | float):
+        if not math.isfinite(raw):
+            raise RoomRuleError("invalid", "start_time must be a finite number")
         return float(raw)
     if isinstance(raw, str):
         try:

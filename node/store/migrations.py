@@ -114,4 +114,102 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial]
+def _v2_federation(db: sqlite_utils.Database) -> None:
+    """Keys, remote actors, the delivery queue, replay dedupe, domain policies, remote rooms."""
+    db.execute(
+        """
+        CREATE TABLE actor_keys (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            rsa_private_pem TEXT NOT NULL,
+            ed25519_private_pem TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE remote_actors (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            actor_uri TEXT NOT NULL UNIQUE,
+            inbox TEXT NOT NULL,
+            shared_inbox TEXT,
+            document TEXT NOT NULL,
+            fetched_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE follow_activities (
+            follower_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            followee_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            activity_id TEXT NOT NULL,
+            PRIMARY KEY (follower_id, followee_id)
+        )"""
+    )
+    db.execute("CREATE INDEX follow_activities_id ON follow_activities(activity_id)")
+    db.execute(
+        """
+        CREATE TABLE seen_activities (
+            activity_id TEXT PRIMARY KEY,
+            received_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE outbox_activities (
+            id TEXT PRIMARY KEY,
+            signer_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+            document TEXT NOT NULL,
+            public INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_signer ON outbox_activities(signer_id, created_at)")
+    db.execute(
+        """
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            activity_id TEXT NOT NULL REFERENCES outbox_activities(id) ON DELETE CASCADE,
+            inbox TEXT NOT NULL,
+            host TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            claimed INTEGER NOT NULL DEFAULT 0,
+            last_status INTEGER,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            UNIQUE (activity_id, inbox)
+        )"""
+    )
+    db.execute("CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at)")
+    db.execute(
+        """
+        CREATE TABLE delivery_hosts (
+            host TEXT PRIMARY KEY,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            available_at REAL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE domain_policies (
+            domain TEXT PRIMARY KEY,
+            policy TEXT NOT NULL CHECK (policy IN ('suspend', 'limit', 'allow')),
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE remote_rooms (
+            uri TEXT PRIMARY KEY,
+            host_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            document TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX remote_rooms_host ON remote_rooms(host_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_federation]

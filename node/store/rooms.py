@@ -58,10 +58,13 @@ class RoomStore:
                     (room.id, user_id),
                 )
                 continue
+            # SELECT … WHERE EXISTS: an account deleted while the node runs (``salon user
+            # remove``) must not make every later save of its rooms fail a foreign key
             self.db.execute(
                 "INSERT OR REPLACE INTO room_participants (room_id, user_id, role, joined_at,"
                 " stage_since, hand_raised_at, invited_to_speak, muted, mute_locked)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
+                " SELECT ?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM users WHERE id = ?)"
+                " AND EXISTS (SELECT 1 FROM rooms WHERE id = ?)",
                 (
                     room.id,
                     p.user_id,
@@ -72,6 +75,8 @@ class RoomStore:
                     int(p.invited_to_speak),
                     int(p.muted),
                     int(p.mute_locked),
+                    p.user_id,
+                    room.id,
                 ),
             )
         for table, ids in (
@@ -82,7 +87,10 @@ class RoomStore:
             self.db.execute(f"DELETE FROM {table} WHERE room_id = ?", (room.id,))
             for user_id in sorted(ids):
                 self.db.execute(
-                    f"INSERT INTO {table} (room_id, user_id) VALUES (?, ?)", (room.id, user_id)
+                    f"INSERT INTO {table} (room_id, user_id) SELECT ?, ?"
+                    " WHERE EXISTS (SELECT 1 FROM users WHERE id = ?)"
+                    " AND EXISTS (SELECT 1 FROM rooms WHERE id = ?)",
+                    (room.id, user_id, user_id, room.id),
                 )
 
     def get(self, room_id: str) -> Room | None:
@@ -131,6 +139,12 @@ class RoomStore:
             for r in self.db.all(f"SELECT user_id FROM {table} WHERE room_id = ?", (room.id,)):
                 target.add(r[0])
         return room
+
+    def active_hosted_by(self, user_id: int) -> list[str]:
+        rows = self.db.all(
+            "SELECT id FROM rooms WHERE host_id = ? AND status != 'ended'", (user_id,)
+        )
+        return [r[0] for r in rows]
 
     def ended_count(self) -> int:
         row = self.db.one("SELECT count(*) FROM rooms WHERE status = 'ended'")

@@ -84,6 +84,14 @@ class UserStore:
         )
         return _user(row) if row else None
 
+    def by_handle(self, username: str, domain: str) -> User | None:
+        """A remote user (actor) by its ``username@domain`` handle."""
+        row = self.db.one(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE username = ? AND domain = ?",
+            (username, domain),
+        )
+        return _user(row) if row else None
+
     def many(self, ids: list[int]) -> dict[int, User]:
         if not ids:
             return {}

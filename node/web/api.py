@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
 
+from federation.service import FEDERATION, LookupError_
 from node.accounts import AccountError, SignedIn
 from node.rooms.model import RoomRuleError
 from node.rooms.service import ACTIONS, RoomService
 from node.settings import Settings
+from node.store.users import User
 from node.web.http import (
     ACCOUNTS,
     COOKIE,
@@ -23,6 +26,7 @@ from node.web.http import (
 ROOMS = web.AppKey("rooms", RoomService)
 SETTINGS = web.AppKey("settings", Settings)
 PAGE_SIZE = 50
+PAGE_RE = re.compile(r"[0-9]{1,6}")
 
 routes = web.RouteTableDef()
 
@@ -88,7 +92,7 @@ async def create_token(request: web.Request) -> web.Response:
     if not isinstance(label, str) or len(label) > 100:
         raise AccountError(400, "label must be a string of at most 100 characters")
     signed = await accounts.signin(
-        body.get("username"), body.get("password"), client_ip(request), "bearer"
+        body.get("username"), body.get("password"), client_ip(request), "bearer", label
     )
     return web.json_response(
         {"token": signed.token, "user": accounts.profile(signed.user, None)}, status=201
@@ -129,7 +133,7 @@ async def profile(request: web.Request) -> web.Response:
 
 def _page(request: web.Request) -> int:
     raw = request.query.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
+    if not PAGE_RE.fullmatch(raw) or int(raw) < 1:
         raise AccountError(400, "page must be a positive integer")
     return int(raw)
 
@@ -158,11 +162,37 @@ async def following(request: web.Request) -> web.Response:
     return await _follow_list(request, "following")
 
 
+async def _resolve(request: web.Request, name: str) -> User:
+    """A local user, a known remote one, or (``bob@host``) one found through WebFinger."""
+    accounts = request.app[ACCOUNTS]
+    try:
+        return accounts.by_name(name)
+    except AccountError:
+        federation = request.app.get(FEDERATION)
+        if federation is None or "@" not in name.lstrip("@"):
+            raise
+    try:
+        return await federation.lookup(name)
+    except LookupError_ as exc:
+        raise AccountError(exc.status, exc.message) from None
+
+
+@routes.get("/api/lookup")
+async def lookup(request: web.Request) -> web.Response:
+    """``?acct=@bob@host``: the profile of a local or remote user (WebFinger for remotes)."""
+    viewer = current_user(request)
+    acct = request.query.get("acct", "").strip()
+    if not acct:
+        raise AccountError(400, "the acct parameter is required")
+    user = await _resolve(request, acct)
+    return web.json_response(request.app[ACCOUNTS].profile(user, viewer))
+
+
 @routes.post("/api/users/{name}/follow")
 async def follow(request: web.Request) -> web.Response:
     user = current_user(request)
     accounts = request.app[ACCOUNTS]
-    target = accounts.by_name(request.match_info["name"])
+    target = await _resolve(request, request.match_info["name"])
     state = accounts.follow(user, target)
     return web.json_response({"state": state, "user": accounts.profile(target, user)})
 
@@ -205,7 +235,18 @@ async def decide_follow(request: web.Request) -> web.Response:
 async def hallway(request: web.Request) -> web.Response:
     user = current_user(request)
     rooms = request.app[ROOMS]
-    return web.json_response({"rooms": [rooms.card(r, user) for r in rooms.hallway(user)]})
+    cards = [rooms.card(r, user) for r in rooms.hallway(user)]
+    federation = request.app.get(FEDERATION)
+    if federation is not None:
+        remote = federation.remote_cards(user)
+        # Live rooms before upcoming ones, local before remote within each group.
+        cards = (
+            [c for c in cards if c["status"] == "live"]
+            + [c for c in remote if c["status"] == "live"]
+            + [c for c in cards if c["status"] != "live"]
+            + [c for c in remote if c["status"] != "live"]
+        )
+    return web.json_response({"rooms": cards})
 
 
 @routes.post("/api/rooms")

@@ -73,7 +73,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             request[USER], request[SESSION] = found
             if request.method not in SAFE_METHODS and request.path.startswith("/api/"):
                 sent = request.headers.get(CSRF_HEADER, "")
-                if not hmac.compare_digest(sent, found[1].csrf_token):
+                if not hmac.compare_digest(sent.encode(), found[1].csrf_token.encode()):
                     return error(403, f"missing or wrong {CSRF_HEADER} header")
     return await handler(request)
 
@@ -115,5 +115,14 @@ async def read_json(request: web.Request, required: bool = True) -> dict[str, An
     return data
 
 
+TRUST_PROXY = web.AppKey("trust_proxy", bool)
+
+
 def client_ip(request: web.Request) -> str:
+    """The client's address; behind a trusted reverse proxy, its X-Forwarded-For entry."""
+    if request.app.get(TRUST_PROXY):
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        last = forwarded.split(",")[-1].strip()  # the entry our own proxy appended
+        if last:
+            return last
     return request.remote or "unknown"

@@ -30,6 +30,7 @@ SignalHandler = Callable[[str, User, dict[str, Any]], Awaitable[None]]
 SOCKETS: web.AppKey[set[Any]] = web.AppKey("sockets")
 SIGNALS = web.AppKey("signals", list[SignalHandler])
 MAX_MESSAGE = 256 * 1024
+WRITER_FLUSH_SECONDS = 5.0
 
 routes = web.RouteTableDef()
 
@@ -66,6 +67,10 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     try:
         await _read(request, ws, rooms, sub)
     finally:
+        if sub.closed:
+            # we are closing (leave, end, removal): let the writer flush and close cleanly
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                await asyncio.wait_for(asyncio.shield(writer), WRITER_FLUSH_SECONDS)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
@@ -104,10 +109,12 @@ async def _read(
         if not isinstance(data, dict):
             sub.offer({"type": "error", "error": "messages must be JSON objects"})
             continue
-        reply = await _handle(request, rooms, sub, data)
-        if reply is not None:
-            # through the queue, so a reply follows the events its command caused
-            sub.offer(reply)
+        with rooms.holding_closes():
+            reply = await _handle(request, rooms, sub, data)
+            if reply is not None:
+                # through the queue, so a reply follows the events its command caused and
+                # precedes the close it may cause (leave, end)
+                sub.offer(reply)
 
 
 async def _handle(

@@ -266,6 +266,35 @@ async def test_scheduled_room_start(node: Node) -> None:
 async def test_pages_and_instance(node: Node) -> None:
     client = await node.user()
     status, text = await client.call("GET", "/")
-    assert status == 200 and "<h1>" in text
+    assert status == 200 and "<html" in text.lower()
     status, info = await client.call("GET", "/api/instance")
     assert info["software"] == "salon" and info["url"] == node.url
+
+
+async def test_hostile_values_are_4xx_not_500(node: Node) -> None:
+    alice = await node.user("alice")
+    for page in ("²", "99999999999999999999", "-1"):
+        assert (await alice.call("GET", f"/api/users/alice/followers?page={page}"))[0] == 400
+    status, body = await alice.call(
+        "POST", "/api/rooms", {"title": "t", "start_time": float("nan")}
+    )
+    assert status == 400 and "finite" in body["error"]
+    _, room = await alice.call("POST", "/api/rooms", {"title": "C", "join_mode": "closed"})
+    bob = await node.user("bob")
+    status, _ = await bob.call("POST", f"/api/rooms/{room['id']}/join", {"invite_token": "ünï"})
+    assert status == 403
+    async with alice.http.post(
+        node.url + "/api/rooms",
+        json={"title": "x"},
+        headers={"X-CSRF-Token": "ünï".encode().decode("latin-1")},
+    ) as resp:
+        assert resp.status == 403
+    status, body = await alice.call("POST", f"/api/rooms/{room['id']}/raise_hand", {"user": "bob"})
+    assert status == 400 and body["error"] == "raise_hand takes no 'user'"
+
+
+async def test_rest_join_holds_a_disconnected_seat(node: Node) -> None:
+    alice = await node.user("alice")
+    _, room = await alice.call("POST", "/api/rooms", {"title": "R"})
+    _, view = await alice.call("POST", f"/api/rooms/{room['id']}/join")
+    assert view["you"]["connected"] is False

@@ -134,7 +134,7 @@ async def test_cli_serve_user_add_signin_create_room(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
             closing = await asyncio.wait_for(ws.receive(), 10)
             assert closing.type is aiohttp.WSMsgType.CLOSE
-            assert ws.close_code == 1001 and closing.extra == "server shutting down"
+            assert (closing.data, closing.extra) == (1001, "server shutting down")
         finally:
             await client.close()
         assert proc.wait(timeout=15) == 0

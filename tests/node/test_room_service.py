@@ -163,3 +163,36 @@ async def test_subscription_wakes_reader_on_close(world: World) -> None:
             break
         waiter = asyncio.ensure_future(sub.queue.get())
     assert results[-1] is None and sub.close_code == 1000
+
+
+async def test_scheduled_room_expires_an_hour_after_its_time(world: World) -> None:
+    alice = world.user("alice")
+    start = world.clock.now() + 600
+    room = world.rooms.create(
+        alice, RoomDraft(title="Later", description="", join_mode=JoinMode.OPEN, start_time=start)
+    )
+    world.clock.advance(600 + 3500)
+    world.rooms.sweep()
+    assert room.status is RoomStatus.SCHEDULED
+    world.clock.advance(200)
+    world.rooms.sweep()
+    assert room.status is RoomStatus.ENDED
+
+
+async def test_deleted_account_does_not_break_saves(world: World) -> None:
+    alice, bob = world.user("alice"), world.user("bob")
+    room = world.rooms.create(alice, draft())
+    world.rooms.connect(room.id, alice)
+    world.rooms.connect(room.id, bob)
+    world.accounts.users.delete(bob.id)  # what `salon user remove` does from another process
+    world.rooms.act(room.id, alice, "mute")  # saves the room: must not fail on bob's seat
+    assert world.rooms.get(room.id).participants[alice.id].muted
+
+
+async def test_user_remove_refused_while_hosting(world: World) -> None:
+    from node.accounts import AccountError
+
+    alice = world.user("alice")
+    world.rooms.create(alice, draft())
+    with pytest.raises(AccountError, match="active room"):
+        world.accounts.remove_user("alice")

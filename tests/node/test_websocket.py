@@ -61,7 +61,8 @@ async def test_two_users_see_each_others_events_in_order(node: Node) -> None:
     ended = await recv_until(ws_b, "room_ended")
     assert ended["by"] == "alice"
     closing = await asyncio.wait_for(ws_b.receive(), 5)
-    assert closing.type is aiohttp.WSMsgType.CLOSE and ws_b.close_code == 1000
+    assert closing.type is aiohttp.WSMsgType.CLOSE
+    assert (closing.data, closing.extra) == (1000, "room ended")
 
 
 async def test_forbidden_command_is_an_error_and_changes_nothing(node: Node) -> None:
@@ -84,7 +85,7 @@ async def test_forbidden_command_is_an_error_and_changes_nothing(node: Node) -> 
         ("[1]", "JSON objects"),
         ('{"type": "dance"}', "unknown message type"),
         ('{"type": "command"}', "needs an 'action'"),
-        ('{"type": "command", "action": "fly"}', "unknown action"),
+        ('{"type": "command", "action": "fly"}', "unknown room action"),
     ):
         await ws_b.send_str(bad)
         reply = await recv_until(ws_b, "error")
@@ -106,8 +107,12 @@ async def test_removed_user_socket_is_closed_and_rejoin_refused(node: Node) -> N
     await ws_a.send_json({"type": "command", "id": 1, "action": "remove", "user": "bob"})
     removed = await recv_until(ws_b, "removed")
     assert removed["user"] == "bob"
-    await asyncio.wait_for(ws_b.receive(), 5)
-    assert ws_b.close_code == 4003
+    closing = await asyncio.wait_for(ws_b.receive(), 5)
+    assert (closing.type, closing.data, closing.extra) == (
+        aiohttp.WSMsgType.CLOSE,
+        4003,
+        "removed from the room",
+    )
     async with bob.http.get(f"{node.url}/api/rooms/{room['id']}/ws") as resp:
         assert resp.status == 403
         assert (await resp.json())["error"] == "you were removed from this room"
@@ -153,3 +158,18 @@ async def test_disconnect_keeps_seat_then_frees_it(node_factory: NodeFactory) ->
             break
         await asyncio.sleep(0.1)
     assert view["status"] == "ended"
+
+
+async def test_leave_command_gets_its_reply_before_the_close(node: Node) -> None:
+    alice = await node.user("alice")
+    bob = await node.user("bob")
+    _, room = await alice.call("POST", "/api/rooms", {"title": "Live"})
+    ws_a = await alice.ws(room["id"])
+    await recv(ws_a)
+    ws_b = await bob.ws(room["id"])
+    await recv(ws_b)
+    await ws_b.send_json({"type": "command", "id": 5, "action": "leave"})
+    assert (await recv_until(ws_b, "reply"))["id"] == 5
+    closing = await asyncio.wait_for(ws_b.receive(), 5)
+    assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1000)
+    assert (await recv_until(ws_a, "left"))["user"] == "bob"

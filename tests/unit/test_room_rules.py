@@ -99,6 +99,7 @@ MATRIX = [
     ("unmake_moderator", "mod", "host", "forbidden"),
     ("unmake_moderator", "speaker", "mod", "forbidden"),
     ("unmake_moderator", "host", "speaker", "conflict"),
+    ("unmake_moderator", "mod", "mod", "ok"),
     ("invite", "host", "outsider", "ok"),
     ("invite", "mod", "outsider", "ok"),
     ("invite", "speaker", "outsider", "forbidden"),
@@ -126,7 +127,7 @@ def run(room: Room, action: str, actor: int, target: int) -> list[model.Event]:
         "unmute": lambda: model.unmute(room, actor, target),
         "remove": lambda: model.remove(room, actor, target, now),
         "make_moderator": lambda: model.make_moderator(room, actor, target, now),
-        "unmake_moderator": lambda: model.unmake_moderator(room, actor, target),
+        "unmake_moderator": lambda: model.unmake_moderator(room, actor, target, now),
         "invite": lambda: model.invite_user(room, actor, target),
         "end": lambda: model.end(room, actor, now),
         "leave": lambda: model.leave(room, actor, now),
@@ -287,3 +288,26 @@ def test_ended_room_refuses_everything() -> None:
         model.join(room, OUTSIDER, 6.0)
     with pytest.raises(RoomRuleError, match="already ended"):
         model.end(room, HOST, 7.0)
+
+
+def test_only_the_host_demotes_another_moderator() -> None:
+    room = make_room()
+    model.make_moderator(room, HOST, SPEAKER, 30.0)
+    with pytest.raises(RoomRuleError, match="only the host can remove moderator rights"):
+        model.unmake_moderator(room, MOD, SPEAKER, 31.0)
+    model.unmake_moderator(room, HOST, SPEAKER, 32.0)
+    assert room.participants[SPEAKER].role is Role.SPEAKER
+
+
+def test_stepping_down_as_last_moderator_hands_over() -> None:
+    room = make_room()
+    model.leave(room, HOST, 30.0)
+    events = model.unmake_moderator(room, MOD, MOD, 31.0)
+    assert [e.kind for e in events] == ["role_changed", "role_changed"]
+    assert room.participants[SPEAKER].role is Role.MODERATOR
+
+
+def test_non_ascii_invite_token_is_refused_not_crashing() -> None:
+    room = make_room(JoinMode.CLOSED)
+    with pytest.raises(RoomRuleError, match="closed room"):
+        model.join(room, OUTSIDER, 1.0, invite_token="ünïcode")

@@ -1,0 +1,203 @@
+"""Outgoing federation HTTP: signed GETs and POSTs that cannot be turned against us.
+
+Every request a remote party can make us send (fetch this actor, deliver to that inbox)
+goes through ``SafeClient``: http(s) only, a 10 s budget, bodies capped at 1 MB, a few
+redirects each re-checked, and no connection to private, loopback, link-local or other
+special-use addresses. The address check runs on the *resolved* IP inside the connector
+(``GuardedResolver``), so a name that resolves to 127.0.0.1 is refused as well as the
+literal; only a node started in testnet mode may talk to such addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from federation import keys
+from federation.signatures import HttpRequest, sign_cavage
+from node.clock import Clock
+
+log = logging.getLogger(__name__)
+
+AS2_MEDIA_TYPE = "application/activity+json"
+LD_MEDIA_TYPE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+AS2_ACCEPT = f"{AS2_MEDIA_TYPE}, {LD_MEDIA_TYPE}"
+MAX_BODY = 1_000_000
+MAX_REDIRECTS = 3
+USER_AGENT = "Salon/0.1 (+https://w3id.org/salon)"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class FetchError(Exception):
+    """A fetch failed; ``status`` is the remote HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UnsafeAddress(FetchError):
+    """The destination is not a public http(s) address (SSRF guard)."""
+
+
+def address_allowed(address: str) -> bool:
+    """Only globally routable unicast addresses; IPv4-mapped IPv6 is judged as IPv4."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
+class GuardedResolver(AbstractResolver):
+    """Wraps a resolver and drops every non-public address it returns."""
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self.inner = inner or aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self.inner.resolve(host, port, family)
+        allowed = [r for r in results if address_allowed(r["host"])]
+        if not allowed:
+            raise OSError(f"refusing to connect to {host}: no public address")
+        return allowed
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def make_session(testnet: bool) -> aiohttp.ClientSession:
+    """The node's one outgoing session; guarded unless the node runs in testnet mode."""
+    resolver = None if testnet else GuardedResolver()
+    connector = aiohttp.TCPConnector(resolver=resolver, limit=256, ttl_dns_cache=60)
+    return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT})
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """Who signs a request: the key id published in the actor and its private key."""
+
+    key_id: str
+    private_key: keys.PrivateKey = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PostResult:
+    status: int
+    retry_after: str | None
+
+
+class SafeClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        clock: Clock,
+        *,
+        testnet: bool,
+        timeout: float = 10.0,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        self.session = session
+        self.clock = clock
+        self.testnet = testnet
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_body = max_body
+
+    def check_url(self, url: str) -> None:
+        """Refuse non-http(s) URLs and literal special-use IPs (names: at connect time)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UnsafeAddress(f"only absolute http(s) URLs may be fetched: {url!r}")
+        if self.testnet:
+            return
+        host = parts.hostname
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+                raise UnsafeAddress(f"refusing to fetch special-use name {host}") from None
+            return
+        if not address_allowed(host):
+            raise UnsafeAddress(f"refusing to fetch non-public address {host}")
+
+    def _signed(self, request: HttpRequest, signer: SigningKey | None) -> dict[str, str]:
+        headers = dict(request.headers)
+        if signer is not None:
+            now = datetime.fromtimestamp(self.clock.now(), UTC)
+            headers.update(
+                sign_cavage(request, key_id=signer.key_id, private_key=signer.private_key, now=now)
+            )
+        return headers
+
+    async def get_json(
+        self, url: str, signer: SigningKey | None = None, accept: str = AS2_ACCEPT
+    ) -> dict[str, Any]:
+        """GET a JSON object, following at most MAX_REDIRECTS redirects (each re-checked)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            self.check_url(url)
+            request = HttpRequest("GET", url, {"Accept": accept})
+            try:
+                async with self.session.get(
+                    url,
+                    headers=self._signed(request, signer),
+                    allow_redirects=False,
+                    timeout=self.timeout,
+                ) as resp:
+                    if resp.status in _REDIRECTS and "Location" in resp.headers:
+                        url = urljoin(url, resp.headers["Location"])
+                        continue
+                    if resp.status != 200:
+                        raise FetchError(f"GET {url}: HTTP {resp.status}", resp.status)
+                    body = await self._read(resp, url)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise FetchError(f"GET {url}: {type(exc).__name__}: {exc}") from None
+            try:
+                data = json.loads(body)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise FetchError(f"GET {url}: not JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise FetchError(f"GET {url}: not a JSON object")
+            return data
+        raise FetchError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
+
+    async def post(self, url: str, body: bytes, signer: SigningKey) -> PostResult:
+        """POST a signed activity; network failures raise FetchError (status None)."""
+        self.check_url(url)
+        request = HttpRequest("POST", url, {"Content-Type": AS2_MEDIA_TYPE}, body)
+        try:
+            async with self.session.post(
+                url,
+                data=body,
+                headers=self._signed(request, signer),
+                allow_redirects=False,
+                timeout=self.timeout,
+            ) as resp:
+                await self._read(resp, url)
+                return PostResult(resp.status, resp.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise FetchError(f"POST {url}: {type(exc).__name__}: {exc}") from None
+
+    async def _read(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+        if resp.content_length is not None and resp.content_length > self.max_body:
+            raise FetchError(f"{url}: body of {resp.content_length} bytes is over the cap")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > self.max_body:
+                raise FetchError(f"{url}: body over {self.max_body} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)

@@ -1,0 +1,196 @@
+"""What each verified incoming activity does to this node's state.
+
+Every handler gets an activity whose actor is proven (the inbox checked the signature);
+handlers still check that the activity talks about things that actor may speak for:
+its own follows, rooms attributed to it and living on its host, its own document.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from federation.activities import (
+    Accept,
+    Activity,
+    ActivityError,
+    Actor,
+    Create,
+    Delete,
+    Event,
+    Follow,
+    Reference,
+    Reject,
+    Undo,
+    Update,
+    format_datetime,
+    host_of,
+    same_host,
+)
+from federation.actors import ActorDirectory
+from federation.context import Context
+from federation.outbox import FollowBridge
+
+log = logging.getLogger(__name__)
+
+
+class Handlers:
+    def __init__(self, ctx: Context, directory: ActorDirectory, follows: FollowBridge) -> None:
+        self.ctx = ctx
+        self.directory = directory
+        self.bridge = follows
+
+    async def handle(self, activity: Activity, actor: Actor, data: dict[str, Any]) -> str:
+        if isinstance(activity, Follow):
+            return await self.follow(activity, actor)
+        if isinstance(activity, Accept | Reject):
+            return self.answer(activity, actor)
+        if isinstance(activity, Undo):
+            return self.undo(activity, actor)
+        if isinstance(activity, Create | Update):
+            if isinstance(activity.object, Actor):
+                return self.update_actor(activity.object, actor, data.get("object"))
+            return await self.room(activity, actor)
+        if isinstance(activity, Delete):
+            return self.delete(activity, actor)
+        return f"{type(activity).__name__} ignored"
+
+    # ---- follows ---------------------------------------------------------------------
+    async def follow(self, activity: Follow, actor: Actor) -> str:
+        username = self.ctx.urls.username_of(activity.object)
+        followee = self.ctx.users.by_name(username) if username else None
+        if followee is None:
+            raise ActivityError(f"Follow.object is not a user of this node: {activity.object}")
+        document = self.directory.document(actor.id) or actor.serialize()
+        follower_id = self.directory.remember(actor, document)
+        follower = self.ctx.users.get(follower_id)
+        assert follower is not None
+        self.ctx.store.put_follow_activity(follower.id, followee.id, activity.id)
+        current = self.ctx.follows.state(follower.id, followee.id)
+        if current == "accepted":
+            self.bridge.answer(follower, followee, accepted=True)
+            return "already following; Accept sent again"
+        manual = followee.locked or self.ctx.limited(host_of(actor.id))
+        state = "pending" if manual else "accepted"
+        self.ctx.follows.put(follower.id, followee.id, state, self.ctx.clock.now())
+        if state == "accepted":
+            self.bridge.answer(follower, followee, accepted=True)
+        return f"follow {state}"
+
+    def answer(self, activity: Accept | Reject, actor: Actor) -> str:
+        target = activity.object
+        if isinstance(target, Follow):
+            if target.object != actor.id:
+                raise ActivityError(f"{activity.TYPE}.object is not a Follow of {actor.id}")
+            pair = self.ctx.store.follow_by_activity(target.id)
+            if pair is None:
+                pair = self._pair(target.actor, actor.id)
+        elif isinstance(target, Reference):
+            pair = self.ctx.store.follow_by_activity(target.id)
+        else:
+            return f"{activity.TYPE} of {type(target).__name__} ignored"
+        if pair is None:
+            return f"{activity.TYPE} of an unknown follow ignored"
+        follower_id, followee_id = pair
+        remote = self.ctx.store.actor_by_user(followee_id)
+        if remote is None or remote.actor_uri != actor.id:
+            raise ActivityError(f"{actor.id} cannot answer a follow of someone else")
+        if self.ctx.follows.state(follower_id, followee_id) is None:
+            return "follow no longer requested"
+        if isinstance(activity, Accept):
+            self.ctx.follows.put(follower_id, followee_id, "accepted", self.ctx.clock.now())
+            return "follow accepted"
+        self.ctx.follows.remove(follower_id, followee_id)
+        self.ctx.store.forget_follow_activity(follower_id, followee_id)
+        return "follow rejected"
+
+    def _pair(self, follower_uri: str, followee_uri: str) -> tuple[int, int] | None:
+        username = self.ctx.urls.username_of(follower_uri)
+        follower = self.ctx.users.by_name(username) if username else None
+        followee = self.ctx.store.actor_by_uri(followee_uri)
+        if follower is None or followee is None:
+            return None
+        return follower.id, followee.user_id
+
+    def undo(self, activity: Undo, actor: Actor) -> str:
+        target = activity.object
+        pair = self.ctx.store.follow_by_activity(target.id)
+        if pair is None and isinstance(target, Follow):
+            if target.actor != actor.id:
+                raise ActivityError("Undo.object.actor must be the Undo's actor")
+            username = self.ctx.urls.username_of(target.object)
+            followee = self.ctx.users.by_name(username) if username else None
+            remote = self.ctx.store.actor_by_uri(actor.id)
+            if followee and remote:
+                pair = (remote.user_id, followee.id)
+        if pair is None:
+            return "Undo of an unknown object ignored"
+        follower_id, followee_id = pair
+        remote = self.ctx.store.actor_by_user(follower_id)
+        if remote is None or remote.actor_uri != actor.id:
+            raise ActivityError(f"{actor.id} cannot undo a follow of someone else")
+        self.ctx.follows.remove(follower_id, followee_id)
+        self.ctx.store.forget_follow_activity(follower_id, followee_id)
+        return "follow undone"
+
+    # ---- actors ----------------------------------------------------------------------
+    def update_actor(self, updated: Actor, actor: Actor, raw: object) -> str:
+        if updated.id != actor.id:
+            raise ActivityError("an actor may only update its own document")
+        if self.ctx.store.actor_by_uri(actor.id) is None:
+            self.directory.forget(actor.id)
+            return "update of an unknown actor ignored"
+        document = raw if isinstance(raw, dict) else updated.serialize()
+        self.directory.remember(updated, document)
+        return "actor updated"
+
+    def delete(self, activity: Delete, actor: Actor) -> str:
+        target = activity.object.id
+        if target == actor.id:
+            self.directory.forget(actor.id)
+            removed = self.ctx.store.delete_actor(actor.id)
+            return "actor deleted" if removed else "delete of an unknown actor ignored"
+        room = self.ctx.store.room(target)
+        if room is not None:
+            remote = self.ctx.store.actor_by_user(room.host_id)
+            if remote is None or remote.actor_uri != actor.id:
+                raise ActivityError("only a room's host may delete it")
+            self.ctx.store.delete_room(target)
+            return "room deleted"
+        return "Delete of an unknown object ignored"
+
+    # ---- rooms -----------------------------------------------------------------------
+    async def room(self, activity: Create | Update, actor: Actor) -> str:
+        event = activity.object
+        if isinstance(event, Reference) or (
+            isinstance(event, Event) and not same_host(event.id, actor.id)
+        ):
+            event = await self._refetch_event(event.id)
+        if not isinstance(event, Event):
+            return f"{activity.TYPE} of a non-room object ignored"
+        if event.attributed_to != actor.id or not same_host(event.id, actor.id):
+            raise ActivityError("a room must be attributed to the announcing actor, on its host")
+        if not event.is_salon_room:
+            return "non-Salon Event ignored"
+        host = self.ctx.store.actor_by_uri(actor.id)
+        if host is None or not self.ctx.store.followed_locally(host.user_id):
+            return "announcement from an actor nobody here follows ignored"
+        stored = self.ctx.store.room(event.id)
+        updated = format_datetime(event.updated) if event.updated else ""
+        if stored is not None and updated and str(stored.document.get("updated", "")) > updated:
+            return "stale room announcement ignored"
+        assert event.status is not None
+        self.ctx.store.put_room(
+            event.id, host.user_id, event.status, event.serialize(), self.ctx.clock.now()
+        )
+        return f"room {event.status}"
+
+    async def _refetch_event(self, uri: str) -> Event | Reference:
+        """An object not on its actor's host is trusted only as fetched from its own id."""
+        document = await self.ctx.http().get_json(uri, self.ctx.node_signer)
+        if document.get("type") != "Event":
+            return Reference(uri)
+        event = Event.parse(document)
+        if event.id != uri:
+            raise ActivityError(f"object fetched from {uri} has another id")
+        return event

@@ -1,0 +1,153 @@
+"""The inbox: verify a signed POST, then hand the activity to its handler.
+
+Order matters (DESIGN section 3): the body is capped and parsed, the signature is checked
+against a key that the activity's own actor lists, the activity is parsed, its id is
+recorded for replay protection, and only then may a handler store anything. A handler
+that rejects the activity (``ActivityError``) un-records the id, so nothing stays behind.
+Statuses: 202 accepted (also for ignored types and replays), 400 malformed, 401 bad or
+missing signature, 403 refused domain, 413 body over the cap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from federation.activities import (
+    Activity,
+    ActivityError,
+    Actor,
+    UnsupportedActivity,
+    host_of,
+    parse_activity,
+)
+from federation.actors import ActorDirectory
+from federation.context import Context
+from federation.fetch import FetchError
+from federation.handlers import Handlers
+from federation.signatures import (
+    HttpRequest,
+    SignatureError,
+    signature_key_id,
+    verify_request,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboxResult:
+    status: int
+    message: str
+
+
+class SignatureRejected(Exception):
+    """401: the request is not signed by a key its actor lists."""
+
+
+async def verified_actor(
+    ctx: Context, directory: ActorDirectory, request: HttpRequest, claimed_actor: str | None
+) -> Actor:
+    """The actor whose listed key signed REQUEST; it must be CLAIMED_ACTOR when given.
+
+    On a failed check the actor is fetched again once: it may have rotated its key.
+    """
+    try:
+        key_id = signature_key_id(request)
+        key_host = host_of(key_id)
+    except (SignatureError, ActivityError) as exc:
+        raise SignatureRejected(str(exc)) from None
+    if claimed_actor is not None and host_of(claimed_actor) != key_host:
+        raise SignatureRejected("the signing key is not on the actor's host")
+    last_error = "signature verification failed"
+    for refresh in (False, True):
+        try:
+            actor = await directory.fetch(key_id, refresh=refresh)
+        except (FetchError, ActivityError) as exc:
+            raise SignatureRejected(f"cannot fetch the key {key_id}: {exc}") from None
+        if claimed_actor is not None and actor.id != claimed_actor:
+            raise SignatureRejected(f"key {key_id} belongs to {actor.id}, not {claimed_actor}")
+        try:
+            key = actor.verification_key(key_id)
+        except ActivityError as exc:
+            raise SignatureRejected(str(exc)) from None
+        if key is None:
+            last_error = f"actor {actor.id} does not list the key {key_id}"
+            continue
+        try:
+            verify_request(request, key, now=ctx.now_dt())
+        except SignatureError as exc:
+            last_error = str(exc)
+            continue
+        return actor
+    raise SignatureRejected(last_error)
+
+
+class Inbox:
+    def __init__(self, ctx: Context, directory: ActorDirectory, handlers: Handlers) -> None:
+        self.ctx = ctx
+        self.directory = directory
+        self.handlers = handlers
+
+    def request(
+        self, method: str, raw_path: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> HttpRequest:
+        """The request as the sender signed it: our public base URL + the raw target."""
+        return HttpRequest(method, self.ctx.settings.base_url + raw_path, list(headers), body)
+
+    async def receive(self, request: HttpRequest) -> InboxResult:
+        try:
+            data = json.loads(request.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return InboxResult(400, f"malformed JSON: {exc}")
+        if not isinstance(data, dict):
+            return InboxResult(400, "the body must be a JSON object")
+        claimed = _actor_id(data)
+        if claimed is None:
+            return InboxResult(400, "activity.actor is required")
+        try:
+            actor_host = host_of(claimed)
+        except ActivityError as exc:
+            return InboxResult(400, str(exc))
+        if self.ctx.refused(actor_host):
+            return InboxResult(403, "this node does not federate with your domain")
+        try:
+            actor = await verified_actor(self.ctx, self.directory, request, claimed)
+        except SignatureRejected as exc:
+            log.info("inbox: rejected signature from %s: %s", claimed, exc)
+            return InboxResult(401, str(exc))
+        try:
+            activity = parse_activity(data)
+        except UnsupportedActivity as exc:
+            return InboxResult(202, f"ignored: {exc}")
+        except ActivityError as exc:
+            return InboxResult(400, str(exc))
+        if activity.actor != actor.id:
+            return InboxResult(401, "the activity's actor did not sign it")
+        return await self._dispatch(activity, actor, data)
+
+    async def _dispatch(
+        self, activity: Activity, actor: Actor, data: dict[str, Any]
+    ) -> InboxResult:
+        if not self.ctx.store.mark_seen(activity.id, self.ctx.clock.now()):
+            return InboxResult(202, "duplicate activity ignored")
+        try:
+            message = await self.handlers.handle(activity, actor, data)
+        except (ActivityError, FetchError) as exc:
+            self.ctx.store.unmark_seen(activity.id)
+            log.info("inbox: %s %s rejected: %s", type(activity).__name__, activity.id, exc)
+            return InboxResult(400, str(exc))
+        log.info(
+            "inbox: %s %s from %s: %s", type(activity).__name__, activity.id, actor.id, message
+        )
+        return InboxResult(202, message)
+
+
+def _actor_id(data: dict[str, Any]) -> str | None:
+    value = data.get("actor")
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else None

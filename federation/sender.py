@@ -1,0 +1,176 @@
+"""The delivery worker: sends due queue rows, records outcomes, honours host backoff.
+
+``run_once`` does one pass and returns how many rows it handled; ``run`` is the thin loop
+around it (woken early when rows are queued). Per pass, each destination host gets one
+probe first: when the host fails it, the host's other rows are deferred to the end of its
+rest without spending one of their attempts, so a dead node costs one request per backoff
+period instead of one per queued activity. Live hosts get up to
+``delivery_concurrency_per_host`` requests at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from federation.context import Context
+from federation.delivery import (
+    Delivered,
+    DeliveryState,
+    HostBackoff,
+    HostBackoffPolicy,
+    RetryAt,
+    RetryPolicy,
+    decide_retry,
+)
+from federation.fetch import FetchError
+from node.store.deliveries import Delivery
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        ctx: Context,
+        random_source: Callable[[], float] = random.random,
+        after_pass: Callable[[], object] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.random = random_source
+        self.after_pass = after_pass
+        s = ctx.settings
+        self.policy = RetryPolicy(
+            max_attempts=s.delivery_max_attempts,
+            base_delay=timedelta(seconds=s.delivery_base_delay_seconds),
+            jitter_step=timedelta(seconds=s.delivery_jitter_seconds),
+        )
+        self.host_policy = HostBackoffPolicy(base=timedelta(seconds=s.host_backoff_seconds))
+
+    async def run_once(self) -> int:
+        if self.after_pass is not None:
+            self.after_pass()
+        due = self.ctx.deliveries.claim_due(self.ctx.clock.now(), BATCH)
+        by_host: dict[str, list[Delivery]] = defaultdict(list)
+        for row in due:
+            by_host[row.host].append(row)
+        await asyncio.gather(*(self._host(host, rows) for host, rows in by_host.items()))
+        return len(due)
+
+    async def run(self) -> None:
+        """Forever: a pass, then sleep until woken or the poll interval ends."""
+        released = self.ctx.deliveries.release_claims()
+        if released:
+            log.info("deliver: %d interrupted deliveries are due again", released)
+        while True:
+            handled = await self.run_once()
+            if handled:
+                continue
+            self.ctx.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.ctx.wake.wait(), timeout=self.ctx.settings.delivery_poll_seconds
+                )
+
+    def _backoff(self, host: str) -> HostBackoff:
+        failures, available = self.ctx.deliveries.host(host)
+        at = None if available is None else datetime.fromtimestamp(available, UTC)
+        return HostBackoff(host, failures, at)
+
+    async def _host(self, host: str, rows: list[Delivery]) -> None:
+        now = self.ctx.clock.now()
+        if self.ctx.refused(host):
+            for row in rows:
+                self.ctx.deliveries.finish(
+                    row, DeliveryState.SKIPPED, now=now, attempted=False, error="domain blocked"
+                )
+            log.info("deliver [%s]: %d skipped, domain blocked", host, len(rows))
+            return
+        backoff = self._backoff(host)
+        if not backoff.is_available(self.ctx.now_dt()):
+            self._defer(rows, backoff)
+            return
+        first, rest = rows[0], rows[1:]
+        await self._deliver(first)
+        backoff = self._backoff(host)
+        if not backoff.is_available(self.ctx.now_dt()):
+            self._defer(rest, backoff)
+            return
+        limit = asyncio.Semaphore(self.ctx.settings.delivery_concurrency_per_host)
+
+        async def one(row: Delivery) -> None:
+            async with limit:
+                await self._deliver(row)
+
+        await asyncio.gather(*(one(row) for row in rest))
+
+    def _defer(self, rows: list[Delivery], backoff: HostBackoff) -> None:
+        assert backoff.available_at is not None
+        until = backoff.available_at.timestamp()
+        for row in rows:
+            self.ctx.deliveries.finish(
+                row,
+                DeliveryState.PENDING,
+                now=self.ctx.clock.now(),
+                attempted=False,
+                next_attempt_at=until,
+                error="host backing off",
+            )
+
+    async def _deliver(self, row: Delivery) -> None:
+        body = json.dumps(row.document).encode("utf-8")
+        status: int | None = None
+        retry_after: str | None = None
+        error = ""
+        try:
+            result = await self.ctx.http().post(row.inbox, body, self.ctx.signer_for(row.signer_id))
+            status, retry_after = result.status, result.retry_after
+        except FetchError as exc:
+            error = str(exc)
+        now_dt = self.ctx.now_dt()
+        decision = decide_retry(
+            row.attempts + 1,
+            status,
+            now=now_dt,
+            random=self.random(),
+            retry_after=retry_after,
+            policy=self.policy,
+        )
+        backoff = self._backoff(row.host).after_attempt(
+            status, now=now_dt, retry_after=retry_after, policy=self.host_policy
+        )
+        available = backoff.available_at.timestamp() if backoff.available_at else None
+        self.ctx.deliveries.put_host(backoff, available)
+        now = self.ctx.clock.now()
+        if isinstance(decision, Delivered):
+            self.ctx.deliveries.finish(row, decision.state, now=now, attempted=True, status=status)
+            log.debug("deliver [%s]: %s sent (HTTP %s)", row.host, row.activity_id, status)
+        elif isinstance(decision, RetryAt):
+            self.ctx.deliveries.finish(
+                row,
+                decision.state,
+                now=now,
+                attempted=True,
+                next_attempt_at=decision.at.timestamp(),
+                status=status,
+                error=error or decision.reason,
+            )
+            log.info("deliver [%s]: %s retry (%s)", row.host, row.activity_id, decision.reason)
+        else:
+            self.ctx.deliveries.finish(
+                row,
+                decision.state,
+                now=now,
+                attempted=True,
+                status=status,
+                error=error or decision.reason,
+            )
+            log.warning("deliver [%s]: %s failed (%s)", row.host, row.activity_id, decision.reason)

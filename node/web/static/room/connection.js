@@ -1,0 +1,221 @@
+// The room WebSocket: admission check, state and ordered events, commands with replies,
+// and automatic reconnection with backoff. Joining a room is opening this socket.
+
+import { ApiError, get, post } from "../api.js";
+import { applyEvent, fromView } from "./state.js";
+
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+
+/** Terminal or transient states the room view shows to the person. */
+export const Status = Object.freeze({
+  CONNECTING: "connecting",
+  LIVE: "live",
+  RECONNECTING: "reconnecting",
+  ENDED: "ended",
+  REMOVED: "removed",
+  REJECTED: "rejected",
+  LEFT: "left",
+});
+
+export class RoomConnection {
+  /**
+   * handlers: onRoom(room), onStatus(status, reason), onSpeaking(levels), onSignal(signal),
+   * onError(message) for errors the node sends without a command id.
+   */
+  constructor(roomId, myself, { invite = null, ...handlers }) {
+    this.roomId = roomId;
+    this.myself = myself;
+    this.invite = invite;
+    this.handlers = handlers;
+    this.room = null;
+    this.ws = null;
+    this.status = null;
+    this.attempt = 0;
+    this.stopped = false;
+    this.nextId = 0;
+    this.pending = new Map();
+    this.resyncing = null;
+    this.buffered = [];
+    this.timer = null;
+  }
+
+  async open() {
+    this.setStatus(Status.CONNECTING);
+    await this.connect();
+  }
+
+  setStatus(status, reason = "") {
+    this.status = status;
+    this.handlers.onStatus?.(status, reason);
+  }
+
+  async connect() {
+    if (this.stopped) return;
+    try {
+      // The POST tells us why admission fails (the WebSocket handshake cannot).
+      await post(`/api/rooms/${encodeURIComponent(this.roomId)}/join`,
+        this.invite ? { invite_token: this.invite } : undefined);
+    } catch (error) {
+      if (error instanceof ApiError && error.status >= 400 && error.status < 500) {
+        this.finish(error.status === 409 && /ended/.test(error.message) ? Status.ENDED : Status.REJECTED,
+          error.message);
+        return;
+      }
+      this.retry();
+      return;
+    }
+    if (this.stopped) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const query = this.invite ? `?invite=${encodeURIComponent(this.invite)}` : "";
+    const ws = new WebSocket(`${scheme}://${location.host}/api/rooms/${encodeURIComponent(this.roomId)}/ws${query}`);
+    this.ws = ws;
+    ws.addEventListener("message", (event) => this.receive(event.data));
+    ws.addEventListener("close", (event) => this.closed(ws, event));
+  }
+
+  receive(raw) {
+    let message;
+    try { message = JSON.parse(raw); } catch { return; }
+    switch (message.type) {
+      case "state":
+        this.attempt = 0;
+        this.room = fromView(message.room, this.myself);
+        this.handlers.onRoom?.(this.room);
+        this.setStatus(Status.LIVE);
+        break;
+      case "event":
+        this.event(message);
+        break;
+      case "speaking":
+        this.handlers.onSpeaking?.(message.levels || {});
+        break;
+      case "signal":
+        this.handlers.onSignal?.(message.signal || {});
+        break;
+      case "reply":
+      case "error": {
+        const waiting = this.pending.get(message.id);
+        if (waiting) {
+          this.pending.delete(message.id);
+          if (message.type === "reply") waiting.resolve(message);
+          else waiting.reject(new Error(message.error || "the node refused"));
+        } else if (message.type === "error") {
+          this.handlers.onError?.(message.error || "error");
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  event(message) {
+    if (!this.room) return;
+    if (this.resyncing) {
+      this.buffered.push(message);
+      return;
+    }
+    const { room, resync } = applyEvent(this.room, message, this.myself);
+    if (resync) {
+      this.buffered.push(message);
+      this.resync();
+      return;
+    }
+    this.room = room;
+    this.handlers.onRoom?.(room, message);
+  }
+
+  /** Fetch the full view after a gap, then replay what arrived meanwhile. */
+  resync() {
+    this.resyncing = get(`/api/rooms/${encodeURIComponent(this.roomId)}`)
+      .then((view) => {
+        let room = fromView(view, this.myself);
+        for (const message of this.buffered) {
+          if (message.seq > room.seq) room = applyEvent(room, message, this.myself).room;
+        }
+        this.room = room;
+        this.handlers.onRoom?.(room);
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.resyncing = null;
+        this.buffered = [];
+      });
+  }
+
+  closed(ws, event) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    for (const waiting of this.pending.values()) waiting.reject(new Error("connection closed"));
+    this.pending.clear();
+    if (this.stopped) return;
+    if (event.code === 4003) return this.finish(Status.REMOVED, event.reason || "removed from the room");
+    if (event.code === 1000 && /ended/.test(event.reason)) return this.finish(Status.ENDED, event.reason);
+    if (event.code === 1000 && /left/.test(event.reason)) return this.finish(Status.LEFT, event.reason);
+    if (event.code === 4008) {
+      // Too slow: the node dropped us; a new socket brings a fresh full state.
+      this.setStatus(Status.RECONNECTING, "catching up");
+      this.connect();
+      return;
+    }
+    this.retry();
+  }
+
+  retry() {
+    if (this.stopped) return;
+    this.setStatus(Status.RECONNECTING);
+    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt += 1;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  finish(status, reason) {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (status === Status.ENDED && this.room) this.room = { ...this.room, status: "ended" };
+    this.setStatus(status, reason);
+  }
+
+  send(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(message));
+      return true;
+    }
+    return false;
+  }
+
+  /** Send a room command; resolves on the node's reply, rejects with its error. */
+  command(action, user) {
+    const id = ++this.nextId;
+    const message = { type: "command", id, action };
+    if (user) message.user = user;
+    return new Promise((resolve, reject) => {
+      if (!this.send(message)) {
+        reject(new Error("not connected; try again in a moment"));
+        return;
+      }
+      this.pending.set(id, { resolve, reject });
+    });
+  }
+
+  signal(signal) {
+    return this.send({ type: "signal", signal });
+  }
+
+  /** Leave quietly: tell the node, then stop without reconnecting. */
+  async leave() {
+    try { await this.command("leave"); } catch { /* closing anyway */ }
+    this.stop();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.close(1000, "bye");
+    }
+  }
+}

@@ -1,0 +1,135 @@
+// The room as the client sees it: the node's view, kept current by applying ordered events.
+// Pure functions (no DOM), so they can be tested on their own (tests/browser/test_state.mjs).
+
+const STAGE = new Set(["host", "moderator", "speaker"]);
+
+export function onStage(participant) {
+  return Boolean(participant) && STAGE.has(participant.role);
+}
+
+export function isModerator(participant) {
+  return Boolean(participant) && (participant.role === "host" || participant.role === "moderator");
+}
+
+function blank(user, role) {
+  return {
+    user, display_name: user, role: role || "listener", muted: false, mute_locked: false,
+    hand_raised: false, invited_to_speak: false, connected: true,
+  };
+}
+
+/** A fresh copy of the node's room view, with derived fields filled in for MYSELF. */
+export function fromView(view, myself) {
+  const room = structuredClone(view);
+  room.speakers = room.speakers || [];
+  room.listeners = room.listeners || [];
+  room.hands = room.hands || [];
+  return derive(room, myself);
+}
+
+export function find(room, user) {
+  return room.speakers.find((p) => p.user === user) || room.listeners.find((p) => p.user === user);
+}
+
+function without(room, user) {
+  room.speakers = room.speakers.filter((p) => p.user !== user);
+  room.listeners = room.listeners.filter((p) => p.user !== user);
+  room.hands = room.hands.filter((u) => u !== user);
+}
+
+function place(room, participant) {
+  (onStage(participant) ? room.speakers : room.listeners).push(participant);
+}
+
+function derive(room, myself) {
+  room.listener_count = room.listeners.length;
+  room.participant_count = room.speakers.length + room.listeners.length;
+  room.you = myself ? find(room, myself) || null : null;
+  return room;
+}
+
+/**
+ * Apply one event message. Returns {room, resync}: resync is true when the event cannot be
+ * applied (a gap in seq, or a kind this client does not know) and the full view is needed.
+ */
+export function applyEvent(current, message, myself) {
+  if (message.seq <= current.seq) return { room: current, resync: false };
+  if (message.seq !== current.seq + 1) return { room: current, resync: true };
+  const room = structuredClone(current);
+  room.seq = message.seq;
+  const who = message.user;
+  const person = who ? find(room, who) : null;
+  switch (message.event) {
+    case "joined": {
+      without(room, who);
+      place(room, { ...blank(who, message.role), ...(message.participant || {}) });
+      break;
+    }
+    case "left":
+    case "removed":
+      without(room, who);
+      break;
+    case "disconnected":
+    case "reconnected":
+      if (person) person.connected = message.event === "reconnected";
+      break;
+    case "role_changed": {
+      if (!person) return { room: current, resync: true };
+      const wasOnStage = onStage(person);
+      person.role = message.role;
+      if (onStage(person)) {
+        person.hand_raised = false;
+        person.invited_to_speak = false;
+        room.hands = room.hands.filter((u) => u !== who);
+      } else {
+        person.muted = false;
+        person.mute_locked = false;
+      }
+      if (wasOnStage !== onStage(person)) {
+        without(room, who);
+        place(room, person);
+      }
+      break;
+    }
+    case "hand_raised":
+      if (person) person.hand_raised = true;
+      if (!room.hands.includes(who)) room.hands.push(who);
+      break;
+    case "hand_lowered":
+      if (person) person.hand_raised = false;
+      room.hands = room.hands.filter((u) => u !== who);
+      break;
+    case "invited_to_speak":
+      if (person) person.invited_to_speak = true;
+      break;
+    case "invite_declined":
+      if (person) person.invited_to_speak = false;
+      break;
+    case "muted":
+      if (person) {
+        person.muted = Boolean(message.muted);
+        person.mute_locked = Boolean(message.locked);
+      }
+      break;
+    case "room_updated":
+      if (typeof message.title === "string") room.title = message.title;
+      if (typeof message.description === "string") room.description = message.description;
+      break;
+    case "room_started":
+      room.status = "live";
+      room.started_at = message.started_at ?? room.started_at;
+      break;
+    case "room_ended":
+      room.status = "ended";
+      room.ended_at = message.ended_at ?? room.ended_at;
+      room.speakers = [];
+      room.listeners = [];
+      room.hands = [];
+      break;
+    case "user_invited":
+      break;
+    default:
+      return { room: current, resync: true };
+  }
+  return { room: derive(room, myself), resync: false };
+}

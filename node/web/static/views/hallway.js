@@ -1,0 +1,112 @@
+// The hallway: live and upcoming rooms, people you follow first (the node ranks them).
+
+import { get } from "../api.js";
+import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
+
+const POLL_MS = 3000;
+
+export function hallwayView(root, app) {
+  document.title = `Hallway · ${app.instance.name}`;
+  const status = h("p", { class: "muted", role: "status" }, "Loading rooms…");
+  const live = h("ul", { class: "cards", "aria-labelledby": "live-heading" });
+  const upcoming = h("ul", { class: "cards", "aria-labelledby": "upcoming-heading" });
+  const liveSection = h("section", { class: "hallway-section" },
+    h("h2", { id: "live-heading" }, "Live now"), live);
+  const upcomingSection = h("section", { class: "hallway-section" },
+    h("h2", { id: "upcoming-heading" }, "Upcoming"), upcoming);
+  root.append(
+    h("div", { class: "page-head" }, h("h1", {}, "Hallway"),
+      h("a", { href: "/new", class: "button primary" }, "Start a room")),
+    status, liveSection, upcomingSection);
+
+  let last = "";
+  let timer = null;
+  let stopped = false;
+
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const data = await get("/api/hallway");
+      if (stopped) return;
+      const text = JSON.stringify(data.rooms);
+      if (text !== last) {
+        last = text;
+        draw(data.rooms);
+      }
+    } catch (error) {
+      if (!stopped) status.textContent = `Could not load the hallway: ${error.message}`;
+    }
+    if (!stopped) timer = setTimeout(refresh, POLL_MS);
+  }
+
+  function draw(rooms) {
+    const liveRooms = rooms.filter((r) => r.status === "live");
+    const soon = rooms.filter((r) => r.status === "scheduled");
+    status.textContent = rooms.length ? "" : "No rooms right now. Start one, or follow people to see theirs here.";
+    keyedCards(live, liveRooms, app);
+    keyedCards(upcoming, soon, app);
+    liveSection.hidden = liveRooms.length === 0;
+    upcomingSection.hidden = soon.length === 0;
+  }
+
+  const onVisible = () => { if (!document.hidden) refresh(); };
+  document.addEventListener("visibilitychange", onVisible);
+  refresh();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    document.removeEventListener("visibilitychange", onVisible);
+  };
+}
+
+/** Replace only the cards that changed, so focus and scroll stay put while rooms update. */
+function keyedCards(list, rooms, app) {
+  const existing = new Map([...list.children].map((li) => [li.dataset.key, li]));
+  const items = rooms.map((room) => {
+    const text = JSON.stringify(room);
+    const old = existing.get(room.id);
+    if (old && old.dataset.json === text) return old;
+    const li = h("li", { dataset: { key: room.id, json: text } }, card(room, app));
+    if (old && old.contains(document.activeElement)) {
+      queueMicrotask(() => li.querySelector("a")?.focus());
+    }
+    return li;
+  });
+  clear(list, items);
+}
+
+/**
+ * Where a card leads. Remote rooms (federation cards carry remote: true and the room's URI
+ * as id) open on their own node until this node can join them on our behalf.
+ */
+export function roomHref(room) {
+  if (room.remote) return room.url || room.id;
+  return `/rooms/${encodeURIComponent(room.id)}`;
+}
+
+function card(room, app) {
+  const titleId = `room-${room.id}`;
+  const node = room.node || nodeOf(room.url, location.host);
+  const isLive = room.status === "live";
+  const speakers = room.speakers || [];
+  const names = speakers.slice(0, 3).map((s) => s.display_name || s.user);
+  const more = (room.participant_count || 0) - (room.listener_count || 0) - names.length;
+  const speakerText = names.length
+    ? names.join(", ") + (more > 0 ? ` and ${plural(more, "other", "others")}` : "")
+    : "Nobody on stage yet";
+  return h("article", { class: `card ${isLive ? "is-live" : ""}`, "aria-labelledby": titleId },
+    h("p", { class: "card-meta" },
+      isLive ? h("span", { class: "badge live" }, "Live")
+        : h("span", { class: "badge upcoming" }, "Upcoming"),
+      h("span", {}, isLive ? "" : formatWhen(room.start_time)),
+      node !== location.host ? h("span", { class: "node" }, node) : h("span", { class: "node" }, app.instance.name)),
+    h("h3", { class: "card-title" }, h("a", { href: roomHref(room), id: titleId }, room.title)),
+    room.description ? h("p", { class: "card-desc" }, room.description) : null,
+    h("div", { class: "card-people" },
+      h("span", { class: "avatars", "aria-hidden": "true" },
+        speakers.slice(0, 4).map((s) => avatar(s.display_name || s.user, "small"))),
+      h("span", { class: "speaker-names" }, speakerText)),
+    h("p", { class: "card-foot" },
+      h("span", {}, "Hosted by ", h("a", { href: profileHref(room.host) }, room.host_display_name || room.host)),
+      isLive ? h("span", { class: "listeners" }, plural(room.listener_count || 0, "listener", "listeners")) : null));
+}
