@@ -1,16 +1,26 @@
 """Fan-out benchmark: node CPU per listener-packet, Salon's fan-out vs naive aiortc senders.
 
 One room, one speaker, N listeners, all real aiortc peer connections over loopback; the
-speaker and the listeners live in worker processes (listeners count packets, never
-decode), the node (this process) runs the MediaEngine. Node CPU is this process's CPU time
-(all threads) while the room runs, minus the speaker-only baseline, divided by the RTP
-packets actually written to listeners in that window.
+speaker and the listeners live in worker processes (listeners count packets at the raw
+receive hook, never decode), the node (this process) runs the MediaEngine. Node CPU is
+this process's CPU time (all threads, ``time.process_time``) during a window, minus the
+speaker-only baseline, divided by the RTP packets written to listeners in that window.
+The listeners count what they receive over the same window, so a path that silently
+drops packets cannot look cheap. Windows, in one run:
+
+1. baseline: the speaker alone (mixer, encoder, uplink);
+2. idle: N Salon listeners connected, fan-out switched off — the per-connection background
+   (aiortc RTCP, aioice consent checks, DTLS reader) that every aiortc connection costs;
+3. salon: the same N listeners receiving Salon's fan-out (media/fanout.py);
+4. naive: N' fresh listeners, each fed by its own aiortc ``RTCRtpSender`` whose track yields
+   the same pre-encoded ``av.Packet`` (aiortc's per-sender coroutine, ``RtpPacket``
+   serialisation, SRTP, asyncio ``sendto``) — what a straightforward aiortc server does.
 
     .venv/bin/python bench/fanout.py --quick     # < 60 s
     .venv/bin/python bench/fanout.py             # < 3 min on 2 cores
 
 The last line is one JSON object: us_per_listener_packet, listeners_per_core,
-naive_listeners_per_core, ratio, kb_per_listener.
+naive_listeners_per_core, ratio, kb_per_listener (plus the decomposition).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import resource
 import sys
 import time
 import wave
@@ -79,14 +90,16 @@ class BenchRoom(RoomMedia):
     """RoomMedia that also feeds naive per-listener tracks with the same encoded packet."""
 
     naive: list[PacketTrack]
-    loop_seconds = 0.0  # time inside Salon's fan-out loop only
+    loop_seconds = 0.0  # CPU time (this thread) inside Salon's fan-out loop only
+    salon_enabled = True  # False: listeners stay connected but get nothing (idle window)
 
     def fan_out(
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
     ) -> None:
-        t0 = time.perf_counter()
-        super().fan_out(main, personal, timestamp, level_byte)
-        self.loop_seconds += time.perf_counter() - t0
+        if self.salon_enabled:
+            t0 = time.thread_time()
+            super().fan_out(main, personal, timestamp, level_byte)
+            self.loop_seconds += time.thread_time() - t0
         if self.naive:
             packet = av.Packet(main)
             packet.pts = self._ticks * 960
@@ -276,11 +289,32 @@ async def ask(conns: list[Connection], command: str, arg: Any = None) -> list[An
     return [value for _, value in replies]
 
 
+def cpu_times() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process, all threads (µs resolution)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
+
+
+LAST_SYS = [0.0]  # system-CPU share of the last measure() window
+
+
 async def measure(seconds: float, packets: Any) -> tuple[float, int]:
     """CPU seconds used by this process and listener packets written during ``seconds``."""
-    p0, c0 = packets(), time.process_time()
+    p0, (u0, s0) = packets(), cpu_times()
     await asyncio.sleep(seconds)
-    return time.process_time() - c0, packets() - p0
+    u1, s1 = cpu_times()
+    LAST_SYS[0] = s1 - s0
+    return (u1 - u0) + (s1 - s0), packets() - p0
+
+
+async def measure_window(
+    seconds: float, packets: Any, pipes: list[Connection]
+) -> tuple[float, int, int]:
+    """Like measure(), plus the packets the listeners counted over the same window."""
+    r0 = sum(await ask(pipes, "packets"))
+    cpu, sent = await measure(seconds, packets)
+    r1 = sum(await ask(pipes, "packets"))
+    return cpu, sent, r1 - r0
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -324,25 +358,44 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             gc.collect()
             rss0 = rss_kb()
             counts = split(args.listeners, args.workers)
+            node.room.salon_enabled = False
             connected = sum(await ask_split(pipes, "salon", counts))
             await asyncio.sleep(1.0)
             gc.collect()
             kb_per_listener = (rss_kb() - rss0) / max(1, connected)
+            idle_cpu, _ = await measure(args.seconds, lambda: 0)
+            idle_sys = LAST_SYS[0]
+            idle_us = (
+                max(0.0, idle_cpu - base_rate * args.seconds)
+                / max(1, connected)
+                / args.seconds
+                / PACKETS_PER_SECOND
+                * 1e6
+            )
+            print(
+                f"idle: {connected} connected listeners, no fan-out: node CPU "
+                f"{idle_cpu / args.seconds * 100:.1f}% → background {idle_us:.1f} µs per "
+                f"listener per 20 ms (aiortc RTCP, aioice consent, DTLS: paid by both paths)"
+            )
+            node.room.salon_enabled = True
+            await asyncio.sleep(0.5)
             loop0 = node.room.loop_seconds
-            cpu, sent = await measure(args.seconds, node.salon_packets)
+            cpu, sent, received = await measure_window(args.seconds, node.salon_packets, pipes)
+            salon_sys_us = max(0.0, LAST_SYS[0] - idle_sys) / max(1, sent) * 1e6
             loop_us = (node.room.loop_seconds - loop0) / max(1, sent) * 1e6
-            received = sum(await ask(pipes, "packets"))
             salon_us = max(0.0, cpu - base_rate * args.seconds) / max(1, sent) * 1e6
             print(
                 f"salon: {connected} listeners, {sent} packets written in {args.seconds:.0f}s "
-                f"({sent / max(1, connected) / args.seconds:.1f} pps each), node CPU "
+                f"({sent / max(1, connected) / args.seconds:.1f} pps each), listeners counted "
+                f"{received} ({received / max(1, sent) * 100:.1f}%), node CPU "
                 f"{cpu / args.seconds * 100:.1f}% → {salon_us:.1f} µs per listener-packet; "
-                f"{kb_per_listener:.0f} KB RSS per listener; listeners received {received}"
+                f"{kb_per_listener:.0f} KB RSS per listener"
             )
             print(
-                f"salon: wall time in the fan-out loop {loop_us:.1f} µs per listener-packet "
-                "(header+SRTP+sendto; wall clock, so it includes preemption by the listener "
-                "processes sharing the cores)"
+                f"salon: CPU inside the fan-out loop {loop_us:.1f} µs per listener-packet "
+                "(header + SRTP + sendto, thread CPU time); kernel (system) CPU "
+                f"{salon_sys_us:.1f} µs per listener-packet above idle — on loopback every "
+                "sendto also runs the receiver's UDP input and wake-up"
             )
             await ask(pipes, "close")
             async with http.post(url + "/close", json={}):
@@ -352,13 +405,21 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             naive_n = min(args.naive_listeners, args.listeners)
             connected_naive = sum(await ask_split(pipes, "naive", split(naive_n, args.workers)))
             await asyncio.sleep(1.0)
-            cpu_n, sent_n = await measure(args.seconds, node.naive_packets)
+            cpu_n, sent_n, received_n = await measure_window(
+                args.seconds, node.naive_packets, pipes
+            )
             naive_us = max(0.0, cpu_n - base_rate * args.seconds) / max(1, sent_n) * 1e6
+            naive_sys_us = max(0.0, LAST_SYS[0] - idle_sys) / max(1, sent_n) * 1e6
             print(
                 f"naive: {connected_naive} listeners, {sent_n} packets in {args.seconds:.0f}s "
-                f"({sent_n / max(1, connected_naive) / args.seconds:.1f} pps each), node CPU "
-                f"{cpu_n / args.seconds * 100:.1f}% → {naive_us:.1f} µs per listener-packet"
+                f"({sent_n / max(1, connected_naive) / args.seconds:.1f} pps each), listeners "
+                f"counted {received_n} ({received_n / max(1, sent_n) * 100:.1f}%), node CPU "
+                f"{cpu_n / args.seconds * 100:.1f}% → {naive_us:.1f} µs per listener-packet "
+                f"(kernel {naive_sys_us:.1f} µs above idle)"
             )
+            short = received < 0.97 * sent or received_n < 0.97 * sent_n
+            if short or connected < args.listeners or connected_naive < naive_n:
+                print("WARNING: listeners did not receive (nearly) every packet written")
             await ask(pipes, "close")
             async with http.post(url + "/close", json={}):
                 pass
@@ -380,6 +441,13 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         "naive_listeners_per_core": round(naive_per_core),
         "ratio": round(naive_us / salon_us, 2) if salon_us else float("inf"),
         "kb_per_listener": round(kb_per_listener, 1),
+        "naive_us_per_listener_packet": round(naive_us, 2),
+        "fanout_loop_us": round(loop_us, 2),
+        "background_us": round(idle_us, 2),
+        "salon_sys_us": round(salon_sys_us, 2),
+        "naive_sys_us": round(naive_sys_us, 2),
+        "listeners": connected,
+        "naive_listeners": connected_naive,
     }
 
 
@@ -400,9 +468,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tmp", default="/tmp")
     args = parser.parse_args(argv)
     if args.listeners is None:
-        args.listeners = 100 if args.quick else 300
+        args.listeners = 100 if args.quick else 200
     if args.naive_listeners is None:
-        args.naive_listeners = 60 if args.quick else 150
+        args.naive_listeners = args.listeners  # same N for both paths
     if args.seconds is None:
         args.seconds = 5.0 if args.quick else 12.0
     logging.basicConfig(level=logging.WARNING)

@@ -78,6 +78,7 @@ class Bot:
         self.peer: BotPeer | None = None
         self.role: str | None = None
         self.room_id = ""
+        self.remote_url: str | None = None
         self.stop = asyncio.Event()
         self._cmd = 0
 
@@ -130,15 +131,17 @@ class Bot:
         if len(path) < 3 or path[-2] != "rooms" or not path[-1]:
             raise BotError(f"{room_url!r} is not a room URL (…/rooms/ID)")
         if (parts.scheme, parts.netloc) != (node.scheme, node.netloc):
-            raise BotError(
-                f"{room_url} is on another node; joining remote rooms through "
-                f"{self.base} needs federation, which this node does not offer yet"
-            )
+            self.remote_url = room_url  # joined through our own node (docs/federation.md)
+            return
         self.room_id = path[-1]
 
     async def connect(self, speak: bool) -> None:
         assert self.http is not None
         url = f"{self.base}/api/rooms/{self.room_id}/ws"
+        if self.remote_url is not None:
+            joined = await self.request("POST", "/api/remote-rooms", {"url": self.remote_url})
+            self.room_id = joined["id"]
+            url = f"{self.base}/api/remote-rooms/{self.room_id}/ws"
         try:
             self.ws = await self.http.ws_connect(url, heartbeat=20)
         except aiohttp.WSServerHandshakeError as exc:

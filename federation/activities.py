@@ -42,7 +42,21 @@ SALON_CONTEXT: dict[str, Any] = {
     },
     "relay": {"@id": "salon:relay", "@type": "@id"},
 }
-ACTOR_CONTEXT: list[Any] = [AS_CONTEXT, SECURITY_CONTEXT, MULTIKEY_CONTEXT, SALON_CONTEXT]
+#: Neither security/v1 nor multikey/v1 defines ``assertionMethod`` (data-integrity/v1 does);
+#: without this term JSON-LD processors (Fedify) drop the FEP-521a keys.
+ASSERTION_METHOD_TERM: dict[str, Any] = {
+    "assertionMethod": {
+        "@id": "https://w3id.org/security#assertionMethod",
+        "@type": "@id",
+        "@container": "@set",
+    }
+}
+ACTOR_CONTEXT: list[Any] = [
+    AS_CONTEXT,
+    SECURITY_CONTEXT,
+    MULTIKEY_CONTEXT,
+    {**SALON_CONTEXT, **ASSERTION_METHOD_TERM},
+]
 EVENT_CONTEXT: list[Any] = [AS_CONTEXT, SALON_CONTEXT]
 
 ACTOR_TYPES = frozenset({"Person", "Application", "Service", "Group", "Organization"})

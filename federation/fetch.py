@@ -190,6 +190,36 @@ class SafeClient:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise FetchError(f"POST {url}: {type(exc).__name__}: {exc}") from None
 
+    async def post_json(
+        self, url: str, document: dict[str, Any], signer: SigningKey
+    ) -> tuple[int, dict[str, Any] | None]:
+        """POST a signed activity and read the JSON answer (remote joins answer at once)."""
+        self.check_url(url)
+        body = json.dumps(document).encode()
+        request = HttpRequest("POST", url, {"Content-Type": AS2_MEDIA_TYPE}, body)
+        try:
+            async with self.session.post(
+                url,
+                data=body,
+                headers=self._signed(request, signer),
+                allow_redirects=False,
+                timeout=self.timeout,
+            ) as resp:
+                raw = await self._read(resp, url)
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise FetchError(f"POST {url}: {type(exc).__name__}: {exc}") from None
+        try:
+            data = json.loads(raw) if raw else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        return status, data if isinstance(data, dict) else None
+
+    def signed_get_headers(self, url: str, signer: SigningKey) -> dict[str, str]:
+        """Headers for a signed GET made outside this client (the trunk's WebSocket)."""
+        self.check_url(url)
+        return self._signed(HttpRequest("GET", url, {}), signer)
+
     async def _read(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
         if resp.content_length is not None and resp.content_length > self.max_body:
             raise FetchError(f"{url}: body of {resp.content_length} bytes is over the cap")

@@ -19,6 +19,8 @@ from federation.activities import (
     Delete,
     Event,
     Follow,
+    Join,
+    Leave,
     Reference,
     Reject,
     Undo,
@@ -29,6 +31,7 @@ from federation.activities import (
 )
 from federation.actors import ActorDirectory
 from federation.context import Context
+from federation.joins import JoinDesk
 from federation.outbox import FollowBridge
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ class Handlers:
         self.ctx = ctx
         self.directory = directory
         self.bridge = follows
+        self.joins: JoinDesk | None = None  # set by wiring: rooms live in the node
 
     async def handle(self, activity: Activity, actor: Actor, data: dict[str, Any]) -> str:
         if isinstance(activity, Follow):
@@ -53,6 +57,14 @@ class Handlers:
             return await self.room(activity, actor)
         if isinstance(activity, Delete):
             return self.delete(activity, actor)
+        if isinstance(activity, Join | Leave) and self.joins is not None:
+            document = self.directory.document(actor.id) or actor.serialize()
+            user = self.ctx.users.get(self.directory.remember(actor, document))
+            if user is None:
+                raise ActivityError(f"cannot store the actor {actor.id}")
+            if isinstance(activity, Join):
+                return await self.joins.join(activity, data, user)
+            return self.joins.leave(activity, user)
         return f"{type(activity).__name__} ignored"
 
     # ---- follows ---------------------------------------------------------------------

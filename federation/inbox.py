@@ -28,6 +28,7 @@ from federation.actors import ActorDirectory
 from federation.context import Context
 from federation.fetch import FetchError
 from federation.handlers import Handlers
+from federation.joins import JoinRefused
 from federation.signatures import (
     HttpRequest,
     SignatureError,
@@ -136,6 +137,9 @@ class Inbox:
             return InboxResult(202, "duplicate activity ignored")
         try:
             message = await self.handlers.handle(activity, actor, data)
+        except JoinRefused as exc:
+            self.ctx.store.unmark_seen(activity.id)
+            return InboxResult(403, str(exc))
         except (ActivityError, FetchError) as exc:
             self.ctx.store.unmark_seen(activity.id)
             log.info("inbox: %s %s rejected: %s", type(activity).__name__, activity.id, exc)

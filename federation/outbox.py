@@ -209,6 +209,7 @@ def room_event_object(ctx: Context, room: Room, host: User) -> Event:
         join_mode=room.join_mode.value,
         speakers=tuple(s for s in speakers if s),
         listener_count=len(room.listeners()),
+        relay=f"{ctx.urls.room(room.id)}/trunk",
         to=(PUBLIC,) if open_room else (followers,),
         cc=(followers,) if open_room else (),
     )

@@ -13,10 +13,15 @@ from aiohttp import web
 
 from federation.context import Context, load_node_keys
 from federation.fetch import SafeClient, make_session
+from federation.joins import JoinDesk
+from federation.remote_api import REMOTE, RemoteRooms
+from federation.remote_api import routes as remote_routes
 from federation.routes import rooms_middleware, routes
 from federation.service import FEDERATION, Federation
+from federation.trunk_origin import trunk_route
 from node.accounts import AccountService
 from node.clock import Clock
+from node.rooms.audio import RoomAudio
 from node.rooms.model import Room
 from node.rooms.service import RoomService
 from node.settings import Settings
@@ -33,6 +38,7 @@ def install_federation(
     db: Database,
     accounts: AccountService,
     rooms: RoomService,
+    audio: RoomAudio,
 ) -> Federation:
     ctx = Context(
         settings=settings, clock=clock, db=db, node_keys=load_node_keys(settings.data_dir)
@@ -48,6 +54,13 @@ def install_federation(
 
     app.middlewares.append(rooms_middleware(get_room))
     app.add_routes(routes)
+    # cross-node rooms: remote joins and relay trunks (docs/federation.md, "Rooms across nodes")
+    fed.handlers.joins = JoinDesk(ctx, fed.directory, fed.publisher, rooms)
+    app.router.add_route("GET", "/rooms/{id}/trunk", trunk_route(rooms, audio).handler)
+    remote = RemoteRooms(fed, audio.engine.config)
+    app[REMOTE] = remote
+    app.add_routes(remote_routes)
+    app.on_shutdown.append(lambda _app: remote.close())
     app.cleanup_ctx.append(_running(fed))
     return fed
 

@@ -15,6 +15,12 @@ checked by tests/media/test_internals.py):
   loop sleeps forever instead of polling every 20 ms.
 - ``RTCDtlsTransport._state`` / ``._tx_srtp``: the DTLS state and the pylibsrtp session
   keyed from the handshake.
+- pylibsrtp 1.0.0 ``Session._srtp`` / ``._cdata`` / ``._buffer`` and ``lib.srtp_protect``:
+  ``Session.protect`` copies the packet into the session's own 1500-byte C buffer, calls
+  ``srtp_protect`` and copies the result out; we do the same with one preallocated length
+  cell and send straight from that buffer (a memoryview, no copy out), which saves ≈ 1 µs
+  of Python per listener-packet. Same C call, same buffer, same single-threaded use as
+  aiortc's own RTCP path, so the two never interleave.
 - ``RTCIceTransport._connection._nominated[1]``: aioice's selected candidate pair; for
   host/server-reflexive pairs ``pair.protocol.transport`` is the asyncio UDP transport,
   whose raw socket (``transport._sock``, asyncio's selector transport) we write to
@@ -33,6 +39,10 @@ from aioice.ice import CandidatePair, StunProtocol
 from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from pylibsrtp import SRTP_MAX_TRAILER_LEN
+from pylibsrtp import Error as SrtpError
+from pylibsrtp import Session as SrtpSession
+from pylibsrtp._binding import ffi, lib
 
 from media.rtp import AUDIO_LEVEL_URI, MID_URI, RTP_HEADER, extension_block, one_byte_element
 
@@ -40,6 +50,35 @@ logger = logging.getLogger(__name__)
 
 _OPUS = "audio/opus"
 _pack_header = RTP_HEADER.pack
+_srtp_protect = lib.srtp_protect
+
+
+class SrtpWriter:
+    """``pylibsrtp.Session.protect`` without its per-call allocations and copy-out."""
+
+    __slots__ = ("_buffer", "_cdata", "_ctx", "_length", "_view", "capacity", "session")
+
+    def __init__(self, session: SrtpSession) -> None:
+        self.session = session
+        self._ctx = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._view = memoryview(session._buffer)
+        self._length = ffi.new("int *")
+        self.capacity = len(session._cdata) - SRTP_MAX_TRAILER_LEN
+
+    def protect(self, packet: bytes) -> memoryview:
+        """Protect ``packet``; the result is a view of the session buffer (use it at once)."""
+        n = len(packet)
+        if n > self.capacity:
+            raise ValueError("packet is too long")
+        self._buffer[0:n] = packet
+        length = self._length
+        length[0] = n
+        status = _srtp_protect(self._ctx, self._cdata, length)
+        if status:
+            raise SrtpError(f"srtp_protect failed: {status}")
+        return self._view[: length[0]]
 
 
 class IdleTrack(MediaStreamTrack):
@@ -89,6 +128,7 @@ class Downlink:
     _sendto: object = field(init=False, default=None)
     _addr: tuple[str, int] | None = field(init=False, default=None)
     _slow_tasks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
+    _srtp: SrtpWriter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.refresh()
@@ -161,16 +201,24 @@ class Downlink:
             packet = header + self.ext_head + level_byte + self.ext_tail + payload
         else:
             packet = header + self.ext_head + payload
-        data = dtls._tx_srtp.protect(packet)
+        srtp = self._srtp
+        if srtp is None or srtp.session is not dtls._tx_srtp:
+            srtp = self._srtp = SrtpWriter(dtls._tx_srtp)
+        try:
+            data = srtp.protect(packet)  # a view of the session's buffer: send it now
+        except (ValueError, SrtpError) as exc:
+            self.send_errors += 1
+            logger.debug("fan-out [%s] protect failed: %s", self.name, exc)
+            return True
         sendto = self._sendto
         if sendto is None:
-            self._send_slow(data)
+            self._send_slow(bytes(data))
         else:
             try:
                 sendto(data, self._addr)  # type: ignore[operator]
             except (BlockingIOError, InterruptedError):
                 assert self._transport is not None
-                self._transport.sendto(data, self._addr)
+                self._transport.sendto(bytes(data), self._addr)
             except OSError as exc:  # e.g. network unreachable: count, do not kill the room
                 self.send_errors += 1
                 logger.debug("fan-out [%s] send failed: %s", self.name, exc)

@@ -2,7 +2,10 @@
 
 aiortc's own audio jitter buffer holds frame n until n+4 arrives (+80 ms); this one starts
 playing as soon as ``prefetch`` packets are queued and trims itself back when a burst or a
-clock drift makes it grow past ``max_depth``. Pure: no clock, no I/O; the mixer calls
+clock drift makes it grow past ``max_depth``; and when a whole ``shrink_after`` window
+(1 s) went by with at least one packet more than needed left after every pop, it drops
+the oldest packet (-20 ms): a standing excess that never reaches ``max_depth`` would
+otherwise add its delay for the rest of the session. Pure: no clock, no I/O; the mixer calls
 ``push`` on arrival and ``pop`` once per tick.
 """
 
@@ -25,17 +28,22 @@ class JitterStats:
 
 
 class JitterBuffer:
-    def __init__(self, prefetch: int = 1, max_depth: int = 5, idle_reset: int = 10) -> None:
+    def __init__(
+        self, prefetch: int = 1, max_depth: int = 5, idle_reset: int = 10, shrink_after: int = 50
+    ) -> None:
         if prefetch < 1 or max_depth < prefetch:
             raise ValueError("need 1 <= prefetch <= max_depth")
         self.prefetch = prefetch
         self.max_depth = max_depth
         self.idle_reset = idle_reset  # consecutive empty ticks before we re-prime
+        self.shrink_after = shrink_after  # ticks of standing excess before dropping one
         self.stats = JitterStats()
         self._packets: dict[int, bytes] = {}
         self._next: int | None = None  # sequence number to play at the next pop
         self._playing = False
         self._empty_ticks = 0
+        self._window = 0  # ticks in the current standing-excess window
+        self._min_left = 0  # fewest packets left after a pop during that window
 
     def __len__(self) -> int:
         return len(self._packets)
@@ -73,6 +81,7 @@ class JitterBuffer:
         if payload is not None:
             self._empty_ticks = 0
             self.stats.played += 1
+            self._watch_excess()
             return payload
         if not self._packets:
             self._empty_ticks += 1
@@ -87,6 +96,20 @@ class JitterBuffer:
         self._next = None
         self._playing = False
         self._empty_ticks = 0
+        self._window = 0
+
+    def _watch_excess(self) -> None:
+        """Drop the oldest packet after a full window in which we never ran down to target."""
+        left = len(self._packets) - (self.prefetch - 1)  # excess over what playout needs
+        self._min_left = left if self._window == 0 else min(self._min_left, left)
+        self._window += 1
+        if self._window < self.shrink_after:
+            return
+        self._window = 0
+        if self._min_left >= 1 and self._next is not None:
+            self._packets.pop(self._next, None)
+            self._next = (self._next + 1) & 0xFFFF
+            self.stats.dropped += 1
 
     def _trim(self) -> None:
         """Drop the oldest packets so the depth is back to ``prefetch``."""

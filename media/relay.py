@@ -169,6 +169,13 @@ class RelayRoom(RoomMedia):
         sock.on_datagram = self._received
         self._keepalive = asyncio.ensure_future(self._keep_alive())
 
+    def rekey(
+        self, trunk_id: int, own_key: PrivateKey, origin_key: PublicKey, origin: Address
+    ) -> None:
+        """The origin restarted and a new trunk was agreed; our users' connections stay."""
+        self.sealer = Sealer(trunk_id, own_key, origin_key, Direction.RELAY_TO_ORIGIN)
+        self.origin = origin
+
     def stream_for(self, participant: str) -> int:
         """The stream id of one of our users (announced to A on the control channel)."""
         stream = self.streams.get(participant)

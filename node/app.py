@@ -72,7 +72,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.add_routes(api.routes)
     app.add_routes(websocket.routes)
     app.add_routes(pages.routes)
-    install_federation(app, settings, clock, db, accounts, rooms)
+    install_federation(app, settings, clock, db, accounts, rooms, audio)
     app.on_startup.append(_load_rooms)
     app.cleanup_ctx.append(_sweeper)
     app.on_shutdown.append(websocket.close_sockets)

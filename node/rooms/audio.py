@@ -28,7 +28,9 @@ class RoomAudio:
         self.engine = engine
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _media(self, room_id: str) -> RoomMedia:
+    def media(self, room_id: str) -> RoomMedia:
+        """The room's media engine room (created with this node's callbacks)."""
+
         def send(participant: str, message: dict[str, Any]) -> None:
             self.rooms.send_to(room_id, int(participant), {"type": "signal", "signal": message})
 
@@ -48,7 +50,7 @@ class RoomAudio:
         payload = message.get("signal")
         if not isinstance(payload, dict):
             raise RoomRuleError("invalid", "signal messages need a 'signal' object")
-        media = self._media(room_id)
+        media = self.media(room_id)
         media.set_can_speak(str(user.id), participant.can_speak)
         try:
             await media.signal(str(user.id), payload)

@@ -75,7 +75,8 @@ class Subscription:
     reconnect, receiving a fresh full state. One slow client never stalls the others.
     """
 
-    def __init__(self, room_id: str, user: User, maxsize: int) -> None:
+    def __init__(self, room_id: str, user: User | None, maxsize: int) -> None:
+        """USER None: a watcher that is not a participant (another node's relay trunk)."""
         self.room_id = room_id
         self.user = user
         self.maxsize = maxsize
@@ -298,7 +299,7 @@ class RoomService:
                 raise RoomRuleError("invalid", f"{action} needs a 'user'")
             target_id = actor.id
         else:
-            target_user = self.users.by_name(target) if isinstance(target, str) else None
+            target_user = self.find_user(target) if isinstance(target, str) else None
             if target_user is None:
                 raise RoomRuleError("not_found", f"no user named {target!r}")
             target_id = target_user.id
@@ -382,23 +383,68 @@ class RoomService:
             self._sockets.pop(key, None)
         return max(count, 0)
 
+    def watch(self, room_id: str) -> Subscription:
+        """Follow a live room's events without taking a seat (a relay trunk does this)."""
+        room = self.rooms.get(room_id)
+        if room is None or room.status is not RoomStatus.LIVE:
+            raise RoomRuleError("conflict", "the room is not live")
+        sub = Subscription(room.id, None, max(self.settings.ws_queue_size, 1024))
+        self._subs.setdefault(room.id, set()).add(sub)
+        return sub
+
+    def unwatch(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.room_id)
+        if subs is not None:
+            subs.discard(sub)
+
+    def hold_seat(self, room_id: str, user: User) -> None:
+        """A remote participant's node is connected: their seat counts as connected."""
+        key = (room_id, user.id)
+        self._sockets[key] = self._sockets.get(key, 0) + 1
+        self._seat_deadlines.pop(key, None)
+        room = self.rooms.get(room_id)
+        if room is not None and user.id in room.participants:
+            self._apply(room, lambda r: model.join(r, user.id, self.clock.now()))
+
+    def release_seat(self, room_id: str, user: User) -> None:
+        """The remote participant's node went away: the seat waits, then is freed."""
+        key = (room_id, user.id)
+        if self._release_socket(key):
+            return
+        room = self.rooms.get(room_id)
+        if room is None or user.id not in room.participants:
+            return
+        self._apply(room, lambda r: model.disconnect(r, user.id))
+        self._seat_deadlines[key] = self.clock.monotonic() + self.settings.reconnect_grace_seconds
+
+    def find_user(self, name: str) -> User | None:
+        """A local ``alice`` or a remote ``bob@host[:port]`` known to this node."""
+        if "@" in name:
+            username, _, domain = name.partition("@")
+            return self.users.by_handle(username, domain)
+        return self.users.by_name(name)
+
     def disconnect(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.room_id)
         if subs is not None:
             subs.discard(sub)
-        key = (sub.room_id, sub.user.id)
+        if sub.user is None:
+            self.unwatch(sub)
+            return
+        user_id = sub.user.id
+        key = (sub.room_id, user_id)
         if self._release_socket(key):
             return
         room = self.rooms.get(sub.room_id)
-        if room is None or sub.user.id not in room.participants:
+        if room is None or user_id not in room.participants:
             return
-        self._apply(room, lambda r: model.disconnect(r, sub.user.id))
+        self._apply(room, lambda r: model.disconnect(r, user_id))
         self._seat_deadlines[key] = self.clock.monotonic() + self.settings.reconnect_grace_seconds
 
     def send_to(self, room_id: str, user_id: int, message: dict[str, Any]) -> None:
         """A message for one participant's clients only (WebRTC signalling)."""
         for sub in self._subs.get(room_id, ()):
-            if sub.user.id == user_id:
+            if sub.user is not None and sub.user.id == user_id:
                 sub.offer(message)
 
     def report_levels(self, room_id: str, levels: dict[int, float]) -> None:
@@ -423,7 +469,7 @@ class RoomService:
         gone = event.data.get("user") if event.kind in ("left", "removed") else None
         for sub in list(subs):
             sub.offer(message)
-            if sub.user.id == gone:
+            if sub.user is not None and sub.user.id == gone:
                 subs.discard(sub)
                 if event.kind == "removed":
                     self._close_sub(sub, 4003, "removed from the room")

@@ -122,6 +122,8 @@ async def _handle(
 ) -> dict[str, Any] | None:
     kind = data.get("type")
     msg_id = data.get("id")
+    user = sub.user
+    assert user is not None  # client sockets always belong to a user
     try:
         if kind == "command":
             action = data.get("action")
@@ -130,14 +132,14 @@ async def _handle(
                 raise RoomRuleError("invalid", "command needs an 'action' string")
             if target is not None and not isinstance(target, str):
                 raise RoomRuleError("invalid", "user must be a username string")
-            rooms.act(sub.room_id, sub.user, action, target)
+            rooms.act(sub.room_id, user, action, target)
             return {"type": "reply", "id": msg_id, "ok": True}
         if kind == "signal":
             handlers = request.app[SIGNALS]
             if not handlers:
                 raise RoomRuleError("conflict", "this node has no media engine")
             for handler in handlers:
-                await handler(sub.room_id, sub.user, data)
+                await handler(sub.room_id, user, data)
             return None
         if kind == "ping":
             return {"type": "pong", "id": msg_id}

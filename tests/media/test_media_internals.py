@@ -88,3 +88,32 @@ async def test_live_connection_internals(tmp_path: Path) -> None:
         assert bob.negotiated_direction == "sendonly"
     finally:
         await h.close()
+
+
+def test_srtp_writer_matches_pylibsrtp_protect() -> None:
+    """The fan-out's SrtpWriter reaches into pylibsrtp 1.0.0's Session; pin it byte-for-byte."""
+    import os
+
+    import pylibsrtp
+
+    from media.fanout import SrtpWriter
+
+    assert pylibsrtp.__version__ == "1.0.0"
+    key = os.urandom(30)
+
+    def session() -> pylibsrtp.Session:
+        policy = pylibsrtp.Policy(
+            key=key,
+            ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+            srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        )
+        return pylibsrtp.Session(policy)
+
+    reference, ours = session(), session()
+    writer = SrtpWriter(ours)
+    for seq in range(5):
+        packet = bytes([0x80, 111, 0, seq]) + b"\x00\x00\x03\xc0" + b"\x12\x34\x56\x78"
+        packet += os.urandom(60)
+        assert bytes(writer.protect(packet)) == reference.protect(packet)
+    with pytest.raises(ValueError):
+        writer.protect(b"\x80" * 1500)

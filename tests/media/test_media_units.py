@@ -119,3 +119,22 @@ def test_opus_round_trip_keeps_the_tone() -> None:
     assert abs(freqs[np.argmax(np.abs(np.fft.rfft(pcm)))] - 440) < 5
     assert dec.decode(b"").shape == (FRAME_SAMPLES,)
     assert dec.decode(b"\xff\xff\xff").shape == (FRAME_SAMPLES,)
+
+
+def test_jitter_drops_a_standing_excess_packet() -> None:
+    jb = JitterBuffer(prefetch=1, max_depth=5, shrink_after=50)
+    jb.push(0, b"p0")
+    jb.push(1, b"p1")  # one packet more than playout needs, for good
+    seq = 2
+    for _ in range(49):
+        assert jb.pop() is not None
+        assert len(jb) == 1
+        jb.push(seq, b"x")
+        seq += 1
+    assert jb.pop() is not None
+    assert len(jb) == 0 and jb.stats.dropped == 1  # -20 ms once a full window proved it
+    for _ in range(120):  # at target: nothing more is dropped
+        jb.push(seq, b"x")
+        seq += 1
+        assert jb.pop() is not None
+    assert jb.stats.dropped == 1

@@ -235,7 +235,7 @@ async def test_bot_bad_input_is_one_clear_error(node: Node, tmp_path: Path) -> N
                 "--password",
                 "password123",
             ],
-            "another node",
+            "cannot reach the room",
         ),
     ]
     for args, message in cases:

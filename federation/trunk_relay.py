@@ -1,0 +1,354 @@
+"""The relay side: our users in rooms hosted on other nodes, through one trunk per room.
+
+Our user bob asks us to join ``https://A/rooms/R``: we send A a signed ``Join`` (joins.py),
+then open (or reuse) our trunk to A: a WebSocket signed by our node actor plus an
+encrypted UDP flow. bob's client talks only to us — the same room WebSocket protocol as a
+local room, at ``/api/remote-rooms/{alias}/ws`` — and his audio goes through our
+``RelayRoom`` (media/relay.py), so A never sees his address. A is the only authority: we
+forward bob's commands, apply A's decisions to our users, and reconnect the trunk
+(re-joining our users if needed) when A restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import logging
+from typing import Any
+
+import aiohttp
+from nacl.public import PrivateKey
+
+from federation.activities import host_of
+from federation.context import Context
+from federation.joins import JoinFailed, JoinRefused, request_join, send_leave
+from federation.service import Federation
+from media.engine import MediaConfig
+from media.relay import RelayRoom, open_socket
+from media.trunk import TrunkError, parse_public_key
+from node.rooms.model import STAGE_ROLES, Role, RoomRuleError
+from node.rooms.service import Subscription
+from node.store.users import User
+
+log = logging.getLogger(__name__)
+
+RECONNECT_DELAYS = (0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
+RECONNECT_GIVE_UP = 120.0
+REQUEST_TIMEOUT = 10.0
+
+
+def localize(value: Any, own_host: str) -> Any:
+    """The reverse of the origin's ``canonical``: ``bob@B`` is ``bob`` here on B."""
+    suffix = "@" + own_host
+
+    def fix(handle: Any) -> Any:
+        if isinstance(handle, str) and handle.endswith(suffix):
+            return handle[: -len(suffix)]
+        return handle
+
+    if isinstance(value, list):
+        return [localize(v, own_host) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in ("user", "by", "host"):
+            out[key] = fix(item)
+        elif key == "hands" and isinstance(item, list):
+            out[key] = [fix(h) for h in item]
+        elif key == "levels" and isinstance(item, dict):
+            out[key] = {fix(h): v for h, v in item.items()}
+        else:
+            out[key] = localize(item, own_host)
+    return out
+
+
+def alias_of(room_uri: str) -> str:
+    return "r" + hashlib.sha256(room_uri.encode()).hexdigest()[:20]
+
+
+class RemoteRoom:
+    def __init__(self, fed: Federation, config: MediaConfig, room_uri: str) -> None:
+        self.fed = fed
+        self.ctx: Context = fed.ctx
+        self.config = config
+        self.uri = room_uri
+        self.alias = alias_of(room_uri)
+        self.origin_host = host_of(room_uri)
+        self.members: dict[int, User] = {}
+        self.roles: dict[int, tuple[str, bool]] = {}  # our users' role and muted, per A
+        self.subs: set[Subscription] = set()
+        self.relay: RelayRoom | None = None
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.ended = False
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._next_id = 0
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._background: set[asyncio.Future[None]] = set()
+
+    # ---- membership --------------------------------------------------------------------
+    async def admit(self, user: User, token: str | None) -> None:
+        if user.id not in self.members:
+            await request_join(self.ctx, self.fed.directory, user, self.uri, token)
+            self.members[user.id] = user
+        await self.ensure_trunk()
+        await self._announce_users()
+
+    async def leave(self, user: User) -> None:
+        if self.members.pop(user.id, None) is None:
+            return
+        with contextlib.suppress(RoomRuleError):
+            await self.command(user, "leave", None)
+        send_leave_task = send_leave(self.ctx, user, self.uri, self.fed.publisher)
+        await send_leave_task
+        if self.relay is not None:
+            await self.relay.remove(str(user.id))
+        for sub in [s for s in self.subs if s.user is not None and s.user.id == user.id]:
+            sub.close(1000, "left the room")
+        if not self.members:
+            await self.close()
+
+    # ---- the trunk ---------------------------------------------------------------------
+    async def ensure_trunk(self) -> None:
+        if self._task is None or self._task.done():
+            self._connected.clear()
+            self._task = asyncio.create_task(self._keep_trunk(), name=f"trunk-{self.alias}")
+        await asyncio.wait_for(self._connected.wait(), REQUEST_TIMEOUT)
+
+    async def _keep_trunk(self) -> None:
+        """Connect, serve, and reconnect with backoff until the room ends or we leave."""
+        attempt = 0
+        lost_at: float | None = None
+        loop = asyncio.get_running_loop()
+        while not self.ended and self.members:
+            try:
+                await self._connect()
+                attempt = 0
+                lost_at = None
+                await self._serve()
+            except (aiohttp.ClientError, TimeoutError, OSError, TrunkError, ValueError) as exc:
+                log.info("relay [%s]: trunk to %s failed: %s", self.alias, self.origin_host, exc)
+            self._connected.clear()
+            if self.ended or not self.members:
+                break
+            lost_at = lost_at or loop.time()
+            if loop.time() - lost_at > RECONNECT_GIVE_UP:
+                log.warning("relay [%s]: origin gone for good; closing", self.alias)
+                self._end_locally(1001, "the room's node is unreachable")
+                break
+            await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+            attempt += 1
+
+    async def _connect(self) -> None:
+        url = f"{self.uri}/trunk"
+        client = self.ctx.http()
+        headers = client.signed_get_headers(url, self.ctx.node_signer)
+        ws = await client.session.ws_connect(
+            url, headers=headers, heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(ws_close=5.0)
+        )
+        own = PrivateKey.generate()
+        await ws.send_json(
+            {"type": "hello", "key": base64.b64encode(bytes(own.public_key)).decode()}
+        )
+        media = await ws.receive_json(timeout=REQUEST_TIMEOUT)
+        if media.get("type") != "media":
+            raise ValueError("origin did not answer hello with media")
+        origin_key = parse_public_key(base64.b64decode(media["key"], validate=True))
+        host, port = media["udp"]
+        origin = (str(host), int(port))
+        if self.relay is None:
+            sock = await open_socket(
+                "0.0.0.0" if self.ctx.settings.host == "0.0.0.0" else self.ctx.settings.host
+            )
+            self.relay = RelayRoom(
+                self.alias,
+                self.config,
+                self._send_signal,
+                int(media["trunk_id"]),
+                own,
+                origin_key,
+                sock,
+                origin,
+            )
+        else:
+            self.relay.rekey(int(media["trunk_id"]), own, origin_key, origin)
+        self.ws = ws
+        await self._announce_users()
+        self._connected.set()
+        log.info("relay [%s]: trunk to %s up", self.alias, self.origin_host)
+
+    async def _announce_users(self) -> None:
+        if self.ws is None or self.ws.closed or self.relay is None:
+            return
+        streams = {
+            self.ctx.urls.actor(u.username): self.relay.stream_for(str(u.id))
+            for u in self.members.values()
+        }
+        await self.ws.send_json({"type": "users", "streams": streams})
+
+    async def _serve(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            data = localize(msg.json(), self.ctx.urls.host)
+            if not isinstance(data, dict):
+                continue
+            kind = data.get("type")
+            msg_id = data.get("id")
+            if kind in ("reply", "error", "state") and isinstance(msg_id, int):
+                future = self._pending.pop(msg_id, None)
+                if future is not None and not future.done():
+                    future.set_result(data)
+            elif kind == "seats":
+                await self._rejoin(data.get("missing") or [])
+            elif kind in ("event", "speaking"):
+                self._apply(data)
+        close_code = self.ws.close_code
+        log.info(
+            "relay [%s]: trunk to %s closed (%s, members %d)",
+            self.alias, self.origin_host, close_code, len(self.members),
+        )
+        if close_code == 1000 and not self.ended:
+            self._end_locally(1000, "room ended")
+
+    async def _rejoin(self, missing: list[Any]) -> None:
+        """After an origin restart our seats may be gone: join again, without user action."""
+        for user in list(self.members.values()):
+            if self.ctx.urls.actor(user.username) in missing:
+                try:
+                    await request_join(self.ctx, self.fed.directory, user, self.uri, None)
+                except (JoinRefused, JoinFailed) as exc:
+                    log.info("relay [%s]: %s cannot rejoin: %s", self.alias, user.username, exc)
+                    self.members.pop(user.id, None)
+                    continue
+        await self._announce_users()
+
+    def _apply(self, data: dict[str, Any]) -> None:
+        """An event from A: mirror its decisions for our users, then tell our clients."""
+        kind = data.get("event")
+        who = data.get("user")
+        member = self._member(who)
+        if kind in ("role_changed", "muted") and member is not None:
+            role, muted = self.roles.get(member.id, ("listener", False))
+            if kind == "role_changed":
+                role = str(data.get("role"))
+            else:
+                muted = bool(data.get("muted"))
+            self._set_role(member, role, muted)
+        elif kind == "joined" and member is not None:
+            participant = data.get("participant") or {}
+            self._set_role(member, str(participant.get("role", "listener")), False)
+        for sub in list(self.subs):
+            sub.offer(data, droppable=data.get("type") == "speaking")
+        if kind in ("removed", "left") and member is not None:
+            self.members.pop(member.id, None)
+            code, reason = (4003, "removed from the room") if kind == "removed" else (1000, "left")
+            for sub in [s for s in self.subs if s.user is not None and s.user.id == member.id]:
+                sub.close(code, reason)
+                self.subs.discard(sub)
+            if self.relay is not None:
+                task = asyncio.ensure_future(self.relay.remove(str(member.id)))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        if kind == "room_ended":
+            self._end_locally(1000, "room ended")
+
+    def _member(self, handle: Any) -> User | None:
+        if not isinstance(handle, str) or "@" in handle:
+            return None
+        return next((u for u in self.members.values() if u.username == handle), None)
+
+    def _set_role(self, user: User, role: str, muted: bool) -> None:
+        self.roles[user.id] = (role, muted)
+        if self.relay is not None:
+            on_stage = role in {r.value for r in STAGE_ROLES}
+            self.relay.set_can_speak(str(user.id), on_stage and not muted)
+
+    def _end_locally(self, code: int, reason: str) -> None:
+        self.ended = True
+        for sub in list(self.subs):
+            sub.close(code, reason)
+        self.subs.clear()
+        self.members.clear()
+
+    def _send_signal(self, participant: str, message: dict[str, Any]) -> None:
+        for sub in self.subs:
+            if sub.user is not None and str(sub.user.id) == participant:
+                sub.offer({"type": "signal", "signal": message})
+
+    # ---- requests to the origin ----------------------------------------------------------
+    async def _request(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.ws is None or self.ws.closed:
+            raise RoomRuleError("conflict", "reconnecting to the room's node; try again")
+        self._next_id += 1
+        message["id"] = self._next_id
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[self._next_id] = future
+        await self.ws.send_json(message)
+        try:
+            return await asyncio.wait_for(future, REQUEST_TIMEOUT)
+        except TimeoutError:
+            self._pending.pop(message["id"], None)
+            raise RoomRuleError("conflict", "the room's node did not answer") from None
+
+    async def command(self, user: User, action: str, target: str | None) -> None:
+        if target is not None and "@" not in target:
+            target = f"{target}@{self.ctx.urls.host}"
+        answer = await self._request(
+            {
+                "type": "command",
+                "actor": self.ctx.urls.actor(user.username),
+                "action": action,
+                "user": target,
+            }
+        )
+        if answer.get("type") == "error":
+            raise RoomRuleError("forbidden", str(answer.get("error")))
+
+    async def state(self, user: User) -> dict[str, Any]:
+        answer = await self._request(
+            {"type": "get_state", "actor": self.ctx.urls.actor(user.username)}
+        )
+        if answer.get("type") != "state":
+            raise RoomRuleError("conflict", str(answer.get("error", "no state")))
+        room: dict[str, Any] = answer["room"]
+        room["id"] = self.alias
+        room["remote"] = True
+        room["node"] = self.origin_host
+        me = room.get("you")
+        if isinstance(me, dict):
+            self._set_role(user, str(me.get("role", Role.LISTENER.value)), bool(me.get("muted")))
+        return room
+
+    async def signal(self, user: User, message: dict[str, Any]) -> None:
+        if self.relay is None:
+            raise RoomRuleError("conflict", "the trunk is not up yet")
+        payload = message.get("signal")
+        if not isinstance(payload, dict):
+            raise RoomRuleError("invalid", "signal messages need a 'signal' object")
+        from media.signaling import SignalError
+
+        role, muted = self.roles.get(user.id, ("listener", False))
+        self.relay.set_can_speak(str(user.id), role in {r.value for r in STAGE_ROLES} and not muted)
+        try:
+            await self.relay.signal(str(user.id), payload)
+        except SignalError as exc:
+            raise RoomRuleError("invalid", f"signalling: {exc}") from None
+
+    async def close(self) -> None:
+        self.ended = True
+        if self.ws is not None:
+            await self.ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.relay is not None:
+            await self.relay.close()
+            self.relay = None
+        for future in self._pending.values():
+            future.cancel()

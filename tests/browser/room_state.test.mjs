@@ -1,0 +1,70 @@
+// Unit tests for the client's room reducer (node/web/static/room/state.js), run by
+// tests/browser/test_browser_state.py with `node --test`.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { applyEvent, fromView } from "../../node/web/static/room/state.js";
+
+const person = (user, role, extra = {}) => ({
+  user, display_name: user, role, muted: false, mute_locked: false, hand_raised: false,
+  invited_to_speak: false, connected: true, ...extra,
+});
+
+const view = () => ({
+  id: "r1", title: "T", description: "", status: "live", seq: 3,
+  speakers: [person("alice", "host")], listeners: [person("bob", "listener")], hands: [],
+});
+
+const apply = (room, message) => applyEvent(room, message, "bob");
+
+test("fromView derives you and counts", () => {
+  const room = fromView(view(), "bob");
+  assert.equal(room.you.user, "bob");
+  assert.equal(room.listener_count, 1);
+  assert.equal(room.participant_count, 2);
+});
+
+test("hand, invitation and promotion move bob to the stage", () => {
+  let room = fromView(view(), "bob");
+  room = apply(room, { seq: 4, event: "hand_raised", user: "bob" }).room;
+  assert.deepEqual(room.hands, ["bob"]);
+  assert.equal(room.you.hand_raised, true);
+  room = apply(room, { seq: 5, event: "invited_to_speak", user: "bob", by: "alice" }).room;
+  assert.equal(room.you.invited_to_speak, true);
+  room = apply(room, { seq: 6, event: "role_changed", user: "bob", role: "speaker" }).room;
+  assert.deepEqual(room.speakers.map((p) => p.user), ["alice", "bob"]);
+  assert.equal(room.listeners.length, 0);
+  assert.deepEqual(room.hands, []);
+  assert.equal(room.you.invited_to_speak, false);
+  room = apply(room, { seq: 7, event: "muted", user: "bob", muted: true, locked: true }).room;
+  assert.equal(room.you.muted, true);
+  assert.equal(room.you.mute_locked, true);
+  room = apply(room, { seq: 8, event: "role_changed", user: "bob", role: "listener" }).room;
+  assert.equal(room.you.muted, false);
+  assert.deepEqual(room.listeners.map((p) => p.user), ["bob"]);
+});
+
+test("joined, left and removed keep the lists and counts right", () => {
+  let room = fromView(view(), "bob");
+  room = apply(room, { seq: 4, event: "joined", user: "carol", role: "listener",
+    participant: person("carol", "listener") }).room;
+  assert.equal(room.listener_count, 2);
+  room = apply(room, { seq: 5, event: "left", user: "carol" }).room;
+  assert.equal(room.listener_count, 1);
+  room = apply(room, { seq: 6, event: "removed", user: "bob", by: "alice" }).room;
+  assert.equal(room.you, null);
+});
+
+test("old events are ignored; gaps and unknown kinds ask for a resync", () => {
+  const room = fromView(view(), "bob");
+  assert.equal(apply(room, { seq: 3, event: "hand_raised", user: "bob" }).room, room);
+  assert.equal(apply(room, { seq: 5, event: "hand_raised", user: "bob" }).resync, true);
+  assert.equal(apply(room, { seq: 4, event: "something_new" }).resync, true);
+  assert.equal(room.you.hand_raised, false, "the input state is never mutated");
+});
+
+test("room_ended empties the room", () => {
+  const room = apply(fromView(view(), "bob"), { seq: 4, event: "room_ended", ended_at: 1 }).room;
+  assert.equal(room.status, "ended");
+  assert.equal(room.participant_count, 0);
+});

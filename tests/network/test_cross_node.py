@@ -1,0 +1,287 @@
+"""Cross-node rooms: users of B and C join a room on A through their own nodes.
+
+Real nodes on 127.0.0.1, real signed HTTP, real aiortc peer connections and the real
+encrypted UDP trunk; bots are the real `salon bot` command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from media.relay import OriginTrunk
+from node.app import AUDIO as AUDIO_KEY
+from tests.conftest import ApiUser, Node, NodeFactory
+from tests.network.test_fed_network import FAST, eventually
+from tests.node.test_bots import dominant_hz, loud_seconds, read_pcm, tone
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+AUDIO = {**FAST, "ice_addresses": ("127.0.0.1",), "reconnect_grace_seconds": 3.0}
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def salon(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        *args,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+def creds(node: Node, user: str) -> list[str]:
+    return [
+        "--node",
+        node.url,
+        "--user",
+        user,
+        "--password",
+        "password123",
+        "--ice-address",
+        "127.0.0.1",
+    ]
+
+
+async def nodes(node_factory: NodeFactory, count: int) -> list[Node]:
+    made = [await node_factory(name, **AUDIO) for name in "abc"[:count]]
+    for node, name in zip(made, ("alice", "bob", "carol"), strict=False):
+        await node.user(name)
+    return made
+
+
+def trunks(node: Node) -> list[OriginTrunk]:
+    assert node.app is not None
+    engine = node.app[AUDIO_KEY].engine
+    return [t for room in engine._rooms.values() for t in room.trunks]
+
+
+async def start_host(a: Node, tmp: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str]:
+    host = await salon(
+        "bot",
+        "host",
+        *creds(a, "alice"),
+        "--title",
+        "Across",
+        "--play",
+        str(tone(tmp / "440.wav", 440)),
+        *extra,
+    )
+    assert host.stdout is not None
+    url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+    return host, url
+
+
+async def finish(proc: asyncio.subprocess.Process, timeout: float = 40) -> dict[str, Any]:
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode == 0, err.decode()
+    return dict(json.loads(out.decode().strip().splitlines()[-1]))
+
+
+async def test_listeners_on_b_and_c_hear_a_through_one_trunk_each(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    a, b, c = await nodes(node_factory, 3)
+    fans = [await b.user(f"fan{i}") for i in range(20)]  # accounts first: hashing is slow
+    host, url = await start_host(a, tmp_path, "--seconds", "16")
+    heard_b, heard_c = tmp_path / "b.wav", tmp_path / "c.wav"
+    lb = await salon(
+        "bot", "listen", url, *creds(b, "bob"), "--record", str(heard_b), "--seconds", "10"
+    )
+    lc = await salon(
+        "bot", "listen", url, *creds(c, "carol"), "--record", str(heard_c), "--seconds", "10"
+    )
+    await asyncio.sleep(4)
+    assert len(trunks(a)) == 2, "exactly one trunk per remote node"
+    # 20 more listeners on B: A's egress to B does not grow
+    before = {id(t): t.packets_sent for t in trunks(a)}
+    t0 = time.monotonic()
+    await asyncio.sleep(1.0)
+    rate_before = sum(t.packets_sent - before[id(t)] for t in trunks(a)) / (time.monotonic() - t0)
+    for fan in fans:
+        status, room = await fan.call("POST", "/api/remote-rooms", {"url": url})
+        assert status == 200, room
+    assert len(trunks(a)) == 2
+    before = {id(t): t.packets_sent for t in trunks(a)}
+    t0 = time.monotonic()
+    await asyncio.sleep(1.0)
+    rate_after = sum(t.packets_sent - before[id(t)] for t in trunks(a)) / (time.monotonic() - t0)
+    assert rate_after < rate_before * 1.3 + 5
+    for proc, wav in ((lb, heard_b), (lc, heard_c)):
+        summary = await finish(proc)
+        assert summary["packets_received"] > 150
+        pcm = read_pcm(wav)
+        assert abs(dominant_hz(pcm) - 440) <= 5
+        assert loud_seconds(pcm) >= 4.0
+    await finish(host)
+
+
+async def test_remote_speaker_is_heard_on_a_and_c(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    a, b, c = await nodes(node_factory, 3)
+    host_rec = tmp_path / "host.wav"
+    host, url = await start_host(
+        a, tmp_path, "--auto-invite", "--record", str(host_rec), "--seconds", "16"
+    )
+    heard_c = tmp_path / "c.wav"
+    lc = await salon(
+        "bot", "listen", url, *creds(c, "carol"), "--record", str(heard_c), "--seconds", "11"
+    )
+    speaker_rec = tmp_path / "bob.wav"
+    lb = await salon(
+        "bot",
+        "listen",
+        url,
+        *creds(b, "bob"),
+        "--raise-hand",
+        "--play",
+        str(tone(tmp_path / "880.wav", 880)),
+        "--record",
+        str(speaker_rec),
+        "--seconds",
+        "10",
+    )
+    summary = await finish(lb)
+    assert summary["role"] == "speaker"
+    await finish(lc)
+    await finish(host)
+    at_host = read_pcm(host_rec)
+    assert abs(dominant_hz(at_host) - 880) <= 5, "A's host hears B's speaker"
+    at_c = read_pcm(heard_c)
+    # C hears both tones; B's speaker hears A (440) but not himself (880)
+    import numpy as np
+
+    def band(pcm: Any, f: float) -> float:
+        spec = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm)))) ** 2
+        freqs = np.fft.rfftfreq(len(pcm), 1 / 48000)
+        return float(spec[(freqs > f - 15) & (freqs < f + 15)].sum() / spec[freqs > 50].sum())
+
+    tail_c = at_c[-48000 * 3 :]
+    assert band(tail_c, 440) > 0.1 and band(tail_c, 880) > 0.1
+    tail_b = read_pcm(speaker_rec)[-48000 * 3 :]
+    assert band(tail_b, 440) > 0.5 and band(tail_b, 880) < 0.02
+
+
+async def remote_ws(user: ApiUser, url: str) -> tuple[str, aiohttp.ClientWebSocketResponse]:
+    status, room = await user.call("POST", "/api/remote-rooms", {"url": url})
+    assert status == 200, room
+    ws = await user.http.ws_connect(f"{user.base}/api/remote-rooms/{room['id']}/ws")
+    return room["id"], ws
+
+
+async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            return {"type": "closed", "code": msg.data, "reason": msg.extra}
+        data = msg.json()
+        if data.get("event") == kind or data.get("type") == kind:
+            return dict(data)
+
+
+async def test_moderation_of_a_remote_user_takes_effect_on_b(node_factory: NodeFactory) -> None:
+    a, b = await nodes(node_factory, 2)
+    alice = a.users[0]
+    bob = b.users[0]
+    _, room = await alice.call("POST", "/api/rooms", {"title": "Moderated"})
+    ws_a = await alice.ws(room["id"])
+    await next_event(ws_a, "state")
+    _alias, ws_b = await remote_ws(bob, room["url"])
+    state = await next_event(ws_b, "state")
+    assert state["room"]["you"]["user"] == "bob" and state["room"]["host"].startswith("alice@")
+    bob_on_a = (await next_event(ws_a, "joined"))["user"]
+    assert bob_on_a.startswith("bob@")
+    await ws_b.send_json({"type": "command", "id": 1, "action": "raise_hand"})
+    assert (await next_event(ws_a, "hand_raised"))["user"] == bob_on_a
+    await ws_a.send_json(
+        {"type": "command", "id": 2, "action": "invite_to_speak", "user": bob_on_a}
+    )
+    invited = await next_event(ws_b, "invited_to_speak")
+    assert invited["user"] == "bob"
+    await ws_b.send_json({"type": "command", "id": 3, "action": "accept_invite"})
+    assert (await next_event(ws_b, "role_changed"))["role"] == "speaker"
+    t = time.monotonic()
+    await ws_a.send_json({"type": "command", "id": 4, "action": "mute", "user": bob_on_a})
+    muted = await next_event(ws_b, "muted")
+    assert muted["user"] == "bob" and muted["locked"] is True
+    assert time.monotonic() - t < 1.0
+    # B cannot lift A's decision for its own user
+    await ws_b.send_json({"type": "command", "id": 5, "action": "unmute"})
+    err = await next_event(ws_b, "error")
+    assert "moderator muted you" in err["error"]
+    await ws_a.send_json(
+        {"type": "command", "id": 6, "action": "move_to_audience", "user": bob_on_a}
+    )
+    assert (await next_event(ws_b, "role_changed"))["role"] == "listener"
+    t = time.monotonic()
+    await ws_a.send_json({"type": "command", "id": 7, "action": "remove", "user": bob_on_a})
+    assert (await next_event(ws_b, "removed"))["user"] == "bob"
+    closed = await next_event(ws_b, "never")
+    assert closed["code"] == 4003 and time.monotonic() - t < 1.0
+    status, body = await bob.call("POST", "/api/remote-rooms", {"url": room["url"]})
+    assert status == 403 and "removed from this room" in body["error"]
+
+
+async def test_join_modes_across_nodes(node_factory: NodeFactory) -> None:
+    a, b = await nodes(node_factory, 2)
+    alice, bob = a.users[0], b.users[0]
+    carol = await b.user("carol")
+    _, social = await alice.call("POST", "/api/rooms", {"title": "S", "join_mode": "social"})
+    status, body = await bob.call("POST", "/api/remote-rooms", {"url": social["url"]})
+    assert status == 403 and "social room" in body["error"]
+    _, closed = await alice.call("POST", "/api/rooms", {"title": "C", "join_mode": "closed"})
+    # alice looks bob up and invites him
+    status, _ = await alice.call("GET", f"/api/lookup?acct=@bob@{b.url.split('//')[1]}")
+    assert status == 200
+    bob_handle = f"bob@{b.url.split('//')[1]}"
+    assert (await alice.call("POST", f"/api/rooms/{closed['id']}/invite", {"user": bob_handle}))[
+        0
+    ] == 200
+    status, body = await carol.call("POST", "/api/remote-rooms", {"url": closed["url"]})
+    assert status == 403 and "closed room" in body["error"]
+    status, body = await bob.call("POST", "/api/remote-rooms", {"url": closed["url"]})
+    assert status == 200, body
+
+
+async def test_origin_restart_and_relay_death(node_factory: NodeFactory, tmp_path: Path) -> None:
+    a, b = await nodes(node_factory, 2)
+    alice, bob = a.users[0], b.users[0]
+    _, room = await alice.call("POST", "/api/rooms", {"title": "Survives"})
+    ws_a = await alice.ws(room["id"])
+    await next_event(ws_a, "state")
+    _, ws_b = await remote_ws(bob, room["url"])
+    await next_event(ws_b, "state")
+    await next_event(ws_a, "joined")
+    # A restarts: B reconnects the trunk by itself and bob's seat is held again
+    await a.stop()
+    await a.start()
+    alice2 = await a.user()
+    assert (await alice2.signin("alice"))[0] == 200
+
+    async def bob_connected() -> bool:
+        _, view = await alice2.call("GET", f"/api/rooms/{room['id']}")
+        seats = [p for p in view.get("listeners", []) if p["user"].startswith("bob@")]
+        return bool(seats and seats[0]["connected"])
+
+    await eventually(bob_connected, timeout=10)
+    # B dies: A drops bob after the reconnect grace period
+    await b.stop()
+
+    async def bob_gone() -> bool:
+        _, view = await alice2.call("GET", f"/api/rooms/{room['id']}")
+        return not any(p["user"].startswith("bob@") for p in view.get("listeners", []))
+
+    await eventually(bob_gone, timeout=15)
