@@ -41,8 +41,6 @@ class Settings:
     reconnect_grace_seconds: float = 20.0
     ws_queue_size: int = 256
     ice_addresses: tuple[str, ...] = ()
-    ice_port_min: int = 0
-    ice_port_max: int = 0
     stun_servers: tuple[str, ...] = ()
     audio_bitrate: int = 32000
     # federation (docs/federation.md)
