@@ -95,6 +95,7 @@ class Context:
     client: SafeClient | None = None
     #: Set whenever rows are queued, so the worker sends them without waiting for a poll.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _signers: dict[int, tuple[str, SigningKey]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.urls = Urls(self.settings.base_url)
@@ -116,10 +117,19 @@ class Context:
         return SigningKey(keys.rsa_key_id(self.urls.node_actor), self.node_keys.rsa_private_key)
 
     def user_signer(self, user: User) -> SigningKey:
+        # Parsing an RSA PEM costs ~35 ms (cryptography validates the key): keep the parsed
+        # key per user, re-parsed only when the stored PEM changes (rotation).
         user_keys = self.store.ensure_keys(user.id, self.clock.now())
-        return SigningKey(
-            keys.rsa_key_id(self.urls.actor(user.username)), user_keys.rsa_private_key
-        )
+        key_id = keys.rsa_key_id(self.urls.actor(user.username))
+        cached = self._signers.get(user.id)
+        if cached is not None and (cached[0], cached[1].key_id) == (
+            user_keys.rsa_private_pem,
+            key_id,
+        ):
+            return cached[1]
+        signer = SigningKey(key_id, user_keys.rsa_private_key)
+        self._signers[user.id] = (user_keys.rsa_private_pem, signer)
+        return signer
 
     def signer_for(self, user_id: int | None) -> SigningKey:
         if user_id is None:

@@ -25,7 +25,7 @@ from federation.activities import ActivityError, host_of
 from federation.inbox import SignatureRejected, verified_actor
 from federation.service import FEDERATION, Federation
 from media.relay import OriginTrunk, open_socket
-from media.trunk import TrunkError, parse_public_key
+from media.trunk import Direction, Sealer, TrunkError, parse_public_key
 from node.rooms.audio import RoomAudio
 from node.rooms.model import RoomRuleError, RoomStatus
 from node.rooms.service import RoomService, Subscription
@@ -96,9 +96,15 @@ class OriginSession:
             await self.ws.close(code=4400, message=b"bad trunk key")
             return
         own = PrivateKey.generate()
-        settings = self.fed.ctx.settings
-        sock = await open_socket(settings.host if settings.host != "0.0.0.0" else "0.0.0.0")
         trunk_id = secrets.randbits(32)
+        try:
+            sealer_check = Sealer(trunk_id, own, peer, Direction.ORIGIN_TO_RELAY)
+        except TrunkError:
+            await self.ws.close(code=4400, message=b"bad trunk key")
+            return
+        del sealer_check
+        settings = self.fed.ctx.settings
+        sock = await open_socket(settings.host)
         media = self.audio.media(self.room_id)
         self.trunk = OriginTrunk(media, trunk_id, own, peer, sock)
         advertised = urlsplit(settings.base_url).hostname or settings.host

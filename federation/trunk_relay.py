@@ -210,7 +210,10 @@ class RemoteRoom:
         close_code = self.ws.close_code
         log.info(
             "relay [%s]: trunk to %s closed (%s, members %d)",
-            self.alias, self.origin_host, close_code, len(self.members),
+            self.alias,
+            self.origin_host,
+            close_code,
+            len(self.members),
         )
         if close_code == 1000 and not self.ended:
             self._end_locally(1000, "room ended")

@@ -91,7 +91,11 @@ class Sealer:
 
     def __init__(self, trunk_id: int, own: PrivateKey, peer: PublicKey, sending: Direction) -> None:
         self.trunk_id = trunk_id
-        self._key = nacl.bindings.crypto_box_beforenm(bytes(peer), bytes(own))
+        try:
+            self._key = nacl.bindings.crypto_box_beforenm(bytes(peer), bytes(own))
+        except nacl.exceptions.RuntimeError:
+            # a low-order point: no shared secret can come of it
+            raise TrunkError("trunk key: unusable X25519 public key") from None
         self._send_dir = sending
         self._recv_dir = (
             Direction.RELAY_TO_ORIGIN

@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages: Chromium for the browser tests, espeak-ng and sox for test speech, and
+# Node.js/npm (the interop tests run @fedify/fedify) when the machine has no npm of its own.
 SYSTEM_PACKAGES=(chromium espeak-ng sox)
+command -v npm >/dev/null 2>&1 || SYSTEM_PACKAGES+=(nodejs npm)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -19,6 +22,15 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# Interop tests (tests/interop/): @fedify/fedify from its committed lock file, and bovine in
+# a venv of its own (it pins an older cryptography than Salon's).
+if [ ! -d tests/interop/fedify/node_modules ] \
+    || [ tests/interop/fedify/package-lock.json -nt tests/interop/fedify/node_modules ]; then
+    (cd tests/interop/fedify && npm ci --no-audit --no-fund --loglevel=error)
+fi
+[ -x tests/interop/.bovine-venv/bin/python ] || "$PYTHON" -m venv tests/interop/.bovine-venv
+tests/interop/.bovine-venv/bin/python -m pip install -q --disable-pip-version-check 'bovine==0.5.19'
 
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy

@@ -311,3 +311,9 @@ def test_non_ascii_invite_token_is_refused_not_crashing() -> None:
     room = make_room(JoinMode.CLOSED)
     with pytest.raises(RoomRuleError, match="closed room"):
         model.join(room, OUTSIDER, 1.0, invite_token="ünïcode")
+
+
+def test_host_may_end_the_room_without_being_in_it() -> None:
+    room = make_room()
+    model.leave(room, HOST, 40.0)
+    assert model.end(room, HOST, 41.0)[0].kind == "room_ended"
