@@ -167,6 +167,11 @@ class RoomMedia:
         remote.jitter.push(sequence, payload)
 
     @property
+    def ticks(self) -> int:
+        """Mixer steps so far (one packet per listener stream per tick)."""
+        return self._ticks
+
+    @property
     def trunks(self) -> list[TrunkPort]:
         return list(self._trunks)
 

@@ -60,11 +60,13 @@ async def test_origin_to_two_relays_and_remote_speaker(tmp_path: Path) -> None:
             assert len(heard) > 0.6 * 48_000
             assert band_energy(heard, 440) > 0.8
         # the origin sends one mix stream per remote node, whatever the listeners
-        sent_before = trunk_b.packets_sent
+        sent_before, ticks_before = trunk_b.packets_sent, a.room.ticks
         extra = [await b.join(f"b{i}") for i in range(3)]
         await asyncio.sleep(1.0)
-        per_second = (trunk_b.packets_sent - sent_before) / 1.0
-        assert per_second < 60, "A's egress to B must not grow with B's listeners"
+        sent = trunk_b.packets_sent - sent_before
+        ticks = a.room.ticks - ticks_before
+        # one mix packet per mixer tick, however many listeners B has (load-independent)
+        assert ticks > 10 and sent <= ticks + 1, (sent, ticks)
         assert all(x.packets_received > 20 for x in extra)
 
         # dave on B becomes a speaker: A's mixer hears him through the trunk

@@ -105,20 +105,20 @@ async def test_listeners_on_b_and_c_hear_a_through_one_trunk_each(
     )
     await asyncio.sleep(4)
     assert len(trunks(a)) == 2, "exactly one trunk per remote node"
-    # 20 more listeners on B: A's egress to B does not grow
-    before = {id(t): t.packets_sent for t in trunks(a)}
-    t0 = time.monotonic()
-    await asyncio.sleep(1.0)
-    rate_before = sum(t.packets_sent - before[id(t)] for t in trunks(a)) / (time.monotonic() - t0)
+    # 20 more listeners on B: A's egress to B does not grow (one mix packet per mixer
+    # tick and trunk: a count, not a rate, so a loaded machine cannot fake it)
     for fan in fans:
         status, room = await fan.call("POST", "/api/remote-rooms", {"url": url})
         assert status == 200, room
     assert len(trunks(a)) == 2
+    media = trunks(a)[0].room
     before = {id(t): t.packets_sent for t in trunks(a)}
-    t0 = time.monotonic()
+    ticks_before = media.ticks
     await asyncio.sleep(1.0)
-    rate_after = sum(t.packets_sent - before[id(t)] for t in trunks(a)) / (time.monotonic() - t0)
-    assert rate_after < rate_before * 1.3 + 5
+    ticks = media.ticks - ticks_before
+    assert ticks > 10
+    for trunk in trunks(a):
+        assert trunk.packets_sent - before[id(trunk)] <= ticks + 1
     for proc, wav in ((lb, heard_b), (lc, heard_c)):
         summary = await finish(proc)
         assert summary["packets_received"] > 150
