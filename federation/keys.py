@@ -203,6 +203,13 @@ def ed25519_key_id(actor_id: str) -> str:
     return f"{actor_id}#{ED25519_KEY_FRAGMENT}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _load_cached(pem: str) -> PrivateKey:
+    """Parsed keys by PEM text: the store hands out fresh ``ActorKeys`` on every read, and
+    parsing an RSA key (with its validation) costs tens of milliseconds."""
+    return load_private_key_pem(pem)
+
+
 @dataclass(frozen=True)
 class ActorKeys:
     """The private key material of one actor, as stored (PEM text, never logged).
@@ -221,16 +228,16 @@ class ActorKeys:
             ed25519_private_pem=private_key_to_pem(generate_ed25519_private_key()),
         )
 
-    @functools.cached_property
+    @property
     def rsa_private_key(self) -> rsa.RSAPrivateKey:
-        key = load_private_key_pem(self.rsa_private_pem)
+        key = _load_cached(self.rsa_private_pem)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise KeyFormatError("rsa_private_pem does not hold an RSA key")
         return key
 
-    @functools.cached_property
+    @property
     def ed25519_private_key(self) -> ed25519.Ed25519PrivateKey:
-        key = load_private_key_pem(self.ed25519_private_pem)
+        key = _load_cached(self.ed25519_private_pem)
         if not isinstance(key, ed25519.Ed25519PrivateKey):
             raise KeyFormatError("ed25519_private_pem does not hold an Ed25519 key")
         return key

@@ -24,6 +24,7 @@ from node.rooms.model import RoomRuleError
 from node.rooms.service import Subscription
 from node.store.users import User
 from node.web.http import USER, current_user, error, read_json
+from node.web.websocket import origin_ok
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class RemoteRooms:
         self.config = config
         self.rooms: dict[str, RemoteRoom] = {}
         self._grace: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self.closing = False
 
     async def join(self, user: User, url: object, token: object) -> RemoteRoom:
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
@@ -70,6 +72,8 @@ class RemoteRooms:
 
     def socket_closed(self, room: RemoteRoom, user: User) -> None:
         """Keep bob's seat for the reconnect grace period, then leave for him."""
+        if self.closing:
+            return  # shutting down: the origin frees the seat when our trunk goes
         if any(s.user is not None and s.user.id == user.id for s in room.subs):
             return
         key = (room.alias, user.id)
@@ -83,6 +87,7 @@ class RemoteRooms:
         self._grace[key].add_done_callback(lambda _t: self._grace.pop(key, None))
 
     async def close(self) -> None:
+        self.closing = True
         for task in list(self._grace.values()):
             task.cancel()
         for room in list(self.rooms.values()):
@@ -119,6 +124,8 @@ async def remote_socket(request: web.Request) -> web.StreamResponse:
     user = request[USER]
     if user is None:
         return error(401, "sign in first")
+    if not origin_ok(request):
+        return error(403, "cross-origin WebSocket refused")
     remote = request.app[REMOTE]
     room = remote.get(request.match_info["alias"])
     if user.id not in room.members:

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import socket
 from typing import Any
 
 import aiohttp
@@ -158,11 +159,15 @@ class RemoteRoom:
             raise ValueError("origin did not answer hello with media")
         origin_key = parse_public_key(base64.b64decode(media["key"], validate=True))
         host, port = media["udp"]
-        origin = (str(host), int(port))
+        # resolve once here, not on every datagram's sendto
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            str(host), int(port), family=socket.AF_INET, type=socket.SOCK_DGRAM
+        )
+        if not infos:
+            raise ValueError(f"cannot resolve the origin's media address {host}")
+        origin = (str(infos[0][4][0]), int(port))
         if self.relay is None:
-            sock = await open_socket(
-                "0.0.0.0" if self.ctx.settings.host == "0.0.0.0" else self.ctx.settings.host
-            )
+            sock = await open_socket(self.ctx.settings.trunk_bind_address)
             self.relay = RelayRoom(
                 self.alias,
                 self.config,
@@ -203,8 +208,9 @@ class RemoteRoom:
                 future = self._pending.pop(msg_id, None)
                 if future is not None and not future.done():
                     future.set_result(data)
-            elif kind == "seats":
-                await self._rejoin(data.get("missing") or [])
+            elif kind == "seats" and data.get("missing"):
+                # only act on a gap: answering every `seats` with `users` would ping-pong
+                await self._rejoin(data["missing"])
             elif kind in ("event", "speaking"):
                 self._apply(data)
         close_code = self.ws.close_code

@@ -43,6 +43,9 @@ class Settings:
     ice_addresses: tuple[str, ...] = ()
     stun_servers: tuple[str, ...] = ()
     audio_bitrate: int = 32000
+    # UDP address relay trunks bind to; "" = `host` for a node without a public `url`
+    # (local testing), all interfaces ("0.0.0.0") for a public node
+    trunk_bind: str = ""
     # federation (docs/federation.md)
     authorized_fetch: bool = False  # actor documents only to signed GETs
     allowlist_mode: bool = False  # federate only with domains allowed by `salon admin`
@@ -62,6 +65,12 @@ class Settings:
         if self.url:
             return self.url.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def trunk_bind_address(self) -> str:
+        if self.trunk_bind:
+            return self.trunk_bind
+        return "0.0.0.0" if self.url else self.host
 
     @property
     def db_path(self) -> Path:

@@ -240,18 +240,20 @@ def join(
     *,
     followed_by_moderator: bool = False,
     invite_token: str | None = None,
+    connected: bool = True,
 ) -> list[Event]:
+    """CONNECTED False: a seat taken without a live connection yet (REST join)."""
     check_admission(
         room, user_id, followed_by_moderator=followed_by_moderator, invite_token=invite_token
     )
     existing = room.participants.get(user_id)
     if existing is not None:
-        if existing.connected:
+        if existing.connected or not connected:
             return []
         existing.connected = True
         return [Event("reconnected", {"user": user_id})]
     role = _entry_role(room, user_id)
-    participant = Participant(user_id=user_id, role=role, joined_at=now)
+    participant = Participant(user_id=user_id, role=role, joined_at=now, connected=connected)
     if participant.on_stage:
         participant.stage_since = now
     if room.join_mode is JoinMode.CLOSED:

@@ -272,16 +272,20 @@ class RoomService:
         room = self.get(room_id)
         followed = self.follows.followed_by_any(user.id, room.moderator_ids())
         now = self.clock.now()
+        live = bool(self._sockets.get((room.id, user.id)))
         self._apply(
             room,
             lambda r: model.join(
-                r, user.id, now, followed_by_moderator=followed, invite_token=invite_token
+                r,
+                user.id,
+                now,
+                followed_by_moderator=followed,
+                invite_token=invite_token,
+                connected=live,
             ),
         )
-        if not self._sockets.get((room.id, user.id)):
-            seat = room.participants.get(user.id)
-            if seat is not None:
-                seat.connected = False  # held for reconnect_grace_seconds until a socket opens
+        if not live:
+            # held for reconnect_grace_seconds until a socket (or a trunk) claims it
             self._seat_deadlines.setdefault(
                 (room.id, user.id), self.clock.monotonic() + self.settings.reconnect_grace_seconds
             )
@@ -419,10 +423,11 @@ class RoomService:
 
     def find_user(self, name: str) -> User | None:
         """A local ``alice`` or a remote ``bob@host[:port]`` known to this node."""
+        name = name.removeprefix("@")
         if "@" in name:
             username, _, domain = name.partition("@")
-            return self.users.by_handle(username, domain)
-        return self.users.by_name(name)
+            return self.users.by_handle(username.lower(), domain.lower())
+        return self.users.by_name(name.lower())
 
     def disconnect(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.room_id)

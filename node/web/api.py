@@ -127,8 +127,11 @@ async def edit_me(request: web.Request) -> web.Response:
 @routes.get("/api/users/{name}")
 async def profile(request: web.Request) -> web.Response:
     accounts = request.app[ACCOUNTS]
-    user = accounts.by_name(request.match_info["name"])
-    return web.json_response(accounts.profile(user, request[USER]))
+    name = request.match_info["name"]
+    viewer = request[USER]
+    # Signed-in people may name someone we have not met yet (bob@host): found via WebFinger.
+    user = await _resolve(request, name) if viewer is not None else accounts.by_name(name)
+    return web.json_response(accounts.profile(user, viewer))
 
 
 def _page(request: web.Request) -> int:

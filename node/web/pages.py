@@ -1,9 +1,9 @@
 """The web client's pages: one HTML shell for every client route, plus its static files.
 
 The client (``node/web/static/``) is plain ES modules with no build step. Every page a
-person can open directly (``/``, ``/rooms/{id}``, ``/@{handle}``, ``/new``) gets the same
-shell; the client's router then draws the page. The shell carries the page title (and, for
-rooms, Open Graph tags) so links shared elsewhere preview sensibly.
+person can open directly (``/``, ``/rooms/{id}``, ``/remote?url=``, ``/@{handle}``, ``/new``)
+gets the same shell; the client's router then draws the page. The shell carries the page
+title (and, for rooms, Open Graph tags) so links shared elsewhere preview sensibly.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -83,6 +84,14 @@ async def room_page(request: web.Request) -> web.Response:
         room.description or f"A live audio room on {node_name}",
         rooms.view(room, None)["url"],
     )
+
+
+@routes.get("/remote")
+async def remote_room_page(request: web.Request) -> web.Response:
+    """``/remote?url=ROOM_URL``: a room on another node, which the client joins through us."""
+    node_name = request.app[SETTINGS].node_name
+    host = urlsplit(request.query.get("url", "")).netloc
+    return shell(f"A room on {host} · {node_name}" if host else node_name)
 
 
 @routes.get("/static/{path:.+}")

@@ -35,7 +35,7 @@ WRITER_FLUSH_SECONDS = 5.0
 routes = web.RouteTableDef()
 
 
-def _origin_ok(request: web.Request) -> bool:
+def origin_ok(request: web.Request) -> bool:
     """Cookie-authenticated sockets must come from our own pages (cross-site WS hijacking)."""
     origin = request.headers.get("Origin")
     if origin is None or request.headers.get("Authorization"):
@@ -49,7 +49,7 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     user = request[USER]
     if user is None:
         return error(401, "sign in first")
-    if not _origin_ok(request):
+    if not origin_ok(request):
         return error(403, "cross-origin WebSocket refused")
     rooms = request.app[ROOMS]
     room_id = request.match_info["id"]

@@ -6,7 +6,8 @@ import { navigate, route, start } from "./router.js";
 import { hallwayView } from "./views/hallway.js";
 import { newRoomView } from "./views/new-room.js";
 import { profileView } from "./views/profile.js";
-import { roomView } from "./views/room.js";
+import { remoteRoomView, roomView } from "./views/room.js";
+import { roomPageFor } from "./room/source.js";
 
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
@@ -28,6 +29,7 @@ window.salonDebug = window.salonDebug || {};
 route(/^\/$/, hallwayView);
 route(/^\/new$/, newRoomView);
 route(/^\/rooms\/([^/]+)$/, roomView);
+route(/^\/remote$/, remoteRoomView);
 route(/^\/@(.+)$/, profileView);
 
 function show(view, params, query, state) {
@@ -80,6 +82,13 @@ async function search(event, input, message) {
   message.textContent = "";
   let query = input.value.trim();
   if (!query) return;
+  // A room link (this node's or another's) opens the room; remote ones through this node.
+  const roomPage = /^https?:\/\//i.test(query) ? roomPageFor(query) : null;
+  if (roomPage) {
+    input.value = "";
+    navigate(roomPage);
+    return;
+  }
   query = query.replace(/^@/, "");
   try {
     let profile;

@@ -1,7 +1,7 @@
 // The room WebSocket: admission check, state and ordered events, commands with replies,
 // and automatic reconnection with backoff. Joining a room is opening this socket.
 
-import { ApiError, get, post } from "../api.js";
+import { ApiError, get } from "../api.js";
 import { applyEvent, fromView } from "./state.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
@@ -21,12 +21,13 @@ export class RoomConnection {
   /**
    * handlers: onRoom(room), onStatus(status, reason), onSpeaking(levels), onSignal(signal),
    * onError(message) for errors the node sends without a command id.
+   * The source says where the room is; only its URLs differ between local and remote rooms.
    */
-  constructor(roomId, myself, { invite = null, ...handlers }) {
-    this.roomId = roomId;
+  constructor(source, myself, handlers) {
+    this.source = source; // room/source.js: localRoom(id) or remoteRoom(url)
     this.myself = myself;
-    this.invite = invite;
     this.handlers = handlers;
+    this.everLive = false;
     this.room = null;
     this.ws = null;
     this.status = null;
@@ -51,14 +52,22 @@ export class RoomConnection {
 
   async connect() {
     if (this.stopped) return;
+    const source = this.source;
     try {
-      // The POST tells us why admission fails (the WebSocket handshake cannot).
-      await post(`/api/rooms/${encodeURIComponent(this.roomId)}/join`,
-        this.invite ? { invite_token: this.invite } : undefined);
+      // The POST tells us why admission fails (the WebSocket handshake cannot). For a remote
+      // room it is also what has our node (re)join the room on its node, so it is repeated
+      // on every reconnection.
+      await source.admit();
     } catch (error) {
-      if (error instanceof ApiError && error.status >= 400 && error.status < 500) {
-        this.finish(error.status === 409 && /ended/.test(error.message) ? Status.ENDED : Status.REJECTED,
-          error.message);
+      if (this.stopped) return;
+      const refused = error instanceof ApiError && error.status >= 400 && error.status < 500;
+      if (refused && source.ended(error)) {
+        this.finish(Status.ENDED, error.message);
+        return;
+      }
+      // A remote room's node may be unreachable for a while: keep trying once we were in.
+      if (refused && !(source.transient(error) && this.everLive)) {
+        this.finish(Status.REJECTED, error.message);
         return;
       }
       this.retry();
@@ -66,8 +75,7 @@ export class RoomConnection {
     }
     if (this.stopped) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const query = this.invite ? `?invite=${encodeURIComponent(this.invite)}` : "";
-    const ws = new WebSocket(`${scheme}://${location.host}/api/rooms/${encodeURIComponent(this.roomId)}/ws${query}`);
+    const ws = new WebSocket(`${scheme}://${location.host}${source.socketPath()}`);
     this.ws = ws;
     ws.addEventListener("message", (event) => this.receive(event.data));
     ws.addEventListener("close", (event) => this.closed(ws, event));
@@ -79,6 +87,7 @@ export class RoomConnection {
     switch (message.type) {
       case "state":
         this.attempt = 0;
+        this.everLive = true;
         this.room = fromView(message.room, this.myself);
         this.handlers.onRoom?.(this.room);
         this.setStatus(Status.LIVE);
@@ -127,7 +136,7 @@ export class RoomConnection {
 
   /** Fetch the full view after a gap, then replay what arrived meanwhile. */
   resync() {
-    this.resyncing = get(`/api/rooms/${encodeURIComponent(this.roomId)}`)
+    this.resyncing = get(this.source.viewPath())
       .then((view) => {
         let room = fromView(view, this.myself);
         for (const message of this.buffered) {

@@ -2,6 +2,7 @@
 
 import { get } from "../api.js";
 import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
+import { personLabel } from "../room/source.js";
 
 const POLL_MS = 3000;
 
@@ -76,11 +77,11 @@ function keyedCards(list, rooms, app) {
 }
 
 /**
- * Where a card leads. Remote rooms (federation cards carry remote: true and the room's URI
- * as id) open on their own node until this node can join them on our behalf.
+ * Where a card leads. Remote rooms (federation cards carry remote: true, the room's URI as
+ * id and its URL on its node) open here too, joined through this node (`/remote?url=`).
  */
 export function roomHref(room) {
-  if (room.remote) return room.url || room.id;
+  if (room.remote) return `/remote?url=${encodeURIComponent(room.url || room.id)}`;
   return `/rooms/${encodeURIComponent(room.id)}`;
 }
 
@@ -89,7 +90,7 @@ function card(room, app) {
   const node = room.node || nodeOf(room.url, location.host);
   const isLive = room.status === "live";
   const speakers = room.speakers || [];
-  const names = speakers.slice(0, 3).map((s) => s.display_name || s.user);
+  const names = speakers.slice(0, 3).map(personLabel);
   const more = (room.participant_count || 0) - (room.listener_count || 0) - names.length;
   const speakerText = names.length
     ? names.join(", ") + (more > 0 ? ` and ${plural(more, "other", "others")}` : "")
@@ -104,7 +105,7 @@ function card(room, app) {
     room.description ? h("p", { class: "card-desc" }, room.description) : null,
     h("div", { class: "card-people" },
       h("span", { class: "avatars", "aria-hidden": "true" },
-        speakers.slice(0, 4).map((s) => avatar(s.display_name || s.user, "small"))),
+        speakers.slice(0, 4).map((s) => avatar(personLabel(s), "small"))),
       h("span", { class: "speaker-names" }, speakerText)),
     h("p", { class: "card-foot" },
       h("span", {}, "Hosted by ", h("a", { href: profileHref(room.host) }, room.host_display_name || room.host)),

@@ -3,7 +3,10 @@
 
 import { ApiError, api, get, userPath } from "../api.js";
 import { avatar, clear, field, h, nodeOf, plural } from "../dom.js";
+import { handleOf } from "../room/source.js";
 import { roomHref } from "./hallway.js";
+
+const PENDING_POLL_MS = 2000;
 
 export function profileView(root, app, [rawHandle]) {
   const handle = rawHandle.replace(/^@/, "");
@@ -11,8 +14,11 @@ export function profileView(root, app, [rawHandle]) {
   const body = h("div", { class: "profile" }, h("p", { class: "muted", role: "status" }, "Loading…"));
   root.append(body);
   let stopped = false;
+  let timer = null;
+  let shown = "";
 
   async function load() {
+    clearTimeout(timer);
     try {
       const [profile, hallway] = await Promise.all([
         // Remote people (bob@host) are looked up through our node (WebFinger when unknown).
@@ -20,8 +26,15 @@ export function profileView(root, app, [rawHandle]) {
         get("/api/hallway").catch(() => ({ rooms: [] })),
       ]);
       if (stopped) return;
+      const text = JSON.stringify([profile, hallway.rooms]);
+      if (text === shown) {
+        timer = setTimeout(load, PENDING_POLL_MS); // still pending: unchanged, so no redraw
+        return;
+      }
+      shown = text;
       draw(profile, hallway.rooms || []);
     } catch (error) {
+      clearTimeout(timer);
       if (stopped) return;
       clear(body, h("h1", {}, `@${handle}`),
         h("p", { role: "alert" }, error.status === 404 ? "There is no one by that name." : error.message));
@@ -33,7 +46,7 @@ export function profileView(root, app, [rawHandle]) {
     const who = profile.handle || profile.username;
     const isMe = app.me && who === app.me.handle;
     const liveRoom = rooms.find((r) => r.status === "live"
-      && (r.host === who || (r.speakers || []).some((s) => s.user === who)));
+      && (r.host === who || (r.speakers || []).some((s) => handleOf(s.user) === who)));
     document.title = `${name} (@${who}) · ${app.instance.name}`;
     clear(body,
       h("header", { class: "profile-head" },
@@ -59,10 +72,16 @@ export function profileView(root, app, [rawHandle]) {
       isMe ? h("p", { class: "sign-out" }, h("button", { type: "button", class: "secondary", onclick: app.signOut },
         "Sign out")) : null,
       nodeOf(who, "") ? h("p", { class: "muted small" }, `This account lives on ${nodeOf(who, "")}.`) : null);
+    // A follow request is answered elsewhere (their node, or by hand): look again while waiting.
+    clearTimeout(timer);
+    if (!stopped && profile.followed_by_you === "pending") timer = setTimeout(load, PENDING_POLL_MS);
   }
 
   load();
-  return () => { stopped = true; };
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 function followButton(profile, redraw, rooms) {

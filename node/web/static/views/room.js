@@ -5,9 +5,12 @@ import { get, post } from "../api.js";
 import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
 import { RoomAudio } from "../room/audio.js";
 import { RoomConnection, Status } from "../room/connection.js";
+import { localRoom, remoteRoom } from "../room/source.js";
 import { find, isModerator, onStage } from "../room/state.js";
 
 const PREVIEW_POLL_MS = 4000;
+const AUDIO_STALL_MS = 2000; // a "disconnected" peer connection this long is restarted
+const AUDIO_RESTARTS = 5;
 const ROLE_LABEL = { host: "Host", moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
 
 const STATUS_TEXT = {
@@ -18,9 +21,28 @@ const STATUS_TEXT = {
   [Status.LEFT]: "You left the room.",
 };
 
+/** `/rooms/{id}`: a room on this node. */
 export function roomView(root, app, [roomId], query, navState) {
+  return roomPage(root, app, localRoom(roomId, query.get("invite")), navState);
+}
+
+/**
+ * `/remote?url=ROOM_URL`: a room on another node, joined through this one. Same view, same
+ * WebSocket protocol; only the URLs differ (room/source.js).
+ */
+export function remoteRoomView(root, app, _params, query, navState) {
+  const url = query.get("url");
+  if (!url) {
+    document.title = `Room not found · ${app.instance.name}`;
+    root.append(h("h1", {}, "Room not found"), h("p", {}, "This link does not say which room to open."),
+      h("a", { href: "/", class: "button secondary" }, "Back to the hallway"));
+    return null;
+  }
+  return roomPage(root, app, remoteRoom(url, query.get("invite")), navState);
+}
+
+function roomPage(root, app, source, navState) {
   const me = app.me.handle;
-  const invite = query.get("invite");
   const audioElement = h("audio", { class: "visually-hidden", autoplay: true });
   const banner = h("div", { class: "banner", role: "status", "aria-live": "polite" });
   const alert = h("p", { class: "notice-error", role: "alert" });
@@ -46,6 +68,9 @@ export function roomView(root, app, [roomId], query, navState) {
     levels: {},
     stopped: false,
     timer: null,
+    audioTimer: null,
+    audioRestarts: 0,
+    source,
   };
   window.salonDebug.room = view;
   Object.defineProperty(window.salonDebug, "pc", {
@@ -59,7 +84,7 @@ export function roomView(root, app, [roomId], query, navState) {
     clearTimeout(view.timer);
     if (view.joined || view.stopped) return;
     try {
-      const room = await get(`/api/rooms/${encodeURIComponent(roomId)}`);
+      const room = await source.preview();
       if (view.joined || view.stopped) return;
       view.room = room;
       if (room.status === "ended") view.status = Status.ENDED;
@@ -89,12 +114,11 @@ export function roomView(root, app, [roomId], query, navState) {
     view.joined = true;
     view.status = Status.CONNECTING;
     view.audio = new RoomAudio((signal) => view.connection.signal(signal), audioElement, {
-      onState: (state) => { view.audioState = state; drawBanner(); },
+      onState: (state) => { view.audioState = state; drawBanner(); watchAudio(state); },
       onMicError: (error) => say(`Your microphone is not available (${error.name}). You can still listen.`),
     });
     audioElement.play().catch(() => {}); // inside the click: lets audio play when it arrives
-    view.connection = new RoomConnection(roomId, me, {
-      invite,
+    view.connection = new RoomConnection(source, me, {
       onRoom: (room, message) => {
         view.room = room;
         if (message && message.event === "muted" && message.user === me && view.audio) {
@@ -109,6 +133,23 @@ export function roomView(root, app, [roomId], query, navState) {
     });
     draw();
     view.connection.open();
+  }
+
+  /**
+   * A peer connection that drops while the room socket is fine (the node restarted, or the
+   * path to it changed) is started again: the node has no media session for us any more.
+   */
+  function watchAudio(state) {
+    clearTimeout(view.audioTimer);
+    if (state === "connected") view.audioRestarts = 0;
+    if (state !== "disconnected" && state !== "failed") return;
+    if (view.audioRestarts >= AUDIO_RESTARTS) return; // the banner says to leave and join again
+    view.audioTimer = setTimeout(() => {
+      const pc = view.audio && view.audio.pc;
+      if (!pc || view.status !== Status.LIVE || !["disconnected", "failed"].includes(pc.connectionState)) return;
+      view.audioRestarts += 1;
+      view.audio.start(canSpeak(view.room));
+    }, state === "failed" ? 500 : AUDIO_STALL_MS);
   }
 
   function statusChanged(status, reason) {
@@ -151,7 +192,7 @@ export function roomView(root, app, [roomId], query, navState) {
 
   async function startScheduled() {
     try {
-      view.room = await post(`/api/rooms/${encodeURIComponent(roomId)}/start`);
+      view.room = await post(`/api/rooms/${encodeURIComponent(source.id)}/start`);
       join();
     } catch (error) {
       say(error.message);
@@ -208,18 +249,22 @@ export function roomView(root, app, [roomId], query, navState) {
   }
 
   function drawHead(room) {
-    const node = nodeOf(room.url, location.host);
-    const badge = room.status === "live" ? h("span", { class: "badge live" }, "Live")
+    const node = room.node || nodeOf(room.url, location.host);
+    const badge = room.unknown ? null // a pasted remote link: we learn its state on Join
+      : room.status === "live" ? h("span", { class: "badge live" }, "Live")
       : room.status === "scheduled" ? h("span", { class: "badge upcoming" }, "Upcoming")
         : h("span", { class: "badge ended" }, "Ended");
     clear(head,
-      h("p", { class: "card-meta" }, badge, h("span", {}, `${room.join_mode} room`),
+      h("p", { class: "card-meta" }, badge, room.unknown ? null : h("span", {}, `${room.join_mode} room`),
         h("span", { class: "node" }, node === location.host ? app.instance.name : node)),
       h("h1", {}, room.title),
       room.description ? h("p", { class: "room-desc" }, room.description) : null,
-      h("p", { class: "muted" }, "Hosted by ",
+      room.host ? h("p", { class: "muted" }, "Hosted by ",
         h("a", { href: profileHref(room.host) }, room.host_display_name || room.host),
-        room.status === "live" ? ` · ${plural(room.listener_count || 0, "listener", "listeners")}` : ""));
+        room.status === "live" && !room.unknown
+          ? ` · ${plural(room.listener_count || 0, "listener", "listeners")}` : "") : null,
+      source.remote ? h("p", { class: "hint remote-note" },
+        `This room is on ${node}. You take part through ${app.instance.name}.`) : null);
   }
 
   function drawPrompt(room) {
@@ -242,7 +287,8 @@ export function roomView(root, app, [roomId], query, navState) {
     clear(stage, h("h2", { id: "stage-h" }, "Stage"),
       room.speakers.length
         ? h("ul", { class: "people stage-grid" }, room.speakers.map((p) => tile(room, p)))
-        : h("p", { class: "muted" }, room.status === "live" ? "Nobody is on stage." : "The stage opens when the room starts."));
+        : h("p", { class: "muted" }, room.unknown ? "Join to see who is here."
+          : room.status === "live" ? "Nobody is on stage." : "The stage opens when the room starts."));
   }
 
   function drawAudience(room) {
@@ -363,25 +409,27 @@ export function roomView(root, app, [roomId], query, navState) {
           view.status = null;
           join();
         }, "primary"));
-      } else if (room.status === "scheduled" && room.invite_link) {
+      } else if (room.status === "scheduled" && room.invite_link && !source.remote) {
         buttons.push(button("Start room", "start", startScheduled, "primary"));
       }
       buttons.push(backLink());
     } else {
       const you = room.you;
+      // Commands need the socket: while (re)connecting they wait, visibly.
+      const offline = view.status !== Status.LIVE;
       if (you && onStage(you)) {
         if (you.muted) {
-          buttons.push(button("Unmute", "unmute", () => act("unmute"), "primary", you.mute_locked));
+          buttons.push(button("Unmute", "unmute", () => act("unmute"), "primary", offline || you.mute_locked));
         } else {
-          buttons.push(button("Mute", "mute", () => act("mute")));
+          buttons.push(button("Mute", "mute", () => act("mute"), "secondary", offline));
         }
       } else if (you) {
         buttons.push(you.hand_raised
-          ? button("Lower hand", "lower", () => act("lower_hand"))
-          : button("Raise hand", "raise", () => act("raise_hand"), "primary", you.invited_to_speak));
+          ? button("Lower hand", "lower", () => act("lower_hand"), "secondary", offline)
+          : button("Raise hand", "raise", () => act("raise_hand"), "primary", offline || you.invited_to_speak));
       }
       buttons.push(button("Leave quietly", "leave", leave));
-      if (isModerator(you)) buttons.push(button("End room", "end", () => act("end"), "danger"));
+      if (isModerator(you)) buttons.push(button("End room", "end", () => act("end"), "danger", offline));
       if (you && you.mute_locked) {
         buttons.push(h("span", { class: "hint" }, "A moderator muted you."));
       }
@@ -405,6 +453,7 @@ export function roomView(root, app, [roomId], query, navState) {
   return () => {
     view.stopped = true;
     clearTimeout(view.timer);
+    clearTimeout(view.audioTimer);
     if (view.connection) {
       // Navigating away is leaving quietly (there is no mini-player across pages yet).
       if (view.status === Status.LIVE) view.connection.send({ type: "command", id: 0, action: "leave" });
