@@ -306,23 +306,6 @@ def count_seat_messages() -> None:
     OriginSession._seat = counted  # type: ignore[method-assign]
 
 
-def fix_seats_loop() -> None:
-    """What-if (--fix-seats-loop): B answers `seats` with no missing users by doing nothing.
-
-    Without it, B's ``RemoteRoom._rejoin([])`` re-sends `users`, which A answers with
-    `seats` again: an endless ping-pong on every trunk's control channel.
-    """
-    from federation.trunk_relay import RemoteRoom
-
-    rejoin = RemoteRoom._rejoin
-
-    async def fixed(self: RemoteRoom, missing: list[Any]) -> None:
-        if missing:
-            await rejoin(self, missing)
-
-    RemoteRoom._rejoin = fixed  # type: ignore[method-assign]
-
-
 @dataclass
 class Account:
     name: str
@@ -465,7 +448,6 @@ class Config:
     window: float
     direct_window: float
     joins: int
-    fix_seats: bool = False
 
 
 async def timed_join(
@@ -520,9 +502,6 @@ async def resources() -> AsyncIterator[tuple[Path, Cluster, Worker]]:
 async def run(cfg: Config) -> dict[str, Any]:
     cheap_passwords()
     count_seat_messages()
-    if cfg.fix_seats:
-        fix_seats_loop()
-        print("what-if: --fix-seats-loop (B ignores `seats` messages with nobody missing)")
     m, n = cfg.remotes, cfg.listeners
     async with resources() as (tmp, cluster, bulk), aiohttp.ClientSession() as http:
         # ---- set-up: A, B1..BM, J (cold joins); accounts ----
@@ -728,7 +707,6 @@ async def run(cfg: Config) -> dict[str, Any]:
         "remote_listener_pps": round(min(relay_listener_pps), 1),
         "direct_listener_pps": round(min(direct_listener_pps), 1),
         "trunk_control_msgs_per_s": round(seat_rate),
-        "fix_seats_loop": cfg.fix_seats,
         "remote_nodes": m,
         "listeners_per_node": n,
         "joins": len(cold) + len(warm),
@@ -741,11 +719,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--remotes", type=int, default=None, help="M remote nodes")
     parser.add_argument("--listeners", type=int, default=None, help="L listeners per node")
     parser.add_argument("--joins", type=int, default=None, help="cold and warm joins each")
-    parser.add_argument(
-        "--fix-seats-loop",
-        action="store_true",
-        help="what-if: patch the trunk control channel's users/seats ping-pong in-process",
-    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -758,7 +731,6 @@ def main(argv: list[str] | None = None) -> None:
         window=6.0 if args.quick else 15.0,
         direct_window=4.0 if args.quick else 8.0,
         joins=args.joins or (4 if args.quick else 8),
-        fix_seats=args.fix_seats_loop,
     )
     started = time.monotonic()
     result = asyncio.run(run(cfg))
