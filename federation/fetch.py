@@ -173,29 +173,11 @@ class SafeClient:
             return data
         raise FetchError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
 
-    async def post(self, url: str, body: bytes, signer: SigningKey) -> PostResult:
-        """POST a signed activity; network failures raise FetchError (status None)."""
+    async def _post(
+        self, url: str, body: bytes, signer: SigningKey
+    ) -> tuple[int, str | None, bytes]:
+        """A signed POST: status, Retry-After and the (capped) answer body."""
         self.check_url(url)
-        request = HttpRequest("POST", url, {"Content-Type": AS2_MEDIA_TYPE}, body)
-        try:
-            async with self.session.post(
-                url,
-                data=body,
-                headers=self._signed(request, signer),
-                allow_redirects=False,
-                timeout=self.timeout,
-            ) as resp:
-                await self._read(resp, url)
-                return PostResult(resp.status, resp.headers.get("Retry-After"))
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise FetchError(f"POST {url}: {type(exc).__name__}: {exc}") from None
-
-    async def post_json(
-        self, url: str, document: dict[str, Any], signer: SigningKey
-    ) -> tuple[int, dict[str, Any] | None]:
-        """POST a signed activity and read the JSON answer (remote joins answer at once)."""
-        self.check_url(url)
-        body = json.dumps(document).encode()
         request = HttpRequest("POST", url, {"Content-Type": AS2_MEDIA_TYPE}, body)
         try:
             async with self.session.post(
@@ -206,9 +188,20 @@ class SafeClient:
                 timeout=self.timeout,
             ) as resp:
                 raw = await self._read(resp, url)
-                status = resp.status
+                return resp.status, resp.headers.get("Retry-After"), raw
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise FetchError(f"POST {url}: {type(exc).__name__}: {exc}") from None
+
+    async def post(self, url: str, body: bytes, signer: SigningKey) -> PostResult:
+        """POST a signed activity; network failures raise FetchError (status None)."""
+        status, retry_after, _ = await self._post(url, body, signer)
+        return PostResult(status, retry_after)
+
+    async def post_json(
+        self, url: str, document: dict[str, Any], signer: SigningKey
+    ) -> tuple[int, dict[str, Any] | None]:
+        """POST a signed activity and read the JSON answer (remote joins answer at once)."""
+        status, _, raw = await self._post(url, json.dumps(document).encode(), signer)
         try:
             data = json.loads(raw) if raw else None
         except (UnicodeDecodeError, json.JSONDecodeError):

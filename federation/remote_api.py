@@ -24,7 +24,7 @@ from node.rooms.model import RoomRuleError
 from node.rooms.service import Subscription
 from node.store.users import User
 from node.web.http import USER, current_user, error, read_json
-from node.web.websocket import origin_ok
+from node.web.websocket import origin_ok, write_events
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ async def remote_socket(request: web.Request) -> web.StreamResponse:
     sub = Subscription(room.alias, user, request.app[REMOTE].fed.ctx.settings.ws_queue_size)
     room.subs.add(sub)
     await ws.send_json({"type": "state", "room": state})
-    writer = asyncio.create_task(_write(ws, sub))
+    writer = asyncio.create_task(write_events(ws, sub))
     try:
         async for msg in ws:
             if msg.type is not WSMsgType.TEXT:
@@ -161,18 +161,6 @@ async def remote_socket(request: web.Request) -> web.StreamResponse:
         if user.id in room.members:
             remote.socket_closed(room, user)
     return ws
-
-
-async def _write(ws: web.WebSocketResponse, sub: Subscription) -> None:
-    while True:
-        message = await sub.queue.get()
-        if message is None:
-            await ws.close(code=sub.close_code, message=sub.close_reason.encode())
-            return
-        try:
-            await ws.send_json(message)
-        except ConnectionError:
-            return
 
 
 async def _handle(room: RemoteRoom, user: User, data: dict[str, Any]) -> dict[str, Any] | None:

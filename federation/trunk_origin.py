@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,16 +38,10 @@ HANDLE_KEYS = ("user", "by", "host")
 HELLO_TIMEOUT = 10.0
 
 
-def canonical(value: Any, own_host: str) -> Any:
-    """Rewrite handles so they mean the same on every node: ``alice`` → ``alice@A``."""
-
-    def fix(handle: Any) -> Any:
-        if isinstance(handle, str) and handle and "@" not in handle:
-            return f"{handle}@{own_host}"
-        return handle
-
+def rewrite_handles(value: Any, fix: Callable[[Any], Any]) -> Any:
+    """Apply FIX to every handle in a room message (``user``, ``by``, ``host``, hands, levels)."""
     if isinstance(value, list):
-        return [canonical(v, own_host) for v in value]
+        return [rewrite_handles(v, fix) for v in value]
     if not isinstance(value, dict):
         return value
     out: dict[str, Any] = {}
@@ -58,8 +53,19 @@ def canonical(value: Any, own_host: str) -> Any:
         elif key == "levels" and isinstance(item, dict):
             out[key] = {fix(h): v for h, v in item.items()}
         else:
-            out[key] = canonical(item, own_host)
+            out[key] = rewrite_handles(item, fix)
     return out
+
+
+def canonical(value: Any, own_host: str) -> Any:
+    """Handles that mean the same on every node: our ``alice`` becomes ``alice@A``."""
+
+    def fix(handle: Any) -> Any:
+        if isinstance(handle, str) and handle and "@" not in handle:
+            return f"{handle}@{own_host}"
+        return handle
+
+    return rewrite_handles(value, fix)
 
 
 class OriginSession:

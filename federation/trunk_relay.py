@@ -26,6 +26,7 @@ from federation.activities import host_of
 from federation.context import Context
 from federation.joins import JoinFailed, JoinRefused, request_join, send_leave
 from federation.service import Federation
+from federation.trunk_origin import rewrite_handles
 from media.engine import MediaConfig
 from media.relay import RelayRoom, open_socket
 from media.trunk import TrunkError, parse_public_key
@@ -49,21 +50,7 @@ def localize(value: Any, own_host: str) -> Any:
             return handle[: -len(suffix)]
         return handle
 
-    if isinstance(value, list):
-        return [localize(v, own_host) for v in value]
-    if not isinstance(value, dict):
-        return value
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if key in ("user", "by", "host"):
-            out[key] = fix(item)
-        elif key == "hands" and isinstance(item, list):
-            out[key] = [fix(h) for h in item]
-        elif key == "levels" and isinstance(item, dict):
-            out[key] = {fix(h): v for h, v in item.items()}
-        else:
-            out[key] = localize(item, own_host)
-    return out
+    return rewrite_handles(value, fix)
 
 
 def alias_of(room_uri: str) -> str:

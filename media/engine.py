@@ -213,7 +213,9 @@ class RoomMedia:
         )
         self._send(participant, Answer(sdp=sdp).serialize())
 
-    def _new_session(self, participant: str) -> ParticipantSession:
+    def _new_session(
+        self, participant: str, forward: Callable[[int, int, bytes], None] | None = None
+    ) -> ParticipantSession:
         return ParticipantSession(
             self.room_id,
             participant,
@@ -221,6 +223,7 @@ class RoomMedia:
             self._config.stun_servers,
             may_speak=lambda: self._can_speak.get(participant, False),
             on_failed=self._connection_failed,
+            forward=forward,
         )
 
     async def _ice(self, participant: str, message: Ice) -> None:

@@ -192,23 +192,17 @@ class RelayRoom(RoomMedia):
     def tick(self) -> None:
         """Nothing to do on the clock: packets are forwarded as they arrive."""
 
-    def _new_session(self, participant: str) -> ParticipantSession:
+    def _new_session(
+        self, participant: str, forward: Callable[[int, int, bytes], None] | None = None
+    ) -> ParticipantSession:
         stream = self.stream_for(participant)
 
-        def forward(seq: int, timestamp: int, payload: bytes) -> None:
+        def relay_uplink(seq: int, timestamp: int, payload: bytes) -> None:
             frame = Frame(Kind.UPLINK, stream, seq & 0xFFFF, timestamp, 127, payload)
             self.sock.send(self.sealer.seal(frame), self.origin)
             self.packets_to_origin += 1
 
-        return ParticipantSession(
-            self.room_id,
-            participant,
-            self._config.ice_addresses,
-            self._config.stun_servers,
-            may_speak=lambda: self._can_speak.get(participant, False),
-            on_failed=self._connection_failed,
-            forward=forward,
-        )
+        return super()._new_session(participant, forward or relay_uplink)
 
     def _received(self, data: bytes, addr: Address) -> None:
         if addr != self.origin:

@@ -63,7 +63,7 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     request.app[SOCKETS].add(ws)
     room = rooms.get(room_id)
     await ws.send_json({"type": "state", "room": rooms.view(room, user)})
-    writer = asyncio.create_task(_write(ws, sub), name=f"ws-writer-{room_id}-{user.id}")
+    writer = asyncio.create_task(write_events(ws, sub), name=f"ws-writer-{room_id}-{user.id}")
     try:
         await _read(request, ws, rooms, sub)
     finally:
@@ -81,7 +81,8 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _write(ws: web.WebSocketResponse, sub: Subscription) -> None:
+async def write_events(ws: web.WebSocketResponse, sub: Subscription) -> None:
+    """Send SUB's queue in order; close with its code when it ends (also remote rooms)."""
     while True:
         message = await sub.queue.get()
         if message is None:
