@@ -324,5 +324,33 @@ def _logging(level: str) -> None:
         logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
+# ---- salon testnet (logic in cli/testnet.py) -------------------------------------------------
+testnet_app = typer.Typer(help="A local test federation of several nodes.", no_args_is_help=True)
+app.add_typer(testnet_app, name="testnet")
+
+
+@testnet_app.command("up")
+def testnet_up(
+    nodes: Annotated[int, typer.Option("--nodes", help="How many nodes (1-9).")] = 3,
+    base_port: Annotated[
+        int, typer.Option("--base-port", help="Port of node 1; node K listens on P+K-1.")
+    ] = 8101,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Holds one data directory per node (reused).")
+    ] = Path("salon-testnet"),
+    log_level: Annotated[str, typer.Option(help="The nodes' log level.")] = "info",
+) -> None:
+    """Start N nodes on 127.0.0.1 with demo users who follow each other; Ctrl-C stops all."""
+    from cli import testnet
+
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        fail(f"unknown log level {log_level!r}", 2)
+    try:
+        code = testnet.up(nodes, base_port, directory, log_level.lower())
+    except testnet.TestnetError as exc:
+        fail(exc.message, exc.code)
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()
