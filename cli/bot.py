@@ -247,7 +247,9 @@ async def listen(options: BotOptions, room_url: str, raise_hand: bool) -> BotOut
     async with Bot(options) as bot:
         await bot.sign_in()
         bot.room_from_url(room_url)
-        await bot.connect(speak=False)
+        # with a file to play, offer to send from the start: the node answers for the role
+        # (listeners get a receive-only answer) and renegotiates when that changes
+        await bot.connect(speak=options.play is not None)
         events = asyncio.create_task(bot.run_events())
         if raise_hand:
             await bot.command("raise_hand")

@@ -285,3 +285,37 @@ async def test_origin_restart_and_relay_death(node_factory: NodeFactory, tmp_pat
         return not any(p["user"].startswith("bob@") for p in view.get("listeners", []))
 
     await eventually(bob_gone, timeout=15)
+
+
+async def test_b_listener_hears_again_after_origin_restart(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    a, b = await nodes(node_factory, 2)
+    alice = a.users[0]
+    _, room = await alice.call("POST", "/api/rooms", {"title": "Restarts"})
+    url = room["url"]
+    wav = str(tone(tmp_path / "440.wav", 440))
+    # alice is the host: joining her own room with a file, she speaks
+    speaker = await salon(
+        "bot", "listen", url, *creds(a, "alice"), "--play", wav, "--seconds", "30"
+    )
+    heard = tmp_path / "bob.wav"
+    listener = await salon(
+        "bot", "listen", url, *creds(b, "bob"), "--record", str(heard), "--seconds", "24"
+    )
+    await asyncio.sleep(6)
+    await a.stop()  # the origin goes away mid-room (alice's bot loses its node and exits)
+    await a.start()
+    speaker.kill()
+    await speaker.wait()
+    speaker = await salon(
+        "bot", "listen", url, *creds(a, "alice"), "--play", wav, "--seconds", "20"
+    )
+    summary = await finish(listener, 60)
+    speaker.kill()
+    await speaker.wait()
+    pcm = read_pcm(heard)
+    assert abs(dominant_hz(pcm) - 440) <= 5
+    # about 5 s heard before the restart; hearing again within 10 s of it leaves >= 8 s of
+    # the remaining ~18 s (bob did nothing: B re-opened the trunk by itself)
+    assert loud_seconds(pcm) >= 5 + 8 - 1, summary
