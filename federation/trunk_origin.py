@@ -110,7 +110,7 @@ class OriginSession:
             return
         del sealer_check
         settings = self.fed.ctx.settings
-        sock = await open_socket(settings.trunk_bind_address)
+        sock = await open_socket(settings.trunk_bind_address, port_range=settings.ice_port_range)
         media = self.audio.media(self.room_id)
         self.trunk = OriginTrunk(media, trunk_id, own, peer, sock)
         advertised = urlsplit(settings.base_url).hostname or settings.host

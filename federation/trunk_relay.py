@@ -154,7 +154,10 @@ class RemoteRoom:
             raise ValueError(f"cannot resolve the origin's media address {host}")
         origin = (str(infos[0][4][0]), int(port))
         if self.relay is None:
-            sock = await open_socket(self.ctx.settings.trunk_bind_address)
+            settings = self.ctx.settings
+            sock = await open_socket(
+                settings.trunk_bind_address, port_range=settings.ice_port_range
+            )
             self.relay = RelayRoom(
                 self.alias,
                 self.config,

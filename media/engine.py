@@ -38,7 +38,7 @@ OnLevels = Callable[[dict[str, float]], None]
 @dataclass(frozen=True)
 class MediaConfig:
     ice_addresses: tuple[str, ...] = ()  # host candidate addresses; () = aioice default
-    ice_port_range: tuple[int, int] | None = None  # not supported by aioice 0.13 (see docs)
+    ice_port_range: tuple[int, int] | None = None  # inclusive UDP range for host candidates
     bitrate: int = 32000  # Opus voice bitrate of the encode-once mix
     stun_servers: tuple[str, ...] = ()  # RTCConfiguration iceServers urls
 
@@ -224,6 +224,7 @@ class RoomMedia:
             may_speak=lambda: self._can_speak.get(participant, False),
             on_failed=self._connection_failed,
             forward=forward,
+            ice_ports=self._config.ice_port_range,
         )
 
     async def _ice(self, participant: str, message: Ice) -> None:
@@ -328,10 +329,9 @@ class MediaEngine:
 
     def __init__(self, config: MediaConfig) -> None:
         if config.ice_port_range is not None:
-            raise ValueError(
-                "ice_port_range is not supported: aioice 0.13 binds host candidates to "
-                "ephemeral ports; open the kernel's ephemeral UDP range (see docs/media.md)"
-            )
+            low, high = config.ice_port_range
+            if not 1024 <= low <= high <= 65535:
+                raise ValueError("ice_port_range must be two ports 1024 <= low <= high <= 65535")
         self.config = config
         self._rooms: dict[str, RoomMedia] = {}
         if config.ice_addresses:

@@ -21,6 +21,7 @@ from typing import cast
 
 from nacl.public import PrivateKey, PublicKey
 
+from media import ice
 from media.engine import MediaConfig, RoomMedia, SendToParticipant
 from media.session import ParticipantSession
 from media.trunk import Direction, Frame, Kind, Sealer, TrunkError
@@ -62,9 +63,13 @@ class TrunkSocket(asyncio.DatagramProtocol):
             self.transport.close()
 
 
-async def open_socket(host: str, port: int = 0) -> TrunkSocket:
+async def open_socket(
+    host: str, port: int = 0, port_range: tuple[int, int] | None = None
+) -> TrunkSocket:
+    """A bound trunk socket; PORT 0 picks a free one (within PORT_RANGE when given)."""
     loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_datagram_endpoint(TrunkSocket, local_addr=(host, port))
+    with ice.host_addresses((), port_range):
+        _, protocol = await loop.create_datagram_endpoint(TrunkSocket, local_addr=(host, port))
     return protocol
 
 

@@ -68,6 +68,7 @@ class ParticipantSession:
         may_speak: Callable[[], bool],
         on_failed: Callable[[str], None],
         forward: Callable[[int, int, bytes], None] | None = None,
+        ice_ports: tuple[int, int] | None = None,
     ) -> None:
         """``forward(seq, timestamp, payload)``: relay the speaker's packets untouched
         (a relay node sends them on to the origin) instead of buffering them here."""
@@ -76,6 +77,7 @@ class ParticipantSession:
         self._ice_addresses = ice_addresses
         self._may_speak = may_speak
         self._forward = forward
+        self._ice_ports = ice_ports
         servers = [RTCIceServer(urls=url) for url in stun_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self.uplink = Uplink()
@@ -119,7 +121,7 @@ class ParticipantSession:
             transceiver.direction = "sendrecv" if self._may_speak() else "sendonly"
             try:
                 answer = await self.pc.createAnswer()
-                with ice.host_addresses(self._ice_addresses):
+                with ice.host_addresses(self._ice_addresses, self._ice_ports):
                     await self.pc.setLocalDescription(answer)
             except _WEBRTC_ERRORS as exc:
                 raise SignalError(f"offer: cannot answer: {exc or type(exc).__name__}") from exc

@@ -48,6 +48,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     engine = MediaEngine(
         MediaConfig(
             ice_addresses=settings.ice_addresses,
+            ice_port_range=settings.ice_port_range,
             bitrate=settings.audio_bitrate,
             stun_servers=settings.stun_servers,
         )

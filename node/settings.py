@@ -41,6 +41,8 @@ class Settings:
     reconnect_grace_seconds: float = 20.0
     ws_queue_size: int = 256
     ice_addresses: tuple[str, ...] = ()
+    ice_port_min: int = 0  # with ice_port_max: the UDP range for WebRTC and trunks (0 = any)
+    ice_port_max: int = 0
     stun_servers: tuple[str, ...] = ()
     audio_bitrate: int = 32000
     # UDP address relay trunks bind to; "" = `host` for a node without a public `url`
@@ -65,6 +67,10 @@ class Settings:
         if self.url:
             return self.url.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ice_port_range(self) -> tuple[int, int] | None:
+        return (self.ice_port_min, self.ice_port_max) if self.ice_port_min else None
 
     @property
     def trunk_bind_address(self) -> str:
@@ -126,6 +132,12 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("body size limits must be at least 1024 bytes")
     if s.delivery_concurrency_per_host < 1 or s.delivery_max_attempts < 1:
         raise SettingsError("delivery concurrency and attempts must be at least 1")
+    if (s.ice_port_min or s.ice_port_max) and not (
+        1024 <= s.ice_port_min <= s.ice_port_max <= 65535
+    ):
+        raise SettingsError(
+            "settings 'ice_port_min'/'ice_port_max' must satisfy 1024 <= min <= max <= 65535"
+        )
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     return s
