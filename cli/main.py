@@ -48,7 +48,10 @@ def _settings(data: Path, **overrides: object) -> Settings:
         fail(str(exc), 2)
 
 
-def _accounts(data: Path) -> AccountService:
+def _accounts(data: Path, create: bool = True) -> AccountService:
+    """CREATE False: the data directory must exist (listing a typo'd path creates nothing)."""
+    if not create and not (data / "salon.db").exists():
+        fail(f"no Salon data directory at {data} (see --data)")
     settings = _settings(data)
     try:
         ensure_data_dir(data)
@@ -127,7 +130,7 @@ def user_add(
 @user_app.command("list")
 def user_list(data: DataOption = DEFAULT_DATA) -> None:
     """List local users."""
-    accounts = _accounts(data)
+    accounts = _accounts(data, create=False)
     for user in accounts.users.list_local():
         flags = " (admin)" if user.is_admin else ""
         typer.echo(f"{user.username}\t{user.display_name or '-'}{flags}")
@@ -142,7 +145,7 @@ def user_remove(
     """Remove a local user: sessions, follows, seats and the rooms they hosted.
 
     Refused while the user hosts a scheduled or live room (end it first)."""
-    accounts = _accounts(data)
+    accounts = _accounts(data, create=False)
     if not yes and not typer.confirm(f"Remove {name} and all their data?"):
         fail("not removed")
     try:
@@ -350,6 +353,112 @@ def testnet_up(
     except testnet.TestnetError as exc:
         fail(exc.message, exc.code)
     raise typer.Exit(code)
+
+
+# ---- salon lookup/follow/unfollow/followers/following/hallway (client in cli/social.py) ----
+from cli import social  # noqa: E402  (kept inside this block)
+
+SocialNode = Annotated[
+    str | None, typer.Option("--node", envvar="SALON_NODE", help="Base URL of your node.")
+]
+SocialUser = Annotated[
+    str | None, typer.Option("--user", envvar="SALON_USER", help="Your username there.")
+]
+SocialPassword = Annotated[
+    str | None,
+    typer.Option("--password", envvar="SALON_PASSWORD", help="Your password.", show_default=False),
+]
+SocialJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead.")]
+WhoArgument = Annotated[
+    str | None, typer.Argument(help="alice or bob@host[:port] (default: you).", show_default=False)
+]
+
+
+def _social(node: str | None, user: str | None, password: str | None) -> social.Credentials:
+    try:
+        return social.credentials(node, user, password)
+    except social.SocialError as exc:
+        fail(str(exc), 2)
+
+
+@app.command("lookup")
+def social_lookup(
+    acct: Annotated[str, typer.Argument(help="@bob@host[:port] (WebFinger) or a local name.")],
+    node: SocialNode = None,
+    user: SocialUser = None,
+    password: SocialPassword = None,
+    as_json: SocialJson = False,
+) -> None:
+    """Look up a local or remote user's profile through your node."""
+    profile = social.run(_social(node, user, password), lambda c: c.lookup(acct))
+    social.output(profile, as_json, social.show_profile)
+
+
+@app.command("follow")
+def social_follow(
+    name: Annotated[str, typer.Argument(help="alice or bob@host[:port].")],
+    node: SocialNode = None,
+    user: SocialUser = None,
+    password: SocialPassword = None,
+    as_json: SocialJson = False,
+) -> None:
+    """Follow a user (remote follows stay pending until their node accepts)."""
+    result = social.run(_social(node, user, password), lambda c: c.follow(name))
+    social.output(result, as_json, social.show_follow)
+
+
+@app.command("unfollow")
+def social_unfollow(
+    name: Annotated[str, typer.Argument(help="alice or bob@host[:port].")],
+    node: SocialNode = None,
+    user: SocialUser = None,
+    password: SocialPassword = None,
+    as_json: SocialJson = False,
+) -> None:
+    """Stop following a user (or withdraw a pending request)."""
+    result = social.run(_social(node, user, password), lambda c: c.unfollow(name))
+    social.output(result, as_json, social.show_unfollow)
+
+
+def _social_list(direction: str, name: str | None, creds: social.Credentials, js: bool) -> None:
+    people = social.run(creds, lambda c: c.follow_list(name, direction))
+    social.output({"items": people}, js, lambda d: social.show_people(direction, name, d))
+
+
+@app.command("followers")
+def social_followers(
+    name: WhoArgument = None,
+    node: SocialNode = None,
+    user: SocialUser = None,
+    password: SocialPassword = None,
+    as_json: SocialJson = False,
+) -> None:
+    """List who follows NAME (accepted follows, as your node knows them)."""
+    _social_list("followers", name, _social(node, user, password), as_json)
+
+
+@app.command("following")
+def social_following(
+    name: WhoArgument = None,
+    node: SocialNode = None,
+    user: SocialUser = None,
+    password: SocialPassword = None,
+    as_json: SocialJson = False,
+) -> None:
+    """List whom NAME follows (accepted follows, as your node knows them)."""
+    _social_list("following", name, _social(node, user, password), as_json)
+
+
+@app.command("hallway")
+def social_hallway(
+    node: SocialNode = None,
+    user: SocialUser = None,
+    password: SocialPassword = None,
+    as_json: SocialJson = False,
+) -> None:
+    """Live and upcoming rooms for you, local and from people you follow on other nodes."""
+    rooms = social.run(_social(node, user, password), lambda c: c.hallway())
+    social.output(rooms, as_json, social.show_hallway)
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ SALON_CONTEXT: dict[str, Any] = {
         "@type": "http://www.w3.org/2001/XMLSchema#nonNegativeInteger",
     },
     "relay": {"@id": "salon:relay", "@type": "@id"},
+    "inviteToken": "salon:inviteToken",
 }
 #: Neither security/v1 nor multikey/v1 defines ``assertionMethod`` (data-integrity/v1 does);
 #: without this term JSON-LD processors (Fedify) drop the FEP-521a keys.

@@ -14,7 +14,16 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from federation.activities import Accept, ActivityError, Join, Leave, Reject, host_of
+from federation.activities import (
+    AS_CONTEXT,
+    SALON_CONTEXT,
+    Accept,
+    ActivityError,
+    Join,
+    Leave,
+    Reject,
+    host_of,
+)
 from federation.actors import ActorDirectory
 from federation.context import Context
 from federation.fetch import FetchError
@@ -123,6 +132,7 @@ async def request_join(
         to=to,
     ).serialize()
     if token:
+        join["@context"] = [AS_CONTEXT, SALON_CONTEXT]
         join["inviteToken"] = token
     try:
         status, answer = await client.post_json(inbox, join, ctx.user_signer(user))

@@ -187,7 +187,8 @@ class OriginSession:
                 return {"type": "state", "id": msg_id, "room": view}
             raise RoomRuleError("invalid", f"unknown trunk message {kind!r}")
         except RoomRuleError as exc:
-            return {"type": "error", "id": msg_id, "error": exc.message}
+            # the HTTP status the same refusal gets in the client API (403 for foreign users)
+            return {"type": "error", "id": msg_id, "status": exc.status, "error": exc.message}
 
     def _seat(self, data: dict[str, Any]) -> dict[str, Any]:
         """B lists its users in the room and their stream ids; seats held while we run."""

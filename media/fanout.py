@@ -6,7 +6,7 @@ session, and one ``sendto`` on its selected ICE pair's UDP socket. No coroutine,
 ``RtpPacket`` object, no per-listener task wake-up.
 
 aiortc internals used (aiortc 1.16.0 / aioice 0.13.0, pinned in pyproject.toml, each one
-checked by tests/media/test_internals.py):
+checked by tests/media/test_media_internals.py):
 
 - ``RTCRtpTransceiver._codecs`` / ``._headerExtensions``: the negotiated payload type and
   extension ids for this connection.

@@ -63,6 +63,7 @@ def _wrap_loop(loop: asyncio.AbstractEventLoop) -> None:
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE:
                     raise
+        logger.warning("ice: no free UDP port in %d-%d (raise ice_port_max?)", low, high)
         raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in {low}-{high}")
 
     loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign]

@@ -256,7 +256,7 @@ async def test_join_modes_across_nodes(node_factory: NodeFactory) -> None:
     assert status == 200, body
 
 
-async def test_origin_restart_and_relay_death(node_factory: NodeFactory, tmp_path: Path) -> None:
+async def test_origin_restart_and_relay_shutdown(node_factory: NodeFactory, tmp_path: Path) -> None:
     a, b = await nodes(node_factory, 2)
     alice, bob = a.users[0], b.users[0]
     _, room = await alice.call("POST", "/api/rooms", {"title": "Survives"})
@@ -319,3 +319,88 @@ async def test_b_listener_hears_again_after_origin_restart(
     # about 5 s heard before the restart; hearing again within 10 s of it leaves >= 8 s of
     # the remaining ~18 s (bob did nothing: B re-opened the trunk by itself)
     assert loud_seconds(pcm) >= 5 + 8 - 1, summary
+
+
+async def test_killed_relay_node_loses_its_seats(node_factory: NodeFactory, tmp_path: Path) -> None:
+    """B is SIGKILLed (no clean shutdown): A frees B's users' seats by itself."""
+    import subprocess
+
+    from tests.conftest import ApiUser, free_port
+
+    a = await node_factory("a", **AUDIO)
+    alice = await a.user("alice")
+    port = free_port()
+    data = tmp_path / "b"
+    env = {**ENV, "SALON_TESTNET": "true", "SALON_DELIVERY_POLL_SECONDS": "0.05"}
+    added = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "user",
+            "add",
+            "bob",
+            "--password",
+            "password123",
+            "--data",
+            str(data),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            "--testnet",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bob = ApiUser(f"http://127.0.0.1:{port}")
+    try:
+
+        async def up() -> bool:
+            try:
+                return (await bob.call("GET", "/api/instance"))[0] == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually(up, timeout=20)
+        assert (await bob.signin("bob"))[0] == 200
+        _, room = await alice.call("POST", "/api/rooms", {"title": "Kill B"})
+        ws_a = await alice.ws(room["id"])
+        await next_event(ws_a, "state")
+        status, body = await bob.call("POST", "/api/remote-rooms", {"url": room["url"]})
+        assert status == 200, body
+        handle = f"bob@127.0.0.1:{port}"
+
+        async def seated(connected: bool) -> bool:
+            _, view = await alice.call("GET", f"/api/rooms/{room['id']}")
+            seats = [p for p in view["listeners"] if p["user"] == handle]
+            return bool(seats) and seats[0]["connected"] is connected
+
+        await eventually(lambda: seated(True), timeout=10)
+        proc.kill()
+        proc.wait(timeout=10)
+
+        async def gone() -> bool:
+            _, view = await alice.call("GET", f"/api/rooms/{room['id']}")
+            return all(p["user"] != handle for p in view["listeners"])
+
+        await eventually(gone, timeout=30)
+    finally:
+        await bob.close()
+        if proc.poll() is None:
+            proc.kill()

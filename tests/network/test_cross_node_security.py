@@ -94,7 +94,8 @@ async def test_trunk_control_about_foreign_users_is_refused(node_factory: NodeFa
             reply = await ws.receive_json(timeout=5)
             if reply.get("id") == 1:
                 break
-        assert reply["type"] == "error" and "is not a user of" in reply["error"]
+        assert reply["type"] == "error" and reply["status"] == 403
+        assert "is not a user of" in reply["error"]
     await ws.send_json({"type": "get_state", "id": 2, "actor": carol_uri})
     while True:
         reply = await ws.receive_json(timeout=5)

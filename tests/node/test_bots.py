@@ -109,7 +109,7 @@ async def test_bot_listener_hears_host_tone_through_node(
     assert summary["packets_received"] >= 200  # 50 packets a second
     pcm = read_pcm(heard)
     assert abs(dominant_hz(pcm) - 440) <= 5
-    assert loud_seconds(pcm) >= 0.8 * 5 - 0.5  # ≥ 80% of the time heard (minus set-up)
+    assert loud_seconds(pcm) >= 0.8 * 5  # heard for at least 80% of the 5 s
     await asyncio.wait_for(host.communicate(), 30)
     assert host.returncode == 0
 

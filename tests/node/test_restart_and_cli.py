@@ -152,6 +152,12 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
     removed = run_cli(
         "user", "remove", "ghost", "--yes", "--data", str(tmp_path / "d"), cwd=tmp_path, env=env
     )
+    assert removed.returncode == 1 and "no Salon data directory" in removed.stderr
+    assert not (tmp_path / "d").exists(), "a typo'd --data must not create a node"
+    assert run_cli("init", "--data", str(tmp_path / "d"), cwd=tmp_path, env=env).returncode == 0
+    removed = run_cli(
+        "user", "remove", "ghost", "--yes", "--data", str(tmp_path / "d"), cwd=tmp_path, env=env
+    )
     assert removed.returncode == 1 and "no user named 'ghost'" in removed.stderr
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "salon.toml").write_text("port = 'eighty'\n")
