@@ -6,12 +6,13 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from cli import bot
-from cli.bot import BotOptions
+if TYPE_CHECKING:  # aiortc loads slowly: only the bot commands import it
+    from cli.bot import BotOptions
+
 from node.accounts import AccountError, AccountService
 from node.clock import SystemClock
 from node.datadir import DataDirError, ensure_data_dir
@@ -257,6 +258,8 @@ def _bot_options(
     seconds: float | None,
     ice_address: str | None,
 ) -> BotOptions:
+    from cli.bot import BotOptions
+
     addresses = tuple(a.strip() for a in (ice_address or "").split(",") if a.strip())
     if seconds is not None and seconds <= 0:
         fail("--seconds must be positive", 2)
@@ -289,6 +292,8 @@ def bot_host(
     """Open a live room, print its URL first, speak FILE, end the room on exit."""
     _logging(log_level)
     options = _bot_options(node, user, password, play, record, seconds, ice_address)
+    from cli import bot
+
     outcome = bot.run(bot.host(options, title, auto_invite))
     typer.echo(outcome.as_json())
 
@@ -311,6 +316,8 @@ def bot_listen(
     """Join ROOM_URL through the bot's own node; print one JSON line on exit."""
     _logging(log_level)
     options = _bot_options(node, user, password, play, record, seconds, ice_address)
+    from cli import bot
+
     outcome = bot.run(bot.listen(options, room_url, raise_hand))
     typer.echo(outcome.as_json())
 

@@ -195,7 +195,7 @@ def run(creds: Credentials, operation: Callable[[Client], Awaitable[T]]) -> T:
 def _console() -> Console:
     # piped output: no folding at 80 columns (a pipe has no width; --json is for programs)
     width = None if sys.stdout.isatty() else 1000
-    return Console(width=width, highlight=False)
+    return Console(width=width, markup=False, emoji=False, highlight=False)  # titles are data
 
 
 def output(data: T, as_json: bool, show: Callable[[T], None]) -> None:
@@ -248,11 +248,15 @@ def show_unfollow(result: dict[str, Any]) -> None:
 
 def show_people(direction: str, name: str | None, data: dict[str, Any]) -> None:
     people: list[dict[str, Any]] = data.get("items") or []
-    title = f"{direction} of {name or 'you'}"
+    if direction == "followers":
+        title = f"followers of {name}" if name else "your followers"
+    else:
+        title = f"followed by {name}" if name else "you follow"
     if not people:
         print(f"{title}: nobody")
         return
-    table = Table(title=f"{title} ({len(people)})", title_justify="left")
+    print(f"{title} ({len(people)})")
+    table = Table()
     table.add_column("handle", overflow="fold")
     table.add_column("display name", overflow="fold")
     table.add_column("where")
@@ -270,8 +274,8 @@ def show_hallway(data: dict[str, Any]) -> None:
     if not rooms:
         print("hallway: no live or upcoming rooms for you")
         return
-    count = f"{len(rooms)} room{'s' if len(rooms) != 1 else ''}"
-    table = Table(title=f"hallway ({count})", title_justify="left")
+    print(f"hallway ({len(rooms)} room{'s' if len(rooms) != 1 else ''})")
+    table = Table()
     table.add_column("status")
     table.add_column("title", overflow="fold")
     table.add_column("host", overflow="fold")

@@ -22,6 +22,7 @@ ENV = {
 }
 ENV["PYTHONPATH"] = str(ROOT)
 PASSWORD = "password123"
+TITLE = "Fediverse [/b] talk :smile:"  # printed as is, not as rich markup
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -101,7 +102,7 @@ async def test_social_commands_across_two_nodes(node_factory: NodeFactory) -> No
     assert [p["handle"] for p in followers_on_b["items"]] == ["bob"]
 
     # alice's room shows up in bob's hallway on B
-    status, room = await alice.call("POST", "/api/rooms", {"title": "Fediverse talk"})
+    status, room = await alice.call("POST", "/api/rooms", {"title": TITLE})
     assert status == 201, room
 
     async def listed() -> list[dict[str, Any]]:
@@ -109,10 +110,10 @@ async def test_social_commands_across_two_nodes(node_factory: NodeFactory) -> No
         return [c for c in body["rooms"] if c.get("remote")]
 
     card = (await eventually(listed, timeout=20))[0]
-    assert card["title"] == "Fediverse talk" and card["host"] == alice_acct
+    assert card["title"] == TITLE and card["host"] == alice_acct
     assert card["url"] == f"{a.url}/rooms/{room['id']}" and card["node"] == host_of(a.url)
     code, out, err = await salon("hallway", *as_bob)
-    assert code == 0 and "Fediverse talk" in out and alice_acct in out, (out, err)
+    assert code == 0 and TITLE in out and alice_acct in out, (out, err)
 
     # unfollow: gone from following, and from alice's followers once A got the Undo
     code, out, err = await salon("unfollow", alice_acct, *as_bob)
