@@ -506,6 +506,13 @@ class RoomService:
         ids = [room.host_id, *room.participants]
         users = self.users.many(ids)
         host = users.get(room.host_id)
+        # Listeners someone on stage follows (accepted), for the "Followed by the speakers"
+        # group: one query for the whole room, bounded by the stage's size.
+        stage_ids = sorted(p.user_id for p in room.speakers())
+        listener_ids = {p.user_id for p in room.listeners()}
+        followed: frozenset[int] = frozenset()
+        if stage_ids and listener_ids:
+            followed = frozenset(self.follows.followed_by(stage_ids)) & listener_ids
         data: dict[str, Any] = {
             "id": room.id,
             "url": f"{self.settings.base_url}/rooms/{room.id}",
@@ -522,12 +529,12 @@ class RoomService:
             "participant_count": len(room.participants),
             "listener_count": len(room.listeners()),
             "speakers": [self._participant_view(p, users) for p in room.speakers()],
-            "listeners": [self._participant_view(p, users) for p in room.listeners()],
+            "listeners": [self._participant_view(p, users, followed) for p in room.listeners()],
             "hands": [handle(users[p.user_id]) for p in room.hands() if p.user_id in users],
         }
         if viewer is not None:
             me = room.participants.get(viewer.id)
-            data["you"] = self._participant_view(me, users) if me else None
+            data["you"] = self._participant_view(me, users, followed) if me else None
             if viewer.id in room.moderator_ids():
                 data["invite_link"] = (
                     f"{self.settings.base_url}/rooms/{room.id}?invite={room.invite_token}"
@@ -543,9 +550,13 @@ class RoomService:
         return data
 
     @staticmethod
-    def _participant_view(p: Participant, users: dict[int, User]) -> dict[str, Any]:
+    def _participant_view(
+        p: Participant, users: dict[int, User], followed: frozenset[int] | None = None
+    ) -> dict[str, Any]:
+        """FOLLOWED (in the room view): listeners someone on stage follows; adds the
+        ``followed_by_speakers`` flag to listeners. Events leave it out (clients refetch)."""
         user = users.get(p.user_id)
-        return {
+        data = {
             "user": handle(user) if user else None,
             "display_name": (user.display_name or user.username) if user else None,
             "role": p.role.value,
@@ -555,6 +566,9 @@ class RoomService:
             "invited_to_speak": p.invited_to_speak,
             "connected": p.connected,
         }
+        if followed is not None and not p.on_stage:
+            data["followed_by_speakers"] = p.user_id in followed
+        return data
 
 
 def _touched(events: Iterable[Event]) -> set[int]:

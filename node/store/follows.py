@@ -40,6 +40,18 @@ class FollowStore:
         )
         return {r[0] for r in rows}
 
+    def followed_by(self, follower_ids: list[int]) -> set[int]:
+        """Everyone at least one of FOLLOWER_IDS follows (accepted), in one query."""
+        if not follower_ids:
+            return set()
+        marks = ",".join("?" for _ in follower_ids)
+        rows = self.db.all(
+            "SELECT DISTINCT followee_id FROM follows WHERE state = 'accepted'"
+            f" AND follower_id IN ({marks})",
+            tuple(follower_ids),
+        )
+        return {r[0] for r in rows}
+
     def followed_by_any(self, user_id: int, follower_ids: set[int]) -> bool:
         """Does any of FOLLOWER_IDS follow USER_ID? (admission to social rooms)"""
         if not follower_ids:

@@ -68,3 +68,17 @@ test("room_ended empties the room", () => {
   assert.equal(room.status, "ended");
   assert.equal(room.participant_count, 0);
 });
+
+test("followed_by_speakers from the view survives events; newcomers have none yet", () => {
+  const v = view();
+  v.listeners = [person("bob", "listener", { followed_by_speakers: true })];
+  let room = fromView(v, "bob");
+  room = apply(room, { seq: 4, event: "joined", user: "carol", role: "listener",
+    participant: person("carol", "listener") }).room;
+  room = apply(room, { seq: 5, event: "hand_raised", user: "bob" }).room;
+  assert.equal(room.you.followed_by_speakers, true);
+  assert.equal(room.listeners.find((p) => p.user === "carol").followed_by_speakers, undefined);
+  room = apply(room, { seq: 6, event: "joined", user: "bob", role: "listener",
+    participant: person("bob", "listener") }).room;
+  assert.equal(room.you.followed_by_speakers, true);
+});

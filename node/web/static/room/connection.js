@@ -2,9 +2,21 @@
 // and automatic reconnection with backoff. Joining a room is opening this socket.
 
 import { ApiError, get } from "../api.js";
-import { applyEvent, fromView } from "./state.js";
+import { applyEvent, find, fromView, onStage } from "./state.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+const REFRESH_MS = 300;
+
+function stageOf(room) {
+  return room.speakers.map((p) => p.user).sort().join("\n");
+}
+
+/** Did this event change who is on stage, or bring someone into the audience? */
+function audienceMayRegroup(before, after, message) {
+  const joined = message.event === "joined" ? find(after, message.user) : null;
+  if (joined && !onStage(joined)) return after.speakers.length > 0;
+  return after.listeners.length > 0 && stageOf(before) !== stageOf(after);
+}
 
 /** Terminal or transient states the room view shows to the person. */
 export const Status = Object.freeze({
@@ -38,6 +50,7 @@ export class RoomConnection {
     this.resyncing = null;
     this.buffered = [];
     this.timer = null;
+    this.refreshTimer = null;
   }
 
   async open() {
@@ -130,8 +143,26 @@ export class RoomConnection {
       this.resync();
       return;
     }
+    const before = this.room;
     this.room = room;
     this.handlers.onRoom?.(room, message);
+    if (audienceMayRegroup(before, room, message)) this.refreshSoon();
+  }
+
+  /**
+   * Events do not say whom the speakers follow (the room view's followed_by_speakers): when
+   * a listener arrives or the stage changes, fetch the view again, once per burst.
+   */
+  refreshSoon() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => {
+      if (this.stopped || !this.room) return;
+      if (this.resyncing) {
+        this.refreshSoon();
+        return;
+      }
+      this.resync();
+    }, REFRESH_MS);
   }
 
   /** Fetch the full view after a gap, then replay what arrived meanwhile. */
@@ -139,11 +170,17 @@ export class RoomConnection {
     this.resyncing = get(this.source.viewPath())
       .then((view) => {
         let room = fromView(view, this.myself);
+        let regroup = false;
         for (const message of this.buffered) {
-          if (message.seq > room.seq) room = applyEvent(room, message, this.myself).room;
+          if (message.seq <= room.seq) continue;
+          const next = applyEvent(room, message, this.myself).room;
+          regroup = regroup || audienceMayRegroup(room, next, message);
+          room = next;
         }
         this.room = room;
         this.handlers.onRoom?.(room);
+        // events that arrived during the fetch may have changed the audience's groups
+        if (regroup) this.refreshSoon();
       })
       .catch(() => {})
       .finally(() => {
@@ -182,6 +219,7 @@ export class RoomConnection {
   finish(status, reason) {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.refreshTimer);
     if (status === Status.ENDED && this.room) this.room = { ...this.room, status: "ended" };
     this.setStatus(status, reason);
   }
@@ -221,6 +259,7 @@ export class RoomConnection {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.refreshTimer);
     if (this.ws) {
       const ws = this.ws;
       this.ws = null;

@@ -61,8 +61,11 @@ export function applyEvent(current, message, myself) {
   const person = who ? find(room, who) : null;
   switch (message.event) {
     case "joined": {
+      // events do not carry followed_by_speakers; keep what the last full view said
+      const known = person && "followed_by_speakers" in person
+        ? { followed_by_speakers: person.followed_by_speakers } : {};
       without(room, who);
-      place(room, { ...blank(who, message.role), ...(message.participant || {}) });
+      place(room, { ...blank(who, message.role), ...known, ...(message.participant || {}) });
       break;
     }
     case "left":

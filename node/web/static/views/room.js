@@ -291,11 +291,31 @@ function roomPage(root, app, source, navState) {
           : room.status === "live" ? "Nobody is on stage." : "The stage opens when the room starts."));
   }
 
+  /**
+   * The audience: people someone on stage follows first ("Followed by the speakers", shown
+   * only when there are any), then "Others in the room". The node marks them
+   * (followed_by_speakers) in its room view; room/connection.js refetches the view when the
+   * stage or the audience changes.
+   */
   function drawAudience(room) {
     const count = room.listeners.length;
-    clear(audience, h("h2", { id: "audience-h" }, "Listeners ", h("span", { class: "count" }, `(${count})`)),
-      count ? h("ul", { class: "people audience-grid" }, room.listeners.map((p) => tile(room, p)))
-        : h("p", { class: "muted" }, "No listeners yet."));
+    const heading = h("h2", { id: "audience-h" }, "Listeners ", h("span", { class: "count" }, `(${count})`));
+    if (!count) {
+      clear(audience, heading, h("p", { class: "muted" }, "No listeners yet."));
+      return;
+    }
+    const followed = room.listeners.filter((p) => p.followed_by_speakers);
+    if (!followed.length) {
+      clear(audience, heading, h("ul", { class: "people audience-grid" }, room.listeners.map((p) => tile(room, p))));
+      return;
+    }
+    const others = room.listeners.filter((p) => !p.followed_by_speakers);
+    const group = (id, title, people) => h("div", { class: "audience-group", role: "group", "aria-labelledby": id },
+      h("h3", { id }, title),
+      h("ul", { class: "people audience-grid" }, people.map((p) => tile(room, p))));
+    clear(audience, heading,
+      group("followed-h", "Followed by the speakers", followed),
+      others.length ? group("others-h", "Others in the room", others) : null);
   }
 
   function drawHands(room) {
