@@ -160,6 +160,10 @@ class Handlers:
         target = activity.object.id
         if target == actor.id:
             self.directory.forget(actor.id)
+            stored = self.ctx.store.actor_by_uri(actor.id)
+            if stored is not None and self.joins is not None:
+                # their seats in our live rooms go first (events tell everyone), then the row
+                self.joins.rooms.forget_user(stored.user_id)
             removed = self.ctx.store.delete_actor(actor.id)
             return "actor deleted" if removed else "delete of an unknown actor ignored"
         room = self.ctx.store.room(target)

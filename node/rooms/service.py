@@ -421,6 +421,15 @@ class RoomService:
         self._apply(room, lambda r: model.disconnect(r, user.id))
         self._seat_deadlines[key] = self.clock.monotonic() + self.settings.reconnect_grace_seconds
 
+    def forget_user(self, user_id: int) -> None:
+        """A deleted account leaves every live room it sits in (a quiet ``left``)."""
+        now = self.clock.now()
+        for room in list(self.rooms.values()):
+            if user_id in room.participants:
+                self._apply(room, lambda r: model.leave(r, user_id, now))
+            self._sockets.pop((room.id, user_id), None)
+            self._seat_deadlines.pop((room.id, user_id), None)
+
     def find_user(self, name: str) -> User | None:
         """A local ``alice`` or a remote ``bob@host[:port]`` known to this node."""
         name = name.removeprefix("@")
