@@ -147,7 +147,7 @@ async def request_join(
     log.info("joins: %s admitted to %s", user.username, room_uri)
 
 
-async def send_leave(ctx: Context, user: User, room_uri: str, publisher: Publisher) -> None:
+def send_leave(ctx: Context, user: User, room_uri: str, publisher: Publisher) -> None:
     """Queue a Leave for USER (delivered even if the origin is briefly away)."""
     leave = Leave(
         id=ctx.urls.new_activity_id(),

@@ -90,8 +90,7 @@ class RemoteRoom:
             return
         with contextlib.suppress(RoomRuleError):
             await self.command(user, "leave", None)
-        send_leave_task = send_leave(self.ctx, user, self.uri, self.fed.publisher)
-        await send_leave_task
+        send_leave(self.ctx, user, self.uri, self.fed.publisher)
         if self.relay is not None:
             await self.relay.remove(str(user.id))
         for sub in [s for s in self.subs if s.user is not None and s.user.id == user.id]:
