@@ -21,38 +21,13 @@ from media.relay import OriginTrunk
 from node.app import AUDIO as AUDIO_KEY
 from tests.conftest import ApiUser, Node, NodeFactory
 from tests.network.test_fed_network import FAST, eventually
-from tests.node.test_bots import dominant_hz, loud_seconds, read_pcm, tone
+from tests.node.test_bots import creds, dominant_hz, loud_seconds, read_pcm, salon, tone
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 AUDIO = {**FAST, "ice_addresses": ("127.0.0.1",), "reconnect_grace_seconds": 3.0}
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def salon(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        *args,
-        env=ENV,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-def creds(node: Node, user: str) -> list[str]:
-    return [
-        "--node",
-        node.url,
-        "--user",
-        user,
-        "--password",
-        "password123",
-        "--ice-address",
-        "127.0.0.1",
-    ]
 
 
 async def nodes(node_factory: NodeFactory, count: int) -> list[Node]:
