@@ -62,6 +62,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from latency import (  # noqa: E402
     LOOPBACK,
+    RoomClient,
     TimedLoopTrack,
     click_train,
     delays_ms,
@@ -116,16 +117,13 @@ class CountingPeer(BotPeer):
             super()._on_track(track)
 
 
-class RoomSocket:
-    """A room WebSocket (local or remote: same protocol) carrying a peer's signalling."""
+class RoomSocket(RoomClient):
+    """A room WebSocket (local or remote: same protocol) carrying a peer's signalling;
+    the signalling pump is latency.RoomClient's."""
 
     def __init__(self, http: aiohttp.ClientSession, ws_url: str, token: str) -> None:
-        self.http = http
+        super().__init__(http, "", {"Authorization": f"Bearer {token}"})
         self.ws_url = ws_url
-        self.headers = {"Authorization": f"Bearer {token}"}
-        self.ws: aiohttp.ClientWebSocketResponse | None = None
-        self.peer: BotPeer | None = None
-        self._pump: asyncio.Task[None] | None = None
 
     async def open(self) -> dict[str, Any]:
         self.ws = await self.http.ws_connect(self.ws_url, headers=self.headers)
@@ -138,21 +136,6 @@ class RoomSocket:
         self.peer = peer
         self._pump = asyncio.ensure_future(self._run())
         await peer.start()
-
-    async def send_signal(self, message: dict[str, Any]) -> None:
-        if self.ws is not None and not self.ws.closed:
-            await self.ws.send_json({"type": "signal", "signal": message})
-
-    async def _run(self) -> None:
-        assert self.ws is not None and self.peer is not None
-        async for msg in self.ws:
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            data = json.loads(msg.data)
-            if data.get("type") == "signal":
-                await self.peer.handle(data["signal"])
-            elif data.get("type") == "error":
-                print(f"node error: {data.get('error')}", file=sys.stderr)
 
     async def close(self, leave: bool = True) -> None:
         if self.peer is not None:
