@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Self, cast
+from typing import Any, ClassVar, Self, TypeVar, cast
 from urllib.parse import urlsplit
 
 from federation import keys
+from node.rooms.model import JoinMode, RoomStatus
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
@@ -61,10 +62,7 @@ ACTOR_CONTEXT: list[Any] = [
 EVENT_CONTEXT: list[Any] = [AS_CONTEXT, SALON_CONTEXT]
 
 ACTOR_TYPES = frozenset({"Person", "Application", "Service", "Group", "Organization"})
-RoomStatus = Literal["scheduled", "live", "ended"]
-JoinMode = Literal["open", "social", "closed"]
-ROOM_STATUSES: tuple[RoomStatus, ...] = ("scheduled", "live", "ended")
-JOIN_MODES: tuple[JoinMode, ...] = ("open", "social", "closed")
+_E = TypeVar("_E", RoomStatus, JoinMode)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -387,7 +385,7 @@ class Actor:
         """The key ``key_id`` if this actor lists it *and* owns it, else None.
 
         The inbox rule "the key's owner must be the actor and the actor must list the key"
-        (DESIGN section 3) reduces to this lookup on the fetched actor document.
+        (docs/federation.md §3) reduces to this lookup on the fetched actor document.
         """
         try:
             for rsa_key in self.public_keys:
@@ -488,13 +486,18 @@ class Event:
         return out
 
 
+def _member(kind: type[_E], raw: object, where: str) -> _E:
+    """RAW as a member of the enum KIND (the room model's own vocabulary)."""
+    values = [member.value for member in kind]
+    if raw not in values:
+        raise ActivityError(f"{where} must be one of {', '.join(values)}")
+    return kind(raw)
+
+
 def _salon_terms(event: Mapping[str, Any]) -> dict[str, Any]:
-    status = event.get("status")
-    if status not in ROOM_STATUSES:
-        raise ActivityError(f"Event.status must be one of {', '.join(ROOM_STATUSES)}")
-    join_mode = event.get("joinMode")
-    if join_mode is not None and join_mode not in JOIN_MODES:
-        raise ActivityError(f"Event.joinMode must be one of {', '.join(JOIN_MODES)}")
+    status = _member(RoomStatus, event.get("status"), "Event.status")
+    raw_mode = event.get("joinMode")
+    join_mode = None if raw_mode is None else _member(JoinMode, raw_mode, "Event.joinMode")
     count = event.get("listenerCount")
     if count is not None and (type(count) is not int or count < 0):
         raise ActivityError("Event.listenerCount must be a non-negative integer")

@@ -6,7 +6,7 @@ in ``TRANSITIONS``; the worker asks ``decide_retry`` what to do after each attem
 costs one probe per backoff period instead of one request per queued activity.
 
 Nothing here does I/O or reads a clock: ``now`` and the random source are passed in, so
-tests replay whole retry schedules exactly (DESIGN section 7.3 and 7.4).
+tests replay whole retry schedules exactly.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The inbox: verify a signed POST, then hand the activity to its handler.
 
-Order matters (DESIGN section 3): the body is capped and parsed, the signature is checked
+Order matters (docs/federation.md §3): the body is capped and parsed, the signature is checked
 against a key that the activity's own actor lists, the activity is parsed, its id is
 recorded for replay protection, and only then may a handler store anything. A handler
 that rejects the activity (``ActivityError``) un-records the id, so nothing stays behind.

@@ -73,7 +73,7 @@ class JoinDesk:
 
     def leave(self, activity: Leave, actor_user: User) -> str:
         room_id = self._room_id(activity.object)
-        room = self.rooms.rooms.get(room_id)
+        room = self.rooms.active(room_id)
         if room is None or actor_user.id not in room.participants:
             return "not in that room"
         self.rooms.act(room_id, actor_user, "leave")
@@ -82,7 +82,7 @@ class JoinDesk:
     def _answer(
         self, join: Join, actor_user: User, room_id: str, *, accepted: bool, reason: str | None
     ) -> None:
-        room = self.rooms.rooms.get(room_id) or self.rooms.store.get(room_id)
+        room = self.rooms.find(room_id)
         host = self.ctx.users.get(room.host_id) if room else None
         remote = self.ctx.store.actor_by_user(actor_user.id)
         if host is None or remote is None:

@@ -25,8 +25,7 @@ from federation.activities import (
     host_of,
 )
 from federation.context import Context
-from node.rooms.model import Event as RoomEvent
-from node.rooms.model import JoinMode, Room, RoomStatus
+from node.rooms.model import JoinMode, Room, RoomEvent, RoomStatus
 from node.store.users import User
 
 log = logging.getLogger(__name__)
@@ -205,8 +204,8 @@ def room_event_object(ctx: Context, room: Room, host: User) -> Event:
         start_time=_dt(room.started_at or room.start_time),
         end_time=_dt(room.ended_at),
         updated=_dt(ctx.clock.now()),
-        status=room.status.value,
-        join_mode=room.join_mode.value,
+        status=room.status,
+        join_mode=room.join_mode,
         speakers=tuple(s for s in speakers if s),
         listener_count=len(room.listeners()),
         relay=f"{ctx.urls.room(room.id)}/trunk",

@@ -28,7 +28,7 @@ from federation.service import FEDERATION, Federation
 from media.relay import OriginTrunk, open_socket
 from media.trunk import Direction, Sealer, TrunkError, parse_public_key
 from node.rooms.audio import RoomAudio
-from node.rooms.model import RoomRuleError, RoomStatus
+from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService, Subscription
 from node.store.users import User
 
@@ -195,8 +195,8 @@ class OriginSession:
         streams = data.get("streams")
         if not isinstance(streams, dict):
             raise RoomRuleError("invalid", "users needs a 'streams' object")
-        room = self.rooms.rooms.get(self.room_id)
-        if room is None or room.status is not RoomStatus.LIVE:
+        room = self.rooms.live(self.room_id)
+        if room is None:
             raise RoomRuleError("conflict", "the room is not live")
         missing = []
         assert self.trunk is not None
@@ -243,8 +243,8 @@ def trunk_route(rooms: RoomService, audio: RoomAudio) -> web.RouteDef:
             return web.json_response(
                 {"error": "this node does not federate with your domain"}, status=403
             )
-        room = rooms.rooms.get(room_id)
-        if room is None or room.status is not RoomStatus.LIVE:
+        room = rooms.live(room_id)
+        if room is None:
             return web.json_response({"error": "no live room here"}, status=404)
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=1 << 20)
         await ws.prepare(request)

@@ -10,7 +10,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ class Settings:
     announce_interval_seconds: float = 10.0  # at most one room Update per room per interval
     actor_cache_seconds: float = 86400.0
     fetch_timeout_seconds: float = 10.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -82,12 +81,8 @@ class Settings:
     def db_path(self) -> Path:
         return self.data_dir / DB_NAME
 
-    @property
-    def config_path(self) -> Path:
-        return self.data_dir / CONFIG_NAME
 
-
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("data_dir", "extra")}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "data_dir"}
 
 
 def _coerce(name: str, raw: Any) -> Any:

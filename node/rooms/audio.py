@@ -13,7 +13,7 @@ from typing import Any
 
 from media.engine import MediaEngine, RoomMedia
 from media.signaling import SignalError
-from node.rooms.model import Event, Room, RoomRuleError, RoomStatus
+from node.rooms.model import Room, RoomEvent, RoomRuleError
 from node.rooms.service import RoomService
 from node.store.users import User
 
@@ -41,8 +41,8 @@ class RoomAudio:
 
     async def signal(self, room_id: str, user: User, message: dict[str, Any]) -> None:
         """A signalling message from USER's client (the WebSocket handler calls this)."""
-        room = self.rooms.rooms.get(room_id)
-        if room is None or room.status is not RoomStatus.LIVE:
+        room = self.rooms.live(room_id)
+        if room is None:
             raise RoomRuleError("conflict", "the room is not live")
         participant = room.participants.get(user.id)
         if participant is None:
@@ -57,7 +57,7 @@ class RoomAudio:
         except SignalError as exc:
             raise RoomRuleError("invalid", f"signalling: {exc}") from None
 
-    def room_event(self, room: Room, event: Event) -> None:
+    def room_event(self, room: Room, event: RoomEvent) -> None:
         media = self.engine.get(room.id)
         if media is None:
             return

@@ -3,7 +3,8 @@
 Every action is a function of the room state, the acting user and the time passed in; it
 either changes the state and returns the events that describe the change, or raises
 ``RoomRuleError`` and leaves the state untouched. The service persists the state and sends
-the events; the same functions will decide for remote users once rooms federate.
+the events. The same functions decide for remote users (a remote participant is a user
+row with a domain), so every path into a room meets the same rules.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class Participant:
 
 
 @dataclass(frozen=True)
-class Event:
+class RoomEvent:
     """One ordered change in a room, as sent to clients (``seq`` is added by the service)."""
 
     kind: str
@@ -168,8 +169,8 @@ def _moderator(room: Room, actor_id: int) -> Participant:
     return actor
 
 
-def _role_event(p: Participant) -> Event:
-    return Event("role_changed", {"user": p.user_id, "role": p.role.value})
+def _role_event(p: Participant) -> RoomEvent:
+    return RoomEvent("role_changed", {"user": p.user_id, "role": p.role.value})
 
 
 def _entry_role(room: Room, user_id: int) -> Role:
@@ -183,17 +184,17 @@ def _entry_role(room: Room, user_id: int) -> Role:
 # ---- lifecycle ----------------------------------------------------------------------
 
 
-def start(room: Room, actor_id: int, now: float) -> list[Event]:
+def start(room: Room, actor_id: int, now: float) -> list[RoomEvent]:
     if room.status is not RoomStatus.SCHEDULED:
         raise RoomRuleError("conflict", f"the room is {room.status.value}, not scheduled")
     if actor_id not in room.moderator_ids():
         raise RoomRuleError("forbidden", "only the host and moderators can start the room")
     room.status = RoomStatus.LIVE
     room.started_at = now
-    return [Event("room_started", {"started_at": now})]
+    return [RoomEvent("room_started", {"started_at": now})]
 
 
-def end(room: Room, actor_id: int | None, now: float) -> list[Event]:
+def end(room: Room, actor_id: int | None, now: float) -> list[RoomEvent]:
     """End the room; ``actor_id`` None means the node ends it (grace period, shutdown rule)."""
     if room.status is RoomStatus.ENDED:
         raise RoomRuleError("conflict", "the room has already ended")
@@ -206,7 +207,7 @@ def end(room: Room, actor_id: int | None, now: float) -> list[Event]:
     room.status = RoomStatus.ENDED
     room.ended_at = now
     room.participants.clear()
-    return [Event("room_ended", {"ended_at": now, "by": actor_id})]
+    return [RoomEvent("room_ended", {"ended_at": now, "by": actor_id})]
 
 
 def check_admission(
@@ -241,7 +242,7 @@ def join(
     followed_by_moderator: bool = False,
     invite_token: str | None = None,
     connected: bool = True,
-) -> list[Event]:
+) -> list[RoomEvent]:
     """CONNECTED False: a seat taken without a live connection yet (REST join)."""
     check_admission(
         room, user_id, followed_by_moderator=followed_by_moderator, invite_token=invite_token
@@ -251,7 +252,7 @@ def join(
         if existing.connected or not connected:
             return []
         existing.connected = True
-        return [Event("reconnected", {"user": user_id})]
+        return [RoomEvent("reconnected", {"user": user_id})]
     role = _entry_role(room, user_id)
     participant = Participant(user_id=user_id, role=role, joined_at=now, connected=connected)
     if participant.on_stage:
@@ -259,26 +260,26 @@ def join(
     if room.join_mode is JoinMode.CLOSED:
         room.invites.add(user_id)  # a token holder stays admitted after the first join
     room.participants[user_id] = participant
-    return [Event("joined", {"user": user_id, "role": role.value})]
+    return [RoomEvent("joined", {"user": user_id, "role": role.value})]
 
 
-def disconnect(room: Room, user_id: int) -> list[Event]:
+def disconnect(room: Room, user_id: int) -> list[RoomEvent]:
     """The client's connection dropped: keep the seat for the reconnect grace period."""
     participant = room.participants.get(user_id)
     if participant is None or not participant.connected:
         return []
     participant.connected = False
-    return [Event("disconnected", {"user": user_id})]
+    return [RoomEvent("disconnected", {"user": user_id})]
 
 
-def leave(room: Room, user_id: int, now: float) -> list[Event]:
+def leave(room: Room, user_id: int, now: float) -> list[RoomEvent]:
     """Leave quietly: the seat is freed; appointed moderators keep their appointment."""
     _member(room, user_id)
     del room.participants[user_id]
-    return [Event("left", {"user": user_id}), *_pass_moderation(room, now)]
+    return [RoomEvent("left", {"user": user_id}), *_pass_moderation(room, now)]
 
 
-def _pass_moderation(room: Room, now: float, exclude: int | None = None) -> list[Event]:
+def _pass_moderation(room: Room, now: float, exclude: int | None = None) -> list[RoomEvent]:
     """No host or moderator left: the longest-present speaker becomes a moderator.
 
     EXCLUDE is someone who just stepped down: moderation does not bounce back to them.
@@ -297,7 +298,7 @@ def _pass_moderation(room: Room, now: float, exclude: int | None = None) -> list
 # ---- audience and stage -------------------------------------------------------------
 
 
-def raise_hand(room: Room, user_id: int, now: float) -> list[Event]:
+def raise_hand(room: Room, user_id: int, now: float) -> list[RoomEvent]:
     _require_live(room)
     participant = _member(room, user_id)
     if participant.on_stage:
@@ -305,19 +306,19 @@ def raise_hand(room: Room, user_id: int, now: float) -> list[Event]:
     if participant.hand_raised_at is not None:
         raise RoomRuleError("conflict", "your hand is already raised")
     participant.hand_raised_at = now
-    return [Event("hand_raised", {"user": user_id, "at": now})]
+    return [RoomEvent("hand_raised", {"user": user_id, "at": now})]
 
 
-def lower_hand(room: Room, user_id: int) -> list[Event]:
+def lower_hand(room: Room, user_id: int) -> list[RoomEvent]:
     _require_live(room)
     participant = _member(room, user_id)
     if participant.hand_raised_at is None:
         raise RoomRuleError("conflict", "your hand is not raised")
     participant.hand_raised_at = None
-    return [Event("hand_lowered", {"user": user_id})]
+    return [RoomEvent("hand_lowered", {"user": user_id})]
 
 
-def invite_to_speak(room: Room, actor_id: int, target_id: int) -> list[Event]:
+def invite_to_speak(room: Room, actor_id: int, target_id: int) -> list[RoomEvent]:
     _require_live(room)
     _moderator(room, actor_id)
     target = _target(room, target_id)
@@ -326,10 +327,10 @@ def invite_to_speak(room: Room, actor_id: int, target_id: int) -> list[Event]:
     if target.invited_to_speak:
         raise RoomRuleError("conflict", "that user has already been invited to speak")
     target.invited_to_speak = True
-    return [Event("invited_to_speak", {"user": target_id, "by": actor_id})]
+    return [RoomEvent("invited_to_speak", {"user": target_id, "by": actor_id})]
 
 
-def accept_invite(room: Room, user_id: int, now: float) -> list[Event]:
+def accept_invite(room: Room, user_id: int, now: float) -> list[RoomEvent]:
     _require_live(room)
     participant = _member(room, user_id)
     if not participant.invited_to_speak:
@@ -343,16 +344,16 @@ def accept_invite(room: Room, user_id: int, now: float) -> list[Event]:
     return [_role_event(participant)]
 
 
-def decline_invite(room: Room, user_id: int) -> list[Event]:
+def decline_invite(room: Room, user_id: int) -> list[RoomEvent]:
     _require_live(room)
     participant = _member(room, user_id)
     if not participant.invited_to_speak:
         raise RoomRuleError("conflict", "you have not been invited to speak")
     participant.invited_to_speak = False
-    return [Event("invite_declined", {"user": user_id})]
+    return [RoomEvent("invite_declined", {"user": user_id})]
 
 
-def move_to_audience(room: Room, actor_id: int, target_id: int, now: float) -> list[Event]:
+def move_to_audience(room: Room, actor_id: int, target_id: int, now: float) -> list[RoomEvent]:
     """Moderators move speakers down; anyone but the host may step down themselves."""
     _require_live(room)
     if actor_id != target_id:
@@ -372,7 +373,7 @@ def move_to_audience(room: Room, actor_id: int, target_id: int, now: float) -> l
     return [_role_event(target), *_pass_moderation(room, now)]
 
 
-def mute(room: Room, actor_id: int, target_id: int) -> list[Event]:
+def mute(room: Room, actor_id: int, target_id: int) -> list[RoomEvent]:
     """Self-mute, or a moderator mute that the speaker cannot undo (``mute_locked``)."""
     _require_live(room)
     actor = _member(room, actor_id)
@@ -391,7 +392,7 @@ def mute(room: Room, actor_id: int, target_id: int) -> list[Event]:
     return [_mute_event(target)]
 
 
-def unmute(room: Room, actor_id: int, target_id: int) -> list[Event]:
+def unmute(room: Room, actor_id: int, target_id: int) -> list[RoomEvent]:
     """Self-unmute (refused while locked); a moderator's unmute only lifts the lock."""
     _require_live(room)
     actor = _member(room, actor_id)
@@ -413,11 +414,11 @@ def unmute(room: Room, actor_id: int, target_id: int) -> list[Event]:
     return [_mute_event(target)]
 
 
-def _mute_event(p: Participant) -> Event:
-    return Event("muted", {"user": p.user_id, "muted": p.muted, "locked": p.mute_locked})
+def _mute_event(p: Participant) -> RoomEvent:
+    return RoomEvent("muted", {"user": p.user_id, "muted": p.muted, "locked": p.mute_locked})
 
 
-def remove(room: Room, actor_id: int, target_id: int, now: float) -> list[Event]:
+def remove(room: Room, actor_id: int, target_id: int, now: float) -> list[RoomEvent]:
     """Remove a participant and ban them from this room."""
     _require_live(room)
     actor = _moderator(room, actor_id)
@@ -432,10 +433,10 @@ def remove(room: Room, actor_id: int, target_id: int, now: float) -> list[Event]
     room.moderators.discard(target_id)
     room.invites.discard(target_id)
     room.bans.add(target_id)
-    return [Event("removed", {"user": target_id, "by": actor_id}), *_pass_moderation(room, now)]
+    return [RoomEvent("removed", {"user": target_id, "by": actor_id}), *_pass_moderation(room, now)]
 
 
-def make_moderator(room: Room, actor_id: int, target_id: int, now: float) -> list[Event]:
+def make_moderator(room: Room, actor_id: int, target_id: int, now: float) -> list[RoomEvent]:
     _require_live(room)
     _moderator(room, actor_id)
     target = _target(room, target_id)
@@ -450,7 +451,7 @@ def make_moderator(room: Room, actor_id: int, target_id: int, now: float) -> lis
     return [_role_event(target)]
 
 
-def unmake_moderator(room: Room, actor_id: int, target_id: int, now: float) -> list[Event]:
+def unmake_moderator(room: Room, actor_id: int, target_id: int, now: float) -> list[RoomEvent]:
     """The host removes moderator rights; a moderator may also step down themselves."""
     _require_live(room)
     actor = _moderator(room, actor_id)
@@ -466,7 +467,7 @@ def unmake_moderator(room: Room, actor_id: int, target_id: int, now: float) -> l
     return [_role_event(target), *_pass_moderation(room, now, exclude=target_id)]
 
 
-def invite_user(room: Room, actor_id: int, target_id: int) -> list[Event]:
+def invite_user(room: Room, actor_id: int, target_id: int) -> list[RoomEvent]:
     """Add a user to the room's invitation list (what admits them to a closed room)."""
     if room.status is RoomStatus.ENDED:
         raise RoomRuleError("conflict", "the room has ended")
@@ -475,12 +476,12 @@ def invite_user(room: Room, actor_id: int, target_id: int) -> list[Event]:
     if target_id in room.bans:
         raise RoomRuleError("conflict", "that user was removed from this room")
     room.invites.add(target_id)
-    return [Event("user_invited", {"user": target_id})]
+    return [RoomEvent("user_invited", {"user": target_id})]
 
 
 def update_details(
     room: Room, actor_id: int, title: str | None, description: str | None
-) -> list[Event]:
+) -> list[RoomEvent]:
     if room.status is RoomStatus.ENDED:
         raise RoomRuleError("conflict", "the room has ended")
     if actor_id not in room.moderator_ids():
@@ -489,4 +490,4 @@ def update_details(
         room.title = title
     if description is not None:
         room.description = description
-    return [Event("room_updated", {"title": room.title, "description": room.description})]
+    return [RoomEvent("room_updated", {"title": room.title, "description": room.description})]

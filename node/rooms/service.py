@@ -22,7 +22,7 @@ from node.accounts import handle
 from node.clock import Clock
 from node.rooms import model
 from node.rooms.hallway import Viewer, rank
-from node.rooms.model import Event, JoinMode, Participant, Room, RoomRuleError, RoomStatus
+from node.rooms.model import JoinMode, Participant, Room, RoomEvent, RoomRuleError, RoomStatus
 from node.settings import Settings
 from node.store.db import Database
 from node.store.follows import FollowStore
@@ -36,7 +36,7 @@ MAX_DESCRIPTION = 2000
 MAX_SCHEDULE_AHEAD = 366 * 86400
 SCHEDULED_EXPIRY = 3600.0  # a scheduled room not started an hour after its time is dropped
 
-ActionFn = Callable[[Room, int, int, float], list[Event]]
+ActionFn = Callable[[Room, int, int, float], list[RoomEvent]]
 
 # How an action uses the request's "user": "self" actions take none, "optional" ones
 # default to the actor (mute yourself), "required" ones act on someone.
@@ -64,7 +64,7 @@ ACTIONS: dict[str, tuple[ActionFn, str]] = {
 class RoomObserver(Protocol):
     """Media and federation react to room changes through this seam."""
 
-    def room_event(self, room: Room, event: Event) -> None: ...
+    def room_event(self, room: Room, event: RoomEvent) -> None: ...
 
 
 class Subscription:
@@ -124,7 +124,7 @@ class RoomService:
         self.follows = FollowStore(db)
         self.settings = settings
         self.clock = clock
-        self.rooms: dict[str, Room] = {}
+        self._rooms: dict[str, Room] = {}
         self.observers: list[RoomObserver] = []
         self._subs: dict[str, set[Subscription]] = {}
         self._sockets: dict[tuple[str, int], int] = {}
@@ -154,11 +154,11 @@ class RoomService:
         """Bring scheduled and live rooms back after a (re)start; every seat must reconnect."""
         deadline = self.clock.monotonic() + self.settings.reconnect_grace_seconds
         for room in self.store.active():
-            self.rooms[room.id] = room
+            self._rooms[room.id] = room
             for user_id in room.participants:
                 self._seat_deadlines[(room.id, user_id)] = deadline
             self._check_empty(room)
-        log.info("rooms: loaded %d active rooms", len(self.rooms))
+        log.info("rooms: loaded %d active rooms", len(self._rooms))
 
     def sweep(self) -> None:
         """Free unclaimed seats and end rooms whose grace period ran out (run_once)."""
@@ -167,11 +167,11 @@ class RoomService:
             if due > now:
                 continue
             del self._seat_deadlines[key]
-            room = self.rooms.get(key[0])
+            room = self._rooms.get(key[0])
             if room and key[1] in room.participants and not self._sockets.get(key):
                 self._free_seat(room, key[1])
         wall = self.clock.now()
-        for room in list(self.rooms.values()):
+        for room in list(self._rooms.values()):
             if (
                 room.status is RoomStatus.SCHEDULED
                 and room.start_time is not None
@@ -183,7 +183,7 @@ class RoomService:
             if due > now:
                 continue
             del self._empty_deadlines[room_id]
-            room = self.rooms.get(room_id)
+            room = self._rooms.get(room_id)
             if room and room.needs_grace():
                 log.info("rooms: %s ended after the empty grace period", room_id)
                 self._apply(room, lambda r: model.end(r, None, self.clock.now()))
@@ -202,20 +202,12 @@ class RoomService:
 
     # ---- creating and reading -----------------------------------------------------
     def parse_draft(self, body: dict[str, Any]) -> RoomDraft:
-        allowed = {"title", "description", "join_mode", "start_time"}
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise RoomRuleError("invalid", f"unknown field(s): {', '.join(unknown)}")
+        _only_fields(body, {"title", "description", "join_mode", "start_time"})
         title = body.get("title")
         if not isinstance(title, str) or not title.strip():
             raise RoomRuleError("invalid", "title is required")
-        if len(title) > MAX_TITLE:
-            raise RoomRuleError("invalid", f"title must be at most {MAX_TITLE} characters")
-        description = body.get("description", "")
-        if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
-            raise RoomRuleError(
-                "invalid", f"description must be a string of at most {MAX_DESCRIPTION} characters"
-            )
+        title = _title(title)
+        description = _description(body.get("description", ""))
         mode_raw = body.get("join_mode", "open")
         try:
             join_mode = JoinMode(mode_raw)
@@ -228,7 +220,7 @@ class RoomService:
                 raise RoomRuleError("invalid", "start_time is in the past")
             if start_time > now + MAX_SCHEDULE_AHEAD:
                 raise RoomRuleError("invalid", "start_time is more than a year ahead")
-        return RoomDraft(title.strip(), description, join_mode, start_time)
+        return RoomDraft(title, description, join_mode, start_time)
 
     def create(self, host: User, draft: RoomDraft) -> Room:
         now = self.clock.now()
@@ -245,17 +237,30 @@ class RoomService:
             started_at=None if draft.start_time else now,
         )
         self.store.insert(room)
-        self.rooms[room.id] = room
+        self._rooms[room.id] = room
         self._check_empty(room)
         log.info("rooms: %s created by %s (%s)", room.id, host.username, room.status.value)
-        self._notify(room, Event("room_created", {}))
+        self._notify(room, RoomEvent("room_created", {}))
         return room
 
     def get(self, room_id: str) -> Room:
-        room = self.rooms.get(room_id) or self.store.get(room_id)
+        room = self.find(room_id)
         if room is None:
             raise RoomRuleError("not_found", "no such room")
         return room
+
+    def find(self, room_id: str) -> Room | None:
+        """Any room of this node, ended ones from the store; None if there is no such room."""
+        return self._rooms.get(room_id) or self.store.get(room_id)
+
+    def active(self, room_id: str) -> Room | None:
+        """A scheduled or live room (held in memory); None for ended or unknown rooms."""
+        return self._rooms.get(room_id)
+
+    def live(self, room_id: str) -> Room | None:
+        """The room if it is live now (media and trunks only exist for live rooms)."""
+        room = self._rooms.get(room_id)
+        return room if room is not None and room.status is RoomStatus.LIVE else None
 
     def hallway(self, viewer: User) -> list[Room]:
         me = Viewer(
@@ -265,7 +270,7 @@ class RoomService:
                 uid for uid, _ in self.follows.page(viewer.id, "followers", "accepted", 10**6, 0)
             ),
         )
-        return rank(self.rooms.values(), me)
+        return rank(self._rooms.values(), me)
 
     # ---- acting -------------------------------------------------------------------
     def join(self, room_id: str, user: User, invite_token: str | None = None) -> Room:
@@ -312,28 +317,16 @@ class RoomService:
         return room
 
     def update_details(self, room_id: str, actor: User, body: dict[str, Any]) -> Room:
+        _only_fields(body, {"title", "description"})
         room = self.get(room_id)
-        title, description = body.get("title"), body.get("description")
-        if title is not None and (
-            not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE
-        ):
-            raise RoomRuleError("invalid", f"title must be 1-{MAX_TITLE} characters")
-        if description is not None and (
-            not isinstance(description, str) or len(description) > MAX_DESCRIPTION
-        ):
-            raise RoomRuleError(
-                "invalid", f"description must be a string of at most {MAX_DESCRIPTION} characters"
-            )
-        self._apply(
-            room,
-            lambda r: model.update_details(
-                r, actor.id, title.strip() if isinstance(title, str) else None, description
-            ),
-        )
+        raw_title, raw_description = body.get("title"), body.get("description")
+        title = None if raw_title is None else _title(raw_title)
+        description = None if raw_description is None else _description(raw_description)
+        self._apply(room, lambda r: model.update_details(r, actor.id, title, description))
         return room
 
-    def _apply(self, room: Room, change: Callable[[Room], list[Event]]) -> list[Event]:
-        if room.id not in self.rooms:
+    def _apply(self, room: Room, change: Callable[[Room], list[RoomEvent]]) -> list[RoomEvent]:
+        if room.id not in self._rooms:
             raise RoomRuleError("conflict", f"the room is {room.status.value}")
         events = change(room)
         if not events:
@@ -353,14 +346,14 @@ class RoomService:
         return events
 
     def _close_room(self, room: Room) -> None:
-        self.rooms.pop(room.id, None)
+        self._rooms.pop(room.id, None)
         self._empty_deadlines.pop(room.id, None)
         for key in [k for k in self._seat_deadlines if k[0] == room.id]:
             del self._seat_deadlines[key]
         for sub in self._subs.pop(room.id, set()):
             self._close_sub(sub, 1000, "room ended")
 
-    def _notify(self, room: Room, event: Event) -> None:
+    def _notify(self, room: Room, event: RoomEvent) -> None:
         for observer in self.observers:
             observer.room_event(room, event)
 
@@ -389,7 +382,7 @@ class RoomService:
 
     def watch(self, room_id: str) -> Subscription:
         """Follow a live room's events without taking a seat (a relay trunk does this)."""
-        room = self.rooms.get(room_id)
+        room = self._rooms.get(room_id)
         if room is None or room.status is not RoomStatus.LIVE:
             raise RoomRuleError("conflict", "the room is not live")
         sub = Subscription(room.id, None, max(self.settings.ws_queue_size, 1024))
@@ -406,7 +399,7 @@ class RoomService:
         key = (room_id, user.id)
         self._sockets[key] = self._sockets.get(key, 0) + 1
         self._seat_deadlines.pop(key, None)
-        room = self.rooms.get(room_id)
+        room = self._rooms.get(room_id)
         if room is not None and user.id in room.participants:
             self._apply(room, lambda r: model.join(r, user.id, self.clock.now()))
 
@@ -415,7 +408,7 @@ class RoomService:
         key = (room_id, user.id)
         if self._release_socket(key):
             return
-        room = self.rooms.get(room_id)
+        room = self._rooms.get(room_id)
         if room is None or user.id not in room.participants:
             return
         self._apply(room, lambda r: model.disconnect(r, user.id))
@@ -424,7 +417,7 @@ class RoomService:
     def forget_user(self, user_id: int) -> None:
         """A deleted account leaves every live room it sits in (a quiet ``left``)."""
         now = self.clock.now()
-        for room in list(self.rooms.values()):
+        for room in list(self._rooms.values()):
             if user_id in room.participants:
                 self._apply(room, lambda r: model.leave(r, user_id, now))
             self._sockets.pop((room.id, user_id), None)
@@ -449,7 +442,7 @@ class RoomService:
         key = (sub.room_id, user_id)
         if self._release_socket(key):
             return
-        room = self.rooms.get(sub.room_id)
+        room = self._rooms.get(sub.room_id)
         if room is None or user_id not in room.participants:
             return
         self._apply(room, lambda r: model.disconnect(r, user_id))
@@ -463,7 +456,7 @@ class RoomService:
 
     def report_levels(self, room_id: str, levels: dict[int, float]) -> None:
         """Speaking levels from the media engine: sent at once, never stored."""
-        room = self.rooms.get(room_id)
+        room = self._rooms.get(room_id)
         if room is None:
             return
         users = self.users.many(list(levels))
@@ -475,7 +468,7 @@ class RoomService:
         for sub in self._subs.get(room_id, ()):
             sub.offer(message, droppable=True)
 
-    def _publish(self, room: Room, seq: int, event: Event) -> None:
+    def _publish(self, room: Room, seq: int, event: RoomEvent) -> None:
         subs = self._subs.get(room.id)
         if not subs:
             return
@@ -497,7 +490,7 @@ class RoomService:
         return subs
 
     # ---- views (what clients see) -------------------------------------------------
-    def event_message(self, room: Room, seq: int, event: Event) -> dict[str, Any]:
+    def event_message(self, room: Room, seq: int, event: RoomEvent) -> dict[str, Any]:
         data = dict(event.data)
         ids = [v for k, v in data.items() if k in ("user", "by") and isinstance(v, int)]
         users = self.users.many(ids)
@@ -580,7 +573,28 @@ class RoomService:
         return data
 
 
-def _touched(events: Iterable[Event]) -> set[int]:
+def _only_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise RoomRuleError("invalid", f"unknown field(s): {', '.join(unknown)}")
+
+
+def _title(raw: object) -> str:
+    """A room title: 1-MAX_TITLE characters once surrounding space is stripped."""
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_TITLE:
+        raise RoomRuleError("invalid", f"title must be 1-{MAX_TITLE} characters")
+    return raw.strip()
+
+
+def _description(raw: object) -> str:
+    if not isinstance(raw, str) or len(raw) > MAX_DESCRIPTION:
+        raise RoomRuleError(
+            "invalid", f"description must be a string of at most {MAX_DESCRIPTION} characters"
+        )
+    return raw
+
+
+def _touched(events: Iterable[RoomEvent]) -> set[int]:
     return {e.data["user"] for e in events if isinstance(e.data.get("user"), int)}
 
 

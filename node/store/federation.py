@@ -134,15 +134,6 @@ class FederationStore:
         row = self.db.one("SELECT * FROM remote_actors WHERE user_id = ?", (user_id,))
         return _actor(row) if row else None
 
-    def actors_by_users(self, user_ids: list[int]) -> dict[int, RemoteActorRow]:
-        if not user_ids:
-            return {}
-        marks = ",".join("?" for _ in user_ids)
-        rows = self.db.all(
-            f"SELECT * FROM remote_actors WHERE user_id IN ({marks})", tuple(user_ids)
-        )
-        return {row["user_id"]: _actor(row) for row in rows}
-
     def user_by_handle(self, username: str, domain: str) -> int | None:
         row = self.db.one(
             "SELECT id FROM users WHERE username = ? AND domain = ?", (username, domain)

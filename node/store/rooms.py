@@ -146,11 +146,6 @@ class RoomStore:
         )
         return [r[0] for r in rows]
 
-    def ended_count(self) -> int:
-        row = self.db.one("SELECT count(*) FROM rooms WHERE status = 'ended'")
-        return int(row[0]) if row else 0
-
-
 def _room_values(room: Room) -> tuple[object, ...]:
     return (
         room.id,

@@ -113,12 +113,6 @@ class UserStore:
         row = self.db.one("SELECT password_hash FROM users WHERE id = ?", (user_id,))
         return row["password_hash"] if row else None
 
-    def set_password_hash(self, user_id: int, password_hash: str) -> None:
-        with self.db.transaction():
-            self.db.execute(
-                "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
-            )
-
     def update_profile(
         self,
         user_id: int,

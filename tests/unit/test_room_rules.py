@@ -114,7 +114,7 @@ MATRIX = [
 ]
 
 
-def run(room: Room, action: str, actor: int, target: int) -> list[model.Event]:
+def run(room: Room, action: str, actor: int, target: int) -> list[model.RoomEvent]:
     now = 100.0
     calls = {
         "raise_hand": lambda: model.raise_hand(room, actor, now),
@@ -160,7 +160,7 @@ def test_invite_accept_puts_listener_on_stage_and_clears_hand() -> None:
         False,
         True,
     )
-    assert events == [model.Event("role_changed", {"user": HANDUP, "role": "speaker"})]
+    assert events == [model.RoomEvent("role_changed", {"user": HANDUP, "role": "speaker"})]
 
 
 def test_decline_keeps_listener_in_audience() -> None:
@@ -210,7 +210,7 @@ def test_moderation_passes_to_longest_present_speaker() -> None:
     room = make_room()
     model.leave(room, MOD, 40.0)
     events = model.leave(room, HOST, 41.0)
-    assert events[-1] == model.Event("role_changed", {"user": SPEAKER, "role": "moderator"})
+    assert events[-1] == model.RoomEvent("role_changed", {"user": SPEAKER, "role": "moderator"})
     assert room.participants[SPEAKER].role is Role.MODERATOR
     assert SPEAKER in room.moderators
 
