@@ -44,9 +44,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cli.app import build_app
 from federation.activities import host_of
 from federation.service import FEDERATION, Federation
-from node.app import build_app
 from node.settings import load_settings
 
 NODES = 100
@@ -101,11 +101,11 @@ async def _until_sent(fed: Federation, expected: int, timeout: float) -> float:
     """Seconds until EXPECTED rows more than now are sent (poll every 5 ms)."""
     start = time.perf_counter()
     while True:
-        summary = fed.ctx.deliveries.summary()
+        summary = fed.deliveries.summary()
         if summary["sent"] >= expected:
             return time.perf_counter() - start
         if summary["failed"]:
-            raise RuntimeError(f"deliveries failed: {fed.ctx.deliveries.recent(3, 'failed')}")
+            raise RuntimeError(f"deliveries failed: {fed.deliveries.recent(3, 'failed')}")
         if time.perf_counter() - start > timeout:
             raise TimeoutError(f"only {summary} after {timeout} s")
         await asyncio.sleep(0.005)
@@ -121,14 +121,14 @@ async def _salon_round(
     fed: Federation, http: aiohttp.ClientSession, csrf: str, parent: Connection, rep: int
 ) -> tuple[float, int]:
     """Start a room; seconds until every queued delivery is sent, and POSTs received."""
-    base_url = fed.ctx.settings.base_url
-    before = fed.ctx.deliveries.summary()
+    base_url = fed.settings.base_url
+    before = fed.deliveries.summary()
     t0 = time.perf_counter()
     async with http.post(
         f"{base_url}/api/rooms", json={"title": f"Announced {rep}"}, headers={"X-CSRF-Token": csrf}
     ) as resp:
         assert resp.status == 201, await resp.text()
-    queued = fed.ctx.deliveries.summary()["pending"] - before["pending"]
+    queued = fed.deliveries.summary()["pending"] - before["pending"]
     await _until_sent(fed, before["sent"] + queued, timeout=60)
     seconds = time.perf_counter() - t0
     got = await _counted(parent)
@@ -145,11 +145,11 @@ async def _baseline_round(
     fed: Federation, alice: Any, personal: list[str], parent: Connection, rep: int
 ) -> tuple[float, int]:
     """The latest room's Create once per follower's personal inbox, until all are sent."""
-    row = fed.ctx.db.one("SELECT document FROM outbox_activities ORDER BY created_at DESC LIMIT 1")
+    row = fed.db.one("SELECT document FROM outbox_activities ORDER BY created_at DESC LIMIT 1")
     assert row is not None
     document = json.loads(row[0])
     document["id"] += "-per-follower"
-    already = fed.ctx.deliveries.summary()["sent"]
+    already = fed.deliveries.summary()["sent"]
     t0 = time.perf_counter()
     added = fed.publisher.publish(document, alice, personal, public=True)
     await _until_sent(fed, already + added, timeout=170)
@@ -184,7 +184,7 @@ async def main(quick: bool) -> dict[str, Any]:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", node_port).start()
         fed: Federation = app[FEDERATION]
-        ctx = fed.ctx
+        ctx = fed
         try:
             assert await loop.run_in_executor(None, parent.recv) == "ready"
             http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -203,7 +203,7 @@ async def main(quick: bool) -> dict[str, Any]:
             for i in range(FOLLOWERS):
                 base = f"http://127.0.0.1:{receiver_ports[i % NODES]}"
                 actor = f"{base}/users/f{i}"
-                user_id = ctx.store.upsert_actor(
+                user_id = ctx.actors.upsert_actor(
                     actor_uri=actor,
                     username=f"f{i}",
                     domain=host_of(base),

@@ -1,6 +1,6 @@
 """Cascade: a room on origin node A heard by listeners on M remote nodes through relay trunks.
 
-Real federating nodes in this process (``tests.conftest.Node``: ``node.app.build_app`` on
+Real federating nodes in this process (``tests.conftest.Node``: ``cli.app.build_app`` on
 127.0.0.1, ``--testnet``, loopback ICE, fast delivery), real signed HTTP between them, the
 real encrypted UDP trunk (media/relay.py) and real aiortc peer connections. A host bot on
 A plays a click train (a 10 ms 1.5 kHz burst every 500 ms; bench/latency.py). Phases:
@@ -273,20 +273,11 @@ def cheap_passwords() -> None:
     node.auth.hash_password_sync = hash_password_sync
 
 
-SEAT_MESSAGES = [0]  # `users` messages A's trunk endpoints handled (all trunks)
+def seat_messages(node: Any) -> int:
+    """The trunk control channel's `users` → `seats` exchanges handled by NODE's trunks."""
+    from cli.app import NODE
 
-
-def count_seat_messages() -> None:
-    """Instrumentation only: count the trunk control channel's `users` → `seats` exchanges."""
-    from federation.trunk_origin import OriginSession
-
-    seat = OriginSession._seat
-
-    def counted(self: OriginSession, data: dict[str, Any]) -> dict[str, Any]:
-        SEAT_MESSAGES[0] += 1
-        return seat(self, data)
-
-    OriginSession._seat = counted  # type: ignore[method-assign]
+    return int(node.app[NODE].trunks.seat_messages)
 
 
 @dataclass
@@ -344,15 +335,15 @@ async def remote_join(http: aiohttp.ClientSession, node: Any, who: Account, room
 
 
 def room_media(origin: Any, room_id: str) -> Any:
-    from node.app import AUDIO
+    from cli.app import NODE
 
-    return origin.app[AUDIO].engine.get(room_id)
+    return origin.app[NODE].audio.engine.get(room_id)
 
 
 def live_remote_rooms(node: Any) -> int:
-    from federation.remote_api import REMOTE
+    from cli.app import NODE
 
-    return sum(1 for r in node.app[REMOTE].rooms.values() if not r.ended)
+    return len(node.app[NODE].remote_rooms.open_rooms())
 
 
 async def until(check: Any, timeout: float, what: str) -> None:
@@ -484,7 +475,6 @@ async def resources() -> AsyncIterator[tuple[Path, Cluster, Worker]]:
 
 async def run(cfg: Config) -> dict[str, Any]:
     cheap_passwords()
-    count_seat_messages()
     m, n = cfg.remotes, cfg.listeners
     async with resources() as (tmp, cluster, bulk), aiohttp.ClientSession() as http:
         # ---- set-up: A, B1..BM, J (cold joins); accounts ----
@@ -549,11 +539,11 @@ async def run(cfg: Config) -> dict[str, Any]:
         ear_start = (peer_a.packets_received, peer_a.octets)
         t_p, t_o = meter.snapshot()
         l_p, _ = await bulk.counts()
-        seats_before = SEAT_MESSAGES[0]
+        seats_before = seat_messages(a)
         since = time.monotonic()
         await asyncio.sleep(cfg.window)
         elapsed = time.monotonic() - since
-        seat_rate = (SEAT_MESSAGES[0] - seats_before) / elapsed
+        seat_rate = (seat_messages(a) - seats_before) / elapsed
         t_p2, t_o2 = meter.snapshot()
         l_p2, _ = await bulk.counts()
         relay_opus = (peer_a.octets - ear_start[1]) / max(1, peer_a.packets_received - ear_start[0])

@@ -1,6 +1,6 @@
 """Inbox benchmark: signed inbox POSTs verified and stored per core-second of node CPU.
 
-A real node (``node.app.build_app``, the production composition root) runs in this process
+A real node (``cli.app.build_app``, the production composition root) runs in this process
 on 127.0.0.1; a load process serves the remote actors' documents (a few fake actors on a
 local aiohttp server), pre-signs every activity (draft-cavage ``rsa-sha256``, as Mastodon
 signs) before the clock starts, then POSTs them to the shared inbox over keep-alive
@@ -48,11 +48,11 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cli.app import build_app
 from federation import keys
 from federation.activities import Actor, ActorPublicKey
 from federation.service import FEDERATION, Federation
 from federation.signatures import HttpRequest, sign_cavage
-from node.app import build_app
 from node.settings import load_settings
 
 AS2 = "application/activity+json"
@@ -262,7 +262,7 @@ async def run_phase(label: str, n: int, cache_seconds: float, tmp: Path) -> Phas
     await web.TCPSite(runner, "127.0.0.1", port).start()
     node_url = settings.base_url
     fed: Federation = app[FEDERATION]
-    ctx = fed.ctx
+    ctx = fed
     loop = asyncio.get_running_loop()
     parent, child = mp.Pipe()
     proc = mp.get_context("spawn").Process(target=_load_process, args=(child, node_url))
@@ -290,14 +290,14 @@ async def run_phase(label: str, n: int, cache_seconds: float, tmp: Path) -> Phas
         alice = ctx.users.by_name("alice")
         assert alice is not None
         for i in range(ACTORS):
-            row = ctx.store.actor_by_uri(f"{base}/users/a{i}")
+            row = ctx.actors.actor_by_uri(f"{base}/users/a{i}")
             assert row is not None
             ctx.follows.put(alice.id, row.user_id, "accepted", ctx.clock.now())
         while ctx.deliveries.summary()["pending"]:
             await asyncio.sleep(0.05)
         parent.send(("prepare", n, label))
         await loop.run_in_executor(None, parent.recv)
-        seen_before = ctx.store.seen_count()
+        seen_before = ctx.seen.seen_count()
         cpu0 = time.process_time()
         parent.send(("go",))
         _, statuses, wall, fetches = await loop.run_in_executor(None, parent.recv)
@@ -309,8 +309,8 @@ async def run_phase(label: str, n: int, cache_seconds: float, tmp: Path) -> Phas
             wall,
             cpu,
             fetches,
-            ctx.store.count("remote_rooms"),
-            ctx.store.seen_count() - seen_before,
+            ctx.count("remote_rooms"),
+            ctx.seen.seen_count() - seen_before,
         )
         parent.send(("stop",))
     finally:

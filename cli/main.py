@@ -13,13 +13,13 @@ import typer
 if TYPE_CHECKING:  # aiortc loads slowly: only the bot commands import it
     from cli.bot import BotOptions
 
+from federation.store.deliveries import DeliveryStore
+from federation.store.policies import DomainPolicies
 from node.accounts import AccountError, AccountService
 from node.clock import SystemClock
 from node.datadir import DataDirError, ensure_data_dir
 from node.settings import Settings, SettingsError, load_settings
 from node.store.db import StoreError, open_database
-from node.store.deliveries import DeliveryStore
-from node.store.federation import FederationStore
 
 app = typer.Typer(help="Salon: federated live audio rooms.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage the accounts of a node.", no_args_is_help=True)
@@ -82,7 +82,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Run a node until Ctrl-C / SIGTERM (first start creates DATA with defaults)."""
-    from node.app import serve as run_node
+    from cli.app import serve as run_node
 
     _logging(log_level)
     settings = _settings(data, url=url, host=host, port=port, testnet=testnet)
@@ -156,14 +156,14 @@ def user_remove(
     typer.echo(f"removed user {name}")
 
 
-def _federation_store(data: Path) -> tuple[FederationStore, DeliveryStore]:
+def _federation_store(data: Path) -> tuple[DomainPolicies, DeliveryStore]:
     settings = _settings(data)
     try:
         ensure_data_dir(data)
         db = open_database(settings.db_path)
     except (DataDirError, StoreError) as exc:
         fail(str(exc))
-    return FederationStore(db), DeliveryStore(db)
+    return DomainPolicies(db, allowlist_mode=settings.allowlist_mode), DeliveryStore(db)
 
 
 @admin_app.command("block-domain")

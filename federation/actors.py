@@ -15,9 +15,12 @@ from typing import Any
 
 from federation import keys
 from federation.activities import ActivityError, Actor, ActorPublicKey, Multikey, host_of
-from federation.context import Context
-from federation.fetch import FetchError
-from node.store.users import User
+from federation.fetch import FetchError, SafeClient
+from federation.identity import Signers, Urls
+from federation.store.actors import RemoteActorStore
+from federation.store.policies import DomainPolicies
+from node.clock import Clock
+from node.store.users import User, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -32,45 +35,58 @@ class _Cached:
     fetched_at: float
 
 
-def local_actor(ctx: Context, user: User) -> Actor:
-    actor_id = ctx.urls.actor(user.username)
-    user_keys = ctx.store.ensure_keys(user.id, ctx.clock.now())
-    return _actor(ctx, actor_id, "Person", user.username, user_keys, user.display_name, user)
+class ActorDocuments:
+    """Our own actors as AS2 documents: each local user's ``Person`` and the node's
+    ``Application``."""
 
+    def __init__(self, urls: Urls, signers: Signers, node_name: str) -> None:
+        self.urls = urls
+        self.signers = signers
+        self.node_name = node_name
 
-def node_actor(ctx: Context) -> Actor:
-    return _actor(ctx, ctx.urls.node_actor, "Application", ctx.urls.host, ctx.node_keys, "", None)
+    def local(self, user: User) -> Actor:
+        actor_id = self.urls.actor(user.username)
+        user_keys = self.signers.user_keys(user)
+        return self._actor(actor_id, "Person", user.username, user_keys, user.display_name, user)
 
+    def node(self) -> Actor:
+        urls = self.urls
+        return self._actor(
+            urls.node_actor, "Application", urls.host, self.signers.node_keys, "", None
+        )
 
-def _actor(
-    ctx: Context,
-    actor_id: str,
-    kind: str,
-    username: str,
-    actor_keys: keys.ActorKeys,
-    display_name: str,
-    user: User | None,
-) -> Actor:
-    return Actor(
-        id=actor_id,
-        type=kind,
-        inbox=f"{actor_id}/inbox" if user else ctx.urls.shared_inbox,
-        outbox=f"{actor_id}/outbox" if user else None,
-        followers=f"{actor_id}/followers" if user else None,
-        following=f"{actor_id}/following" if user else None,
-        shared_inbox=ctx.urls.shared_inbox,
-        preferred_username=username,
-        name=(display_name or username) if user else ctx.settings.node_name,
-        summary=user.bio if user else None,
-        url=actor_id,
-        public_keys=(
-            ActorPublicKey(keys.rsa_key_id(actor_id), actor_id, actor_keys.rsa_public_pem),
-        ),
-        assertion_methods=(
-            Multikey(keys.ed25519_key_id(actor_id), actor_id, actor_keys.ed25519_public_multibase),
-        ),
-        manually_approves_followers=user.locked if user else False,
-    )
+    def _actor(
+        self,
+        actor_id: str,
+        kind: str,
+        username: str,
+        actor_keys: keys.ActorKeys,
+        display_name: str,
+        user: User | None,
+    ) -> Actor:
+        shared_inbox = self.urls.shared_inbox
+        return Actor(
+            id=actor_id,
+            type=kind,
+            inbox=f"{actor_id}/inbox" if user else shared_inbox,
+            outbox=f"{actor_id}/outbox" if user else None,
+            followers=f"{actor_id}/followers" if user else None,
+            following=f"{actor_id}/following" if user else None,
+            shared_inbox=shared_inbox,
+            preferred_username=username,
+            name=(display_name or username) if user else self.node_name,
+            summary=user.bio if user else None,
+            url=actor_id,
+            public_keys=(
+                ActorPublicKey(keys.rsa_key_id(actor_id), actor_id, actor_keys.rsa_public_pem),
+            ),
+            assertion_methods=(
+                Multikey(
+                    keys.ed25519_key_id(actor_id), actor_id, actor_keys.ed25519_public_multibase
+                ),
+            ),
+            manually_approves_followers=user.locked if user else False,
+        )
 
 
 def parse_acct(text: str) -> tuple[str, str]:
@@ -82,9 +98,38 @@ def parse_acct(text: str) -> tuple[str, str]:
 
 
 class ActorDirectory:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    """Remote actors: fetched (signed by the node), cached, and stored as users rows."""
+
+    def __init__(
+        self,
+        urls: Urls,
+        client: SafeClient,
+        signers: Signers,
+        actors: RemoteActorStore,
+        users: UserStore,
+        policies: DomainPolicies,
+        clock: Clock,
+        *,
+        cache_seconds: float,
+        testnet: bool,
+    ) -> None:
+        self.urls = urls
+        self.client = client
+        self.signers = signers
+        self.actors = actors
+        self.users = users
+        self.policies = policies
+        self.clock = clock
+        self.cache_seconds = cache_seconds
+        self.testnet = testnet
         self._cache: dict[str, _Cached] = {}
+
+    def actor_uri(self, user: User) -> str:
+        """Our URI for a local user, the stored ``id`` for a remote one."""
+        if user.is_local:
+            return self.urls.actor(user.username)
+        row = self.actors.actor_by_user(user.id)
+        return row.actor_uri if row else ""
 
     def forget(self, actor_uri: str) -> None:
         self._cache.pop(actor_uri, None)
@@ -93,18 +138,18 @@ class ActorDirectory:
         """The actor document at ACTOR_URI (a key id's document leads to its owner)."""
         actor_uri = actor_uri.split("#", 1)[0]
         cached = self._cache.get(actor_uri)
-        ttl = self.ctx.settings.actor_cache_seconds
-        if cached and not refresh and self.ctx.clock.monotonic() - cached.fetched_at < ttl:
+        ttl = self.cache_seconds
+        if cached and not refresh and self.clock.monotonic() - cached.fetched_at < ttl:
             return cached.actor
         try:
-            document = await self.ctx.http().get_json(actor_uri, self.ctx.node_signer)
+            document = await self.client.get_json(actor_uri, self.signers.node)
             if "inbox" not in document and isinstance(document.get("owner"), str):
                 owner = document["owner"]  # a standalone key document (GoToSocial style)
                 if host_of(owner) != host_of(actor_uri):
                     raise ActivityError(f"key {actor_uri} names an owner on another host")
-                document = await self.ctx.http().get_json(owner, self.ctx.node_signer)
+                document = await self.client.get_json(owner, self.signers.node)
         except FetchError as exc:
-            stored = self.ctx.store.actor_by_uri(actor_uri)
+            stored = self.actors.actor_by_uri(actor_uri)
             if stored is None:
                 raise
             log.info("actors: %s unreachable (%s), using the stored document", actor_uri, exc)
@@ -112,7 +157,7 @@ class ActorDirectory:
         actor = Actor.parse(document)
         if host_of(actor.id) != host_of(actor_uri):
             raise ActivityError(f"actor document at {actor_uri} has an id on another host")
-        self._cache[actor.id] = _Cached(actor, document, self.ctx.clock.monotonic())
+        self._cache[actor.id] = _Cached(actor, document, self.clock.monotonic())
         if actor.id != actor_uri:
             self._cache[actor_uri] = self._cache[actor.id]
         return actor
@@ -120,8 +165,8 @@ class ActorDirectory:
     def remember(self, actor: Actor, document: dict[str, Any]) -> int:
         """Store (or refresh) a remote actor as a users row; its user id."""
         username = actor.preferred_username or actor.id.rstrip("/").rsplit("/", 1)[-1]
-        self._cache[actor.id] = _Cached(actor, document, self.ctx.clock.monotonic())
-        return self.ctx.store.upsert_actor(
+        self._cache[actor.id] = _Cached(actor, document, self.clock.monotonic())
+        return self.actors.upsert_actor(
             actor_uri=actor.id,
             username=username,
             domain=host_of(actor.id),
@@ -131,7 +176,7 @@ class ActorDirectory:
             inbox=actor.inbox,
             shared_inbox=actor.shared_inbox,
             document=document,
-            now=self.ctx.clock.now(),
+            now=self.clock.now(),
         )
 
     def document(self, actor_uri: str) -> dict[str, Any] | None:
@@ -140,14 +185,14 @@ class ActorDirectory:
 
     async def user_for(self, actor_uri: str) -> User:
         """The users row of a remote actor, fetched and stored on first sight."""
-        stored = self.ctx.store.actor_by_uri(actor_uri)
+        stored = self.actors.actor_by_uri(actor_uri)
         if stored is None:
             actor = await self.fetch(actor_uri)
             document = self.document(actor.id) or actor.serialize()
             user_id = self.remember(actor, document)
         else:
             user_id = stored.user_id
-        user = self.ctx.users.get(user_id)
+        user = self.users.get(user_id)
         if user is None:
             raise ActivityError(f"remote actor {actor_uri} vanished")
         return user
@@ -155,21 +200,21 @@ class ActorDirectory:
     async def lookup(self, acct: str) -> User:
         """Resolve ``@user@host`` through WebFinger (RFC 7033) to a stored users row."""
         username, host = parse_acct(acct)
-        if host == self.ctx.urls.host.lower():
-            found = self.ctx.users.by_name(username)
+        if host == self.urls.host.lower():
+            found = self.users.by_name(username)
             if found is None:
                 raise ActivityError(f"no user named {username!r} on this node")
             return found
-        known = self.ctx.store.user_by_handle(username, host)
+        known = self.actors.user_by_handle(username, host)
         if known is not None:
-            user = self.ctx.users.get(known)
+            user = self.users.get(known)
             if user is not None:
                 return user
-        if self.ctx.refused(host):
+        if self.policies.refused(host):
             raise ActivityError(f"{host} is blocked on this node")
-        scheme = "http" if self.ctx.settings.testnet else "https"
+        scheme = "http" if self.testnet else "https"
         url = f"{scheme}://{host}/.well-known/webfinger?resource=acct:{username}@{host}"
-        jrd = await self.ctx.http().get_json(url, None, accept="application/jrd+json")
+        jrd = await self.client.get_json(url, None, accept="application/jrd+json")
         links = jrd.get("links")
         href = None
         if isinstance(links, list):

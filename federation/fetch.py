@@ -101,20 +101,42 @@ class PostResult:
 
 
 class SafeClient:
+    """The node's outgoing HTTP: SSRF-guarded, size-capped, signed when asked.
+
+    Built once by the composition root with SESSION None; ``start()`` opens the aiohttp
+    session inside the running loop (a session belongs to one loop) and ``close()`` ends it.
+    Tests may pass a session of their own.
+    """
+
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        session: aiohttp.ClientSession | None,
         clock: Clock,
         *,
         testnet: bool,
         timeout: float = 10.0,
         max_body: int = MAX_BODY,
     ) -> None:
-        self.session = session
+        self._session = session
         self.clock = clock
         self.testnet = testnet
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.max_body = max_body
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("federation HTTP client used before the node started")
+        return self._session
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = make_session(self.testnet)
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     def check_url(self, url: str) -> None:
         """Refuse non-http(s) URLs and literal special-use IPs (names: at connect time)."""

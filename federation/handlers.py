@@ -30,19 +30,53 @@ from federation.activities import (
     same_host,
 )
 from federation.actors import ActorDirectory
-from federation.context import Context
+from federation.fetch import SafeClient
+from federation.identity import Signers, Urls
 from federation.joins import JoinDesk
 from federation.outbox import FollowBridge
+from federation.store.actors import FollowActivityStore, RemoteActorStore
+from federation.store.policies import DomainPolicies
+from federation.store.rooms import RemoteRoomStore
+from node.clock import Clock
+from node.rooms.service import RoomService
+from node.store.follows import FollowStore
+from node.store.users import UserStore
 
 log = logging.getLogger(__name__)
 
 
 class Handlers:
-    def __init__(self, ctx: Context, directory: ActorDirectory, follows: FollowBridge) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        urls: Urls,
+        users: UserStore,
+        follows: FollowStore,
+        actors: RemoteActorStore,
+        follow_activities: FollowActivityStore,
+        remote_rooms: RemoteRoomStore,
+        policies: DomainPolicies,
+        directory: ActorDirectory,
+        bridge: FollowBridge,
+        joins: JoinDesk,
+        rooms: RoomService,
+        client: SafeClient,
+        signers: Signers,
+        clock: Clock,
+    ) -> None:
+        self.urls = urls
+        self.users = users
+        self.follows = follows
+        self.actors = actors
+        self.follow_activities = follow_activities
+        self.remote_rooms = remote_rooms
+        self.policies = policies
         self.directory = directory
-        self.bridge = follows
-        self.joins: JoinDesk | None = None  # set by wiring: rooms live in the node
+        self.bridge = bridge
+        self.joins = joins
+        self.rooms = rooms
+        self.client = client
+        self.signers = signers
+        self.clock = clock
 
     async def handle(self, activity: Activity, actor: Actor, data: dict[str, Any]) -> str:
         if isinstance(activity, Follow):
@@ -57,9 +91,9 @@ class Handlers:
             return await self.room(activity, actor)
         if isinstance(activity, Delete):
             return self.delete(activity, actor)
-        if isinstance(activity, Join | Leave) and self.joins is not None:
+        if isinstance(activity, Join | Leave):
             document = self.directory.document(actor.id) or actor.serialize()
-            user = self.ctx.users.get(self.directory.remember(actor, document))
+            user = self.users.get(self.directory.remember(actor, document))
             if user is None:
                 raise ActivityError(f"cannot store the actor {actor.id}")
             if isinstance(activity, Join):
@@ -69,22 +103,22 @@ class Handlers:
 
     # ---- follows ---------------------------------------------------------------------
     async def follow(self, activity: Follow, actor: Actor) -> str:
-        username = self.ctx.urls.username_of(activity.object)
-        followee = self.ctx.users.by_name(username) if username else None
+        username = self.urls.username_of(activity.object)
+        followee = self.users.by_name(username) if username else None
         if followee is None:
             raise ActivityError(f"Follow.object is not a user of this node: {activity.object}")
         document = self.directory.document(actor.id) or actor.serialize()
         follower_id = self.directory.remember(actor, document)
-        follower = self.ctx.users.get(follower_id)
+        follower = self.users.get(follower_id)
         assert follower is not None
-        self.ctx.store.put_follow_activity(follower.id, followee.id, activity.id)
-        current = self.ctx.follows.state(follower.id, followee.id)
+        self.follow_activities.put_follow_activity(follower.id, followee.id, activity.id)
+        current = self.follows.state(follower.id, followee.id)
         if current == "accepted":
             self.bridge.answer(follower, followee, accepted=True)
             return "already following; Accept sent again"
-        manual = followee.locked or self.ctx.limited(host_of(actor.id))
+        manual = followee.locked or self.policies.limited(host_of(actor.id))
         state = "pending" if manual else "accepted"
-        self.ctx.follows.put(follower.id, followee.id, state, self.ctx.clock.now())
+        self.follows.put(follower.id, followee.id, state, self.clock.now())
         if state == "accepted":
             self.bridge.answer(follower, followee, accepted=True)
         return f"follow {state}"
@@ -94,62 +128,62 @@ class Handlers:
         if isinstance(target, Follow):
             if target.object != actor.id:
                 raise ActivityError(f"{activity.TYPE}.object is not a Follow of {actor.id}")
-            pair = self.ctx.store.follow_by_activity(target.id)
+            pair = self.follow_activities.follow_by_activity(target.id)
             if pair is None:
                 pair = self._pair(target.actor, actor.id)
         elif isinstance(target, Reference):
-            pair = self.ctx.store.follow_by_activity(target.id)
+            pair = self.follow_activities.follow_by_activity(target.id)
         else:
             return f"{activity.TYPE} of {type(target).__name__} ignored"
         if pair is None:
             return f"{activity.TYPE} of an unknown follow ignored"
         follower_id, followee_id = pair
-        remote = self.ctx.store.actor_by_user(followee_id)
+        remote = self.actors.actor_by_user(followee_id)
         if remote is None or remote.actor_uri != actor.id:
             raise ActivityError(f"{actor.id} cannot answer a follow of someone else")
-        if self.ctx.follows.state(follower_id, followee_id) is None:
+        if self.follows.state(follower_id, followee_id) is None:
             return "follow no longer requested"
         if isinstance(activity, Accept):
-            self.ctx.follows.put(follower_id, followee_id, "accepted", self.ctx.clock.now())
+            self.follows.put(follower_id, followee_id, "accepted", self.clock.now())
             return "follow accepted"
-        self.ctx.follows.remove(follower_id, followee_id)
-        self.ctx.store.forget_follow_activity(follower_id, followee_id)
+        self.follows.remove(follower_id, followee_id)
+        self.follow_activities.forget_follow_activity(follower_id, followee_id)
         return "follow rejected"
 
     def _pair(self, follower_uri: str, followee_uri: str) -> tuple[int, int] | None:
-        username = self.ctx.urls.username_of(follower_uri)
-        follower = self.ctx.users.by_name(username) if username else None
-        followee = self.ctx.store.actor_by_uri(followee_uri)
+        username = self.urls.username_of(follower_uri)
+        follower = self.users.by_name(username) if username else None
+        followee = self.actors.actor_by_uri(followee_uri)
         if follower is None or followee is None:
             return None
         return follower.id, followee.user_id
 
     def undo(self, activity: Undo, actor: Actor) -> str:
         target = activity.object
-        pair = self.ctx.store.follow_by_activity(target.id)
+        pair = self.follow_activities.follow_by_activity(target.id)
         if pair is None and isinstance(target, Follow):
             if target.actor != actor.id:
                 raise ActivityError("Undo.object.actor must be the Undo's actor")
-            username = self.ctx.urls.username_of(target.object)
-            followee = self.ctx.users.by_name(username) if username else None
-            remote = self.ctx.store.actor_by_uri(actor.id)
+            username = self.urls.username_of(target.object)
+            followee = self.users.by_name(username) if username else None
+            remote = self.actors.actor_by_uri(actor.id)
             if followee and remote:
                 pair = (remote.user_id, followee.id)
         if pair is None:
             return "Undo of an unknown object ignored"
         follower_id, followee_id = pair
-        remote = self.ctx.store.actor_by_user(follower_id)
+        remote = self.actors.actor_by_user(follower_id)
         if remote is None or remote.actor_uri != actor.id:
             raise ActivityError(f"{actor.id} cannot undo a follow of someone else")
-        self.ctx.follows.remove(follower_id, followee_id)
-        self.ctx.store.forget_follow_activity(follower_id, followee_id)
+        self.follows.remove(follower_id, followee_id)
+        self.follow_activities.forget_follow_activity(follower_id, followee_id)
         return "follow undone"
 
     # ---- actors ----------------------------------------------------------------------
     def update_actor(self, updated: Actor, actor: Actor, raw: object) -> str:
         if updated.id != actor.id:
             raise ActivityError("an actor may only update its own document")
-        if self.ctx.store.actor_by_uri(actor.id) is None:
+        if self.actors.actor_by_uri(actor.id) is None:
             self.directory.forget(actor.id)
             return "update of an unknown actor ignored"
         document = raw if isinstance(raw, dict) else updated.serialize()
@@ -160,18 +194,18 @@ class Handlers:
         target = activity.object.id
         if target == actor.id:
             self.directory.forget(actor.id)
-            stored = self.ctx.store.actor_by_uri(actor.id)
-            if stored is not None and self.joins is not None:
+            stored = self.actors.actor_by_uri(actor.id)
+            if stored is not None:
                 # their seats in our live rooms go first (events tell everyone), then the row
-                self.joins.rooms.forget_user(stored.user_id)
-            removed = self.ctx.store.delete_actor(actor.id)
+                self.rooms.forget_user(stored.user_id)
+            removed = self.actors.delete_actor(actor.id)
             return "actor deleted" if removed else "delete of an unknown actor ignored"
-        room = self.ctx.store.room(target)
+        room = self.remote_rooms.room(target)
         if room is not None:
-            remote = self.ctx.store.actor_by_user(room.host_id)
+            remote = self.actors.actor_by_user(room.host_id)
             if remote is None or remote.actor_uri != actor.id:
                 raise ActivityError("only a room's host may delete it")
-            self.ctx.store.delete_room(target)
+            self.remote_rooms.delete_room(target)
             return "room deleted"
         return "Delete of an unknown object ignored"
 
@@ -188,22 +222,22 @@ class Handlers:
             raise ActivityError("a room must be attributed to the announcing actor, on its host")
         if not event.is_salon_room:
             return "non-Salon Event ignored"
-        host = self.ctx.store.actor_by_uri(actor.id)
-        if host is None or not self.ctx.store.followed_locally(host.user_id):
+        host = self.actors.actor_by_uri(actor.id)
+        if host is None or not self.actors.followed_locally(host.user_id):
             return "announcement from an actor nobody here follows ignored"
-        stored = self.ctx.store.room(event.id)
+        stored = self.remote_rooms.room(event.id)
         updated = format_datetime(event.updated) if event.updated else ""
         if stored is not None and updated and str(stored.document.get("updated", "")) > updated:
             return "stale room announcement ignored"
         assert event.status is not None
-        self.ctx.store.put_room(
-            event.id, host.user_id, event.status, event.serialize(), self.ctx.clock.now()
+        self.remote_rooms.put_room(
+            event.id, host.user_id, event.status, event.serialize(), self.clock.now()
         )
         return f"room {event.status}"
 
     async def _refetch_event(self, uri: str) -> Event | Reference:
         """An object not on its actor's host is trusted only as fetched from its own id."""
-        document = await self.ctx.http().get_json(uri, self.ctx.node_signer)
+        document = await self.client.get_json(uri, self.signers.node)
         if document.get("type") != "Event":
             return Reference(uri)
         event = Event.parse(document)

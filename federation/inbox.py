@@ -25,9 +25,9 @@ from federation.activities import (
     parse_activity,
 )
 from federation.actors import ActorDirectory
-from federation.context import Context
 from federation.fetch import FetchError
 from federation.handlers import Handlers
+from federation.identity import utc_now
 from federation.joins import JoinRefused
 from federation.signatures import (
     HttpRequest,
@@ -35,6 +35,9 @@ from federation.signatures import (
     signature_key_id,
     verify_request,
 )
+from federation.store.inbox import SeenActivities
+from federation.store.policies import DomainPolicies
+from node.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -49,55 +52,70 @@ class SignatureRejected(Exception):
     """401: the request is not signed by a key its actor lists."""
 
 
-async def verified_actor(
-    ctx: Context, directory: ActorDirectory, request: HttpRequest, claimed_actor: str | None
-) -> Actor:
-    """The actor whose listed key signed REQUEST; it must be CLAIMED_ACTOR when given.
+class SignedRequests:
+    """Who signed an incoming request (inbox POSTs, signed GETs, trunk openings)."""
 
-    On a failed check the actor is fetched again once: it may have rotated its key.
-    """
-    try:
-        key_id = signature_key_id(request)
-        key_host = host_of(key_id)
-    except (SignatureError, ActivityError) as exc:
-        raise SignatureRejected(str(exc)) from None
-    if claimed_actor is not None and host_of(claimed_actor) != key_host:
-        raise SignatureRejected("the signing key is not on the actor's host")
-    last_error = "signature verification failed"
-    for refresh in (False, True):
-        try:
-            actor = await directory.fetch(key_id, refresh=refresh)
-        except (FetchError, ActivityError) as exc:
-            raise SignatureRejected(f"cannot fetch the key {key_id}: {exc}") from None
-        if claimed_actor is not None and actor.id != claimed_actor:
-            raise SignatureRejected(f"key {key_id} belongs to {actor.id}, not {claimed_actor}")
-        try:
-            key = actor.verification_key(key_id)
-        except ActivityError as exc:
-            raise SignatureRejected(str(exc)) from None
-        if key is None:
-            last_error = f"actor {actor.id} does not list the key {key_id}"
-            continue
-        try:
-            verify_request(request, key, now=ctx.now_dt())
-        except SignatureError as exc:
-            last_error = str(exc)
-            continue
-        return actor
-    raise SignatureRejected(last_error)
-
-
-class Inbox:
-    def __init__(self, ctx: Context, directory: ActorDirectory, handlers: Handlers) -> None:
-        self.ctx = ctx
+    def __init__(self, base_url: str, directory: ActorDirectory, clock: Clock) -> None:
+        self.base_url = base_url
         self.directory = directory
-        self.handlers = handlers
+        self.clock = clock
 
     def request(
         self, method: str, raw_path: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> HttpRequest:
         """The request as the sender signed it: our public base URL + the raw target."""
-        return HttpRequest(method, self.ctx.settings.base_url + raw_path, list(headers), body)
+        return HttpRequest(method, self.base_url + raw_path, list(headers), body)
+
+    async def actor(self, request: HttpRequest, claimed_actor: str | None) -> Actor:
+        """The actor whose listed key signed REQUEST; it must be CLAIMED_ACTOR when given.
+
+        On a failed check the actor is fetched again once: it may have rotated its key.
+        """
+        try:
+            key_id = signature_key_id(request)
+            key_host = host_of(key_id)
+        except (SignatureError, ActivityError) as exc:
+            raise SignatureRejected(str(exc)) from None
+        if claimed_actor is not None and host_of(claimed_actor) != key_host:
+            raise SignatureRejected("the signing key is not on the actor's host")
+        last_error = "signature verification failed"
+        for refresh in (False, True):
+            try:
+                actor = await self.directory.fetch(key_id, refresh=refresh)
+            except (FetchError, ActivityError) as exc:
+                raise SignatureRejected(f"cannot fetch the key {key_id}: {exc}") from None
+            if claimed_actor is not None and actor.id != claimed_actor:
+                raise SignatureRejected(f"key {key_id} belongs to {actor.id}, not {claimed_actor}")
+            try:
+                key = actor.verification_key(key_id)
+            except ActivityError as exc:
+                raise SignatureRejected(str(exc)) from None
+            if key is None:
+                last_error = f"actor {actor.id} does not list the key {key_id}"
+                continue
+            try:
+                verify_request(request, key, now=utc_now(self.clock))
+            except SignatureError as exc:
+                last_error = str(exc)
+                continue
+            return actor
+        raise SignatureRejected(last_error)
+
+
+class Inbox:
+    def __init__(
+        self,
+        signed: SignedRequests,
+        policies: DomainPolicies,
+        seen: SeenActivities,
+        handlers: Handlers,
+        clock: Clock,
+    ) -> None:
+        self.signed = signed
+        self.policies = policies
+        self.seen = seen
+        self.handlers = handlers
+        self.clock = clock
 
     async def receive(self, request: HttpRequest) -> InboxResult:
         try:
@@ -113,10 +131,10 @@ class Inbox:
             actor_host = host_of(claimed)
         except ActivityError as exc:
             return InboxResult(400, str(exc))
-        if self.ctx.refused(actor_host):
+        if self.policies.refused(actor_host):
             return InboxResult(403, "this node does not federate with your domain")
         try:
-            actor = await verified_actor(self.ctx, self.directory, request, claimed)
+            actor = await self.signed.actor(request, claimed)
         except SignatureRejected as exc:
             log.info("inbox: rejected signature from %s: %s", claimed, exc)
             return InboxResult(401, str(exc))
@@ -133,15 +151,15 @@ class Inbox:
     async def _dispatch(
         self, activity: Activity, actor: Actor, data: dict[str, Any]
     ) -> InboxResult:
-        if not self.ctx.store.mark_seen(activity.id, self.ctx.clock.now()):
+        if not self.seen.mark_seen(activity.id, self.clock.now()):
             return InboxResult(202, "duplicate activity ignored")
         try:
             message = await self.handlers.handle(activity, actor, data)
         except JoinRefused as exc:
-            self.ctx.store.unmark_seen(activity.id)
+            self.seen.unmark_seen(activity.id)
             return InboxResult(403, str(exc))
         except (ActivityError, FetchError) as exc:
-            self.ctx.store.unmark_seen(activity.id)
+            self.seen.unmark_seen(activity.id)
             log.info("inbox: %s %s rejected: %s", type(activity).__name__, activity.id, exc)
             return InboxResult(400, str(exc))
         log.info(

@@ -25,12 +25,13 @@ from federation.activities import (
     host_of,
 )
 from federation.actors import ActorDirectory
-from federation.context import Context
-from federation.fetch import FetchError
+from federation.fetch import FetchError, SafeClient
+from federation.identity import Signers, Urls
 from federation.outbox import Publisher
+from federation.store.actors import RemoteActorStore
 from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
-from node.store.users import User
+from node.store.users import User, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,21 @@ class JoinDesk:
     """The origin's half: turn remote Join/Leave activities into room actions."""
 
     def __init__(
-        self, ctx: Context, directory: ActorDirectory, publisher: Publisher, rooms: RoomService
+        self,
+        urls: Urls,
+        users: UserStore,
+        actors: RemoteActorStore,
+        publisher: Publisher,
+        rooms: RoomService,
     ) -> None:
-        self.ctx = ctx
-        self.directory = directory
+        self.urls = urls
+        self.users = users
+        self.actors = actors
         self.publisher = publisher
         self.rooms = rooms
 
     def _room_id(self, uri: str) -> str:
-        room_id = self.ctx.urls.room_id_of(uri)
+        room_id = self.urls.room_id_of(uri)
         if room_id is None:
             raise ActivityError(f"Join.object is not a room of this node: {uri}")
         return room_id
@@ -83,14 +90,14 @@ class JoinDesk:
         self, join: Join, actor_user: User, room_id: str, *, accepted: bool, reason: str | None
     ) -> None:
         room = self.rooms.find(room_id)
-        host = self.ctx.users.get(room.host_id) if room else None
-        remote = self.ctx.store.actor_by_user(actor_user.id)
+        host = self.users.get(room.host_id) if room else None
+        remote = self.actors.actor_by_user(actor_user.id)
         if host is None or remote is None:
             return
         kind = Accept if accepted else Reject
         answer = kind(
-            id=self.ctx.urls.new_activity_id(),
-            actor=self.ctx.urls.actor(host.username),
+            id=self.urls.new_activity_id(),
+            actor=self.urls.actor(host.username),
             object=join,
             to=(join.actor,),
         ).serialize()
@@ -100,59 +107,75 @@ class JoinDesk:
         self.publisher.publish(answer, host, [inbox], public=False)
 
 
-async def request_join(
-    ctx: Context, directory: ActorDirectory, user: User, room_uri: str, token: str | None
-) -> None:
-    """Ask the room's node to admit USER; JoinRefused(reason) or JoinFailed on failure."""
-    client = ctx.http()
-    parts = urlsplit(room_uri)
-    inbox = f"{parts.scheme}://{parts.netloc}/inbox"  # closed rooms are not published
-    to: tuple[str, ...] = ()
-    try:
-        event = await client.get_json(room_uri, ctx.node_signer)
-    except FetchError as exc:
-        if exc.status != 404:
-            raise JoinFailed(f"cannot fetch the room {room_uri}: {exc}") from None
-    else:
-        host_uri = event.get("attributedTo")
-        if event.get("type") != "Event" or not isinstance(host_uri, str):
-            raise JoinFailed(f"{room_uri} is not a Salon room")
-        if host_of(host_uri) != host_of(room_uri):
-            raise JoinFailed("the room's host is not on the room's node")
+class RemoteJoins:
+    """The relay's half: ask another node's room to admit one of our users, or let go."""
+
+    def __init__(
+        self,
+        urls: Urls,
+        client: SafeClient,
+        signers: Signers,
+        directory: ActorDirectory,
+        publisher: Publisher,
+    ) -> None:
+        self.urls = urls
+        self.client = client
+        self.signers = signers
+        self.directory = directory
+        self.publisher = publisher
+
+    async def request(self, user: User, room_uri: str, token: str | None) -> None:
+        """Ask the room's node to admit USER; JoinRefused(reason) or JoinFailed on failure."""
+        client = self.client
+        parts = urlsplit(room_uri)
+        inbox = f"{parts.scheme}://{parts.netloc}/inbox"  # closed rooms are not published
+        to: tuple[str, ...] = ()
         try:
-            host = await directory.fetch(host_uri)
-        except (FetchError, ActivityError) as exc:
-            raise JoinFailed(f"cannot fetch the room's host: {exc}") from None
-        inbox = host.shared_inbox or host.inbox
-        to = (host_uri,)
-    join = Join(
-        id=ctx.urls.new_activity_id(),
-        actor=ctx.urls.actor(user.username),
-        object=room_uri,
-        to=to,
-    ).serialize()
-    if token:
-        join["@context"] = [AS_CONTEXT, SALON_CONTEXT]
-        join["inviteToken"] = token
-    try:
-        status, answer = await client.post_json(inbox, join, ctx.user_signer(user))
-    except FetchError as exc:
-        raise JoinFailed(str(exc)) from None
-    if status == 403:
-        reason = (answer or {}).get("error") or "the room refused the join"
-        raise JoinRefused(str(reason))
-    if status >= 300:
-        message = (answer or {}).get("error") or f"HTTP {status}"
-        raise JoinFailed(f"the room's node answered: {message}")
-    log.info("joins: %s admitted to %s", user.username, room_uri)
+            event = await client.get_json(room_uri, self.signers.node)
+        except FetchError as exc:
+            if exc.status != 404:
+                raise JoinFailed(f"cannot fetch the room {room_uri}: {exc}") from None
+        else:
+            host_uri = event.get("attributedTo")
+            if event.get("type") != "Event" or not isinstance(host_uri, str):
+                raise JoinFailed(f"{room_uri} is not a Salon room")
+            if host_of(host_uri) != host_of(room_uri):
+                raise JoinFailed("the room's host is not on the room's node")
+            try:
+                host = await self.directory.fetch(host_uri)
+            except (FetchError, ActivityError) as exc:
+                raise JoinFailed(f"cannot fetch the room's host: {exc}") from None
+            inbox = host.shared_inbox or host.inbox
+            to = (host_uri,)
+        join = Join(
+            id=self.urls.new_activity_id(),
+            actor=self.urls.actor(user.username),
+            object=room_uri,
+            to=to,
+        ).serialize()
+        if token:
+            join["@context"] = [AS_CONTEXT, SALON_CONTEXT]
+            join["inviteToken"] = token
+        try:
+            status, answer = await client.post_json(inbox, join, self.signers.user(user))
+        except FetchError as exc:
+            raise JoinFailed(str(exc)) from None
+        if status == 403:
+            reason = (answer or {}).get("error") or "the room refused the join"
+            raise JoinRefused(str(reason))
+        if status >= 300:
+            message = (answer or {}).get("error") or f"HTTP {status}"
+            raise JoinFailed(f"the room's node answered: {message}")
+        log.info("joins: %s admitted to %s", user.username, room_uri)
 
-
-def send_leave(ctx: Context, user: User, room_uri: str, publisher: Publisher) -> None:
-    """Queue a Leave for USER (delivered even if the origin is briefly away)."""
-    leave = Leave(
-        id=ctx.urls.new_activity_id(),
-        actor=ctx.urls.actor(user.username),
-        object=room_uri,
-    ).serialize()
-    parts = urlsplit(room_uri)
-    publisher.publish(leave, user, [f"{parts.scheme}://{parts.netloc}/inbox"], public=False)
+    def leave(self, user: User, room_uri: str) -> None:
+        """Queue a Leave for USER (delivered even if the origin is briefly away)."""
+        leave = Leave(
+            id=self.urls.new_activity_id(),
+            actor=self.urls.actor(user.username),
+            object=room_uri,
+        ).serialize()
+        parts = urlsplit(room_uri)
+        self.publisher.publish(
+            leave, user, [f"{parts.scheme}://{parts.netloc}/inbox"], public=False
+        )

@@ -9,6 +9,7 @@ interval are folded into one trailing ``Update`` that ``flush`` sends when it is
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -24,9 +25,13 @@ from federation.activities import (
     Update,
     host_of,
 )
-from federation.context import Context
+from federation.actors import ActorDirectory
+from federation.identity import Urls
+from federation.store.actors import FollowActivityStore, RemoteActorStore
+from federation.store.deliveries import DeliveryStore
+from node.clock import Clock
 from node.rooms.model import JoinMode, Room, RoomEvent, RoomStatus
-from node.store.users import User
+from node.store.users import User, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +44,20 @@ def _dt(epoch: float | None) -> datetime | None:
 
 
 class Publisher:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    """Stores an outgoing activity with one delivery row per inbox and wakes the worker."""
+
+    def __init__(self, urls: Urls, deliveries: DeliveryStore, clock: Clock) -> None:
+        self.urls = urls
+        self.deliveries = deliveries
+        self.clock = clock
+        #: Set whenever rows are queued, so the worker sends them without waiting for a poll.
+        self.wake = asyncio.Event()
 
     def publish(
         self, document: dict[str, Any], signer: User | None, inboxes: list[str], public: bool
     ) -> int:
         """Queue DOCUMENT for each inbox (deduplicated, never our own host); rows added."""
-        own = self.ctx.urls.host
+        own = self.urls.host
         targets = []
         for inbox in dict.fromkeys(inboxes):
             host = host_of(inbox)
@@ -54,24 +65,34 @@ class Publisher:
                 targets.append((inbox, host))
         if not targets:
             return 0
-        added = self.ctx.deliveries.enqueue(
+        added = self.deliveries.enqueue(
             document["id"],
             document,
             signer.id if signer else None,
             targets,
-            self.ctx.clock.now(),
+            self.clock.now(),
             public=public,
         )
         log.info("outbox: %s %s queued for %d inbox(es)", document["type"], document["id"], added)
-        self.ctx.wake.set()
+        self.wake.set()
         return added
 
 
 class FollowBridge:
     """Turns local follow decisions that involve a remote user into activities."""
 
-    def __init__(self, ctx: Context, publisher: Publisher) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        urls: Urls,
+        actors: RemoteActorStore,
+        follow_activities: FollowActivityStore,
+        directory: ActorDirectory,
+        publisher: Publisher,
+    ) -> None:
+        self.urls = urls
+        self.actors = actors
+        self.follow_activities = follow_activities
+        self.directory = directory
         self.publisher = publisher
 
     def __call__(self, follower: User, followee: User, what: str) -> None:
@@ -81,25 +102,25 @@ class FollowBridge:
             self.answer(follower, followee, accepted=what == "accept")
 
     def _to_followee(self, follower: User, followee: User, what: str) -> None:
-        remote = self.ctx.store.actor_by_user(followee.id)
+        remote = self.actors.actor_by_user(followee.id)
         if remote is None:
             log.warning("outbox: no actor document for %s", followee.username)
             return
-        me = self.ctx.actor_uri(follower)
+        me = self.directory.actor_uri(follower)
         if what == "follow":
             follow = Follow(
-                id=self.ctx.urls.new_activity_id(),
+                id=self.urls.new_activity_id(),
                 actor=me,
                 object=remote.actor_uri,
                 to=(remote.actor_uri,),
             )
-            self.ctx.store.put_follow_activity(follower.id, followee.id, follow.id)
+            self.follow_activities.put_follow_activity(follower.id, followee.id, follow.id)
             self.publisher.publish(follow.serialize(), follower, [remote.inbox], public=False)
             return
-        follow_id = self.ctx.store.follow_activity(follower.id, followee.id)
-        self.ctx.store.forget_follow_activity(follower.id, followee.id)
+        follow_id = self.follow_activities.follow_activity(follower.id, followee.id)
+        self.follow_activities.forget_follow_activity(follower.id, followee.id)
         undo = Undo(
-            id=self.ctx.urls.new_activity_id(),
+            id=self.urls.new_activity_id(),
             actor=me,
             object=Follow(
                 id=follow_id or f"{me}#follows/{followee.id}", actor=me, object=remote.actor_uri
@@ -110,11 +131,11 @@ class FollowBridge:
 
     def answer(self, follower: User, followee: User, *, accepted: bool) -> None:
         """Accept or Reject a remote follower's Follow; the answer has its own id here."""
-        remote = self.ctx.store.actor_by_user(follower.id)
+        remote = self.actors.actor_by_user(follower.id)
         if remote is None:
             return
-        me = self.ctx.urls.actor(followee.username)
-        follow_id = self.ctx.store.follow_activity(follower.id, followee.id)
+        me = self.urls.actor(followee.username)
+        follow_id = self.follow_activities.follow_activity(follower.id, followee.id)
         follow = Follow(
             id=follow_id or f"{remote.actor_uri}#follows/{followee.username}",
             actor=remote.actor_uri,
@@ -122,19 +143,32 @@ class FollowBridge:
         )
         model = Accept if accepted else Reject
         answer = model(
-            id=self.ctx.urls.new_activity_id(), actor=me, object=follow, to=(remote.actor_uri,)
+            id=self.urls.new_activity_id(), actor=me, object=follow, to=(remote.actor_uri,)
         )
         if not accepted:
-            self.ctx.store.forget_follow_activity(follower.id, followee.id)
+            self.follow_activities.forget_follow_activity(follower.id, followee.id)
         self.publisher.publish(answer.serialize(), followee, [remote.inbox], public=False)
 
 
 class RoomAnnouncer:
     """A ``RoomObserver``: Create/Update of the room's Event to the host's remote followers."""
 
-    def __init__(self, ctx: Context, publisher: Publisher) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        users: UserStore,
+        actors: RemoteActorStore,
+        documents: RoomDocuments,
+        publisher: Publisher,
+        clock: Clock,
+        *,
+        interval: float,
+    ) -> None:
+        self.users = users
+        self.actors = actors
+        self.documents = documents
         self.publisher = publisher
+        self.clock = clock
+        self.interval = interval
         self._last_sent: dict[str, float] = {}
         self._dirty: dict[str, Room] = {}
         self._created: set[str] = set()
@@ -154,8 +188,8 @@ class RoomAnnouncer:
 
     def flush(self) -> int:
         """Send the trailing Update of every room whose rate-limit interval has passed."""
-        now = self.ctx.clock.monotonic()
-        interval = self.ctx.settings.announce_interval_seconds
+        now = self.clock.monotonic()
+        interval = self.interval
         sent = 0
         for room_id, room in list(self._dirty.items()):
             if now - self._last_sent.get(room_id, float("-inf")) < interval:
@@ -167,17 +201,17 @@ class RoomAnnouncer:
         return sent
 
     def announce(self, room: Room, kind: str) -> None:
-        host = self.ctx.users.get(room.host_id)
+        host = self.users.get(room.host_id)
         if host is None or not host.is_local:
             return
-        self._last_sent[room.id] = self.ctx.clock.monotonic()
-        inboxes = self.ctx.store.remote_follower_inboxes(host.id)
+        self._last_sent[room.id] = self.clock.monotonic()
+        inboxes = self.actors.remote_follower_inboxes(host.id)
         if not inboxes:
             return
-        event = room_event_object(self.ctx, room, host)
+        event = self.documents.event(room, host)
         model = Create if kind == "Create" else Update
         activity = model(
-            id=self.ctx.urls.new_activity_id(),
+            id=self.documents.urls.new_activity_id(),
             actor=event.attributed_to,
             object=event,
             to=event.to,
@@ -187,28 +221,38 @@ class RoomAnnouncer:
         self.publisher.publish(activity.serialize(), host, inboxes, public=public)
 
 
-def room_event_object(ctx: Context, room: Room, host: User) -> Event:
-    """The room as an AS2 ``Event`` with Salon terms (docs/federation.md)."""
-    host_uri = ctx.urls.actor(host.username)
-    followers = f"{host_uri}/followers"
-    open_room = room.join_mode is JoinMode.OPEN
-    stage = [p.user_id for p in room.speakers()]
-    users = ctx.users.many(stage)
-    speakers = tuple(ctx.actor_uri(users[uid]) for uid in stage if uid in users)
-    return Event(
-        id=ctx.urls.room(room.id),
-        name=room.title,
-        attributed_to=host_uri,
-        summary=room.description or None,
-        url=ctx.urls.room(room.id),
-        start_time=_dt(room.started_at or room.start_time),
-        end_time=_dt(room.ended_at),
-        updated=_dt(ctx.clock.now()),
-        status=room.status,
-        join_mode=room.join_mode,
-        speakers=tuple(s for s in speakers if s),
-        listener_count=len(room.listeners()),
-        relay=f"{ctx.urls.room(room.id)}/trunk",
-        to=(PUBLIC,) if open_room else (followers,),
-        cc=(followers,) if open_room else (),
-    )
+class RoomDocuments:
+    """Our rooms as AS2 ``Event``s with Salon terms (docs/federation.md §5)."""
+
+    def __init__(
+        self, urls: Urls, users: UserStore, directory: ActorDirectory, clock: Clock
+    ) -> None:
+        self.urls = urls
+        self.users = users
+        self.directory = directory
+        self.clock = clock
+
+    def event(self, room: Room, host: User) -> Event:
+        host_uri = self.urls.actor(host.username)
+        followers = f"{host_uri}/followers"
+        open_room = room.join_mode is JoinMode.OPEN
+        stage = [p.user_id for p in room.speakers()]
+        users = self.users.many(stage)
+        speakers = tuple(self.directory.actor_uri(users[uid]) for uid in stage if uid in users)
+        return Event(
+            id=self.urls.room(room.id),
+            name=room.title,
+            attributed_to=host_uri,
+            summary=room.description or None,
+            url=self.urls.room(room.id),
+            start_time=_dt(room.started_at or room.start_time),
+            end_time=_dt(room.ended_at),
+            updated=_dt(self.clock.now()),
+            status=room.status,
+            join_mode=room.join_mode,
+            speakers=tuple(s for s in speakers if s),
+            listener_count=len(room.listeners()),
+            relay=f"{self.urls.room(room.id)}/trunk",
+            to=(PUBLIC,) if open_room else (followers,),
+            cc=(followers,) if open_room else (),
+        )

@@ -11,12 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from federation.activities import ActivityError, host_of
-from federation.actors import local_actor, node_actor, parse_acct
+from federation.actors import parse_acct
 from federation.fetch import AS2_MEDIA_TYPE
-from federation.inbox import SignatureRejected, verified_actor
-from federation.outbox import room_event_object
+from federation.inbox import SignatureRejected
 from federation.service import FEDERATION, Federation
 from node.rooms.model import JoinMode, RoomRuleError
+from node.rooms.service import RoomService
 from node.store.users import User
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,6 @@ routes = web.RouteTableDef()
 PAGE_SIZE = 50
 NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-RoomLookup = Callable[[web.Request, str], Any]
 
 
 def wants_as2(request: web.Request) -> bool:
@@ -50,20 +49,20 @@ def problem(status: int, message: str) -> web.Response:
 
 async def _authorized(request: web.Request, fed: Federation) -> web.Response | None:
     """With authorized fetch on, AS2 documents go only to signed GETs (Mastodon's option)."""
-    if not fed.ctx.settings.authorized_fetch:
+    if not fed.settings.authorized_fetch:
         return None
-    signed = fed.inbox.request("GET", request.raw_path, request.headers.items(), b"")
+    signed = fed.signed.request("GET", request.raw_path, request.headers.items(), b"")
     try:
-        actor = await verified_actor(fed.ctx, fed.directory, signed, None)
+        actor = await fed.signed.actor(signed, None)
     except SignatureRejected as exc:
         return problem(401, f"authorized fetch: {exc}")
-    if fed.ctx.refused(host_of(actor.id)):
+    if fed.policies.refused(host_of(actor.id)):
         return problem(403, "this node does not federate with your domain")
     return None
 
 
 def _local_user(fed: Federation, name: str) -> User:
-    user = fed.ctx.users.by_name(name)
+    user = fed.users.by_name(name)
     if user is None:
         raise web.HTTPNotFound(
             text=json.dumps({"error": f"no user named {name!r}"}), content_type="application/json"
@@ -75,7 +74,7 @@ def _local_user(fed: Federation, name: str) -> User:
 @routes.get("/.well-known/webfinger")
 async def webfinger(request: web.Request) -> web.Response:
     fed = request.app[FEDERATION]
-    urls = fed.ctx.urls
+    urls = fed.urls
     resource = request.query.get("resource", "").strip()
     if not resource:
         return problem(400, "the resource parameter is required")
@@ -93,7 +92,7 @@ async def webfinger(request: web.Request) -> web.Response:
     if name == urls.host:
         subject, href = f"acct:{urls.host}@{urls.host}", urls.node_actor
     else:
-        user = fed.ctx.users.by_name(name) if name else None
+        user = fed.users.by_name(name) if name else None
         if user is None:
             return problem(404, "no such user")
         subject, href = f"acct:{user.username}@{urls.host}", urls.actor(user.username)
@@ -114,27 +113,27 @@ async def webfinger(request: web.Request) -> web.Response:
 
 @routes.get("/.well-known/nodeinfo")
 async def nodeinfo_links(request: web.Request) -> web.Response:
-    base = request.app[FEDERATION].ctx.urls.base
+    base = request.app[FEDERATION].urls.base
     return web.json_response({"links": [{"rel": NODEINFO_SCHEMA, "href": f"{base}/nodeinfo/2.1"}]})
 
 
 @routes.get("/nodeinfo/2.1")
 async def nodeinfo(request: web.Request) -> web.Response:
-    ctx = request.app[FEDERATION].ctx
-    users = ctx.users.count_local()
+    fed = request.app[FEDERATION]
+    users = fed.users.count_local()
     body = {
         "version": "2.1",
         "software": {
             "name": "salon",
             "version": "0.1.0",
             "repository": "https://w3id.org/salon",
-            "homepage": ctx.urls.base,
+            "homepage": fed.urls.base,
         },
         "protocols": ["activitypub"],
         "services": {"inbound": [], "outbound": []},
-        "openRegistrations": ctx.settings.open_registration,
+        "openRegistrations": fed.settings.open_registration,
         "usage": {"users": {"total": users}, "localPosts": 0},
-        "metadata": {"nodeName": ctx.settings.node_name},
+        "metadata": {"nodeName": fed.settings.node_name},
     }
     return web.Response(
         body=json.dumps(body).encode("utf-8"),
@@ -147,7 +146,7 @@ async def nodeinfo(request: web.Request) -> web.Response:
 @routes.get("/actor")
 async def application_actor(request: web.Request) -> web.Response:
     """Never behind authorized fetch: peers need it to verify our signed fetches."""
-    return as2(node_actor(request.app[FEDERATION].ctx).serialize())
+    return as2(request.app[FEDERATION].documents.node().serialize())
 
 
 @routes.get("/users/{name}")
@@ -158,7 +157,7 @@ async def person(request: web.Request) -> web.StreamResponse:
         # Browsers go to the web client's profile page (node/web/pages.py).
         raise web.HTTPFound(f"/@{user.username}", headers={"Vary": "Accept"})
     denied = await _authorized(request, fed)
-    return denied or as2(local_actor(fed.ctx, user).serialize())
+    return denied or as2(fed.documents.local(user).serialize())
 
 
 async def _collection(request: web.Request, direction: str) -> web.Response:
@@ -167,9 +166,8 @@ async def _collection(request: web.Request, direction: str) -> web.Response:
     denied = await _authorized(request, fed)
     if denied:
         return denied
-    ctx = fed.ctx
-    collection_id = f"{ctx.urls.actor(user.username)}/{direction}"
-    followers, following = ctx.follows.counts(user.id)
+    collection_id = f"{fed.urls.actor(user.username)}/{direction}"
+    followers, following = fed.follows.counts(user.id)
     total = followers if direction == "followers" else following
     page_raw = request.query.get("page")
     if page_raw is None:
@@ -177,9 +175,9 @@ async def _collection(request: web.Request, direction: str) -> web.Response:
     if not page_raw.isdigit() or int(page_raw) < 1:
         return problem(400, "page must be a positive integer")
     page = int(page_raw)
-    rows = ctx.follows.page(user.id, direction, "accepted", PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
-    users = ctx.users.many([uid for uid, _ in rows[:PAGE_SIZE]])
-    items = [ctx.actor_uri(users[uid]) for uid, _ in rows[:PAGE_SIZE] if uid in users]
+    rows = fed.follows.page(user.id, direction, "accepted", PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+    users = fed.users.many([uid for uid, _ in rows[:PAGE_SIZE]])
+    items = [fed.directory.actor_uri(users[uid]) for uid, _ in rows[:PAGE_SIZE] if uid in users]
     return as2(_page(collection_id, page, items, len(rows) > PAGE_SIZE))
 
 
@@ -225,14 +223,14 @@ async def outbox_collection(request: web.Request) -> web.Response:
     denied = await _authorized(request, fed)
     if denied:
         return denied
-    collection_id = f"{fed.ctx.urls.actor(user.username)}/outbox"
+    collection_id = f"{fed.urls.actor(user.username)}/outbox"
     page_raw = request.query.get("page")
     if page_raw is None:
-        return as2(_ordered(collection_id, fed.ctx.deliveries.outbox_count(user.id)))
+        return as2(_ordered(collection_id, fed.deliveries.outbox_count(user.id)))
     if not page_raw.isdigit() or int(page_raw) < 1:
         return problem(400, "page must be a positive integer")
     page = int(page_raw)
-    items = fed.ctx.deliveries.outbox(user.id, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+    items = fed.deliveries.outbox(user.id, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
     for item in items:
         item.pop("@context", None)
     return as2(_page(collection_id, page, items[:PAGE_SIZE], len(items) > PAGE_SIZE))
@@ -254,10 +252,10 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
 
 async def _receive(request: web.Request) -> web.Response:
     fed = request.app[FEDERATION]
-    body = await _read_capped(request, fed.ctx.settings.max_body_bytes)
+    body = await _read_capped(request, fed.settings.max_body_bytes)
     if body is None:
         return problem(413, "request body too large")
-    signed = fed.inbox.request("POST", request.raw_path, request.headers.items(), body)
+    signed = fed.signed.request("POST", request.raw_path, request.headers.items(), body)
     result = await fed.inbox.receive(signed)
     if result.status == 202:
         return web.json_response({"status": result.message}, status=202)
@@ -276,7 +274,7 @@ async def personal_inbox(request: web.Request) -> web.Response:
 
 
 # ---- rooms as AS2 Events ------------------------------------------------------------------
-def rooms_middleware(get_room: RoomLookup) -> Callable[..., Awaitable[web.StreamResponse]]:
+def rooms_middleware(rooms: RoomService) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Serve ``/rooms/{id}`` as an AS2 ``Event`` to ActivityPub clients; browsers fall
     through to the HTML room page, which another module owns."""
 
@@ -293,13 +291,13 @@ def rooms_middleware(get_room: RoomLookup) -> Callable[..., Awaitable[web.Stream
         if denied:
             return denied
         try:
-            room = get_room(request, room_id)
+            room = rooms.get(room_id)
         except RoomRuleError:
             return problem(404, "no such room")
-        host = fed.ctx.users.get(room.host_id)
+        host = fed.users.get(room.host_id)
         if host is None or room.join_mode is JoinMode.CLOSED:
             return problem(404, "no such room")
-        event = room_event_object(fed.ctx, room, host)
+        event = fed.room_documents.event(room, host)
         return as2(event.serialize())
 
     return middleware

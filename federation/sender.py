@@ -19,7 +19,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from federation.context import Context
 from federation.delivery import (
     Delivered,
     DeliveryState,
@@ -29,8 +28,12 @@ from federation.delivery import (
     RetryPolicy,
     decide_retry,
 )
-from federation.fetch import FetchError
-from node.store.deliveries import Delivery
+from federation.fetch import FetchError, SafeClient
+from federation.identity import Signers, utc_now
+from federation.store.deliveries import Delivery, DeliveryStore
+from federation.store.policies import DomainPolicies
+from node.clock import Clock
+from node.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +43,26 @@ BATCH = 500
 class DeliveryWorker:
     def __init__(
         self,
-        ctx: Context,
+        deliveries: DeliveryStore,
+        policies: DomainPolicies,
+        client: SafeClient,
+        signers: Signers,
+        clock: Clock,
+        settings: Settings,
+        wake: asyncio.Event,
         random_source: Callable[[], float] = random.random,
         after_pass: Callable[[], object] | None = None,
     ) -> None:
-        self.ctx = ctx
+        self.deliveries = deliveries
+        self.policies = policies
+        self.client = client
+        self.signers = signers
+        self.clock = clock
+        self.settings = settings
+        self.wake = wake
         self.random = random_source
         self.after_pass = after_pass
-        s = ctx.settings
+        s = settings
         self.policy = RetryPolicy(
             max_attempts=s.delivery_max_attempts,
             base_delay=timedelta(seconds=s.delivery_base_delay_seconds),
@@ -58,7 +73,7 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         if self.after_pass is not None:
             self.after_pass()
-        due = self.ctx.deliveries.claim_due(self.ctx.clock.now(), BATCH)
+        due = self.deliveries.claim_due(self.clock.now(), BATCH)
         by_host: dict[str, list[Delivery]] = defaultdict(list)
         for row in due:
             by_host[row.host].append(row)
@@ -67,44 +82,44 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Forever: a pass, then sleep until woken or the poll interval ends."""
-        released = self.ctx.deliveries.release_claims()
+        released = self.deliveries.release_claims()
         if released:
             log.info("deliver: %d interrupted deliveries are due again", released)
         while True:
             handled = await self.run_once()
             if handled:
                 continue
-            self.ctx.wake.clear()
+            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self.ctx.wake.wait(), timeout=self.ctx.settings.delivery_poll_seconds
+                    self.wake.wait(), timeout=self.settings.delivery_poll_seconds
                 )
 
     def _backoff(self, host: str) -> HostBackoff:
-        failures, available = self.ctx.deliveries.host(host)
+        failures, available = self.deliveries.host(host)
         at = None if available is None else datetime.fromtimestamp(available, UTC)
         return HostBackoff(host, failures, at)
 
     async def _host(self, host: str, rows: list[Delivery]) -> None:
-        now = self.ctx.clock.now()
-        if self.ctx.refused(host):
+        now = self.clock.now()
+        if self.policies.refused(host):
             for row in rows:
-                self.ctx.deliveries.finish(
+                self.deliveries.finish(
                     row, DeliveryState.SKIPPED, now=now, attempted=False, error="domain blocked"
                 )
             log.info("deliver [%s]: %d skipped, domain blocked", host, len(rows))
             return
         backoff = self._backoff(host)
-        if not backoff.is_available(self.ctx.now_dt()):
+        if not backoff.is_available(utc_now(self.clock)):
             self._defer(rows, backoff)
             return
         first, rest = rows[0], rows[1:]
         await self._deliver(first)
         backoff = self._backoff(host)
-        if not backoff.is_available(self.ctx.now_dt()):
+        if not backoff.is_available(utc_now(self.clock)):
             self._defer(rest, backoff)
             return
-        limit = asyncio.Semaphore(self.ctx.settings.delivery_concurrency_per_host)
+        limit = asyncio.Semaphore(self.settings.delivery_concurrency_per_host)
 
         async def one(row: Delivery) -> None:
             async with limit:
@@ -116,10 +131,10 @@ class DeliveryWorker:
         assert backoff.available_at is not None
         until = backoff.available_at.timestamp()
         for row in rows:
-            self.ctx.deliveries.finish(
+            self.deliveries.finish(
                 row,
                 DeliveryState.PENDING,
-                now=self.ctx.clock.now(),
+                now=self.clock.now(),
                 attempted=False,
                 next_attempt_at=until,
                 error="host backing off",
@@ -131,11 +146,13 @@ class DeliveryWorker:
         retry_after: str | None = None
         error = ""
         try:
-            result = await self.ctx.http().post(row.inbox, body, self.ctx.signer_for(row.signer_id))
+            result = await self.client.post(
+                row.inbox, body, self.signers.for_user_id(row.signer_id)
+            )
             status, retry_after = result.status, result.retry_after
         except FetchError as exc:
             error = str(exc)
-        now_dt = self.ctx.now_dt()
+        now_dt = utc_now(self.clock)
         decision = decide_retry(
             row.attempts + 1,
             status,
@@ -148,13 +165,13 @@ class DeliveryWorker:
             status, now=now_dt, retry_after=retry_after, policy=self.host_policy
         )
         available = backoff.available_at.timestamp() if backoff.available_at else None
-        self.ctx.deliveries.put_host(backoff, available)
-        now = self.ctx.clock.now()
+        self.deliveries.put_host(backoff, available)
+        now = self.clock.now()
         if isinstance(decision, Delivered):
-            self.ctx.deliveries.finish(row, decision.state, now=now, attempted=True, status=status)
+            self.deliveries.finish(row, decision.state, now=now, attempted=True, status=status)
             log.debug("deliver [%s]: %s sent (HTTP %s)", row.host, row.activity_id, status)
         elif isinstance(decision, RetryAt):
-            self.ctx.deliveries.finish(
+            self.deliveries.finish(
                 row,
                 decision.state,
                 now=now,
@@ -165,7 +182,7 @@ class DeliveryWorker:
             )
             log.info("deliver [%s]: %s retry (%s)", row.host, row.activity_id, decision.reason)
         else:
-            self.ctx.deliveries.finish(
+            self.deliveries.finish(
                 row,
                 decision.state,
                 now=now,

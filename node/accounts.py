@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from node.auth import (
@@ -22,6 +22,7 @@ from node.auth import (
     verify_password,
 )
 from node.clock import Clock
+from node.errors import DomainError
 from node.settings import Settings
 from node.store.db import Database
 from node.store.follows import FollowStore
@@ -34,14 +35,8 @@ MAX_DISPLAY_NAME = 100
 MAX_BIO = 2000
 
 
-class AccountError(ValueError):
-    """A request about accounts that cannot be done; ``status`` is the HTTP status."""
-
-    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
+class AccountError(DomainError):
+    """A request about accounts that cannot be done."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,17 @@ FollowHook = Callable[[User, User, str], None]
 
 
 class AccountService:
-    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        *,
+        follow_hooks: Sequence[FollowHook] = (),
+        created_hooks: Sequence[Callable[[User], object]] = (),
+    ) -> None:
+        """FOLLOW_HOOKS hear every follow decision and CREATED_HOOKS every new account:
+        federation sends Follow/Accept/Undo and makes keys through them."""
         self.users = UserStore(db)
         self.sessions = SessionStore(db)
         self.follows = FollowStore(db)
@@ -64,8 +69,8 @@ class AccountService:
         self.limiter = SigninLimiter(
             clock, settings.signin_attempts, float(settings.signin_window_seconds)
         )
-        self.follow_hooks: list[FollowHook] = []
-        self.created_hooks: list[Callable[[User], None]] = []
+        self.follow_hooks = tuple(follow_hooks)
+        self.created_hooks = tuple(created_hooks)
 
     # ---- accounts ------------------------------------------------------------------
     async def create_user(self, username: object, password: object, is_admin: bool = False) -> User:
@@ -73,14 +78,14 @@ class AccountService:
             name = check_username(username)
             secret = check_password(password)
         except AuthError as exc:
-            raise AccountError(400, str(exc)) from None
+            raise AccountError("invalid", str(exc)) from None
         if self.users.by_name(name) is not None:
-            raise AccountError(409, f"the username {name!r} is taken")
+            raise AccountError("conflict", f"the username {name!r} is taken")
         hashed = await hash_password(secret)
         try:
             user = self.users.create(name, hashed, self.clock.now(), is_admin=is_admin)
         except NameTaken as exc:
-            raise AccountError(409, str(exc)) from None
+            raise AccountError("conflict", str(exc)) from None
         log.info("accounts: created user %s", name)
         for hook in self.created_hooks:
             hook(user)
@@ -88,18 +93,18 @@ class AccountService:
 
     async def signup(self, username: object, password: object) -> User:
         if not self.settings.open_registration:
-            raise AccountError(403, "registration is closed on this node")
+            raise AccountError("forbidden", "registration is closed on this node")
         return await self.create_user(username, password)
 
     async def signin(
         self, username: object, password: object, ip: str, kind: str, label: str = ""
     ) -> SignedIn:
         if not isinstance(username, str) or not isinstance(password, str):
-            raise AccountError(400, "username and password must be strings")
+            raise AccountError("invalid", "username and password must be strings")
         keys = [f"ip:{ip}", f"user:{username}"]
         wait = self.limiter.retry_after(keys)
         if wait is not None:
-            raise AccountError(429, "too many failed sign-ins; try again later", wait)
+            raise AccountError("rate_limited", "too many failed sign-ins; try again later", wait)
         user = self.users.by_name(username)
         stored = self.users.password_hash(user.id) if user else None
         if user is None or stored is None:
@@ -109,7 +114,7 @@ class AccountService:
             ok = await verify_password(stored, password)
         if not ok or user is None:
             self.limiter.failed(keys)
-            raise AccountError(401, "wrong username or password")
+            raise AccountError("unauthorized", "wrong username or password")
         self.limiter.succeeded(f"user:{username}")
         return self.open_session(user, kind, label)
 
@@ -148,11 +153,11 @@ class AccountService:
         """
         user = self.users.by_name(username)
         if user is None:
-            raise AccountError(404, f"no user named {username!r}")
+            raise AccountError("not_found", f"no user named {username!r}")
         hosting = RoomStore(self.users.db).active_hosted_by(user.id)
         if hosting:
             raise AccountError(
-                409,
+                "conflict",
                 f"{username} hosts {len(hosting)} active room(s) ({', '.join(hosting)}); "
                 "end them first",
             )
@@ -162,18 +167,20 @@ class AccountService:
         allowed = {"display_name", "bio", "locked"}
         unknown = sorted(set(changes) - allowed)
         if unknown:
-            raise AccountError(400, f"unknown field(s): {', '.join(unknown)}")
+            raise AccountError("invalid", f"unknown field(s): {', '.join(unknown)}")
         display_name = changes.get("display_name")
         bio = changes.get("bio")
         locked = changes.get("locked")
         if display_name is not None and (
             not isinstance(display_name, str) or len(display_name) > MAX_DISPLAY_NAME
         ):
-            raise AccountError(400, f"display_name must be a string of at most {MAX_DISPLAY_NAME}")
+            raise AccountError(
+                "invalid", f"display_name must be a string of at most {MAX_DISPLAY_NAME}"
+            )
         if bio is not None and (not isinstance(bio, str) or len(bio) > MAX_BIO):
-            raise AccountError(400, f"bio must be a string of at most {MAX_BIO} characters")
+            raise AccountError("invalid", f"bio must be a string of at most {MAX_BIO} characters")
         if locked is not None and not isinstance(locked, bool):
-            raise AccountError(400, "locked must be true or false")
+            raise AccountError("invalid", "locked must be true or false")
         return self.users.update_profile(
             user.id,
             display_name=display_name.strip() if isinstance(display_name, str) else None,
@@ -189,14 +196,14 @@ class AccountService:
         else:
             user = self.users.by_name(username)
         if user is None:
-            raise AccountError(404, f"no user named {username!r}")
+            raise AccountError("not_found", f"no user named {username!r}")
         return user
 
     # ---- follows -------------------------------------------------------------------
     def follow(self, follower: User, followee: User) -> str:
         """Follow; a locked account's follow stays 'pending' until approved."""
         if follower.id == followee.id:
-            raise AccountError(400, "you cannot follow yourself")
+            raise AccountError("invalid", "you cannot follow yourself")
         current = self.follows.state(follower.id, followee.id)
         if current is not None:
             return current
@@ -214,18 +221,17 @@ class AccountService:
 
     def approve(self, followee: User, follower: User) -> None:
         if self.follows.state(follower.id, followee.id) != "pending":
-            raise AccountError(404, "no pending follow request from that user")
+            raise AccountError("not_found", "no pending follow request from that user")
         self.follows.put(follower.id, followee.id, "accepted", self.clock.now())
         self._notify(follower, followee, "accept")
 
     def reject(self, followee: User, follower: User) -> None:
         if self.follows.state(follower.id, followee.id) != "pending":
-            raise AccountError(404, "no pending follow request from that user")
+            raise AccountError("not_found", "no pending follow request from that user")
         self.follows.remove(follower.id, followee.id)
         self._notify(follower, followee, "reject")
 
     def _notify(self, follower: User, followee: User, what: str) -> None:
-        """Federation hooks in here to send Follow/Accept/Undo for remote users."""
         for hook in self.follow_hooks:
             hook(follower, followee, what)
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from node.app import build_app
+from cli.app import build_app
 from node.clock import Clock
 from node.settings import Settings, load_settings
 

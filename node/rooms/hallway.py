@@ -1,9 +1,10 @@
-"""Hallway ranking: which active rooms a viewer sees, and in what order (pure)."""
+"""The hallway: which active rooms a viewer sees, in what order, and as what card (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from node.rooms.model import JoinMode, Room, RoomStatus
 
@@ -60,3 +61,53 @@ def rank(rooms: Iterable[Room], viewer: Viewer) -> list[Room]:
         )
     )
     return live + upcoming
+
+
+CARD_SPEAKERS = 6  # speakers a card shows
+
+
+@dataclass(frozen=True)
+class HallwayCard:
+    """One room in a hallway, whether it lives here or another node announced it.
+
+    EXTRA holds what only one kind has: for a local room the rest of the room view (``seq``,
+    ``hands``, ``you``, …); for a remote one ``remote``, ``node`` and ``updated``.
+    """
+
+    id: str
+    url: str
+    title: str
+    description: str
+    join_mode: str
+    status: str
+    host: str | None
+    host_display_name: str | None
+    start_time: float | str | None
+    listener_count: int
+    speakers: list[dict[str, Any]]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "title": self.title,
+            "description": self.description,
+            "join_mode": self.join_mode,
+            "status": self.status,
+            "host": self.host,
+            "host_display_name": self.host_display_name,
+            "start_time": self.start_time,
+            "listener_count": self.listener_count,
+            "speakers": self.speakers[:CARD_SPEAKERS],
+            **self.extra,
+        }
+
+
+def merge(local: list[HallwayCard], remote: list[HallwayCard]) -> list[HallwayCard]:
+    """Live rooms before upcoming ones; within each, local rooms before remote ones."""
+
+    def live(cards: list[HallwayCard], wanted: bool) -> list[HallwayCard]:
+        return [card for card in cards if (card.status == "live") is wanted]
+
+    return live(local, True) + live(remote, True) + live(local, False) + live(remote, False)

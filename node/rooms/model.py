@@ -12,7 +12,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
+
+from node.errors import DomainError
 
 
 class Role(StrEnum):
@@ -38,24 +40,8 @@ STAGE_ROLES = frozenset({Role.HOST, Role.MODERATOR, Role.SPEAKER})
 MODERATOR_ROLES = frozenset({Role.HOST, Role.MODERATOR})
 
 
-class RoomRuleError(Exception):
-    """An action the rules do not allow. ``code`` maps to an HTTP status in the API."""
-
-    STATUS: ClassVar[dict[str, int]] = {
-        "forbidden": 403,
-        "not_found": 404,
-        "conflict": 409,
-        "invalid": 400,
-    }
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    @property
-    def status(self) -> int:
-        return self.STATUS[self.code]
+class RoomRuleError(DomainError):
+    """An action the room's rules do not allow."""
 
 
 @dataclass

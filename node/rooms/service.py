@@ -9,6 +9,7 @@ left with nobody on stage ends after ``room_empty_grace_seconds`` (docs/api.md).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import secrets
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 from node.accounts import handle
 from node.clock import Clock
 from node.rooms import model
-from node.rooms.hallway import Viewer, rank
+from node.rooms.hallway import HallwayCard, Viewer, rank
 from node.rooms.model import JoinMode, Participant, Room, RoomEvent, RoomRuleError, RoomStatus
 from node.settings import Settings
 from node.store.db import Database
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_TITLE = 200
 MAX_DESCRIPTION = 2000
 MAX_SCHEDULE_AHEAD = 366 * 86400
+CARD_FIELDS = [f.name for f in dataclasses.fields(HallwayCard) if f.name != "extra"]
 SCHEDULED_EXPIRY = 3600.0  # a scheduled room not started an hour after its time is dropped
 
 ActionFn = Callable[[Room, int, int, float], list[RoomEvent]]
@@ -125,12 +127,17 @@ class RoomService:
         self.settings = settings
         self.clock = clock
         self._rooms: dict[str, Room] = {}
-        self.observers: list[RoomObserver] = []
+        self._observers: list[RoomObserver] = []
         self._subs: dict[str, set[Subscription]] = {}
         self._sockets: dict[tuple[str, int], int] = {}
         self._seat_deadlines: dict[tuple[str, int], float] = {}
         self._empty_deadlines: dict[str, float] = {}
         self._held: list[tuple[Subscription, int, str]] | None = None
+
+    def observe(self, observer: RoomObserver) -> None:
+        """OBSERVER hears every event of every room, right after it is saved (media and
+        federation; registered by the composition root, since media also talks back)."""
+        self._observers.append(observer)
 
     @contextmanager
     def holding_closes(self) -> Iterator[None]:
@@ -354,7 +361,7 @@ class RoomService:
             self._close_sub(sub, 1000, "room ended")
 
     def _notify(self, room: Room, event: RoomEvent) -> None:
-        for observer in self.observers:
+        for observer in self._observers:
             observer.room_event(room, event)
 
     # ---- live connections ---------------------------------------------------------
@@ -543,13 +550,13 @@ class RoomService:
                 )
         return data
 
-    def card(self, room: Room, viewer: User) -> dict[str, Any]:
-        """A hallway card: the view without the full audience list."""
-        data = self.view(room, viewer)
-        data.pop("listeners")
-        data.pop("invite_link", None)
-        data["speakers"] = data["speakers"][:6]
-        return data
+    def card(self, room: Room, viewer: User) -> HallwayCard:
+        """A hallway card: the view without the full audience list or the invite link."""
+        view = self.view(room, viewer)
+        core = {name: view.pop(name) for name in CARD_FIELDS}
+        view.pop("listeners")
+        view.pop("invite_link", None)
+        return HallwayCard(**core, extra=view)
 
     @staticmethod
     def _participant_view(

@@ -146,6 +146,7 @@ class RoomStore:
         )
         return [r[0] for r in rows]
 
+
 def _room_values(room: Room) -> tuple[object, ...]:
     return (
         room.id,

@@ -7,8 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from federation.service import FEDERATION, LookupError_
 from node.accounts import AccountError, SignedIn
+from node.remote import RemotePeople
+from node.rooms.hallway import merge
 from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
 from node.settings import Settings
@@ -17,6 +18,7 @@ from node.web.http import (
     ACCOUNTS,
     COOKIE,
     USER,
+    HttpError,
     client_ip,
     current_session,
     current_user,
@@ -25,6 +27,7 @@ from node.web.http import (
 
 ROOMS = web.AppKey("rooms", RoomService)
 SETTINGS = web.AppKey("settings", Settings)
+REMOTE_PEOPLE = web.AppKey("remote_people", RemotePeople)
 PAGE_SIZE = 50
 PAGE_RE = re.compile(r"[0-9]{1,6}")
 
@@ -90,7 +93,7 @@ async def create_token(request: web.Request) -> web.Response:
     accounts = request.app[ACCOUNTS]
     label = body.get("label", "")
     if not isinstance(label, str) or len(label) > 100:
-        raise AccountError(400, "label must be a string of at most 100 characters")
+        raise AccountError("invalid", "label must be a string of at most 100 characters")
     signed = await accounts.signin(
         body.get("username"), body.get("password"), client_ip(request), "bearer", label
     )
@@ -137,7 +140,7 @@ async def profile(request: web.Request) -> web.Response:
 def _page(request: web.Request) -> int:
     raw = request.query.get("page", "1")
     if not PAGE_RE.fullmatch(raw) or int(raw) < 1:
-        raise AccountError(400, "page must be a positive integer")
+        raise HttpError(400, "page must be a positive integer")
     return int(raw)
 
 
@@ -171,13 +174,10 @@ async def _resolve(request: web.Request, name: str) -> User:
     try:
         return accounts.by_name(name)
     except AccountError:
-        federation = request.app.get(FEDERATION)
-        if federation is None or "@" not in name.lstrip("@"):
+        people = request.app.get(REMOTE_PEOPLE)
+        if people is None or "@" not in name.lstrip("@"):
             raise
-    try:
-        return await federation.lookup(name)
-    except LookupError_ as exc:
-        raise AccountError(exc.status, exc.message) from None
+    return await people.lookup(name)
 
 
 @routes.get("/api/lookup")
@@ -186,7 +186,7 @@ async def lookup(request: web.Request) -> web.Response:
     viewer = current_user(request)
     acct = request.query.get("acct", "").strip()
     if not acct:
-        raise AccountError(400, "the acct parameter is required")
+        raise HttpError(400, "the acct parameter is required")
     user = await _resolve(request, acct)
     return web.json_response(request.app[ACCOUNTS].profile(user, viewer))
 
@@ -206,7 +206,7 @@ async def unfollow(request: web.Request) -> web.Response:
     accounts = request.app[ACCOUNTS]
     target = accounts.by_name(request.match_info["name"])
     if not accounts.unfollow(user, target):
-        raise AccountError(404, "you do not follow that user")
+        raise AccountError("not_found", "you do not follow that user")
     return web.json_response({"state": None, "user": accounts.profile(target, user)})
 
 
@@ -230,7 +230,7 @@ async def decide_follow(request: web.Request) -> web.Response:
     elif decision == "reject":
         accounts.reject(user, follower)
     else:
-        raise AccountError(404, "decision must be approve or reject")
+        raise AccountError("not_found", "decision must be approve or reject")
     return web.json_response({"decision": decision})
 
 
@@ -239,17 +239,10 @@ async def hallway(request: web.Request) -> web.Response:
     user = current_user(request)
     rooms = request.app[ROOMS]
     cards = [rooms.card(r, user) for r in rooms.hallway(user)]
-    federation = request.app.get(FEDERATION)
-    if federation is not None:
-        remote = federation.remote_cards(user)
-        # Live rooms before upcoming ones, local before remote within each group.
-        cards = (
-            [c for c in cards if c["status"] == "live"]
-            + [c for c in remote if c["status"] == "live"]
-            + [c for c in cards if c["status"] != "live"]
-            + [c for c in remote if c["status"] != "live"]
-        )
-    return web.json_response({"rooms": cards})
+    people = request.app.get(REMOTE_PEOPLE)
+    if people is not None:
+        cards = merge(cards, people.remote_cards(user))
+    return web.json_response({"rooms": [card.to_json() for card in cards]})
 
 
 @routes.post("/api/rooms")

@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from node.accounts import AccountError, AccountService
-from node.rooms.model import RoomRuleError
+from node.accounts import AccountService
+from node.errors import DomainError
 from node.store.users import Session, User
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,15 @@ USER: web.RequestKey[User | None] = web.RequestKey("user")
 SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
 
 
+class HttpError(Exception):
+    """A failure only HTTP has (body, content type, credentials): status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
@@ -37,11 +46,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Every API failure is a JSON ``{"error": ...}``; bad input is never a 500."""
     try:
         return await handler(request)
-    except RoomRuleError as exc:
-        return error(exc.status, exc.message)
-    except AccountError as exc:
+    except DomainError as exc:
         headers = {"Retry-After": str(int(exc.retry_after) + 1)} if exc.retry_after else None
         return error(exc.status, exc.message, headers)
+    except HttpError as exc:
+        return error(exc.status, exc.message)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
@@ -81,14 +90,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 def current_user(request: web.Request) -> User:
     user = request[USER]
     if user is None:
-        raise AccountError(401, "sign in first")
+        raise HttpError(401, "sign in first")
     return user
 
 
 def current_session(request: web.Request) -> Session:
     session = request[SESSION]
     if session is None:
-        raise AccountError(401, "sign in first")
+        raise HttpError(401, "sign in first")
     return session
 
 
@@ -102,16 +111,16 @@ async def read_json(request: web.Request, required: bool = True) -> dict[str, An
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(raw))
     if not raw.strip():
         if required:
-            raise AccountError(400, "a JSON object body is required")
+            raise HttpError(400, "a JSON object body is required")
         return {}
     if request.content_type != "application/json":
-        raise AccountError(415, "Content-Type must be application/json")
+        raise HttpError(415, "Content-Type must be application/json")
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AccountError(400, f"malformed JSON: {exc}") from None
+        raise HttpError(400, f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise AccountError(400, "the body must be a JSON object")
+        raise HttpError(400, "the body must be a JSON object")
     return data
 
 

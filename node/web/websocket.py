@@ -13,11 +13,13 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
+from node.errors import DomainError
 from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService, Subscription
 from node.store.users import User
@@ -44,6 +46,38 @@ def origin_ok(request: web.Request) -> bool:
     return urlsplit(origin).netloc in ours
 
 
+class RoomChannel(Protocol):
+    """What the socket loop needs from a room, whether it lives here or on another node."""
+
+    def holding(self) -> AbstractContextManager[None]:
+        """Closes a command causes wait until its reply is queued."""
+
+    async def command(self, user: User, action: str, target: str | None) -> None: ...
+
+    async def signal(self, user: User, message: dict[str, Any]) -> None: ...
+
+
+class LocalRoom:
+    """A room of this node, as one socket sees it."""
+
+    def __init__(self, rooms: RoomService, signals: list[SignalHandler], room_id: str) -> None:
+        self.rooms = rooms
+        self.signals = signals
+        self.room_id = room_id
+
+    def holding(self) -> AbstractContextManager[None]:
+        return self.rooms.holding_closes()
+
+    async def command(self, user: User, action: str, target: str | None) -> None:
+        self.rooms.act(self.room_id, user, action, target)
+
+    async def signal(self, user: User, message: dict[str, Any]) -> None:
+        if not self.signals:
+            raise RoomRuleError("conflict", "this node has no media engine")
+        for handler in self.signals:
+            await handler(self.room_id, user, message)
+
+
 @routes.get("/api/rooms/{id}/ws")
 async def room_socket(request: web.Request) -> web.StreamResponse:
     user = request[USER]
@@ -62,10 +96,37 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
         raise
     request.app[SOCKETS].add(ws)
     room = rooms.get(room_id)
-    await ws.send_json({"type": "state", "room": rooms.view(room, user)})
-    writer = asyncio.create_task(write_events(ws, sub), name=f"ws-writer-{room_id}-{user.id}")
+    channel = LocalRoom(rooms, request.app[SIGNALS], room_id)
     try:
-        await _read(request, ws, rooms, sub)
+        await serve_socket(ws, sub, rooms.view(room, user), channel)
+    finally:
+        rooms.disconnect(sub)
+        request.app[SOCKETS].discard(ws)
+        if not ws.closed:
+            await ws.close(code=sub.close_code, message=sub.close_reason.encode())
+    return ws
+
+
+async def serve_socket(
+    ws: web.WebSocketResponse, sub: Subscription, state: dict[str, Any], channel: RoomChannel
+) -> None:
+    """The room protocol on one prepared socket: the state, then events and replies in
+    order while client messages are read; returns when the client or the room closes."""
+    await ws.send_json({"type": "state", "room": state})
+    user = sub.user
+    assert user is not None  # client sockets always belong to a user
+    writer = asyncio.create_task(write_events(ws, sub), name=f"ws-writer-{sub.room_id}-{user.id}")
+    try:
+        async for msg in ws:
+            data = _message(msg, sub)
+            if data is None:
+                continue
+            with channel.holding():
+                reply = await _handle(channel, user, data)
+                if reply is not None:
+                    # through the queue, so a reply follows the events its command caused
+                    # and precedes the close it may cause (leave, end)
+                    sub.offer(reply)
     finally:
         if sub.closed:
             # we are closing (leave, end, removal): let the writer flush and close cleanly
@@ -74,15 +135,10 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
-        rooms.disconnect(sub)
-        request.app[SOCKETS].discard(ws)
-        if not ws.closed:
-            await ws.close(code=sub.close_code, message=sub.close_reason.encode())
-    return ws
 
 
 async def write_events(ws: web.WebSocketResponse, sub: Subscription) -> None:
-    """Send SUB's queue in order; close with its code when it ends (also remote rooms)."""
+    """Send SUB's queue in order; close with its code when it ends."""
     while True:
         message = await sub.queue.get()
         if message is None:
@@ -94,37 +150,26 @@ async def write_events(ws: web.WebSocketResponse, sub: Subscription) -> None:
             return
 
 
-async def _read(
-    request: web.Request, ws: web.WebSocketResponse, rooms: RoomService, sub: Subscription
-) -> None:
-    async for msg in ws:
-        if msg.type is not WSMsgType.TEXT:
-            if msg.type is WSMsgType.BINARY:
-                sub.offer({"type": "error", "error": "binary messages are not accepted"})
-            continue
-        try:
-            data = json.loads(msg.data)
-        except json.JSONDecodeError as exc:
-            sub.offer({"type": "error", "error": f"malformed JSON: {exc}"})
-            continue
-        if not isinstance(data, dict):
-            sub.offer({"type": "error", "error": "messages must be JSON objects"})
-            continue
-        with rooms.holding_closes():
-            reply = await _handle(request, rooms, sub, data)
-            if reply is not None:
-                # through the queue, so a reply follows the events its command caused and
-                # precedes the close it may cause (leave, end)
-                sub.offer(reply)
+def _message(msg: WSMessage, sub: Subscription) -> dict[str, Any] | None:
+    """A client message as a JSON object; anything else is answered with an error event."""
+    if msg.type is not WSMsgType.TEXT:
+        if msg.type is WSMsgType.BINARY:
+            sub.offer({"type": "error", "error": "binary messages are not accepted"})
+        return None
+    try:
+        data = json.loads(msg.data)
+    except json.JSONDecodeError as exc:
+        sub.offer({"type": "error", "error": f"malformed JSON: {exc}"})
+        return None
+    if not isinstance(data, dict):
+        sub.offer({"type": "error", "error": "messages must be JSON objects"})
+        return None
+    return data
 
 
-async def _handle(
-    request: web.Request, rooms: RoomService, sub: Subscription, data: dict[str, Any]
-) -> dict[str, Any] | None:
+async def _handle(channel: RoomChannel, user: User, data: dict[str, Any]) -> dict[str, Any] | None:
     kind = data.get("type")
     msg_id = data.get("id")
-    user = sub.user
-    assert user is not None  # client sockets always belong to a user
     try:
         if kind == "command":
             action = data.get("action")
@@ -133,19 +178,15 @@ async def _handle(
                 raise RoomRuleError("invalid", "command needs an 'action' string")
             if target is not None and not isinstance(target, str):
                 raise RoomRuleError("invalid", "user must be a username string")
-            rooms.act(sub.room_id, user, action, target)
+            await channel.command(user, action, target)
             return {"type": "reply", "id": msg_id, "ok": True}
         if kind == "signal":
-            handlers = request.app[SIGNALS]
-            if not handlers:
-                raise RoomRuleError("conflict", "this node has no media engine")
-            for handler in handlers:
-                await handler(sub.room_id, user, data)
+            await channel.signal(user, data)
             return None
         if kind == "ping":
             return {"type": "pong", "id": msg_id}
         raise RoomRuleError("invalid", f"unknown message type {kind!r}")
-    except RoomRuleError as exc:
+    except DomainError as exc:
         return {"type": "error", "id": msg_id, "error": exc.message}
 
 

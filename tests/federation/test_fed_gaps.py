@@ -119,7 +119,7 @@ def fed(node: Node) -> Federation:
 
 
 def counts(node: Node) -> dict[str, int]:
-    store = fed(node).ctx.store
+    store = fed(node)
     return {table: store.count(table) for table in TABLES}
 
 
@@ -514,7 +514,7 @@ async def test_announcement_once_per_shared_inbox(node_a: Node, remote: FakeRemo
     announce = created[0][1]
     assert announce["object"]["name"] == "Shared"
     assert announce["actor"] == f"{node_a.url}/users/alice"
-    rows = fed(node_a).ctx.deliveries.for_activity(announce["id"])
+    rows = fed(node_a).deliveries.for_activity(announce["id"])
     assert [(r.inbox, r.state) for r in rows] == [(f"{remote.base}/inbox", "sent")]
     # nothing but the two Accepts went to personal inboxes
     personal = [b["type"] for path, _, b in remote.received if path != "/inbox"]
@@ -541,7 +541,7 @@ async def test_announcement_once_per_node_between_real_nodes(
     await eventually(both_follow)
     status, room = await alice.call("POST", "/api/rooms", {"title": "Two on B"})
     assert status == 201, room
-    ctx = fed(a).ctx
+    ctx = fed(a)
 
     def to_b() -> list[Any]:
         return [r for r in ctx.deliveries.recent(100) if r.inbox == f"{b.url}/inbox"]

@@ -102,7 +102,7 @@ async def post(node: Node, body: bytes, headers: dict[str, str]) -> tuple[int, A
 
 def counts(node: Node) -> dict[str, int]:
     assert node.app is not None
-    store = node.app[FEDERATION].ctx.store
+    store = node.app[FEDERATION]
     return {table: store.count(table) for table in TABLES}
 
 
@@ -225,7 +225,7 @@ async def test_object_must_live_on_actor_host(node_a: Node, remote: FakeRemote) 
 
 async def test_suspended_domain_is_refused(node_a: Node, remote: FakeRemote) -> None:
     assert node_a.app is not None
-    node_a.app[FEDERATION].ctx.store.set_policy("127.0.0.1", "suspend", 0.0)
+    node_a.app[FEDERATION].policies.set_policy("127.0.0.1", "suspend", 0.0)
     body = follow(remote, node_a)
     status, _ = await post(node_a, body, remote.sign(f"{node_a.url}/inbox", body))
     assert status == 403

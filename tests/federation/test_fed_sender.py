@@ -11,14 +11,18 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from federation.context import Context, load_node_keys
-from federation.fetch import SafeClient, make_session
+from federation.fetch import SafeClient
+from federation.identity import Signers, Urls, load_node_keys
 from federation.outbox import Publisher
 from federation.sender import DeliveryWorker
+from federation.store.actors import KeyStore
+from federation.store.deliveries import DeliveryStore
+from federation.store.policies import DomainPolicies
 from node.clock import FakeClock
 from node.datadir import ensure_data_dir
-from node.settings import load_settings
-from node.store.db import open_database
+from node.settings import Settings, load_settings
+from node.store.db import Database, open_database
+from node.store.users import UserStore
 
 
 class Inbox:
@@ -47,7 +51,38 @@ async def inbox() -> AsyncIterator[Inbox]:
     await fake.server.close()
 
 
-def make_context(data: Path, clock: FakeClock) -> Context:
+@dataclasses.dataclass
+class Sending:
+    """The parts of a node that queue and send deliveries, built as the node builds them."""
+
+    settings: Settings
+    clock: FakeClock
+    db: Database
+    urls: Urls
+    deliveries: DeliveryStore
+    policies: DomainPolicies
+    client: SafeClient
+    signers: Signers
+    publisher: Publisher
+
+    def worker(self) -> DeliveryWorker:
+        return DeliveryWorker(
+            self.deliveries,
+            self.policies,
+            self.client,
+            self.signers,
+            self.clock,
+            self.settings,
+            self.publisher.wake,
+            random_source=lambda: 0.0,
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
+        self.db.close()
+
+
+async def make_sending(data: Path, clock: FakeClock) -> Sending:
     ensure_data_dir(data)
     settings = dataclasses.replace(
         load_settings(data, environ={}),
@@ -56,20 +91,34 @@ def make_context(data: Path, clock: FakeClock) -> Context:
         delivery_base_delay_seconds=15.0,
         host_backoff_seconds=30.0,
     )
-    return Context(settings, clock, open_database(settings.db_path), load_node_keys(data))
+    db = open_database(settings.db_path)
+    urls = Urls(settings.base_url)
+    deliveries = DeliveryStore(db)
+    client = SafeClient(None, clock, testnet=True)
+    await client.start()
+    signers = Signers(urls, load_node_keys(data), KeyStore(db), UserStore(db), clock)
+    return Sending(
+        settings,
+        clock,
+        db,
+        urls,
+        deliveries,
+        DomainPolicies(db, allowlist_mode=False),
+        client,
+        signers,
+        Publisher(urls, deliveries, clock),
+    )
 
 
 async def test_retry_backoff_and_restart(tmp_path: Path, inbox: Inbox) -> None:
     clock = FakeClock()
-    ctx = make_context(tmp_path / "n", clock)
-    session = make_session(testnet=True)
-    ctx.client = SafeClient(session, clock, testnet=True)
+    ctx = await make_sending(tmp_path / "n", clock)
     try:
-        publisher = Publisher(ctx)
+        publisher = ctx.publisher
         for n in range(3):
             doc = {"id": f"{ctx.urls.base}/activities/{n}", "type": "Update", "actor": "x"}
             publisher.publish(doc, None, [inbox.url], public=False)
-        worker = DeliveryWorker(ctx, random_source=lambda: 0.0)
+        worker = ctx.worker()
         assert await worker.run_once() == 3
         # one probe hit the dead host; the two others were deferred without an attempt
         assert inbox.hits == 1
@@ -81,30 +130,27 @@ async def test_retry_backoff_and_restart(tmp_path: Path, inbox: Inbox) -> None:
         inbox.status = 202
         # "restart": a new worker on the same database after claims are released
         ctx.deliveries.release_claims()
-        fresh = DeliveryWorker(ctx, random_source=lambda: 0.0)
+        fresh = ctx.worker()
         assert await fresh.run_once() == 3
         assert ctx.deliveries.summary()["sent"] == 3
         assert inbox.hits == 4
     finally:
-        await session.close()
-        ctx.db.close()
+        await ctx.close()
 
 
 async def test_permanent_failure_and_blocked_domain(tmp_path: Path, inbox: Inbox) -> None:
     clock = FakeClock()
-    ctx = make_context(tmp_path / "n", clock)
-    session = make_session(testnet=True)
-    ctx.client = SafeClient(session, clock, testnet=True)
+    ctx = await make_sending(tmp_path / "n", clock)
     try:
-        publisher = Publisher(ctx)
+        publisher = ctx.publisher
         inbox.status = 410
         publisher.publish(
             {"id": f"{ctx.urls.base}/a/1", "type": "Update"}, None, [inbox.url], False
         )
-        worker = DeliveryWorker(ctx, random_source=lambda: 0.0)
+        worker = ctx.worker()
         await worker.run_once()
         assert ctx.deliveries.recent(1)[0].state == "failed"
-        ctx.store.set_policy("127.0.0.1", "suspend", clock.now())
+        ctx.policies.set_policy("127.0.0.1", "suspend", clock.now())
         publisher.publish(
             {"id": f"{ctx.urls.base}/a/2", "type": "Update"}, None, [inbox.url], False
         )
@@ -112,5 +158,4 @@ async def test_permanent_failure_and_blocked_domain(tmp_path: Path, inbox: Inbox
         assert ctx.deliveries.summary()["skipped"] == 1
         assert inbox.hits == 1
     finally:
-        await session.close()
-        ctx.db.close()
+        await ctx.close()

@@ -73,7 +73,7 @@ async def test_fedify_signs_we_accept_and_fedify_verifies_our_answer(
         assert "signature-input" not in sent["headers"] and "digest" in sent["headers"]
     assert sent["status"] == 202, sent
     assert salon.app is not None
-    store = salon.app[FEDERATION].ctx.store
+    store = salon.app[FEDERATION]
     assert store.count("follows") == 1 and store.count("seen_activities") == 1
 
     # Our answer: an Accept POSTed by the delivery worker, signed with alice's key.
@@ -119,7 +119,7 @@ async def test_fedify_signature_by_a_key_the_actor_does_not_list_is_refused(
     )
     assert sent["status"] == 401, sent
     assert salon.app is not None
-    assert salon.app[FEDERATION].ctx.store.count("follows") == 0
+    assert salon.app[FEDERATION].count("follows") == 0
 
 
 async def test_fedify_resolves_webfinger_and_actor(fedify: list[str], salon: Node) -> None:

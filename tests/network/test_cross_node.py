@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from cli.app import NODE
 from media.relay import OriginTrunk
-from node.app import AUDIO as AUDIO_KEY
 from tests.conftest import ApiUser, Node, NodeFactory
 from tests.network.test_fed_network import FAST, eventually
 from tests.node.test_bots import creds, dominant_hz, loud_seconds, read_pcm, salon, tone
@@ -39,7 +39,7 @@ async def nodes(node_factory: NodeFactory, count: int) -> list[Node]:
 
 def trunks(node: Node) -> list[OriginTrunk]:
     assert node.app is not None
-    engine = node.app[AUDIO_KEY].engine
+    engine = node.app[NODE].audio.engine
     return [t for room in engine._rooms.values() for t in room.trunks]
 
 

@@ -35,7 +35,7 @@ async def test_forged_join_for_another_nodes_user_is_401(node_factory: NodeFacto
     _, room = await a.users[0].call("POST", "/api/rooms", {"title": "Guarded"})
     assert b.app is not None
     fed_b = b.app[FEDERATION]
-    bob = fed_b.ctx.users.by_name("bob")
+    bob = fed_b.users.by_name("bob")
     assert bob is not None
     carol_uri = f"{c.url}/users/carol"
     forged = {
@@ -45,15 +45,15 @@ async def test_forged_join_for_another_nodes_user_is_401(node_factory: NodeFacto
         "actor": carol_uri,  # carol lives on C; B signs with bob's key
         "object": room["url"],
     }
-    status, body = await fed_b.ctx.http().post_json(
-        f"{a.url}/inbox", forged, fed_b.ctx.user_signer(bob)
+    status, body = await fed_b.client.post_json(
+        f"{a.url}/inbox", forged, fed_b.signers.user(bob)
     )
     assert status == 401, body
     assert await participants(a, room["id"]) == []
     # the same Join with bob's own identity is admitted: the refusal was about forgery
     honest = dict(forged, id=f"{b.url}/activities/honest-1", actor=f"{b.url}/users/bob")
-    status, body = await fed_b.ctx.http().post_json(
-        f"{a.url}/inbox", honest, fed_b.ctx.user_signer(bob)
+    status, body = await fed_b.client.post_json(
+        f"{a.url}/inbox", honest, fed_b.signers.user(bob)
     )
     assert status == 202, body
     assert await participants(a, room["id"]) == [f"bob@{host_of(b.url)}"]
@@ -63,8 +63,8 @@ async def open_trunk(from_node: Node, room_url: str) -> aiohttp.ClientWebSocketR
     assert from_node.app is not None
     fed = from_node.app[FEDERATION]
     url = f"{room_url}/trunk"
-    headers = fed.ctx.http().signed_get_headers(url, fed.ctx.node_signer)
-    ws = await fed.ctx.http().session.ws_connect(url, headers=headers)
+    headers = fed.client.signed_get_headers(url, fed.signers.node)
+    ws = await fed.client.session.ws_connect(url, headers=headers)
     key = base64.b64encode(bytes(PrivateKey.generate().public_key)).decode()
     await ws.send_json({"type": "hello", "key": key})
     media = await ws.receive_json(timeout=5)
@@ -114,22 +114,22 @@ async def test_unsigned_and_blocked_trunks_are_refused(node_factory: NodeFactory
     async with aiohttp.ClientSession() as http, http.get(f"{room['url']}/trunk") as resp:
         assert resp.status == 401
     assert a.app is not None
-    a.app[FEDERATION].ctx.store.set_policy(host_of(b.url), "suspend", 0.0)
+    a.app[FEDERATION].policies.set_policy(host_of(b.url), "suspend", 0.0)
     assert b.app is not None
     fed_b = b.app[FEDERATION]
     url = f"{room['url']}/trunk"
-    async with fed_b.ctx.http().session.get(
-        url, headers=fed_b.ctx.http().signed_get_headers(url, fed_b.ctx.node_signer)
+    async with fed_b.client.session.get(
+        url, headers=fed_b.client.signed_get_headers(url, fed_b.signers.node)
     ) as resp:
         assert resp.status == 403
     bob = b.users[0]
     status, body = await bob.call("POST", "/api/remote-rooms", {"url": room["url"]})
     assert status in (403, 409) and body["error"]
     # an ended room opens no trunk
-    a.app[FEDERATION].ctx.store.remove_policy(host_of(b.url))
+    a.app[FEDERATION].policies.remove_policy(host_of(b.url))
     await a.users[0].call("POST", f"/api/rooms/{room['id']}/end")
-    async with fed_b.ctx.http().session.get(
-        url, headers=fed_b.ctx.http().signed_get_headers(url, fed_b.ctx.node_signer)
+    async with fed_b.client.session.get(
+        url, headers=fed_b.client.signed_get_headers(url, fed_b.signers.node)
     ) as resp:
         assert resp.status == 404
 
@@ -140,8 +140,8 @@ async def test_low_order_trunk_key_is_refused_cleanly(node_factory: NodeFactory)
     assert b.app is not None
     fed = b.app[FEDERATION]
     url = f"{room['url']}/trunk"
-    ws = await fed.ctx.http().session.ws_connect(
-        url, headers=fed.ctx.http().signed_get_headers(url, fed.ctx.node_signer)
+    ws = await fed.client.session.ws_connect(
+        url, headers=fed.client.signed_get_headers(url, fed.signers.node)
     )
     await ws.send_json({"type": "hello", "key": base64.b64encode(bytes(32)).decode()})
     msg = await ws.receive(timeout=5)

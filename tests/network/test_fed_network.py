@@ -234,7 +234,7 @@ async def test_domain_block_stops_deliveries_both_ways(node_factory: NodeFactory
 
     assert a.app is not None
     fed_a = a.app[FEDERATION]
-    fed_a.ctx.store.set_policy(host_of(b.url), "suspend", 0.0)
+    fed_a.policies.set_policy(host_of(b.url), "suspend", 0.0)
     # The suspension severed the follow; B still believes it follows and would accept rooms.
     await alice.call("POST", "/api/rooms", {"title": "Blocked room"})
     await asyncio.sleep(0.5)
@@ -246,10 +246,10 @@ async def test_domain_block_stops_deliveries_both_ways(node_factory: NodeFactory
     fed_b = b.app[FEDERATION]
 
     async def failed() -> bool:
-        return fed_b.ctx.deliveries.summary()["failed"] >= 1
+        return fed_b.deliveries.summary()["failed"] >= 1
 
     await eventually(failed)
-    rows = fed_b.ctx.deliveries.recent(5, "failed")
+    rows = fed_b.deliveries.recent(5, "failed")
     assert rows[0].last_status == 403
 
     # A -> B: anything still queued for the suspended domain is skipped, not sent.
@@ -261,6 +261,6 @@ async def test_domain_block_stops_deliveries_both_ways(node_factory: NodeFactory
     )
 
     async def skipped() -> bool:
-        return fed_a.ctx.deliveries.summary()["skipped"] >= 1
+        return fed_a.deliveries.summary()["skipped"] >= 1
 
     await eventually(skipped)

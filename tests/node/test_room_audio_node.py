@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.app import NODE
 from cli.bot import Bot, BotOptions
-from node.app import AUDIO
 from tests.conftest import Node, NodeFactory
 from tests.media.media_harness import band_energy
 from tests.node.test_bots import tone
@@ -45,7 +45,7 @@ async def bot_in(node: Node, user: str, room_id: str, play: Path | None) -> Asyn
 
 def sessions(node: Node, room_id: str) -> list[str]:
     assert node.app is not None
-    media = node.app[AUDIO].engine.get(room_id)
+    media = node.app[NODE].audio.engine.get(room_id)
     return media.participants if media else []
 
 

@@ -140,7 +140,7 @@ async def test_observers_see_every_event(world: World) -> None:
         def room_event(self, room: object, event: object) -> None:
             seen.append(getattr(event, "kind", "?"))
 
-    world.rooms.observers.append(Recorder())
+    world.rooms.observe(Recorder())
     alice = world.user("alice")
     room = world.rooms.create(alice, draft())
     world.rooms.connect(room.id, alice)

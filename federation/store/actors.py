@@ -1,9 +1,4 @@
-"""Federation state: actor keys, remote actors, follow activity ids, replay dedupe,
-domain policies and remote rooms. The delivery queue lives in ``deliveries.py``.
-
-Remote actors are rows of ``users`` (``domain`` set, ``actor_uri`` set, Mastodon's design)
-plus one ``remote_actors`` row with what delivery needs (inboxes) and the last document.
-"""
+"""Local users' keys, remote actors and the ids of follow activities."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from typing import Any
 
 from federation.keys import ActorKeys
 from node.store.db import Database
-
-POLICIES = ("suspend", "limit", "allow")
 
 
 @dataclass(frozen=True)
@@ -32,15 +25,6 @@ class RemoteActorRow:
         return self.shared_inbox or self.inbox
 
 
-@dataclass(frozen=True)
-class RemoteRoomRow:
-    uri: str
-    host_id: int
-    status: str
-    document: dict[str, Any]
-    updated_at: float
-
-
 def _actor(row: sqlite3.Row) -> RemoteActorRow:
     return RemoteActorRow(
         user_id=row["user_id"],
@@ -52,11 +36,12 @@ def _actor(row: sqlite3.Row) -> RemoteActorRow:
     )
 
 
-class FederationStore:
+class KeyStore:
+    """Local users' private keys (RSA for draft-cavage, Ed25519 for FEP-521a)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    # ---- keys of local users ---------------------------------------------------------
     def keys_for(self, user_id: int) -> ActorKeys | None:
         row = self.db.one(
             "SELECT rsa_private_pem, ed25519_private_pem FROM actor_keys WHERE user_id = ?",
@@ -80,7 +65,11 @@ class FederationStore:
         assert stored is not None
         return stored
 
-    # ---- remote actors ---------------------------------------------------------------
+
+class RemoteActorStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     def upsert_actor(
         self,
         *,
@@ -167,7 +156,13 @@ class FederationStore:
         )
         return row is not None
 
-    # ---- follow activity ids -----------------------------------------------------------
+
+class FollowActivityStore:
+    """The id of the Follow behind each follow that crosses nodes (Accept/Undo name it)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     def put_follow_activity(self, follower_id: int, followee_id: int, activity_id: str) -> None:
         with self.db.transaction():
             self.db.execute(
@@ -197,125 +192,3 @@ class FederationStore:
                 "DELETE FROM follow_activities WHERE follower_id = ? AND followee_id = ?",
                 (follower_id, followee_id),
             )
-
-    # ---- replay protection -------------------------------------------------------------
-    def mark_seen(self, activity_id: str, now: float) -> bool:
-        """Record an incoming activity id; False when it was seen before (a replay)."""
-        with self.db.transaction():
-            cur = self.db.execute(
-                "INSERT OR IGNORE INTO seen_activities (activity_id, received_at) VALUES (?, ?)",
-                (activity_id, now),
-            )
-        return cur.rowcount > 0
-
-    def unmark_seen(self, activity_id: str) -> None:
-        with self.db.transaction():
-            self.db.execute("DELETE FROM seen_activities WHERE activity_id = ?", (activity_id,))
-
-    def seen_count(self) -> int:
-        row = self.db.one("SELECT count(*) FROM seen_activities")
-        return int(row[0]) if row else 0
-
-    # ---- domain policies ---------------------------------------------------------------
-    def set_policy(self, domain: str, policy: str, now: float) -> None:
-        domain = domain.lower()
-        if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
-        with self.db.transaction():
-            self.db.execute(
-                "INSERT INTO domain_policies (domain, policy, created_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (domain) DO UPDATE SET policy = excluded.policy",
-                (domain, policy, now),
-            )
-            if policy == "suspend":
-                # Mastodon severs relationships with a suspended domain.
-                match = "domain = ? OR domain LIKE ? OR domain LIKE ?"
-                params = (domain, f"%.{domain}", f"{domain}:%")
-                self.db.execute(
-                    f"DELETE FROM follows WHERE follower_id IN (SELECT id FROM users WHERE"
-                    f" {match}) OR followee_id IN (SELECT id FROM users WHERE {match})",
-                    params + params,
-                )
-
-    def remove_policy(self, domain: str) -> bool:
-        with self.db.transaction():
-            cur = self.db.execute("DELETE FROM domain_policies WHERE domain = ?", (domain.lower(),))
-        return cur.rowcount > 0
-
-    def policies(self) -> list[tuple[str, str, float]]:
-        rows = self.db.all("SELECT domain, policy, created_at FROM domain_policies ORDER BY domain")
-        return [(r[0], r[1], r[2]) for r in rows]
-
-    def policy_for(self, host: str) -> str | None:
-        """Most specific policy for ``host[:port]``: exact, then without port, then parents."""
-        host = host.lower()
-        candidates = [host]
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        candidates.append(name)
-        parts = name.split(".")
-        candidates.extend(".".join(parts[i:]) for i in range(1, len(parts) - 1))
-        marks = ",".join("?" for _ in candidates)
-        rows = {
-            r[0]: r[1]
-            for r in self.db.all(
-                f"SELECT domain, policy FROM domain_policies WHERE domain IN ({marks})",
-                tuple(candidates),
-            )
-        }
-        return next((rows[c] for c in candidates if c in rows), None)
-
-    # ---- remote rooms ------------------------------------------------------------------
-    def put_room(
-        self, uri: str, host_id: int, status: str, document: dict[str, Any], now: float
-    ) -> None:
-        with self.db.transaction():
-            self.db.execute(
-                "INSERT INTO remote_rooms (uri, host_id, status, document, updated_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (uri) DO UPDATE SET"
-                " host_id = excluded.host_id, status = excluded.status,"
-                " document = excluded.document, updated_at = excluded.updated_at",
-                (uri, host_id, status, json.dumps(document), now),
-            )
-
-    def room(self, uri: str) -> RemoteRoomRow | None:
-        row = self.db.one("SELECT * FROM remote_rooms WHERE uri = ?", (uri,))
-        return _room(row) if row else None
-
-    def active_rooms_of(self, host_ids: set[int]) -> list[RemoteRoomRow]:
-        if not host_ids:
-            return []
-        marks = ",".join("?" for _ in host_ids)
-        rows = self.db.all(
-            f"SELECT * FROM remote_rooms WHERE status IN ('live', 'scheduled')"
-            f" AND host_id IN ({marks}) ORDER BY updated_at DESC",
-            tuple(sorted(host_ids)),
-        )
-        return [_room(r) for r in rows]
-
-    def delete_room(self, uri: str) -> None:
-        with self.db.transaction():
-            self.db.execute("DELETE FROM remote_rooms WHERE uri = ?", (uri,))
-
-    def count(self, table: str) -> int:
-        """Row count of a federation table (tests assert that rejections store nothing)."""
-        if table not in {
-            "remote_actors",
-            "follow_activities",
-            "seen_activities",
-            "remote_rooms",
-            "follows",
-            "deliveries",
-        }:
-            raise ValueError(f"unknown table {table!r}")
-        row = self.db.one(f"SELECT count(*) FROM {table}")
-        return int(row[0]) if row else 0
-
-
-def _room(row: sqlite3.Row) -> RemoteRoomRow:
-    return RemoteRoomRow(
-        uri=row["uri"],
-        host_id=row["host_id"],
-        status=row["status"],
-        document=json.loads(row["document"]),
-        updated_at=row["updated_at"],
-    )

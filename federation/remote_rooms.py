@@ -1,5 +1,8 @@
 """The relay side: our users in rooms hosted on other nodes, through one trunk per room.
 
+``RemoteRooms`` and ``RemoteRoom`` implement node's protocols of the same names
+(node/remote.py); ``node/web/remote_rooms.py`` serves them to clients.
+
 Our user bob asks us to join ``https://A/rooms/R``: we send A a signed ``Join`` (joins.py),
 then open (or reuse) our trunk to A: a WebSocket signed by our node actor plus an
 encrypted UDP flow. bob's client talks only to us — the same room WebSocket protocol as a
@@ -18,20 +21,24 @@ import hashlib
 import logging
 import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from nacl.public import PrivateKey
 
 from federation.activities import host_of
-from federation.context import Context
-from federation.joins import JoinFailed, JoinRefused, request_join, send_leave
-from federation.service import Federation
+from federation.fetch import SafeClient
+from federation.identity import Signers, Urls
+from federation.joins import JoinFailed, JoinRefused, RemoteJoins
+from federation.store.policies import DomainPolicies
 from federation.trunk_origin import rewrite_handles
 from media.engine import MediaConfig
 from media.relay import RelayRoom, open_socket
+from media.signaling import SignalError
 from media.trunk import TrunkError, parse_public_key
 from node.rooms.model import STAGE_ROLES, Role, RoomRuleError
 from node.rooms.service import Subscription
+from node.settings import Settings
 from node.store.users import User
 
 log = logging.getLogger(__name__)
@@ -58,10 +65,11 @@ def alias_of(room_uri: str) -> str:
 
 
 class RemoteRoom:
-    def __init__(self, fed: Federation, config: MediaConfig, room_uri: str) -> None:
-        self.fed = fed
-        self.ctx: Context = fed.ctx
-        self.config = config
+    def __init__(self, owner: RemoteRooms, room_uri: str) -> None:
+        self.owner = owner
+        self.urls = owner.urls
+        self.settings = owner.settings
+        self.config = owner.config
         self.uri = room_uri
         self.alias = alias_of(room_uri)
         self.origin_host = host_of(room_uri)
@@ -76,11 +84,41 @@ class RemoteRoom:
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._background: set[asyncio.Future[None]] = set()
+        self._grace: dict[int, asyncio.Task[None]] = {}
 
     # ---- membership --------------------------------------------------------------------
+    def is_member(self, user: User) -> bool:
+        return user.id in self.members
+
+    def subscribe(self, user: User) -> Subscription:
+        """A socket of USER opened (the client API's room WebSocket)."""
+        sub = Subscription(self.alias, user, self.settings.ws_queue_size)
+        self.subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Keep the seat for the reconnect grace period, then leave for the user."""
+        self.subs.discard(sub)
+        user = sub.user
+        if user is None or user.id not in self.members or self.owner.closing:
+            return  # shutting down: the origin frees the seat when our trunk goes
+        if self._connected_user(user):
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.settings.reconnect_grace_seconds)
+            if not self._connected_user(user):
+                await self.leave(user)
+
+        task = self._grace[user.id] = asyncio.create_task(later())
+        task.add_done_callback(lambda _t: self._grace.pop(user.id, None))
+
+    def _connected_user(self, user: User) -> bool:
+        return any(s.user is not None and s.user.id == user.id for s in self.subs)
+
     async def admit(self, user: User, token: str | None) -> None:
         if user.id not in self.members:
-            await request_join(self.ctx, self.fed.directory, user, self.uri, token)
+            await self.owner.joins.request(user, self.uri, token)
             self.members[user.id] = user
         await self.ensure_trunk()
         await self._announce_users()
@@ -90,7 +128,7 @@ class RemoteRoom:
             return
         with contextlib.suppress(RoomRuleError):
             await self.command(user, "leave", None)
-        send_leave(self.ctx, user, self.uri, self.fed.publisher)
+        self.owner.joins.leave(user, self.uri)
         if self.relay is not None:
             await self.relay.remove(str(user.id))
         for sub in [s for s in self.subs if s.user is not None and s.user.id == user.id]:
@@ -131,8 +169,8 @@ class RemoteRoom:
 
     async def _connect(self) -> None:
         url = f"{self.uri}/trunk"
-        client = self.ctx.http()
-        headers = client.signed_get_headers(url, self.ctx.node_signer)
+        client = self.owner.client
+        headers = client.signed_get_headers(url, self.owner.signers.node)
         ws = await client.session.ws_connect(
             url, headers=headers, heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(ws_close=5.0)
         )
@@ -153,7 +191,7 @@ class RemoteRoom:
             raise ValueError(f"cannot resolve the origin's media address {host}")
         origin = (str(infos[0][4][0]), int(port))
         if self.relay is None:
-            settings = self.ctx.settings
+            settings = self.settings
             sock = await open_socket(
                 settings.trunk_bind_address, port_range=settings.ice_port_range
             )
@@ -178,7 +216,7 @@ class RemoteRoom:
         if self.ws is None or self.ws.closed or self.relay is None:
             return
         streams = {
-            self.ctx.urls.actor(u.username): self.relay.stream_for(str(u.id))
+            self.urls.actor(u.username): self.relay.stream_for(str(u.id))
             for u in self.members.values()
         }
         await self.ws.send_json({"type": "users", "streams": streams})
@@ -188,7 +226,7 @@ class RemoteRoom:
         async for msg in self.ws:
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 continue
-            data = localize(msg.json(), self.ctx.urls.host)
+            data = localize(msg.json(), self.urls.host)
             if not isinstance(data, dict):
                 continue
             kind = data.get("type")
@@ -216,9 +254,9 @@ class RemoteRoom:
     async def _rejoin(self, missing: list[Any]) -> None:
         """After an origin restart our seats may be gone: join again, without user action."""
         for user in list(self.members.values()):
-            if self.ctx.urls.actor(user.username) in missing:
+            if self.urls.actor(user.username) in missing:
                 try:
-                    await request_join(self.ctx, self.fed.directory, user, self.uri, None)
+                    await self.owner.joins.request(user, self.uri, None)
                 except (JoinRefused, JoinFailed) as exc:
                     log.info("relay [%s]: %s cannot rejoin: %s", self.alias, user.username, exc)
                     self.members.pop(user.id, None)
@@ -295,11 +333,11 @@ class RemoteRoom:
 
     async def command(self, user: User, action: str, target: str | None) -> None:
         if target is not None and "@" not in target:
-            target = f"{target}@{self.ctx.urls.host}"
+            target = f"{target}@{self.urls.host}"
         answer = await self._request(
             {
                 "type": "command",
-                "actor": self.ctx.urls.actor(user.username),
+                "actor": self.urls.actor(user.username),
                 "action": action,
                 "user": target,
             }
@@ -308,9 +346,7 @@ class RemoteRoom:
             raise RoomRuleError("forbidden", str(answer.get("error")))
 
     async def state(self, user: User) -> dict[str, Any]:
-        answer = await self._request(
-            {"type": "get_state", "actor": self.ctx.urls.actor(user.username)}
-        )
+        answer = await self._request({"type": "get_state", "actor": self.urls.actor(user.username)})
         if answer.get("type") != "state":
             raise RoomRuleError("conflict", str(answer.get("error", "no state")))
         room: dict[str, Any] = answer["room"]
@@ -328,8 +364,6 @@ class RemoteRoom:
         payload = message.get("signal")
         if not isinstance(payload, dict):
             raise RoomRuleError("invalid", "signal messages need a 'signal' object")
-        from media.signaling import SignalError
-
         role, muted = self.roles.get(user.id, ("listener", False))
         self.relay.set_can_speak(str(user.id), role in {r.value for r in STAGE_ROLES} and not muted)
         try:
@@ -339,6 +373,8 @@ class RemoteRoom:
 
     async def close(self) -> None:
         self.ended = True
+        for task in list(self._grace.values()):
+            task.cancel()
         if self.ws is not None:
             await self.ws.close()
         if self._task is not None:
@@ -350,3 +386,70 @@ class RemoteRoom:
             self.relay = None
         for future in self._pending.values():
             future.cancel()
+
+
+class RemoteRooms:
+    """Every remote room our users are in, one trunk each (``node.remote.RemoteRooms``)."""
+
+    def __init__(
+        self,
+        urls: Urls,
+        settings: Settings,
+        config: MediaConfig,
+        policies: DomainPolicies,
+        joins: RemoteJoins,
+        client: SafeClient,
+        signers: Signers,
+    ) -> None:
+        self.urls = urls
+        self.settings = settings
+        self.config = config
+        self.policies = policies
+        self.joins = joins
+        self.client = client
+        self.signers = signers
+        self._rooms: dict[str, RemoteRoom] = {}
+        self.closing = False
+
+    async def join(self, user: User, url: object, token: object) -> RemoteRoom:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise RoomRuleError("invalid", "url must be the room's http(s) URL")
+        if token is not None and not isinstance(token, str):
+            raise RoomRuleError("invalid", "invite_token must be a string")
+        parts = urlsplit(url)
+        path = parts.path.rstrip("/")
+        if "/rooms/" not in path:
+            raise RoomRuleError("invalid", f"{url} is not a room URL (…/rooms/ID)")
+        uri = f"{parts.scheme}://{parts.netloc}{path}"
+        if parts.netloc == self.urls.host:
+            raise RoomRuleError("invalid", "that room is on this node: join it at /api/rooms")
+        if self.policies.refused(parts.netloc):
+            raise RoomRuleError("forbidden", "this node does not federate with that domain")
+        room = self._rooms.get(alias_of(uri))
+        if room is None or room.ended:
+            room = self._rooms[alias_of(uri)] = RemoteRoom(self, uri)
+        try:
+            await room.admit(user, token)
+        except JoinRefused as exc:
+            raise RoomRuleError("forbidden", f"the room refused: {exc}") from None
+        except (JoinFailed, TimeoutError) as exc:
+            raise RoomRuleError("conflict", f"cannot reach the room: {exc}") from None
+        return room
+
+    def get(self, alias: str) -> RemoteRoom:
+        room = self._rooms.get(alias)
+        if room is None or room.ended:
+            raise RoomRuleError("not_found", "no such remote room")
+        return room
+
+    def open_rooms(self) -> list[RemoteRoom]:
+        """Rooms whose trunk is still wanted (benchmarks count trunks with this)."""
+        return [room for room in self._rooms.values() if not room.ended]
+
+    async def close(self) -> None:
+        self.closing = True
+        for room in list(self._rooms.values()):
+            for sub in list(room.subs):
+                sub.close(1001, "server shutting down")
+            await room.close()
+        self._rooms.clear()

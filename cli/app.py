@@ -1,0 +1,313 @@
+"""The composition root: builds the whole node — node, media and federation — from one
+frozen Settings object, passing every dependency in through constructors.
+
+It sits above the library layers (``cli`` → here → ``federation`` → ``node`` → ``media``),
+so it is the one module that names them all. Nothing runs at import time; the clock is
+injected so tests can move time. Tests, benches and ``salon serve`` build nodes here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from federation.actors import ActorDirectory, ActorDocuments
+from federation.fetch import SafeClient
+from federation.handlers import Handlers
+from federation.identity import Signers, Urls, load_node_keys
+from federation.inbox import Inbox, SignedRequests
+from federation.joins import JoinDesk, RemoteJoins
+from federation.outbox import FollowBridge, Publisher, RoomAnnouncer, RoomDocuments
+from federation.remote_rooms import RemoteRooms
+from federation.routes import rooms_middleware
+from federation.routes import routes as federation_routes
+from federation.sender import DeliveryWorker
+from federation.service import FEDERATION, Federation, People
+from federation.store.actors import FollowActivityStore, KeyStore, RemoteActorStore
+from federation.store.deliveries import DeliveryStore
+from federation.store.inbox import SeenActivities
+from federation.store.policies import DomainPolicies
+from federation.store.rooms import RemoteRoomStore
+from federation.trunk_origin import TrunkDesk
+from media.engine import MediaConfig, MediaEngine
+from node.accounts import AccountService
+from node.clock import Clock, SystemClock
+from node.datadir import ensure_data_dir
+from node.rooms.audio import RoomAudio
+from node.rooms.model import RoomRuleError
+from node.rooms.service import RoomService
+from node.settings import Settings
+from node.store.db import Database, open_database
+from node.store.follows import FollowStore
+from node.store.users import UserStore
+from node.web import api, pages, remote_rooms, websocket
+from node.web.http import (
+    ACCOUNTS,
+    API_BODY_LIMIT,
+    TRUST_PROXY,
+    auth_middleware,
+    errors_middleware,
+)
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 0.5
+SESSION_CLEANUP_ROUNDS = 1200  # every ten minutes
+
+
+@dataclass(frozen=True)
+class Node:
+    """Everything one node is made of (tests and benches reach parts through ``NODE``)."""
+
+    settings: Settings
+    db: Database
+    accounts: AccountService
+    rooms: RoomService
+    audio: RoomAudio
+    federation: Federation
+    remote_rooms: RemoteRooms
+    trunks: TrunkDesk
+
+
+NODE = web.AppKey("node", Node)
+
+
+def build_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    node = build_node(settings, clock or SystemClock())
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            errors_middleware,
+            auth_middleware,
+            rooms_middleware(node.rooms),
+        ],
+    )
+    app[NODE] = node
+    app[api.SETTINGS] = settings
+    app[ACCOUNTS] = node.accounts
+    app[api.ROOMS] = node.rooms
+    app[api.REMOTE_PEOPLE] = People(
+        node.federation.directory,
+        node.federation.users,
+        node.federation.follows,
+        node.federation.remote_rooms,
+    )
+    app[API_BODY_LIMIT] = settings.api_body_bytes
+    app[TRUST_PROXY] = settings.trust_proxy
+    app[websocket.SOCKETS] = set()
+    signal_handlers: list[websocket.SignalHandler] = [node.audio.signal]
+    app[websocket.SIGNALS] = signal_handlers
+    app[remote_rooms.REMOTE_ROOMS] = node.remote_rooms
+    app[FEDERATION] = node.federation
+    app.add_routes(api.routes)
+    app.add_routes(websocket.routes)
+    app.add_routes(remote_rooms.routes)
+    app.add_routes(pages.routes)
+    app.add_routes(federation_routes)
+    app.router.add_route("GET", "/rooms/{id}/trunk", node.trunks.open)
+    app.on_startup.append(_load_rooms)
+    app.cleanup_ctx.append(_federation_running)
+    app.cleanup_ctx.append(_sweeper)
+    app.on_shutdown.append(_close_remote_rooms)
+    app.on_shutdown.append(websocket.close_sockets)
+    app.on_shutdown.append(_close_audio)
+    app.on_cleanup.append(_close_db)
+    return app
+
+
+def build_node(settings: Settings, clock: Clock) -> Node:
+    """The object graph, built once; every part gets what it uses and nothing else."""
+    ensure_data_dir(settings.data_dir)
+    db = open_database(settings.db_path)
+    users, follows = UserStore(db), FollowStore(db)
+    actors, follow_activities = RemoteActorStore(db), FollowActivityStore(db)
+    remote_room_store, deliveries = RemoteRoomStore(db), DeliveryStore(db)
+    policies = DomainPolicies(db, allowlist_mode=settings.allowlist_mode)
+    urls = Urls(settings.base_url)
+    signers = Signers(urls, load_node_keys(settings.data_dir), KeyStore(db), users, clock)
+    client = SafeClient(
+        None,
+        clock,
+        testnet=settings.testnet,
+        timeout=settings.fetch_timeout_seconds,
+        max_body=settings.max_body_bytes,
+    )
+    directory = ActorDirectory(
+        urls,
+        client,
+        signers,
+        actors,
+        users,
+        policies,
+        clock,
+        cache_seconds=settings.actor_cache_seconds,
+        testnet=settings.testnet,
+    )
+    publisher = Publisher(urls, deliveries, clock)
+    bridge = FollowBridge(urls, actors, follow_activities, directory, publisher)
+    room_documents = RoomDocuments(urls, users, directory, clock)
+    announcer = RoomAnnouncer(
+        users,
+        actors,
+        room_documents,
+        publisher,
+        clock,
+        interval=settings.announce_interval_seconds,
+    )
+
+    accounts = AccountService(
+        db, settings, clock, follow_hooks=[bridge], created_hooks=[signers.user_keys]
+    )
+    rooms = RoomService(db, settings, clock)
+    engine = MediaEngine(
+        MediaConfig(
+            ice_addresses=settings.ice_addresses,
+            ice_port_range=settings.ice_port_range,
+            bitrate=settings.audio_bitrate,
+            stun_servers=settings.stun_servers,
+        )
+    )
+    audio = RoomAudio(rooms, engine)
+    rooms.observe(audio)
+    rooms.observe(announcer)
+
+    joins = JoinDesk(urls, users, actors, publisher, rooms)
+    handlers = Handlers(
+        urls,
+        users,
+        follows,
+        actors,
+        follow_activities,
+        remote_room_store,
+        policies,
+        directory,
+        bridge,
+        joins,
+        rooms,
+        client,
+        signers,
+        clock,
+    )
+    signed = SignedRequests(settings.base_url, directory, clock)
+    seen = SeenActivities(db)
+    inbox = Inbox(signed, policies, seen, handlers, clock)
+    worker = DeliveryWorker(
+        deliveries,
+        policies,
+        client,
+        signers,
+        clock,
+        settings,
+        publisher.wake,
+        after_pass=announcer.flush,
+    )
+    federation = Federation(
+        settings=settings,
+        clock=clock,
+        db=db,
+        urls=urls,
+        users=users,
+        follows=follows,
+        actors=actors,
+        remote_rooms=remote_room_store,
+        policies=policies,
+        deliveries=deliveries,
+        seen=seen,
+        client=client,
+        signers=signers,
+        directory=directory,
+        documents=ActorDocuments(urls, signers, settings.node_name),
+        room_documents=room_documents,
+        signed=signed,
+        inbox=inbox,
+        publisher=publisher,
+        bridge=bridge,
+        announcer=announcer,
+        worker=worker,
+    )
+    remote = RemoteRooms(
+        urls,
+        settings,
+        engine.config,
+        policies,
+        RemoteJoins(urls, client, signers, directory, publisher),
+        client,
+        signers,
+    )
+    trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
+    return Node(settings, db, accounts, rooms, audio, federation, remote, trunks)
+
+
+async def _load_rooms(app: web.Application) -> None:
+    app[NODE].rooms.load()
+
+
+async def _federation_running(app: web.Application) -> AsyncIterator[None]:
+    """The outgoing HTTP session and the delivery worker live as long as the app runs."""
+    federation = app[NODE].federation
+    await federation.client.start()
+    task = asyncio.create_task(federation.worker.run(), name="federation-delivery")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await federation.client.close()
+
+
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Frees unclaimed seats and ends empty rooms; a thin loop around ``sweep()``."""
+    node = app[NODE]
+
+    async def loop() -> None:
+        rounds = 0
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            rounds += 1
+            try:
+                node.rooms.sweep()
+                if rounds % SESSION_CLEANUP_ROUNDS == 0:
+                    node.accounts.sessions.delete_expired(node.accounts.clock.now())
+            except RoomRuleError as exc:
+                log.warning("sweep: %s", exc.message)
+            except Exception:
+                # the sweeper must outlive a bug in one room: log it loudly and go on
+                log.exception("sweep: unexpected error; continuing")
+
+    task = asyncio.create_task(loop(), name="room-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _close_remote_rooms(app: web.Application) -> None:
+    await app[NODE].remote_rooms.close()
+
+
+async def _close_audio(app: web.Application) -> None:
+    """Every peer connection closed before the loop stops (no leaked sockets or tasks)."""
+    await app[NODE].audio.close()
+
+
+async def _close_db(app: web.Application) -> None:
+    app[NODE].db.close()
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; aiohttp then runs the shutdown hooks above in order."""
+    app = build_app(settings)
+    print(f"Salon node listening on {settings.base_url}", flush=True)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=5.0,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+    )

@@ -1,0 +1,56 @@
+"""What the node needs from federation, named here so that node never imports it.
+
+``federation`` implements these protocols and the composition root (``cli/app.py``) hands
+the implementations to the web layer. A node built without federation (unit tests of the
+room service) simply has none of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from node.errors import DomainError
+from node.rooms.hallway import HallwayCard
+from node.rooms.service import Subscription
+from node.store.users import User
+
+
+class LookupFailed(DomainError):
+    """A remote user could not be found or reached."""
+
+
+class RemotePeople(Protocol):
+    """People and rooms on other nodes, as this node's users see them."""
+
+    async def lookup(self, acct: str) -> User:
+        """``@user@host`` to a users row (WebFinger for unknown remotes); LookupFailed."""
+
+    def remote_cards(self, viewer: User) -> list[HallwayCard]:
+        """Hallway cards of live and upcoming remote rooms the viewer may see."""
+
+
+class RemoteRoom(Protocol):
+    """A room on another node that some of our users are in (served through us)."""
+
+    alias: str
+
+    def is_member(self, user: User) -> bool: ...
+
+    async def state(self, user: User) -> dict[str, Any]: ...
+
+    async def command(self, user: User, action: str, target: str | None) -> None: ...
+
+    async def leave(self, user: User) -> None: ...
+
+    async def signal(self, user: User, message: dict[str, Any]) -> None: ...
+
+    def subscribe(self, user: User) -> Subscription: ...
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """The socket of SUB closed; the seat waits for a reconnect, then is given up."""
+
+
+class RemoteRooms(Protocol):
+    async def join(self, user: User, url: object, token: object) -> RemoteRoom: ...
+
+    def get(self, alias: str) -> RemoteRoom: ...
