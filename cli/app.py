@@ -18,7 +18,7 @@ from aiohttp import web
 
 from federation.actors import ActorDirectory, ActorDocuments
 from federation.fetch import SafeClient
-from federation.handlers import Handlers
+from federation.handlers import ActorHandlers, FollowHandlers, Handlers, RoomAnnouncements
 from federation.identity import Signers, Urls, load_node_keys
 from federation.inbox import Inbox, SignedRequests
 from federation.joins import JoinDesk, RemoteJoins
@@ -178,20 +178,14 @@ def build_node(settings: Settings, clock: Clock) -> Node:
 
     joins = JoinDesk(urls, users, actors, publisher, rooms)
     handlers = Handlers(
-        urls,
-        users,
-        follows,
-        actors,
-        follow_activities,
-        remote_room_store,
-        policies,
-        directory,
-        bridge,
+        FollowHandlers(
+            urls, users, follows, actors, follow_activities, policies, directory, bridge, clock
+        ),
+        ActorHandlers(actors, directory, rooms),
+        RoomAnnouncements(actors, remote_room_store, client, signers, clock),
         joins,
-        rooms,
-        client,
-        signers,
-        clock,
+        directory,
+        users,
     )
     signed = SignedRequests(settings.base_url, directory, clock)
     seen = SeenActivities(db)

@@ -46,51 +46,39 @@ log = logging.getLogger(__name__)
 
 
 class Handlers:
+    """Dispatches each verified activity to the handler of its kind."""
+
     def __init__(
         self,
-        urls: Urls,
-        users: UserStore,
-        follows: FollowStore,
-        actors: RemoteActorStore,
-        follow_activities: FollowActivityStore,
-        remote_rooms: RemoteRoomStore,
-        policies: DomainPolicies,
-        directory: ActorDirectory,
-        bridge: FollowBridge,
+        follows: FollowHandlers,
+        actors: ActorHandlers,
+        rooms: RoomAnnouncements,
         joins: JoinDesk,
-        rooms: RoomService,
-        client: SafeClient,
-        signers: Signers,
-        clock: Clock,
+        directory: ActorDirectory,
+        users: UserStore,
     ) -> None:
-        self.urls = urls
-        self.users = users
         self.follows = follows
         self.actors = actors
-        self.follow_activities = follow_activities
-        self.remote_rooms = remote_rooms
-        self.policies = policies
-        self.directory = directory
-        self.bridge = bridge
-        self.joins = joins
         self.rooms = rooms
-        self.client = client
-        self.signers = signers
-        self.clock = clock
+        self.joins = joins
+        self.directory = directory
+        self.users = users
 
     async def handle(self, activity: Activity, actor: Actor, data: dict[str, Any]) -> str:
         if isinstance(activity, Follow):
-            return await self.follow(activity, actor)
+            return await self.follows.follow(activity, actor)
         if isinstance(activity, Accept | Reject):
-            return self.answer(activity, actor)
+            return self.follows.answer(activity, actor)
         if isinstance(activity, Undo):
-            return self.undo(activity, actor)
+            return self.follows.undo(activity, actor)
         if isinstance(activity, Create | Update):
             if isinstance(activity.object, Actor):
-                return self.update_actor(activity.object, actor, data.get("object"))
-            return await self.room(activity, actor)
+                return self.actors.update(activity.object, actor, data.get("object"))
+            return await self.rooms.announced(activity, actor)
         if isinstance(activity, Delete):
-            return self.delete(activity, actor)
+            if activity.object.id == actor.id:
+                return self.actors.delete(actor)
+            return self.rooms.delete(activity.object.id, actor)
         if isinstance(activity, Join | Leave):
             document = self.directory.document(actor.id) or actor.serialize()
             user = self.users.get(self.directory.remember(actor, document))
@@ -101,7 +89,32 @@ class Handlers:
             return self.joins.leave(activity, user)
         return f"{type(activity).__name__} ignored"
 
-    # ---- follows ---------------------------------------------------------------------
+
+class FollowHandlers:
+    """Follow, Accept/Reject of our follows, Undo of follows."""
+
+    def __init__(
+        self,
+        urls: Urls,
+        users: UserStore,
+        follows: FollowStore,
+        actors: RemoteActorStore,
+        follow_activities: FollowActivityStore,
+        policies: DomainPolicies,
+        directory: ActorDirectory,
+        bridge: FollowBridge,
+        clock: Clock,
+    ) -> None:
+        self.urls = urls
+        self.users = users
+        self.follows = follows
+        self.actors = actors
+        self.follow_activities = follow_activities
+        self.policies = policies
+        self.directory = directory
+        self.bridge = bridge
+        self.clock = clock
+
     async def follow(self, activity: Follow, actor: Actor) -> str:
         username = self.urls.username_of(activity.object)
         followee = self.users.by_name(username) if username else None
@@ -179,8 +192,18 @@ class Handlers:
         self.follow_activities.forget_follow_activity(follower_id, followee_id)
         return "follow undone"
 
-    # ---- actors ----------------------------------------------------------------------
-    def update_actor(self, updated: Actor, actor: Actor, raw: object) -> str:
+
+class ActorHandlers:
+    """Update and Delete of a remote actor's own document."""
+
+    def __init__(
+        self, actors: RemoteActorStore, directory: ActorDirectory, rooms: RoomService
+    ) -> None:
+        self.actors = actors
+        self.directory = directory
+        self.rooms = rooms
+
+    def update(self, updated: Actor, actor: Actor, raw: object) -> str:
         if updated.id != actor.id:
             raise ActivityError("an actor may only update its own document")
         if self.actors.actor_by_uri(actor.id) is None:
@@ -190,27 +213,35 @@ class Handlers:
         self.directory.remember(updated, document)
         return "actor updated"
 
-    def delete(self, activity: Delete, actor: Actor) -> str:
-        target = activity.object.id
-        if target == actor.id:
-            self.directory.forget(actor.id)
-            stored = self.actors.actor_by_uri(actor.id)
-            if stored is not None:
-                # their seats in our live rooms go first (events tell everyone), then the row
-                self.rooms.forget_user(stored.user_id)
-            removed = self.actors.delete_actor(actor.id)
-            return "actor deleted" if removed else "delete of an unknown actor ignored"
-        room = self.remote_rooms.room(target)
-        if room is not None:
-            remote = self.actors.actor_by_user(room.host_id)
-            if remote is None or remote.actor_uri != actor.id:
-                raise ActivityError("only a room's host may delete it")
-            self.remote_rooms.delete_room(target)
-            return "room deleted"
-        return "Delete of an unknown object ignored"
+    def delete(self, actor: Actor) -> str:
+        """The actor deleted itself: its seats in our live rooms go first (events tell
+        everyone), then its users row with everything hanging off it."""
+        self.directory.forget(actor.id)
+        stored = self.actors.actor_by_uri(actor.id)
+        if stored is not None:
+            self.rooms.forget_user(stored.user_id)
+        removed = self.actors.delete_actor(actor.id)
+        return "actor deleted" if removed else "delete of an unknown actor ignored"
 
-    # ---- rooms -----------------------------------------------------------------------
-    async def room(self, activity: Create | Update, actor: Actor) -> str:
+
+class RoomAnnouncements:
+    """Create/Update/Delete of rooms hosted by remote people our users follow."""
+
+    def __init__(
+        self,
+        actors: RemoteActorStore,
+        remote_rooms: RemoteRoomStore,
+        client: SafeClient,
+        signers: Signers,
+        clock: Clock,
+    ) -> None:
+        self.actors = actors
+        self.remote_rooms = remote_rooms
+        self.client = client
+        self.signers = signers
+        self.clock = clock
+
+    async def announced(self, activity: Create | Update, actor: Actor) -> str:
         event = activity.object
         if isinstance(event, Reference) or (
             isinstance(event, Event) and not same_host(event.id, actor.id)
@@ -244,3 +275,13 @@ class Handlers:
         if event.id != uri:
             raise ActivityError(f"object fetched from {uri} has another id")
         return event
+
+    def delete(self, uri: str, actor: Actor) -> str:
+        room = self.remote_rooms.room(uri)
+        if room is None:
+            return "Delete of an unknown object ignored"
+        remote = self.actors.actor_by_user(room.host_id)
+        if remote is None or remote.actor_uri != actor.id:
+            raise ActivityError("only a room's host may delete it")
+        self.remote_rooms.delete_room(uri)
+        return "room deleted"
