@@ -129,6 +129,9 @@ class RoomService:
         self._subs: dict[str, set[Subscription]] = {}
         self._sockets: dict[tuple[str, int], int] = {}
         self._seat_deadlines: dict[tuple[str, int], float] = {}
+        # the media engine's latest speaking levels per room (sent only when they change), so
+        # a client that joins mid-speech gets them in its first state
+        self._levels: dict[str, dict[int, float]] = {}
         self._empty_deadlines: dict[str, float] = {}
         self._held: list[tuple[Subscription, int, str]] | None = None
 
@@ -466,6 +469,10 @@ class RoomService:
         room = self.rooms.get(room_id)
         if room is None:
             return
+        if levels:
+            self._levels[room_id] = dict(levels)
+        else:
+            self._levels.pop(room_id, None)
         users = self.users.many(list(levels))
         message = {
             "type": "speaking",
@@ -540,6 +547,7 @@ class RoomService:
             "speakers": [self._participant_view(p, users) for p in room.speakers()],
             "listeners": [self._participant_view(p, users, followed) for p in room.listeners()],
             "hands": [handle(users[p.user_id]) for p in room.hands() if p.user_id in users],
+            "levels": self._current_levels(room, users),
         }
         if viewer is not None:
             me = room.participants.get(viewer.id)
@@ -550,10 +558,22 @@ class RoomService:
                 )
         return data
 
+    def _current_levels(self, room: Room, users: dict[int, User]) -> dict[str, float]:
+        """The last speaking levels, of people still in the room and able to be heard."""
+        if room.status is not RoomStatus.LIVE:
+            return {}
+        levels = self._levels.get(room.id, {})
+        return {
+            handle(users[uid]): round(level, 3)
+            for uid, level in levels.items()
+            if uid in users and (p := room.participants.get(uid)) is not None and p.can_speak
+        }
+
     def card(self, room: Room, viewer: User) -> dict[str, Any]:
         """A hallway card: the view without the full audience list."""
         data = self.view(room, viewer)
         data.pop("listeners")
+        data.pop("levels")
         data.pop("invite_link", None)
         data["speakers"] = data["speakers"][:6]
         return data
