@@ -11,6 +11,7 @@ pushed into the room's own jitter buffer.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 from collections.abc import Callable
@@ -43,6 +44,89 @@ _WEBRTC_ERRORS = (
     AssertionError,  # aiortc asserts on some impossible SDP combinations
     KeyError,
 )
+
+
+# Remote candidates kept per media section: a browser offers a handful (host, srflx, relay
+# per interface); every one kept makes the node send connectivity checks to that address.
+MAX_REMOTE_CANDIDATES = 16
+_CANDIDATE = "a=candidate:"
+_END_OF_CANDIDATES = "a=end-of-candidates"
+_RTCP = "a=rtcp:"
+
+
+def _reachable_candidate(value: str) -> bool:
+    """Whether aioice could ever send a check to this candidate (an ``a=candidate:`` value).
+
+    aioice pairs only UDP candidates whose address is an IP literal; it never gathers
+    IPv6 link-local addresses itself, so a remote link-local candidate can never pair.
+    mDNS ``.local`` names are not IP literals: aioice would try to resolve them (up to a
+    second, inside setRemoteDescription) and, on a server, fail.
+    """
+    try:
+        candidate = candidate_from_sdp(value)
+        address = ipaddress.ip_address(candidate.ip)
+    except (ValueError, IndexError, AssertionError):
+        return False
+    return (
+        candidate.protocol.lower() == "udp"
+        and candidate.type in ("host", "srflx", "relay")
+        and 0 < candidate.port < 65536
+        and not (address.is_link_local or address.is_multicast or address.is_unspecified)
+    )
+
+
+def _ip_rtcp(value: str) -> bool:
+    """Whether an ``a=rtcp:`` value has no address or an IP literal (RFC 3605)."""
+    bits = value.split()
+    if len(bits) != 4:
+        return len(bits) == 1
+    try:
+        ipaddress.ip_address(bits[3])
+    except ValueError:
+        return False
+    return True
+
+
+def prune_remote_candidates(sdp: str, limit: int = MAX_REMOTE_CANDIDATES) -> str:
+    """The offer as aioice should see it: only candidates it can reach, at most LIMIT each.
+
+    Browsers hide their host address behind an mDNS name by default, and Firefox ends
+    such an offer with ``a=end-of-candidates``. Given that, aioice 0.13 spends about a
+    second failing to resolve the names, then drops the component (no remote candidate
+    left after end-of-candidates), gathers nothing and answers without a candidate. So
+    unreachable candidates are dropped here, and ``a=end-of-candidates`` with them in
+    any section that lost one or has none left: aioice then keeps the component, gathers
+    and answers at once, and learns the client's real address as a peer-reflexive
+    candidate from its first connectivity check, as an ICE-lite server does. An
+    ``a=rtcp:`` line naming an mDNS host goes too (aiortc keeps it and then fails to
+    print the remote description; with rtcp-mux it carries nothing).
+    """
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    sections: list[list[str]] = [[]]
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            sections.append([])
+        sections[-1].append(line)
+    out: list[str] = []
+    for section in sections:
+        kept = dropped = 0
+        ended = False
+        for line in section:
+            if line.startswith(_CANDIDATE):
+                if kept < limit and _reachable_candidate(line[len(_CANDIDATE) :]):
+                    out.append(line)
+                    kept += 1
+                else:
+                    dropped += 1
+            elif line.strip() == _END_OF_CANDIDATES:
+                ended = True
+            elif line.startswith(_RTCP) and not _ip_rtcp(line[len(_RTCP) :]):
+                continue  # Firefox's `a=rtcp:PORT IN IP4 NAME.local`: aiortc cannot print it
+            else:
+                out.append(line)
+        if ended and kept and not dropped:
+            out.append(_END_OF_CANDIDATES)
+    return newline.join(out) + newline
 
 
 def _random_sequence() -> int:
@@ -104,8 +188,9 @@ class ParticipantSession:
         async with self._lock:
             if self.closed:
                 raise SignalError("offer: media session is closed")
+            offer = RTCSessionDescription(sdp=prune_remote_candidates(sdp), type="offer")
             try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                await self.pc.setRemoteDescription(offer)
             except _WEBRTC_ERRORS as exc:
                 raise SignalError(f"offer: rejected: {exc or type(exc).__name__}") from exc
             audio = [t for t in self.pc.getTransceivers() if t.kind == "audio"]
@@ -167,8 +252,9 @@ class ParticipantSession:
     async def add_ice(self, message: Ice) -> None:
         if not message.candidate:
             return  # end of candidates: aiortc needs no signal
+        value = message.candidate.removeprefix("a=").split(":", 1)[-1]
         try:
-            candidate = candidate_from_sdp(message.candidate.removeprefix("a=").split(":", 1)[1])
+            candidate = candidate_from_sdp(value)
         except (ValueError, IndexError, AssertionError) as exc:
             raise SignalError("ice: malformed candidate") from exc
         candidate.sdpMid = message.sdp_mid
@@ -181,6 +267,8 @@ class ParticipantSession:
             raise SignalError("ice: unknown sdpMid for this session")
         if message.sdp_mid is None and message.sdp_mline_index not in lines:
             raise SignalError("ice: unknown sdpMLineIndex for this session")
+        if not _reachable_candidate(value):
+            return  # an mDNS name, TCP or link-local: its checks arrive as peer-reflexive
         try:
             await self.pc.addIceCandidate(candidate)
         except _WEBRTC_ERRORS as exc:

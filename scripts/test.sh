@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: Chromium for the browser tests, espeak-ng and sox for test speech, and
-# Node.js/npm (the interop tests run @fedify/fedify) when the machine has no npm of its own.
-SYSTEM_PACKAGES=(chromium espeak-ng sox)
+# Debian packages: Chromium and Firefox ESR for the browser tests, espeak-ng and sox for test
+# speech, iproute2 (network namespaces for the ICE privacy tests), and Node.js/npm (the
+# interop tests run @fedify/fedify, the Firefox tests puppeteer-core) when npm is missing.
+SYSTEM_PACKAGES=(chromium firefox-esr espeak-ng sox iproute2)
 command -v npm >/dev/null 2>&1 || SYSTEM_PACKAGES+=(nodejs npm)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
@@ -28,6 +29,13 @@ PYTHON=${PYTHON:-python3}
 if [ ! -d tests/interop/fedify/node_modules ] \
     || [ tests/interop/fedify/package-lock.json -nt tests/interop/fedify/node_modules ]; then
     (cd tests/interop/fedify && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# Firefox browser tests (tests/browser/firefox/): puppeteer-core from its committed lock file;
+# it drives Debian's firefox-esr, so no browser download.
+if [ ! -d tests/browser/firefox/node_modules ] \
+    || [ tests/browser/firefox/package-lock.json -nt tests/browser/firefox/node_modules ]; then
+    (cd tests/browser/firefox \
+        && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 [ -x tests/interop/.bovine-venv/bin/python ] || "$PYTHON" -m venv tests/interop/.bovine-venv
 tests/interop/.bovine-venv/bin/python -m pip install -q --disable-pip-version-check 'bovine==0.5.19'

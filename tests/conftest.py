@@ -74,7 +74,7 @@ class ApiUser:
 
 
 class Node:
-    """One running node on 127.0.0.1 with a free port."""
+    """One running node on `settings.host` (127.0.0.1 unless a test says otherwise), free port."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
@@ -85,7 +85,7 @@ class Node:
 
     async def start(self) -> Node:
         self.app = build_app(self.settings, self.clock)
-        self.server = TestServer(self.app, host="127.0.0.1", port=self.settings.port or None)
+        self.server = TestServer(self.app, host=self.settings.host, port=self.settings.port or None)
         await self.server.start_server()
         return self
 

@@ -131,6 +131,9 @@ class RoomService:
         self._subs: dict[str, set[Subscription]] = {}
         self._sockets: dict[tuple[str, int], int] = {}
         self._seat_deadlines: dict[tuple[str, int], float] = {}
+        # the media engine's latest speaking levels per room (sent only when they change), so
+        # a client that joins mid-speech gets them in its first state
+        self._levels: dict[str, dict[int, float]] = {}
         self._empty_deadlines: dict[str, float] = {}
         self._held: list[tuple[Subscription, int, str]] | None = None
 
@@ -354,6 +357,7 @@ class RoomService:
 
     def _close_room(self, room: Room) -> None:
         self._rooms.pop(room.id, None)
+        self._levels.pop(room.id, None)
         self._empty_deadlines.pop(room.id, None)
         for key in [k for k in self._seat_deadlines if k[0] == room.id]:
             del self._seat_deadlines[key]
@@ -466,6 +470,10 @@ class RoomService:
         room = self._rooms.get(room_id)
         if room is None:
             return
+        if levels:
+            self._levels[room_id] = dict(levels)
+        else:
+            self._levels.pop(room_id, None)
         users = self.users.many(list(levels))
         message = {
             "type": "speaking",
@@ -540,6 +548,7 @@ class RoomService:
             "speakers": [self._participant_view(p, users) for p in room.speakers()],
             "listeners": [self._participant_view(p, users, followed) for p in room.listeners()],
             "hands": [handle(users[p.user_id]) for p in room.hands() if p.user_id in users],
+            "levels": self._current_levels(room, users),
         }
         if viewer is not None:
             me = room.participants.get(viewer.id)
@@ -550,11 +559,23 @@ class RoomService:
                 )
         return data
 
+    def _current_levels(self, room: Room, users: dict[int, User]) -> dict[str, float]:
+        """The last speaking levels, of people still in the room and able to be heard."""
+        if room.status is not RoomStatus.LIVE:
+            return {}
+        levels = self._levels.get(room.id, {})
+        return {
+            handle(users[uid]): round(level, 3)
+            for uid, level in levels.items()
+            if uid in users and (p := room.participants.get(uid)) is not None and p.can_speak
+        }
+
     def card(self, room: Room, viewer: User) -> HallwayCard:
-        """A hallway card: the view without the full audience list or the invite link."""
+        """A hallway card: the view without the full audience list, levels or invite link."""
         view = self.view(room, viewer)
         core = {name: view.pop(name) for name in CARD_FIELDS}
         view.pop("listeners")
+        view.pop("levels")
         view.pop("invite_link", None)
         return HallwayCard(**core, extra=view)
 

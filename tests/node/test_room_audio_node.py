@@ -148,3 +148,32 @@ async def test_bad_signalling_is_an_error_event_and_harms_nobody(
         assert carol.peer.packets_received - before >= 40, "carol still hears the room"
         assert band_energy(carol.peer.heard_since(t), 440) > 0.8
         await ws.close()
+
+
+async def test_late_listener_gets_current_levels_in_its_first_state(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    """Levels are sent only when they change: a steady speaker sends none after the first,
+    so a listener who joins mid-speech needs them in the state it gets on joining."""
+    node = await node_factory(ice_addresses=LOOP)
+    room_id, _ = await stage(node, tmp_path)
+    async with bot_in(node, "alice", room_id, tone(tmp_path / "a.wav", 440, seconds=20)):
+        assert node.app is not None
+        deadline = time.monotonic() + 10
+        media = node.app[NODE].audio.engine.get(room_id)
+        while time.monotonic() < deadline:
+            _, view = await node.users[0].call("GET", f"/api/rooms/{room_id}")
+            if view["levels"].get("alice", 0) > 0:
+                break
+            await asyncio.sleep(0.2)
+        assert media is not None and media.ticks > 0
+        await asyncio.sleep(1.0)  # steady: no new speaking message since
+
+        carol = node.users[2]
+        assert (await carol.call("POST", f"/api/rooms/{room_id}/join"))[0] == 200
+        ws = await carol.ws(room_id)
+        first = await ws.receive_json()
+        assert first["type"] == "state"
+        assert first["room"]["levels"]["alice"] >= 0.2, first["room"]["levels"]
+        assert set(first["room"]["levels"]) == {"alice"}
+        await ws.close()

@@ -121,6 +121,8 @@ function roomPage(root, app, source, navState) {
     view.connection = new RoomConnection(source, me, {
       onRoom: (room, message) => {
         view.room = room;
+        // a full state carries the current speaking levels: rings show at once on joining
+        if (!message) view.levels = room.levels || {};
         if (message && message.event === "muted" && message.user === me && view.audio) {
           view.audio.setMicEnabled(!message.muted);
         }
