@@ -136,6 +136,7 @@ _SF_REASONS = (
     ("String contains disallowed character", "invalid character in string"),
     ("Key ", "expected a key"),
     ("Dictionary has trailing comma", "trailing ',' in dictionary"),
+    ("has trailing characters after the value", "expected ',' between dictionary members"),
     ("Trailing delimiter", "trailing ',' in dictionary"),
     ("Inner list bad delimitation", "expected ' ' or ')' in inner list"),
     ("Integer too long", "integer has more than 15 digits"),
@@ -148,7 +149,7 @@ class _DuplicateKey(ValueError):
 
 
 def _reject_duplicate(key: str, context: str) -> None:
-    kind = "label" if context == "dictionary" else "parameter"
+    kind = "member" if context == "dictionary" else "parameter"
     raise _DuplicateKey(f'duplicate {kind} "{key}"')
 
 
@@ -176,7 +177,7 @@ def parse_sf_dictionary(value: str, header: str) -> dict[str, Any]:
 
 def _sf_reason(exc: http_sf.StructuredFieldError, data: bytes) -> str:
     message = exc.args[0] if exc.args else ""
-    reason = next((ours for theirs, ours in _SF_REASONS if message.startswith(theirs)), None)
+    reason = next((ours for theirs, ours in _SF_REASONS if theirs in message), None)
     position = len(data) if exc.position is None else exc.position
     if reason == "unterminated byte sequence":
         position = data.rfind(b":", 0, position)  # where the unclosed sequence opened
