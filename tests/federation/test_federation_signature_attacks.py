@@ -368,3 +368,13 @@ def test_cavage_undecodable_header_bytes_fail_cleanly(rsa_key: rsa.RSAPrivateKey
     raw = request.with_headers({"Signature": header, "X-Raw": "caf\udce9"})
     with expect_error(f"signature verification failed for key {KEY}"):
         verify_request(raw, rsa_key.public_key(), now=NOW)
+
+
+def test_request_target_must_be_an_encoded_uri(ed_key: keys.PrivateKey) -> None:
+    """RFC 9421 derives @target-uri from the URI as sent: the library accepts RFC 3986 only."""
+    good = HttpRequest("GET", "https://salon.example/users/a?x=%7Cy")
+    signed_get = good.with_headers(sign_rfc9421(good, key_id=KEY, private_key=ed_key, now=NOW))
+    assert verify_request(signed_get, ed_key.public_key(), now=NOW).key_id == KEY
+    raw = HttpRequest("GET", "https://salon.example/users/a?x=|y", signed_get.headers)
+    with pytest.raises(SignatureError, match=r"^RFC 9421 signature rejected: Invalid URL"):
+        verify_request(raw, ed_key.public_key(), now=NOW)
