@@ -67,8 +67,12 @@ class _Message:
 class _ResolvedKey(hms.HTTPSignatureKeyResolver):
     """Hands the library the key Salon already looked up (and checked) for ``key_id``."""
 
-    def __init__(self, key_id: str, public: keys.PublicKey | None = None,
-                 private: keys.PrivateKey | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        key_id: str,
+        public: keys.PublicKey | None = None,
+        private: keys.PrivateKey | None = None,
+    ) -> None:
         self.key_id, self.public, self.private = key_id, public, private
 
     def resolve_public_key(self, key_id: str) -> keys.PublicKey | None:
