@@ -272,6 +272,10 @@ class MediaEngine:
     def get(self, room_id: str) -> RoomMedia | None:
         return self._rooms.get(room_id)
 
+    def rooms(self) -> list[RoomMedia]:
+        """Every room with media on this node (tests and stats look across rooms)."""
+        return list(self._rooms.values())
+
     async def close_room(self, room_id: str) -> None:
         room = self._rooms.pop(room_id, None)
         if room is not None:
