@@ -102,7 +102,7 @@ class BenchRoom(RoomMedia):
             self.loop_seconds += time.thread_time() - t0
         if self.naive:
             packet = av.Packet(main)
-            packet.pts = self._ticks * 960
+            packet.pts = self.ticks * 960
             packet.time_base = fractions.Fraction(1, 48_000)
             for track in self.naive:
                 track.offer(packet)
@@ -137,8 +137,7 @@ def build_node() -> Node:
             future.set_result(message["sdp"])
 
     room = BenchRoom("bench", engine.config, send, lambda levels: None)
-    room.naive = []
-    engine._rooms["bench"] = room  # the bench room subclass, registered like room() would
+    room.naive = []  # the engine does not hold this room: run() closes it before the engine
     return Node(engine, room, answers, [])
 
 
@@ -430,6 +429,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.terminate()
+        await node.room.close()
         await node.engine.close()
         await runner.cleanup()
 

@@ -213,7 +213,7 @@ class OriginSession:
             self.trunk.add_stream(stream, str(user.id))
             participant = room.participants.get(user.id)
             if participant is not None:
-                self.trunk.room.set_can_speak(str(user.id), participant.can_speak)
+                self.trunk.set_can_speak(str(user.id), participant.can_speak)
         return {"type": "seats", "missing": missing}
 
     async def close(self) -> None:

@@ -137,10 +137,6 @@ class BotPeer:
         """Seconds of received audio louder than -50 dBov."""
         return self.frames_heard * FRAME_SAMPLES / SAMPLE_RATE
 
-    @property
-    def connection_state(self) -> str:
-        return self.pc.connectionState
-
     async def start(self) -> None:
         """Send the first offer (and start polling ``receive`` if given)."""
         direction = "sendrecv" if self._speak else "recvonly"

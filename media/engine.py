@@ -21,9 +21,9 @@ from media import ice
 from media.codec import OpusDecoder, OpusEncoder
 from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
+from media.participants import Participants, SendToParticipant
 from media.rtp import audio_level_byte
 from media.session import ParticipantSession
-from media.signaling import Answer, Ice, Offer, Renegotiate, SignalError, parse_client_message
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ TICK_SECONDS = 0.02
 SAMPLES_PER_TICK = 960
 STATS_EVERY_TICKS = 50
 
-SendToParticipant = Callable[[str, dict], None]
 OnLevels = Callable[[dict[str, float]], None]
 
 
@@ -61,25 +60,28 @@ class RemoteSpeaker:
 
 
 class RoomMedia:
-    """Audio of one room: sessions, the mixer clock and the fan-out."""
+    """Audio of one room hosted here: its ``Participants``, the mixer clock and the fan-out.
+
+    The participants (peer connections, can-speak decisions, signalling) are a component
+    shared with relay rooms (media/participants.py); this class adds what only an origin
+    does: decode, mix, encode once, and write to every downlink and relay trunk.
+    """
 
     def __init__(
         self, room_id: str, config: MediaConfig, send: SendToParticipant, on_levels: OnLevels
     ) -> None:
         self.room_id = room_id
         self._config = config
-        self._send = send
         self._on_levels = on_levels
-        self._sessions: dict[str, ParticipantSession] = {}
-        self._can_speak: dict[str, bool] = {}
+        self._participants = Participants(
+            room_id, config, send, on_answered=self._answered, on_left=self._left
+        )
         self._encoder = OpusEncoder(config.bitrate)
         self._minus_encoders: dict[str, OpusEncoder] = {}
         self._meter = LevelMeter(window=5)  # 100 ms → at most 10 level events a second
         self._timestamp = secrets.randbits(32)
         self._ticks = 0
         self._mixer: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
         self.late_ticks = 0
         # relay trunks to other nodes (media/relay.py) and their speakers, fed by packets
         self._trunks: list[TrunkPort] = []
@@ -89,56 +91,35 @@ class RoomMedia:
 
     async def signal(self, participant: str, message: dict) -> None:
         """Handle one client → node signalling message; SignalError on bad input."""
-        if self._closed:
-            raise SignalError("room media is closed")
-        parsed = parse_client_message(message)
-        if isinstance(parsed, Offer):
-            await self._offer(participant, parsed)
-        else:
-            await self._ice(participant, parsed)
+        await self._participants.signal(participant, message)
 
     def set_can_speak(self, participant: str, allowed: bool) -> None:
         """Node's decision; False cuts the participant's audio at the node immediately."""
-        before = self._can_speak.get(participant, False)
-        self._can_speak[participant] = allowed
-        session = self._sessions.get(participant)
         if not allowed:
             self._minus_encoders.pop(participant, None)
-            if session is not None:
-                session.reset_uplink()
-        if session is not None and before != allowed and session.negotiated_direction:
-            # Ask the client for a fresh offer so the uplink is (de)negotiated; the cut above
-            # does not wait for it.
-            self._send(participant, Renegotiate(can_speak=allowed).serialize())
+        self._participants.set_can_speak(participant, allowed)
 
     async def remove(self, participant: str) -> None:
         """Close that participant's peer connection (leave, kick, WebSocket loss).
 
         Also forgets the node's speak decision: call set_can_speak again if they rejoin.
         """
-        self._can_speak.pop(participant, None)
         self._remote.pop(participant, None)
-        await self._close_session(participant)
-
-    async def _close_session(self, participant: str) -> None:
-        """Close the peer connection but keep the speak decision (ICE failure: may re-offer)."""
-        self._minus_encoders.pop(participant, None)
-        session = self._sessions.pop(participant, None)
-        if session is not None:
-            await session.close()
-            logger.info("media [%s] %s left", self.room_id, participant)
-        if not self._sessions and not self._trunks:
-            await self._stop_mixer()
+        await self._participants.remove(participant)
 
     async def close(self) -> None:
-        self._closed = True
-        for name in list(self._sessions):
-            await self.remove(name)
+        await self._participants.close()
         await self._stop_mixer()
-        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---- what the participants tell us ------------------------------------------------------
+
+    def _answered(self, participant: str) -> None:
+        self._start_mixer()
+
+    async def _left(self, participant: str) -> None:
+        self._minus_encoders.pop(participant, None)
+        if self._participants.empty and not self._trunks:
+            await self._stop_mixer()
 
     # ---- relay trunks (the origin side; media/relay.py) --------------------------------------
 
@@ -152,7 +133,7 @@ class RoomMedia:
             self._trunks.remove(trunk)
         for name in [n for n, r in self._remote.items() if r.trunk is trunk]:
             del self._remote[name]
-        if not self._sessions and not self._trunks:
+        if self._participants.empty and not self._trunks:
             await self._stop_mixer()
 
     def add_remote(self, participant: str, trunk: TrunkPort) -> None:
@@ -162,7 +143,7 @@ class RoomMedia:
 
     def push_remote(self, participant: str, sequence: int, payload: bytes) -> None:
         remote = self._remote.get(participant)
-        if remote is None or not self._can_speak.get(participant, False):
+        if remote is None or not self._participants.may_speak(participant):
             return  # cut at the origin: the relay node cannot make anyone heard
         remote.jitter.push(sequence, payload)
 
@@ -179,70 +160,15 @@ class RoomMedia:
 
     @property
     def participants(self) -> list[str]:
-        return list(self._sessions)
+        return self._participants.names()
 
     def session(self, participant: str) -> ParticipantSession | None:
-        return self._sessions.get(participant)
-
-    # ---- signalling ---------------------------------------------------------------------------
-
-    async def _offer(self, participant: str, offer: Offer) -> None:
-        session = self._sessions.get(participant)
-        if session is not None and session.pc.signalingState == "closed":
-            # The client closed its old peer connection (e.g. it reconnected within the
-            # room's grace period): this offer starts a new session; the decision is kept.
-            await self._close_session(participant)
-            session = None
-        created = session is None
-        if session is None:
-            session = self._new_session(participant)
-            self._sessions[participant] = session
-        try:
-            sdp = await session.answer(offer.sdp)
-        except SignalError:
-            if created:
-                await self.remove(participant)
-            raise
-        self._start_mixer()
-        logger.info(
-            "media [%s] %s %s (%s)",
-            self.room_id,
-            participant,
-            "joined" if created else "renegotiated",
-            session.negotiated_direction,
-        )
-        self._send(participant, Answer(sdp=sdp).serialize())
-
-    def _new_session(
-        self, participant: str, forward: Callable[[int, int, bytes], None] | None = None
-    ) -> ParticipantSession:
-        return ParticipantSession(
-            self.room_id,
-            participant,
-            self._config.ice_addresses,
-            self._config.stun_servers,
-            may_speak=lambda: self._can_speak.get(participant, False),
-            on_failed=self._connection_failed,
-            forward=forward,
-            ice_ports=self._config.ice_port_range,
-        )
-
-    async def _ice(self, participant: str, message: Ice) -> None:
-        session = self._sessions.get(participant)
-        if session is None:
-            raise SignalError("ice: no media session for this participant (send an offer first)")
-        await session.add_ice(message)
-
-    def _connection_failed(self, participant: str) -> None:
-        logger.warning("media [%s] %s connection failed; closing it", self.room_id, participant)
-        task = asyncio.ensure_future(self._close_session(participant))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        return self._participants.session(participant)
 
     # ---- the 20 ms clock --------------------------------------------------------------------
 
     def _start_mixer(self) -> None:
-        if self._mixer is None and not self._closed:
+        if self._mixer is None and not self._participants.closed:
             self._mixer = asyncio.ensure_future(self._run_mixer())
 
     async def _stop_mixer(self) -> None:
@@ -266,25 +192,13 @@ class RoomMedia:
 
     def tick(self) -> None:
         """One 20 ms mixer step (public so tests and benchmarks can drive it by hand)."""
+        participants = self._participants
         frames: dict[str, Pcm] = {}
-        for name, session in self._sessions.items():
-            if not self._can_speak.get(name, False):
-                continue
-            payload = session.uplink.jitter.pop()
-            if payload is None:
-                continue
-            pcm = session.uplink.decoder.decode(payload)
-            frames[name] = pcm
-            self._meter.add(name, dbov(pcm))
+        for name, uplink in participants.speaking_uplinks():
+            self._decode(name, uplink.jitter, uplink.decoder, frames)
         for name, remote in self._remote.items():
-            if not self._can_speak.get(name, False):
-                continue
-            payload = remote.jitter.pop()
-            if payload is None:
-                continue
-            pcm = remote.decoder.decode(payload)
-            frames[name] = pcm
-            self._meter.add(name, dbov(pcm))
+            if participants.may_speak(name):
+                self._decode(name, remote.jitter, remote.decoder, frames)
         levels = self._meter.tick()
         if levels is not None:
             self._on_levels(levels)
@@ -292,14 +206,14 @@ class RoomMedia:
         timestamp = self._timestamp
         self._timestamp = (timestamp + SAMPLES_PER_TICK) & 0xFFFFFFFF
         self._ticks += 1
-        if not self._trunks and not any(s.downlink is not None for s in self._sessions.values()):
+        if not self._trunks and not participants.has_downlinks():
             return
         room_mix, minus = mix(frames)
         main = self._encoder.encode(room_mix)
         level_byte = audio_level_byte(round(dbov(room_mix)))
         personal: dict[str, bytes] = {}
-        for name, allowed in self._can_speak.items():
-            if allowed and (name in self._sessions or name in self._remote):
+        for name in participants.allowed_speakers():
+            if name in participants or name in self._remote:
                 encoder = self._minus_encoders.get(name)
                 if encoder is None:
                     encoder = self._minus_encoders[name] = OpusEncoder(self._config.bitrate)
@@ -308,6 +222,17 @@ class RoomMedia:
         for trunk in self._trunks:
             trunk.send_tick(main, personal, timestamp, level_byte)
 
+    def _decode(
+        self, name: str, jitter: JitterBuffer, decoder: OpusDecoder, frames: dict[str, Pcm]
+    ) -> None:
+        """Take one packet of a speaker (local or remote) into this tick's frames and levels."""
+        payload = jitter.pop()
+        if payload is None:
+            return
+        pcm = decoder.decode(payload)
+        frames[name] = pcm
+        self._meter.add(name, dbov(pcm))
+
     def fan_out(
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
     ) -> None:
@@ -315,7 +240,7 @@ class RoomMedia:
         sync = self._ticks % STATS_EVERY_TICKS == 0
         ntp = clock.current_ntp_time() if sync else 0
         get_personal = personal.get
-        for name, session in self._sessions.items():
+        for name, session in self._participants.sessions():
             downlink = session.downlink
             if downlink is None:
                 continue
@@ -346,6 +271,10 @@ class MediaEngine:
 
     def get(self, room_id: str) -> RoomMedia | None:
         return self._rooms.get(room_id)
+
+    def rooms(self) -> list[RoomMedia]:
+        """Every room with media on this node (tests and stats look across rooms)."""
+        return list(self._rooms.values())
 
     async def close_room(self, room_id: str) -> None:
         room = self._rooms.pop(room_id, None)

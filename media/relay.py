@@ -22,7 +22,8 @@ from typing import cast
 from nacl.public import PrivateKey, PublicKey
 
 from media import ice
-from media.engine import MediaConfig, RoomMedia, SendToParticipant
+from media.engine import MediaConfig, RoomMedia
+from media.participants import Forward, Participants, SendToParticipant
 from media.session import ParticipantSession
 from media.trunk import Direction, Frame, Kind, Sealer, TrunkError
 
@@ -105,10 +106,9 @@ class OriginTrunk:
         self._stream_of[participant] = stream
         self.room.add_remote(participant, self)
 
-    def drop_stream(self, participant: str) -> None:
-        stream = self._stream_of.pop(participant, None)
-        if stream is not None:
-            self.streams.pop(stream, None)
+    def set_can_speak(self, participant: str, allowed: bool) -> None:
+        """A's decision for one of B's users (A is the only authority over its room)."""
+        self.room.set_can_speak(participant, allowed)
 
     def send_tick(
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
@@ -146,8 +146,14 @@ class OriginTrunk:
         self.sock.close()
 
 
-class RelayRoom(RoomMedia):
-    """B's side of a room hosted on A: local peer connections, no mixer, no decoding."""
+class RelayRoom:
+    """B's side of a room hosted on A: local peer connections, no mixer, no decoding.
+
+    Composes the same ``Participants`` as an origin room (signalling, can-speak decisions,
+    failures) with B's end of the trunk: it is the participants' ``Upstream`` (each local
+    speaker's packets are sealed and sent to A as they arrive), and A's datagrams are
+    written to the participants' downlinks as they arrive.
+    """
 
     def __init__(
         self,
@@ -160,7 +166,7 @@ class RelayRoom(RoomMedia):
         sock: TrunkSocket,
         origin: Address,
     ) -> None:
-        super().__init__(room_id, config, send, lambda levels: None)
+        self.room_id = room_id
         self.sealer = Sealer(trunk_id, own_key, origin_key, Direction.RELAY_TO_ORIGIN)
         self.sock = sock
         self.origin = origin
@@ -171,8 +177,31 @@ class RelayRoom(RoomMedia):
         self.packets_to_origin = 0
         self.rejected = 0
         self.last_heard = time.monotonic()
+        self._participants = Participants(room_id, config, send, upstream=self)
         sock.on_datagram = self._received
         self._keepalive = asyncio.ensure_future(self._keep_alive())
+
+    # ---- the node's interface (as RoomMedia's) ----------------------------------------------
+
+    async def signal(self, participant: str, message: dict) -> None:
+        """Handle one client → node signalling message; SignalError on bad input."""
+        await self._participants.signal(participant, message)
+
+    def set_can_speak(self, participant: str, allowed: bool) -> None:
+        """B enforces A's decision for its users: False cuts them here immediately."""
+        self._participants.set_can_speak(participant, allowed)
+
+    async def remove(self, participant: str) -> None:
+        await self._participants.remove(participant)
+
+    @property
+    def participants(self) -> list[str]:
+        return self._participants.names()
+
+    def session(self, participant: str) -> ParticipantSession | None:
+        return self._participants.session(participant)
+
+    # ---- the trunk to the origin --------------------------------------------------------------
 
     def rekey(
         self, trunk_id: int, own_key: PrivateKey, origin_key: PublicKey, origin: Address
@@ -191,15 +220,8 @@ class RelayRoom(RoomMedia):
             self._by_stream[stream] = participant
         return stream
 
-    def _start_mixer(self) -> None:
-        """No mixer here: A mixes, we only forward."""
-
-    def tick(self) -> None:
-        """Nothing to do on the clock: packets are forwarded as they arrive."""
-
-    def _new_session(
-        self, participant: str, forward: Callable[[int, int, bytes], None] | None = None
-    ) -> ParticipantSession:
+    def forward_for(self, participant: str) -> Forward:
+        """``Upstream``: a local speaker's packets go to A untouched, as they arrive."""
         stream = self.stream_for(participant)
 
         def relay_uplink(seq: int, timestamp: int, payload: bytes) -> None:
@@ -207,7 +229,7 @@ class RelayRoom(RoomMedia):
             self.sock.send(self.sealer.seal(frame), self.origin)
             self.packets_to_origin += 1
 
-        return super()._new_session(participant, forward or relay_uplink)
+        return relay_uplink
 
     def _received(self, data: bytes, addr: Address) -> None:
         if addr != self.origin:
@@ -223,14 +245,13 @@ class RelayRoom(RoomMedia):
         self.packets_from_origin += 1
         level = bytes([frame.level])  # A's RFC 6464 byte, passed through
         if frame.kind is Kind.MIX:
-            for name, session in self._sessions.items():
-                if session.downlink is not None and not self._can_speak.get(name, False):
-                    session.downlink.write(frame.payload, frame.timestamp, level)
+            for downlink in self._participants.listener_downlinks():
+                downlink.write(frame.payload, frame.timestamp, level)
         elif frame.kind is Kind.MINUS:
             speaker = self._by_stream.get(frame.stream)
-            own = self._sessions.get(speaker) if speaker is not None else None
-            if own is not None and own.downlink is not None:
-                own.downlink.write(frame.payload, frame.timestamp, level)
+            own = self._participants.downlink_of(speaker) if speaker is not None else None
+            if own is not None:
+                own.write(frame.payload, frame.timestamp, level)
 
     async def _keep_alive(self) -> None:
         """Opens the path through B's NAT and tells A where to send (and that we live)."""
@@ -242,5 +263,5 @@ class RelayRoom(RoomMedia):
     async def close(self) -> None:
         self._keepalive.cancel()
         await asyncio.gather(self._keepalive, return_exceptions=True)
-        await super().close()
+        await self._participants.close()
         self.sock.close()

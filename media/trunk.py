@@ -148,9 +148,3 @@ class Sealer:
         else:
             self._seen |= 1 << (self._highest - counter)
 
-
-def trunk_id_of(datagram: bytes) -> int | None:
-    """The trunk a datagram claims to belong to (to route it before opening)."""
-    if len(datagram) < HEADER.size:
-        return None
-    return int(HEADER.unpack_from(datagram)[0])

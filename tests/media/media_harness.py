@@ -11,6 +11,7 @@ import numpy as np
 
 from media.client import BotPeer
 from media.engine import MediaConfig, MediaEngine, RoomMedia, SendToParticipant
+from media.relay import RelayRoom
 
 LOOPBACK = ("127.0.0.1",)
 RATE = 48_000
@@ -53,14 +54,14 @@ def rms(pcm: np.ndarray) -> float:
 class Harness:
     """A MediaEngine with one room, and bots whose signalling is an in-process queue."""
 
-    def __init__(self, make_room: Callable[[SendToParticipant], RoomMedia] | None = None) -> None:
+    def __init__(self, make_room: Callable[[SendToParticipant], RelayRoom] | None = None) -> None:
         """``make_room`` builds another kind of room (a relay) around our ``send``."""
         self.engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
         self.bots: dict[str, BotPeer] = {}
         self.levels: list[dict[str, float]] = []
         self.sent: list[tuple[str, dict]] = []
         self._pending: set[asyncio.Task[None]] = set()
-        self.room: RoomMedia = (
+        self.room: RoomMedia | RelayRoom = (
             make_room(self._send)
             if make_room is not None
             else self.engine.room("r1", self._send, self.levels.append)

@@ -40,7 +40,7 @@ async def nodes(node_factory: NodeFactory, count: int) -> list[Node]:
 def trunks(node: Node) -> list[OriginTrunk]:
     assert node.app is not None
     engine = node.app[NODE].audio.engine
-    return [t for room in engine._rooms.values() for t in room.trunks]
+    return [t for room in engine.rooms() for t in room.trunks]
 
 
 async def start_host(a: Node, tmp: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str]:

@@ -1,0 +1,220 @@
+"""The participants of one room on this node: their peer connections and who may speak.
+
+An origin room (``RoomMedia``, media/engine.py) and a relay room (``RelayRoom``,
+media/relay.py) carry audio differently — one mixes, the other forwards over a trunk — but
+their participants are the same thing: one peer connection each, signalled by the same
+offer/ice messages, cut at the node by the same can-speak decision. ``Participants`` is that
+shared part, and each room composes it (neither room is a kind of the other), so a change
+to how participants join, renegotiate or fail reaches both rooms through one class instead
+of through overridden hooks.
+
+The rooms learn what happens through two callbacks given to the constructor: ``on_answered``
+(a participant has a negotiated connection: an origin starts its clock) and ``on_left`` (a
+participant's connection is gone, or never was: an origin drops their mix-minus encoder and
+stops its clock when nobody is left). A relay room's speakers' packets leave through an
+``Upstream`` instead of a local jitter buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, ItemsView
+from typing import TYPE_CHECKING, Protocol
+
+from media.fanout import Downlink
+from media.session import ParticipantSession, Uplink
+from media.signaling import Answer, Ice, Offer, Renegotiate, SignalError, parse_client_message
+
+if TYPE_CHECKING:
+    from media.engine import MediaConfig  # the engine composes us: no import cycle at run time
+
+logger = logging.getLogger(__name__)
+
+SendToParticipant = Callable[[str, dict], None]
+Forward = Callable[[int, int, bytes], None]  # (sequence, timestamp, payload) of one packet
+
+
+class Upstream(Protocol):
+    """Where a relay room sends its speakers' packets instead of mixing them (the origin)."""
+
+    def forward_for(self, participant: str) -> Forward: ...
+
+
+async def _nothing_left(participant: str) -> None:
+    """Default ``on_left``: a room with no clock has nothing to stop."""
+
+
+class Participants:
+    """One room's participant sessions on this node and the node's can-speak decisions."""
+
+    def __init__(
+        self,
+        room_id: str,
+        config: MediaConfig,
+        send: SendToParticipant,
+        *,
+        upstream: Upstream | None = None,
+        on_answered: Callable[[str], None] = lambda participant: None,
+        on_left: Callable[[str], Awaitable[None]] = _nothing_left,
+    ) -> None:
+        self.room_id = room_id
+        self._config = config
+        self._send = send
+        self._upstream = upstream
+        self._on_answered = on_answered
+        self._on_left = on_left
+        self._sessions: dict[str, ParticipantSession] = {}
+        self._can_speak: dict[str, bool] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    # ---- the node's interface -------------------------------------------------------------
+
+    async def signal(self, participant: str, message: dict) -> None:
+        """Handle one client → node signalling message; SignalError on bad input."""
+        if self.closed:
+            raise SignalError("room media is closed")
+        parsed = parse_client_message(message)
+        if isinstance(parsed, Offer):
+            await self._offer(participant, parsed)
+        else:
+            await self._ice(participant, parsed)
+
+    def set_can_speak(self, participant: str, allowed: bool) -> None:
+        """Node's decision; False cuts the participant's audio at the node immediately."""
+        before = self._can_speak.get(participant, False)
+        self._can_speak[participant] = allowed
+        session = self._sessions.get(participant)
+        if not allowed and session is not None:
+            session.reset_uplink()
+        if session is not None and before != allowed and session.negotiated_direction:
+            # Ask the client for a fresh offer so the uplink is (de)negotiated; the cut above
+            # does not wait for it.
+            self._send(participant, Renegotiate(can_speak=allowed).serialize())
+
+    async def remove(self, participant: str) -> None:
+        """Close that participant's peer connection and forget the node's speak decision."""
+        self._can_speak.pop(participant, None)
+        await self._close_session(participant)
+
+    async def close(self) -> None:
+        """Refuse new signalling, remove everyone, and end the failure-handling tasks."""
+        self.closed = True
+        for name in list(self._sessions):
+            await self.remove(name)
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---- what the mixer, the fan-out and the relay ask ----------------------------------------
+
+    def may_speak(self, participant: str) -> bool:
+        return self._can_speak.get(participant, False)
+
+    def allowed_speakers(self) -> list[str]:
+        """Everyone the node lets speak, in decision order (with or without a session here)."""
+        return [name for name, allowed in self._can_speak.items() if allowed]
+
+    def __contains__(self, participant: object) -> bool:
+        """Whether PARTICIPANT has a peer connection (session) in this room on this node."""
+        return participant in self._sessions
+
+    @property
+    def empty(self) -> bool:
+        """Nobody has a peer connection here (an origin may stop its clock)."""
+        return not self._sessions
+
+    def names(self) -> list[str]:
+        return list(self._sessions)
+
+    def session(self, participant: str) -> ParticipantSession | None:
+        return self._sessions.get(participant)
+
+    def sessions(self) -> ItemsView[str, ParticipantSession]:
+        """A read-only live view for the fan-out's hot loop (no copy, no generator layer)."""
+        return self._sessions.items()
+
+    def speaking_uplinks(self) -> list[tuple[str, Uplink]]:
+        """The uplinks of participants allowed to speak, in join order (the mix order)."""
+        allowed = self._can_speak.get
+        return [(n, s.uplink) for n, s in self._sessions.items() if allowed(n, False)]
+
+    def has_downlinks(self) -> bool:
+        return any(s.downlink is not None for s in self._sessions.values())
+
+    def listener_downlinks(self) -> list[Downlink]:
+        """Downlinks of everyone who may not speak: they hear the room's mix."""
+        allowed = self._can_speak.get
+        return [
+            s.downlink
+            for n, s in self._sessions.items()
+            if s.downlink is not None and not allowed(n, False)
+        ]
+
+    def downlink_of(self, participant: str) -> Downlink | None:
+        session = self._sessions.get(participant)
+        return session.downlink if session is not None else None
+
+    # ---- signalling ---------------------------------------------------------------------------
+
+    async def _offer(self, participant: str, offer: Offer) -> None:
+        session = self._sessions.get(participant)
+        if session is not None and session.pc.signalingState == "closed":
+            # The client closed its old peer connection (e.g. it reconnected within the
+            # room's grace period): this offer starts a new session; the decision is kept.
+            await self._close_session(participant)
+            session = None
+        created = session is None
+        if session is None:
+            session = self._new_session(participant)
+            self._sessions[participant] = session
+        try:
+            sdp = await session.answer(offer.sdp)
+        except SignalError:
+            if created:
+                await self.remove(participant)
+            raise
+        self._on_answered(participant)
+        logger.info(
+            "media [%s] %s %s (%s)",
+            self.room_id,
+            participant,
+            "joined" if created else "renegotiated",
+            session.negotiated_direction,
+        )
+        self._send(participant, Answer(sdp=sdp).serialize())
+
+    def _new_session(self, participant: str) -> ParticipantSession:
+        upstream = self._upstream
+        return ParticipantSession(
+            self.room_id,
+            participant,
+            self._config.ice_addresses,
+            self._config.stun_servers,
+            may_speak=lambda: self._can_speak.get(participant, False),
+            on_failed=self._connection_failed,
+            forward=upstream.forward_for(participant) if upstream is not None else None,
+            ice_ports=self._config.ice_port_range,
+        )
+
+    async def _ice(self, participant: str, message: Ice) -> None:
+        session = self._sessions.get(participant)
+        if session is None:
+            raise SignalError("ice: no media session for this participant (send an offer first)")
+        await session.add_ice(message)
+
+    async def _close_session(self, participant: str) -> None:
+        """Close the peer connection but keep the speak decision (ICE failure: may re-offer)."""
+        session = self._sessions.pop(participant, None)
+        if session is not None:
+            await session.close()
+            logger.info("media [%s] %s left", self.room_id, participant)
+        await self._on_left(participant)
+
+    def _connection_failed(self, participant: str) -> None:
+        logger.warning("media [%s] %s connection failed; closing it", self.room_id, participant)
+        task = asyncio.ensure_future(self._close_session(participant))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
