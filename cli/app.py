@@ -39,6 +39,7 @@ from node.accounts import AccountService
 from node.clock import Clock, SystemClock
 from node.datadir import ensure_data_dir
 from node.rooms.audio import RoomAudio
+from node.rooms.gate import Gate
 from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
 from node.settings import Settings
@@ -100,6 +101,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[API_BODY_LIMIT] = settings.api_body_bytes
     app[TRUST_PROXY] = settings.trust_proxy
     app[websocket.SOCKETS] = set()
+    app[websocket.SOCKET_COUNTER] = websocket.SocketCounter(settings.room_sockets_per_user)
     signal_handlers: list[websocket.SignalHandler] = [node.audio.signal]
     app[websocket.SIGNALS] = signal_handlers
     app[remote_rooms.REMOTE_ROOMS] = node.remote_rooms
@@ -163,7 +165,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     accounts = AccountService(
         db, settings, clock, follow_hooks=[bridge], created_hooks=[signers.user_keys]
     )
-    rooms = RoomService(db, settings, clock)
+    rooms = RoomService(db, settings, clock, Gate(follows, users, policies))
     engine = MediaEngine(
         MediaConfig(
             ice_addresses=settings.ice_addresses,

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,7 +37,9 @@ from media.engine import MediaConfig
 from media.relay import RelayRoom, open_socket
 from media.signaling import SignalError
 from media.trunk import TrunkError, parse_public_key
-from node.rooms.model import STAGE_ROLES, Role, RoomRuleError
+from node.rooms import protocol
+from node.rooms.model import Role, RoomRuleError, speaks
+from node.rooms.protocol import ProtocolError
 from node.rooms.service import Subscription
 from node.settings import Settings
 from node.store.users import User
@@ -154,7 +157,21 @@ class RemoteRoom:
                 attempt = 0
                 lost_at = None
                 await self._serve()
-            except (aiohttp.ClientError, TimeoutError, OSError, TrunkError, ValueError) as exc:
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status in (403, 404):
+                    # the gate said no (nobody of ours admitted, or the room is gone): final
+                    log.info("relay [%s]: trunk refused (%s)", self.alias, exc.status)
+                    self._end_locally(4003 if exc.status == 403 else 1000, "the room refused")
+                    break
+                log.info("relay [%s]: trunk to %s failed: %s", self.alias, self.origin_host, exc)
+            except (
+                aiohttp.ClientError,
+                TimeoutError,
+                OSError,
+                TrunkError,
+                ValueError,
+                ProtocolError,
+            ) as exc:
                 log.info("relay [%s]: trunk to %s failed: %s", self.alias, self.origin_host, exc)
             self._connected.clear()
             if self.ended or not self.members:
@@ -176,13 +193,14 @@ class RemoteRoom:
         )
         own = PrivateKey.generate()
         await ws.send_json(
-            {"type": "hello", "key": base64.b64encode(bytes(own.public_key)).decode()}
+            protocol.Hello(base64.b64encode(bytes(own.public_key)).decode()).serialize()
         )
-        media = await ws.receive_json(timeout=REQUEST_TIMEOUT)
-        if media.get("type") != "media":
-            raise ValueError("origin did not answer hello with media")
-        origin_key = parse_public_key(base64.b64decode(media["key"], validate=True))
-        host, port = media["udp"]
+        answer = await ws.receive(timeout=REQUEST_TIMEOUT)
+        if answer.type is not aiohttp.WSMsgType.TEXT:
+            raise ProtocolError("origin did not answer hello with media")
+        media = protocol.parse_media(protocol.decode_frame(answer.data))
+        origin_key = parse_public_key(base64.b64decode(media.key, validate=True))
+        host, port = media.host, media.port
         # resolve once here, not on every datagram's sendto
         infos = await asyncio.get_running_loop().getaddrinfo(
             str(host), int(port), family=socket.AF_INET, type=socket.SOCK_DGRAM
@@ -199,14 +217,14 @@ class RemoteRoom:
                 self.alias,
                 self.config,
                 self._send_signal,
-                int(media["trunk_id"]),
+                media.trunk_id,
                 own,
                 origin_key,
                 sock,
                 origin,
             )
         else:
-            self.relay.rekey(int(media["trunk_id"]), own, origin_key, origin)
+            self.relay.rekey(media.trunk_id, own, origin_key, origin)
         self.ws = ws
         await self._announce_users()
         self._connected.set()
@@ -219,15 +237,17 @@ class RemoteRoom:
             self.urls.actor(u.username): self.relay.stream_for(str(u.id))
             for u in self.members.values()
         }
-        await self.ws.send_json({"type": "users", "streams": streams})
+        await self.ws.send_json(protocol.Users(streams).serialize())
 
     async def _serve(self) -> None:
         assert self.ws is not None
         async for msg in self.ws:
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 continue
-            data = localize(msg.json(), self.urls.host)
-            if not isinstance(data, dict):
+            try:
+                data = localize(protocol.decode_frame(msg.data), self.urls.host)
+            except ProtocolError as exc:
+                log.info("relay [%s]: origin sent a bad frame: %s", self.alias, exc.message)
                 continue
             kind = data.get("type")
             msg_id = data.get("id")
@@ -235,9 +255,14 @@ class RemoteRoom:
                 future = self._pending.pop(msg_id, None)
                 if future is not None and not future.done():
                     future.set_result(data)
-            elif kind == "seats" and data.get("missing"):
-                # only act on a gap: answering every `seats` with `users` would ping-pong
-                await self._rejoin(data["missing"])
+            elif kind == "seats":
+                try:
+                    missing = protocol.parse_seats(data).missing
+                except ProtocolError:
+                    continue
+                if missing:
+                    # only act on a gap: answering every `seats` with `users` would ping-pong
+                    await self._rejoin(missing)
             elif kind in ("event", "speaking"):
                 self._apply(data)
         close_code = self.ws.close_code
@@ -250,6 +275,8 @@ class RemoteRoom:
         )
         if close_code == 1000 and not self.ended:
             self._end_locally(1000, "room ended")
+        elif close_code == 4003 and not self.ended:
+            self._end_locally(4003, "removed from the room")
 
     async def _rejoin(self, missing: list[Any]) -> None:
         """After an origin restart our seats may be gone: join again, without user action."""
@@ -301,8 +328,7 @@ class RemoteRoom:
     def _set_role(self, user: User, role: str, muted: bool) -> None:
         self.roles[user.id] = (role, muted)
         if self.relay is not None:
-            on_stage = role in {r.value for r in STAGE_ROLES}
-            self.relay.set_can_speak(str(user.id), on_stage and not muted)
+            self.relay.set_can_speak(str(user.id), speaks(role, muted))
 
     def _end_locally(self, code: int, reason: str) -> None:
         self.ended = True
@@ -317,36 +343,38 @@ class RemoteRoom:
                 sub.offer({"type": "signal", "signal": message})
 
     # ---- requests to the origin ----------------------------------------------------------
-    async def _request(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _request(
+        self, make: Callable[[int], protocol.TrunkCommand | protocol.GetState]
+    ) -> dict[str, Any]:
         if self.ws is None or self.ws.closed:
             raise RoomRuleError("conflict", "reconnecting to the room's node; try again")
         self._next_id += 1
-        message["id"] = self._next_id
+        msg_id = self._next_id
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[self._next_id] = future
-        await self.ws.send_json(message)
+        self._pending[msg_id] = future
+        await self.ws.send_json(make(msg_id).serialize())
         try:
             return await asyncio.wait_for(future, REQUEST_TIMEOUT)
         except TimeoutError:
-            self._pending.pop(message["id"], None)
+            self._pending.pop(msg_id, None)
             raise RoomRuleError("conflict", "the room's node did not answer") from None
 
     async def command(self, user: User, action: str, target: str | None) -> None:
         if target is not None and "@" not in target:
             target = f"{target}@{self.urls.host}"
+        actor = self.urls.actor(user.username)
         answer = await self._request(
-            {
-                "type": "command",
-                "actor": self.urls.actor(user.username),
-                "action": action,
-                "user": target,
-            }
+            lambda msg_id: protocol.TrunkCommand(msg_id, actor, action, target)
         )
         if answer.get("type") == "error":
-            raise RoomRuleError("forbidden", str(answer.get("error")))
+            # the origin's refusal, with the status its own API gives it
+            status = answer.get("status")
+            code = next((c for c, s in RoomRuleError.STATUS.items() if s == status), "forbidden")
+            raise RoomRuleError(code, str(answer.get("error")))
 
     async def state(self, user: User) -> dict[str, Any]:
-        answer = await self._request({"type": "get_state", "actor": self.urls.actor(user.username)})
+        actor = self.urls.actor(user.username)
+        answer = await self._request(lambda msg_id: protocol.GetState(msg_id, actor))
         if answer.get("type") != "state":
             raise RoomRuleError("conflict", str(answer.get("error", "no state")))
         room: dict[str, Any] = answer["room"]
@@ -365,7 +393,7 @@ class RemoteRoom:
         if not isinstance(payload, dict):
             raise RoomRuleError("invalid", "signal messages need a 'signal' object")
         role, muted = self.roles.get(user.id, ("listener", False))
-        self.relay.set_can_speak(str(user.id), role in {r.value for r in STAGE_ROLES} and not muted)
+        self.relay.set_can_speak(str(user.id), speaks(role, muted))
         try:
             await self.relay.signal(str(user.id), payload)
         except SignalError as exc:

@@ -12,25 +12,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
-from nacl.public import PrivateKey
+from aiohttp import WSMessage, WSMsgType, web
+from nacl.public import PrivateKey, PublicKey
 
 from federation.activities import ActivityError, host_of
 from federation.identity import Urls
 from federation.inbox import SignatureRejected, SignedRequests
 from federation.store.actors import RemoteActorStore
 from federation.store.policies import DomainPolicies
-from media.relay import OriginTrunk, open_socket
+from media.relay import OriginTrunk, TrunkSocket, open_socket
 from media.trunk import Direction, Sealer, TrunkError, parse_public_key
+from node.errors import DomainError
+from node.rooms import protocol
 from node.rooms.audio import RoomAudio
 from node.rooms.model import RoomRuleError
+from node.rooms.protocol import ProtocolError
 from node.rooms.service import RoomService, Subscription
 from node.settings import Settings
 from node.store.users import User, UserStore
@@ -72,7 +74,13 @@ def canonical(value: Any, own_host: str) -> Any:
 
 
 class OriginSession:
-    """One open trunk: a remote node's WebSocket plus its UDP media trunk."""
+    """One open trunk: a remote node's WebSocket plus its UDP media trunk.
+
+    The gate's rules for trunks (docs/security.md): the trunk opens only while the node has
+    a user admitted to the room; the mix flows only once one of them is seated here (the
+    UDP end is attached to the mixer on the first seat); when the node's last user leaves
+    or is removed the trunk closes (4003), and it closes when the room ends (1000).
+    """
 
     def __init__(
         self, desk: TrunkDesk, room_id: str, node_host: str, ws: web.WebSocketResponse
@@ -87,57 +95,59 @@ class OriginSession:
         self.seats: dict[int, User] = {}
         self.trunk: OriginTrunk | None = None
         self.sub: Subscription | None = None
+        self._keys: tuple[int, PrivateKey, PublicKey, TrunkSocket] | None = None
 
     async def run(self) -> None:
-        hello = await self.ws.receive_json(timeout=HELLO_TIMEOUT)
-        if not isinstance(hello, dict) or hello.get("type") != "hello":
-            await self.ws.close(code=4400, message=b"expected hello")
-            return
         try:
-            peer = parse_public_key(base64.b64decode(str(hello.get("key", "")), validate=True))
-        except (TrunkError, ValueError):
-            await self.ws.close(code=4400, message=b"bad trunk key")
+            hello = protocol.parse_hello(await self._receive(HELLO_TIMEOUT))
+            peer = parse_public_key(base64.b64decode(hello.key, validate=True))
+            own = PrivateKey.generate()
+            trunk_id = secrets.randbits(32)
+            Sealer(trunk_id, own, peer, Direction.ORIGIN_TO_RELAY)  # refuses unusable keys
+        except (ProtocolError, TrunkError, ValueError):
+            await self.ws.close(code=4400, message=b"bad trunk hello")
             return
-        own = PrivateKey.generate()
-        trunk_id = secrets.randbits(32)
-        try:
-            sealer_check = Sealer(trunk_id, own, peer, Direction.ORIGIN_TO_RELAY)
-        except TrunkError:
-            await self.ws.close(code=4400, message=b"bad trunk key")
-            return
-        del sealer_check
         settings = self.desk.settings
         sock = await open_socket(settings.trunk_bind_address, port_range=settings.ice_port_range)
-        media = self.audio.media(self.room_id)
-        self.trunk = OriginTrunk(media, trunk_id, own, peer, sock)
+        self._keys = (trunk_id, own, peer, sock)
         advertised = urlsplit(settings.base_url).hostname or settings.host
+        key = base64.b64encode(bytes(own.public_key)).decode()
         await self.ws.send_json(
-            {
-                "type": "media",
-                "trunk_id": trunk_id,
-                "udp": [advertised, sock.address[1]],
-                "key": base64.b64encode(bytes(own.public_key)).decode(),
-            }
+            protocol.Media(trunk_id, advertised, sock.address[1], key).serialize()
         )
         self.sub = self.rooms.watch(self.room_id)
         writer = asyncio.create_task(self._forward(self.sub))
         try:
             async for msg in self.ws:
-                if msg.type is not WSMsgType.TEXT:
-                    continue
-                try:
-                    data = json.loads(msg.data)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(data, dict):
-                    reply = self._handle(data)
-                    if reply is not None:
-                        await self.ws.send_json(reply)
+                reply = self._answer(msg)
+                if reply is not None:
+                    await self.ws.send_json(reply)
         finally:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
             await self.close()
+
+    async def _receive(self, timeout: float) -> dict[str, Any]:
+        msg = await self.ws.receive(timeout=timeout)
+        if msg.type is not WSMsgType.TEXT:
+            raise ProtocolError("expected a text message")
+        return protocol.decode_frame(msg.data)
+
+    def _answer(self, msg: WSMessage) -> dict[str, Any] | None:
+        if msg.type is not WSMsgType.TEXT:
+            return protocol.error(None, "binary messages are not accepted", 400)
+        try:
+            data = protocol.decode_frame(msg.data)
+        except ProtocolError as exc:
+            return protocol.error(None, exc.message, exc.status)
+        msg_id: protocol.MessageId = None
+        try:
+            msg_id = protocol.message_id(data)
+            return self._handle(protocol.parse_trunk_request(data))
+        except DomainError as exc:
+            # the HTTP status the same refusal gets in the client API (403 for foreign users)
+            return protocol.error(msg_id, exc.message, exc.status)
 
     async def _forward(self, sub: Subscription) -> None:
         while True:
@@ -146,11 +156,25 @@ class OriginSession:
                 await self.ws.close(code=sub.close_code, message=sub.close_reason.encode())
                 return
             await self.ws.send_json(canonical(message, self.own_host))
+            if message.get("event") in ("left", "removed"):
+                await self._seat_lost(removed=message["event"] == "removed")
 
-    def _user(self, actor_uri: object) -> User:
+    async def _seat_lost(self, *, removed: bool) -> None:
+        """One of the room's participants went: drop our seats that are gone, and close the
+        trunk when none of this node's users is left in the room (4003 when the last one
+        was removed, 1000 when they left)."""
+        room = self.rooms.live(self.room_id)
+        if room is None:
+            return
+        for user_id in [uid for uid in self.seats if uid not in room.participants]:
+            del self.seats[user_id]
+        if not self.desk.gate.seated_from(room, self.node_host):
+            log.info("trunk: %s has nobody left in %s; closing", self.node_host, self.room_id)
+            code = 4003 if removed else 1000
+            await self.ws.close(code=code, message=b"no user of your node is in this room")
+
+    def _user(self, actor_uri: str) -> User:
         """One of the trunk node's users, known to us; anything else is refused."""
-        if not isinstance(actor_uri, str):
-            raise RoomRuleError("invalid", "actor must be a string")
         try:
             host = host_of(actor_uri)
         except ActivityError:
@@ -163,58 +187,52 @@ class OriginSession:
             raise RoomRuleError("forbidden", f"{actor_uri} has not joined this room")
         return user
 
-    def _handle(self, data: dict[str, Any]) -> dict[str, Any] | None:
-        kind, msg_id = data.get("type"), data.get("id")
-        try:
-            if kind == "users":
-                return self._seat(data)
-            if kind == "command":
-                user = self._user(data.get("actor"))
-                target = data.get("user")
-                if target is not None and not isinstance(target, str):
-                    raise RoomRuleError("invalid", "user must be a handle string")
-                if isinstance(target, str) and target.endswith("@" + self.own_host):
-                    target = target[: -len(self.own_host) - 1]
-                self.rooms.act(self.room_id, user, str(data.get("action")), target)
-                return {"type": "reply", "id": msg_id, "ok": True}
-            if kind == "get_state":
-                user = self._user(data.get("actor"))
-                room = self.rooms.get(self.room_id)
-                view = canonical(self.rooms.view(room, user), self.own_host)
-                return {"type": "state", "id": msg_id, "room": view}
-            raise RoomRuleError("invalid", f"unknown trunk message {kind!r}")
-        except RoomRuleError as exc:
-            # the HTTP status the same refusal gets in the client API (403 for foreign users)
-            return {"type": "error", "id": msg_id, "status": exc.status, "error": exc.message}
+    def _handle(self, request: protocol.TrunkRequest) -> dict[str, Any]:
+        if isinstance(request, protocol.Users):
+            return self._seat(request)
+        user = self._user(request.actor)
+        if isinstance(request, protocol.GetState):
+            room = self.rooms.get(self.room_id)
+            view = canonical(self.rooms.view(room, user), self.own_host)
+            return protocol.state(view, request.id)
+        target = request.user
+        if target is not None and target.endswith("@" + self.own_host):
+            target = target[: -len(self.own_host) - 1]
+        self.rooms.act(self.room_id, user, request.action, target)
+        return protocol.reply(request.id)
 
-    def _seat(self, data: dict[str, Any]) -> dict[str, Any]:
+    def _seat(self, request: protocol.Users) -> dict[str, Any]:
         """B lists its users in the room and their stream ids; seats held while we run."""
         self.desk.seat_messages += 1
-        streams = data.get("streams")
-        if not isinstance(streams, dict):
-            raise RoomRuleError("invalid", "users needs a 'streams' object")
         room = self.rooms.live(self.room_id)
         if room is None:
             raise RoomRuleError("conflict", "the room is not live")
         missing = []
-        assert self.trunk is not None
-        for actor_uri, stream in streams.items():
+        gate = self.desk.gate
+        for actor_uri, stream in request.streams.items():
             try:
                 user = self._user(actor_uri)
             except RoomRuleError:
                 missing.append(actor_uri)
                 continue
-            if user.id not in room.participants or not isinstance(stream, int):
+            if not gate.may_hear(room, user.id) or type(stream) is not int:
                 missing.append(actor_uri)
                 continue
+            trunk = self._attached()
             if user.id not in self.seats:
                 self.seats[user.id] = user
                 self.rooms.hold_seat(self.room_id, user)
-            self.trunk.add_stream(stream, str(user.id))
-            participant = room.participants.get(user.id)
-            if participant is not None:
-                self.trunk.set_can_speak(str(user.id), participant.can_speak)
-        return {"type": "seats", "missing": missing}
+            trunk.add_stream(stream, str(user.id))
+            trunk.set_can_speak(str(user.id), gate.may_speak(room, user.id))
+        return protocol.Seats(missing).serialize()
+
+    def _attached(self) -> OriginTrunk:
+        """The UDP end, attached to the room's mixer on the first seated user."""
+        if self.trunk is None:
+            assert self._keys is not None
+            trunk_id, own, peer, sock = self._keys
+            self.trunk = OriginTrunk(self.audio.media(self.room_id), trunk_id, own, peer, sock)
+        return self.trunk
 
     async def close(self) -> None:
         if self.sub is not None:
@@ -225,10 +243,17 @@ class OriginSession:
         if self.trunk is not None:
             await self.trunk.close()
             self.trunk = None
+        elif self._keys is not None:
+            self._keys[3].close()
+        self._keys = None
 
 
 class TrunkDesk:
-    """Opens origin trunks: ``GET /rooms/{id}/trunk`` signed by a remote node's actor."""
+    """Opens origin trunks: ``GET /rooms/{id}/trunk`` signed by a remote node's actor.
+
+    At most one trunk per (room, node) — a newer one replaces the older (4409) — and at
+    most ``trunks_per_node`` per node.
+    """
 
     def __init__(
         self,
@@ -249,8 +274,13 @@ class TrunkDesk:
         self.settings = settings
         self.rooms = rooms
         self.audio = audio
+        self.gate = rooms.gate
+        self._open: dict[tuple[str, str], OriginSession] = {}
         #: ``users`` → ``seats`` exchanges handled on every trunk (the cascade bench reads it)
         self.seat_messages = 0
+
+    def sessions(self) -> list[OriginSession]:
+        return list(self._open.values())
 
     async def open(self, request: web.Request) -> web.StreamResponse:
         room_id = request.match_info["id"]
@@ -264,15 +294,32 @@ class TrunkDesk:
             return web.json_response(
                 {"error": "this node does not federate with your domain"}, status=403
             )
-        if self.rooms.live(room_id) is None:
+        room = self.rooms.live(room_id)
+        if room is None:
             return web.json_response({"error": "no live room here"}, status=404)
-        ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=1 << 20)
+        if not self.gate.seated_from(room, node_host):
+            return web.json_response(
+                {"error": "no user of your node is admitted to this room"}, status=403
+            )
+        key = (room_id, node_host)
+        older = self._open.get(key)
+        held = sum(1 for (_, host) in self._open if host == node_host)
+        if older is None and held >= self.settings.trunks_per_node:
+            return web.json_response(
+                {"error": f"at most {self.settings.trunks_per_node} trunks per node"}, status=429
+            )
+        ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=protocol.MAX_FRAME)
         await ws.prepare(request)
+        if older is not None:
+            await older.ws.close(code=4409, message=b"replaced by a newer trunk")
+        session = self._open[key] = OriginSession(self, room_id, node_host, ws)
         log.info("trunk: %s opened a trunk for room %s", node_host, room_id)
-        session = OriginSession(self, room_id, node_host, ws)
         try:
             await session.run()
         except (TimeoutError, TypeError, ValueError) as exc:
             log.info("trunk: %s closed: %s", node_host, exc)
+        finally:
+            if self._open.get(key) is session:
+                del self._open[key]
         log.info("trunk: %s closed its trunk for room %s", node_host, room_id)
         return ws

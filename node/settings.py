@@ -40,6 +40,12 @@ class Settings:
     room_empty_grace_seconds: float = 60.0
     reconnect_grace_seconds: float = 20.0
     ws_queue_size: int = 256
+    # limits on what one account or one remote node can make this node hold (docs/security.md)
+    room_sockets_per_user: int = 8  # open room WebSockets (local and remote rooms) per account
+    rooms_per_user: int = 10  # scheduled + live rooms one account hosts at once
+    room_actions_per_second: float = 5.0  # room actions per participant (token bucket rate)
+    room_actions_burst: int = 10  # … and its bucket size
+    trunks_per_node: int = 50  # relay trunks one remote node may hold open here
     ice_addresses: tuple[str, ...] = ()
     ice_port_min: int = 0  # with ice_port_max: the UDP range for WebRTC and trunks (0 = any)
     ice_port_max: int = 0
@@ -133,6 +139,16 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError(
             "settings 'ice_port_min'/'ice_port_max' must satisfy 1024 <= min <= max <= 65535"
         )
+    for name in (
+        "room_sockets_per_user",
+        "rooms_per_user",
+        "room_actions_burst",
+        "trunks_per_node",
+    ):
+        if getattr(s, name) < 1:
+            raise SettingsError(f"setting {name!r} must be at least 1")
+    if not s.room_actions_per_second > 0:
+        raise SettingsError("setting 'room_actions_per_second' must be positive")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     return s

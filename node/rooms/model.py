@@ -38,6 +38,13 @@ class RoomStatus(StrEnum):
 
 STAGE_ROLES = frozenset({Role.HOST, Role.MODERATOR, Role.SPEAKER})
 MODERATOR_ROLES = frozenset({Role.HOST, Role.MODERATOR})
+STAGE_ROLE_NAMES = frozenset(role.value for role in STAGE_ROLES)
+
+
+def speaks(role: str, muted: bool) -> bool:
+    """The one rule of who may be heard: on stage and not muted. A relay node applies it
+    to the roles the room's node reports, so both ends decide alike."""
+    return role in STAGE_ROLE_NAMES and not muted
 
 
 class RoomRuleError(DomainError):
@@ -66,8 +73,8 @@ class Participant:
 
     @property
     def can_speak(self) -> bool:
-        """What the media engine enforces: on stage and not muted."""
-        return self.on_stage and not self.muted
+        """What the media engine enforces (``speaks``)."""
+        return speaks(self.role.value, self.muted)
 
 
 @dataclass(frozen=True)

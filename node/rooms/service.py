@@ -22,13 +22,16 @@ from typing import Any, Protocol
 from node.accounts import handle
 from node.clock import Clock
 from node.rooms import model
+from node.rooms.gate import Gate, OpenDomains
 from node.rooms.hallway import HallwayCard, Viewer, rank
+from node.rooms.limits import ActionLimiter
 from node.rooms.model import JoinMode, Participant, Room, RoomEvent, RoomRuleError, RoomStatus
 from node.settings import Settings
 from node.store.db import Database
 from node.store.follows import FollowStore
 from node.store.rooms import RoomStore
 from node.store.users import User, UserStore
+from node.text import check_text
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ MAX_TITLE = 200
 MAX_DESCRIPTION = 2000
 MAX_SCHEDULE_AHEAD = 366 * 86400
 CARD_FIELDS = [f.name for f in dataclasses.fields(HallwayCard) if f.name != "extra"]
+MAX_EPOCH = 10**11  # start times are epoch seconds below this (year ~5138)
 SCHEDULED_EXPIRY = 3600.0  # a scheduled room not started an hour after its time is dropped
 
 ActionFn = Callable[[Room, int, int, float], list[RoomEvent]]
@@ -120,12 +124,19 @@ class RoomDraft:
 
 
 class RoomService:
-    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, clock: Clock, gate: Gate | None = None
+    ) -> None:
+        """GATE decides who may enter (a node without federation has no domain policy)."""
         self.store = RoomStore(db)
         self.users = UserStore(db)
         self.follows = FollowStore(db)
         self.settings = settings
         self.clock = clock
+        self.gate = gate or Gate(self.follows, self.users, OpenDomains())
+        self._actions = ActionLimiter(
+            clock, settings.room_actions_per_second, settings.room_actions_burst
+        )
         self._rooms: dict[str, Room] = {}
         self._observers: list[RoomObserver] = []
         self._subs: dict[str, set[Subscription]] = {}
@@ -233,6 +244,12 @@ class RoomService:
         return RoomDraft(title, description, join_mode, start_time)
 
     def create(self, host: User, draft: RoomDraft) -> Room:
+        hosting = sum(1 for room in self._rooms.values() if room.host_id == host.id)
+        if hosting >= self.settings.rooms_per_user:
+            raise RoomRuleError(
+                "conflict",
+                f"you already host {hosting} scheduled or live rooms; end one first",
+            )
         now = self.clock.now()
         room = Room(
             id=secrets.token_urlsafe(9),
@@ -285,7 +302,7 @@ class RoomService:
     # ---- acting -------------------------------------------------------------------
     def join(self, room_id: str, user: User, invite_token: str | None = None) -> Room:
         room = self.get(room_id)
-        followed = self.follows.followed_by_any(user.id, room.moderator_ids())
+        followed = self.gate.admit(room, user, invite_token)
         now = self.clock.now()
         live = bool(self._sockets.get((room.id, user.id)))
         self._apply(
@@ -311,6 +328,8 @@ class RoomService:
             raise RoomRuleError("not_found", f"unknown room action {action!r}")
         rule, target_mode = ACTIONS[action]
         room = self.get(room_id)
+        if action != "leave" and not self._actions.allow((room.id, actor.id)):
+            raise RoomRuleError("rate_limited", "too many room actions; slow down")
         if target is not None and target_mode == SELF:
             raise RoomRuleError("invalid", f"{action} takes no 'user'")
         if target is None:
@@ -329,6 +348,8 @@ class RoomService:
     def update_details(self, room_id: str, actor: User, body: dict[str, Any]) -> Room:
         _only_fields(body, {"title", "description"})
         room = self.get(room_id)
+        if not self._actions.allow((room.id, actor.id)):
+            raise RoomRuleError("rate_limited", "too many room actions; slow down")
         raw_title, raw_description = body.get("title"), body.get("description")
         title = None if raw_title is None else _title(raw_title)
         description = None if raw_description is None else _description(raw_description)
@@ -344,7 +365,13 @@ class RoomService:
         ended = room.status is RoomStatus.ENDED
         touched: set[int] | None = None if ended else _touched(events)
         room.seq += len(events)
-        self.store.save(room, touched)
+        try:
+            self.store.save(room, touched)
+        except Exception:
+            # the transaction rolled back: memory goes back to what the store holds, so the
+            # room is never half-changed (a rule ran, the write did not)
+            self._reload(room.id)
+            raise
         first = room.seq - len(events) + 1
         for offset, event in enumerate(events):
             self._publish(room, first + offset, event)
@@ -355,9 +382,18 @@ class RoomService:
             self._check_empty(room)
         return events
 
+    def _reload(self, room_id: str) -> None:
+        stored = self.store.get(room_id)
+        if stored is not None and stored.status is not RoomStatus.ENDED:
+            self._rooms[room_id] = stored
+        else:
+            self._rooms.pop(room_id, None)
+        log.error("rooms: %s: a write failed; the room was reloaded from the store", room_id)
+
     def _close_room(self, room: Room) -> None:
         self._rooms.pop(room.id, None)
         self._levels.pop(room.id, None)
+        self._actions.forget(lambda key: isinstance(key, tuple) and key[0] == room.id)
         self._empty_deadlines.pop(room.id, None)
         for key in [k for k in self._seat_deadlines if k[0] == room.id]:
             del self._seat_deadlines[key]
@@ -609,17 +645,14 @@ def _only_fields(body: dict[str, Any], allowed: set[str]) -> None:
 
 def _title(raw: object) -> str:
     """A room title: 1-MAX_TITLE characters once surrounding space is stripped."""
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_TITLE:
+    title = check_text(raw, "title", MAX_TITLE).strip()
+    if not title:
         raise RoomRuleError("invalid", f"title must be 1-{MAX_TITLE} characters")
-    return raw.strip()
+    return title
 
 
 def _description(raw: object) -> str:
-    if not isinstance(raw, str) or len(raw) > MAX_DESCRIPTION:
-        raise RoomRuleError(
-            "invalid", f"description must be a string of at most {MAX_DESCRIPTION} characters"
-        )
-    return raw
+    return check_text(raw, "description", MAX_DESCRIPTION, lines=True)
 
 
 def _touched(events: Iterable[RoomEvent]) -> set[int]:
@@ -632,8 +665,10 @@ def _parse_time(raw: object) -> float | None:
     if isinstance(raw, bool):
         raise RoomRuleError("invalid", "start_time must be an ISO 8601 time or epoch seconds")
     if isinstance(raw, int | float):
-        if not math.isfinite(raw):
+        if isinstance(raw, float) and not math.isfinite(raw):
             raise RoomRuleError("invalid", "start_time must be a finite number")
+        if not 0 <= raw < MAX_EPOCH:  # compared before float(): 10**400 would overflow
+            raise RoomRuleError("invalid", "start_time is out of range")
         return float(raw)
     if isinstance(raw, str):
         try:

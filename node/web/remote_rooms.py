@@ -17,7 +17,7 @@ from node.remote import RemoteRoom, RemoteRooms
 from node.rooms.model import RoomRuleError
 from node.store.users import User
 from node.web.http import USER, current_user, error, read_json
-from node.web.websocket import MAX_MESSAGE, origin_ok, serve_socket
+from node.web.websocket import MAX_MESSAGE, SOCKET_COUNTER, origin_ok, serve_socket
 
 REMOTE_ROOMS = web.AppKey("remote_rooms", RemoteRooms)
 routes = web.RouteTableDef()
@@ -72,12 +72,17 @@ async def remote_socket(request: web.Request) -> web.StreamResponse:
     if not origin_ok(request):
         return error(403, "cross-origin WebSocket refused")
     room = _member_room(request, user)
-    state = await room.state(user)
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE)
-    await ws.prepare(request)
-    sub = room.subscribe(user)
+    counter = request.app[SOCKET_COUNTER]
+    counter.claim(user)
     try:
-        await serve_socket(ws, sub, state, _Channel(room))
+        state = await room.state(user)
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE)
+        await ws.prepare(request)
+        sub = room.subscribe(user)
+        try:
+            await serve_socket(ws, sub, state, _Channel(room))
+        finally:
+            room.unsubscribe(sub)
     finally:
-        room.unsubscribe(sub)
+        counter.release(user)
     return ws

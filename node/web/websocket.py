@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
@@ -20,20 +19,45 @@ from urllib.parse import urlsplit
 from aiohttp import WSMessage, WSMsgType, web
 
 from node.errors import DomainError
+from node.rooms import protocol
 from node.rooms.model import RoomRuleError
+from node.rooms.protocol import ClientMessage, Ping, ProtocolError, Signal
 from node.rooms.service import RoomService, Subscription
 from node.store.users import User
 from node.web.api import ROOMS, SETTINGS
-from node.web.http import USER, error
+from node.web.http import USER, HttpError, error
 
 log = logging.getLogger(__name__)
 
 SignalHandler = Callable[[str, User, dict[str, Any]], Awaitable[None]]
 SOCKETS: web.AppKey[set[Any]] = web.AppKey("sockets")
 SIGNALS = web.AppKey("signals", list[SignalHandler])
-MAX_MESSAGE = 256 * 1024
+MAX_MESSAGE = protocol.MAX_FRAME
 WRITER_FLUSH_SECONDS = 5.0
 
+
+class SocketCounter:
+    """Room WebSockets open per account, local and remote rooms together."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[int, int] = {}
+
+    def claim(self, user: User) -> None:
+        count = self._open.get(user.id, 0)
+        if count >= self.limit:
+            raise HttpError(429, f"at most {self.limit} room sockets per account")
+        self._open[user.id] = count + 1
+
+    def release(self, user: User) -> None:
+        count = self._open.get(user.id, 0) - 1
+        if count > 0:
+            self._open[user.id] = count
+        else:
+            self._open.pop(user.id, None)
+
+
+SOCKET_COUNTER = web.AppKey("socket_counter", SocketCounter)
 routes = web.RouteTableDef()
 
 
@@ -87,12 +111,19 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
         return error(403, "cross-origin WebSocket refused")
     rooms = request.app[ROOMS]
     room_id = request.match_info["id"]
-    sub = rooms.connect(room_id, user, request.query.get("invite"))
+    counter = request.app[SOCKET_COUNTER]
+    counter.claim(user)
+    try:
+        sub = rooms.connect(room_id, user, request.query.get("invite"))
+    except BaseException:
+        counter.release(user)
+        raise
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE)
     try:
         await ws.prepare(request)
     except BaseException:
         rooms.disconnect(sub)
+        counter.release(user)
         raise
     request.app[SOCKETS].add(ws)
     room = rooms.get(room_id)
@@ -101,6 +132,7 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
         await serve_socket(ws, sub, rooms.view(room, user), channel)
     finally:
         rooms.disconnect(sub)
+        counter.release(user)
         request.app[SOCKETS].discard(ws)
         if not ws.closed:
             await ws.close(code=sub.close_code, message=sub.close_reason.encode())
@@ -112,17 +144,17 @@ async def serve_socket(
 ) -> None:
     """The room protocol on one prepared socket: the state, then events and replies in
     order while client messages are read; returns when the client or the room closes."""
-    await ws.send_json({"type": "state", "room": state})
+    await ws.send_json(protocol.state(state))
     user = sub.user
     assert user is not None  # client sockets always belong to a user
     writer = asyncio.create_task(write_events(ws, sub), name=f"ws-writer-{sub.room_id}-{user.id}")
     try:
         async for msg in ws:
-            data = _message(msg, sub)
-            if data is None:
+            message = _message(msg, sub)
+            if message is None:
                 continue
             with channel.holding():
-                reply = await _handle(channel, user, data)
+                reply = await _handle(channel, user, message)
                 if reply is not None:
                     # through the queue, so a reply follows the events its command caused
                     # and precedes the close it may cause (leave, end)
@@ -150,44 +182,47 @@ async def write_events(ws: web.WebSocketResponse, sub: Subscription) -> None:
             return
 
 
-def _message(msg: WSMessage, sub: Subscription) -> dict[str, Any] | None:
-    """A client message as a JSON object; anything else is answered with an error event."""
+def _message(msg: WSMessage, sub: Subscription) -> ClientMessage | None:
+    """A client message; anything else is answered with an error message and skipped."""
     if msg.type is not WSMsgType.TEXT:
         if msg.type is WSMsgType.BINARY:
-            sub.offer({"type": "error", "error": "binary messages are not accepted"})
+            sub.offer(protocol.error(None, "binary messages are not accepted"))
         return None
     try:
-        data = json.loads(msg.data)
-    except json.JSONDecodeError as exc:
-        sub.offer({"type": "error", "error": f"malformed JSON: {exc}"})
+        data = protocol.decode_frame(msg.data)
+    except ProtocolError as exc:
+        sub.offer(protocol.error(None, exc.message))
         return None
-    if not isinstance(data, dict):
-        sub.offer({"type": "error", "error": "messages must be JSON objects"})
-        return None
-    return data
-
-
-async def _handle(channel: RoomChannel, user: User, data: dict[str, Any]) -> dict[str, Any] | None:
-    kind = data.get("type")
-    msg_id = data.get("id")
     try:
-        if kind == "command":
-            action = data.get("action")
-            target = data.get("user")
-            if not isinstance(action, str):
-                raise RoomRuleError("invalid", "command needs an 'action' string")
-            if target is not None and not isinstance(target, str):
-                raise RoomRuleError("invalid", "user must be a username string")
-            await channel.command(user, action, target)
-            return {"type": "reply", "id": msg_id, "ok": True}
-        if kind == "signal":
-            await channel.signal(user, data)
-            return None
-        if kind == "ping":
-            return {"type": "pong", "id": msg_id}
-        raise RoomRuleError("invalid", f"unknown message type {kind!r}")
+        return protocol.parse_client(data)
+    except ProtocolError as exc:
+        sub.offer(protocol.error(_echo_id(data), exc.message))
+        return None
+
+
+def _echo_id(data: dict[str, Any]) -> protocol.MessageId:
+    try:
+        return protocol.message_id(data)
+    except ProtocolError:
+        return None
+
+
+async def _handle(
+    channel: RoomChannel, user: User, message: ClientMessage
+) -> dict[str, Any] | None:
+    if isinstance(message, Ping):
+        return protocol.pong(message.id)
+    if isinstance(message, Signal):
+        try:
+            await channel.signal(user, message.serialize())
+        except DomainError as exc:
+            return protocol.error(message.id, exc.message)
+        return None
+    try:
+        await channel.command(user, message.action, message.user)
     except DomainError as exc:
-        return {"type": "error", "id": msg_id, "error": exc.message}
+        return protocol.error(message.id, exc.message)
+    return protocol.reply(message.id)
 
 
 async def close_sockets(app: web.Application) -> None:

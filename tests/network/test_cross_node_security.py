@@ -12,6 +12,7 @@ from federation.activities import host_of
 from federation.service import FEDERATION
 from tests.conftest import Node, NodeFactory
 from tests.network.test_fed_network import FAST
+from tests.support.federation import signed_join
 
 
 async def three(node_factory: NodeFactory) -> tuple[Node, Node, Node]:
@@ -45,16 +46,12 @@ async def test_forged_join_for_another_nodes_user_is_401(node_factory: NodeFacto
         "actor": carol_uri,  # carol lives on C; B signs with bob's key
         "object": room["url"],
     }
-    status, body = await fed_b.client.post_json(
-        f"{a.url}/inbox", forged, fed_b.signers.user(bob)
-    )
+    status, body = await fed_b.client.post_json(f"{a.url}/inbox", forged, fed_b.signers.user(bob))
     assert status == 401, body
     assert await participants(a, room["id"]) == []
     # the same Join with bob's own identity is admitted: the refusal was about forgery
     honest = dict(forged, id=f"{b.url}/activities/honest-1", actor=f"{b.url}/users/bob")
-    status, body = await fed_b.client.post_json(
-        f"{a.url}/inbox", honest, fed_b.signers.user(bob)
-    )
+    status, body = await fed_b.client.post_json(f"{a.url}/inbox", honest, fed_b.signers.user(bob))
     assert status == 202, body
     assert await participants(a, room["id"]) == [f"bob@{host_of(b.url)}"]
 
@@ -82,7 +79,8 @@ async def test_trunk_control_about_foreign_users_is_refused(node_factory: NodeFa
     assert status == 200
     carol_handle = f"carol@{host_of(c.url)}"
     assert carol_handle in await participants(a, room["id"])
-    # B opens its own trunk and tries to act for carol
+    # B, with bob admitted, opens its own trunk and tries to act for carol
+    assert await signed_join(b, room["url"]) == 202
     ws = await open_trunk(b, room["url"])
     carol_uri = f"{c.url}/users/carol"
     await ws.send_json({"type": "users", "streams": {carol_uri: 7}})
@@ -137,6 +135,7 @@ async def test_unsigned_and_blocked_trunks_are_refused(node_factory: NodeFactory
 async def test_low_order_trunk_key_is_refused_cleanly(node_factory: NodeFactory) -> None:
     a, b, _c = await three(node_factory)
     _, room = await a.users[0].call("POST", "/api/rooms", {"title": "Guarded"})
+    assert await signed_join(b, room["url"]) == 202
     assert b.app is not None
     fed = b.app[FEDERATION]
     url = f"{room['url']}/trunk"

@@ -59,6 +59,7 @@ async def test_slow_subscriber_is_cut_off_others_get_everything(world: World) ->
     for _ in range(10):
         world.rooms.act(room.id, fan, "raise_hand")
         world.rooms.act(room.id, fan, "lower_hand")
+        world.clock.advance(0.4)  # within room_actions_per_second
         while not reader.queue.empty():
             received.append(reader.queue.get_nowait())
     hands = [m for m in received if m and m.get("event", "").startswith("hand_")]

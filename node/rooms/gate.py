@@ -1,0 +1,74 @@
+"""The one gate into every room.
+
+Every way into a room asks this object: the local room socket and the JSON API
+(``RoomService.join``), the remote-room proxy on a user's own node (before it asks the
+room's node), an inbox ``Join`` (through ``RoomService.join``), the opening of a relay
+trunk, the trunk's seat changes, and every frame a trunk carries (uplink packets only for
+who may speak, the mix only while the trunk's node has an admitted, seated user). The
+rules themselves are the room model's (``node/rooms/model.py``: join mode, invitations,
+removals, roles); the gate adds who asks — the actor's domain policy — and answers the
+four questions each path needs: may enter, may stay, may hear, may speak.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from node.rooms import model
+from node.rooms.model import Room, RoomRuleError, RoomStatus
+from node.store.follows import FollowStore
+from node.store.users import User, UserStore
+
+
+class DomainPolicy(Protocol):
+    """The operator's word on another domain (federation/store/policies.py)."""
+
+    def refused(self, host: str) -> bool: ...
+
+
+class OpenDomains:
+    """No domain policy (a node built without federation, as in unit tests)."""
+
+    def refused(self, host: str) -> bool:
+        return False
+
+
+class Gate:
+    def __init__(self, follows: FollowStore, users: UserStore, domains: DomainPolicy) -> None:
+        self.follows = follows
+        self.users = users
+        self.domains = domains
+
+    def admit(self, room: Room, user: User, invite_token: str | None) -> bool:
+        """Raise RoomRuleError unless USER may enter ROOM now; whether a moderator follows
+        USER (``model.join`` needs it to decide a social room)."""
+        if user.domain is not None and self.domains.refused(user.domain):
+            raise RoomRuleError("forbidden", "this node does not federate with your domain")
+        followed = self.follows.followed_by_any(user.id, room.moderator_ids())
+        model.check_admission(
+            room, user.id, followed_by_moderator=followed, invite_token=invite_token
+        )
+        return followed
+
+    def may_stay(self, room: Room, user_id: int) -> bool:
+        return room.status is not RoomStatus.ENDED and user_id in room.participants
+
+    def may_hear(self, room: Room, user_id: int) -> bool:
+        """Audio goes only to people seated in a live room."""
+        return room.status is RoomStatus.LIVE and user_id in room.participants
+
+    def may_speak(self, room: Room, user_id: int) -> bool:
+        participant = room.participants.get(user_id)
+        return self.may_hear(room, user_id) and participant is not None and participant.can_speak
+
+    def seated_from(self, room: Room, domain: str) -> list[int]:
+        """Participants of ROOM whose accounts live on DOMAIN and may hear: a relay trunk
+        to that node is open only while this is not empty."""
+        if room.status is not RoomStatus.LIVE or self.domains.refused(domain):
+            return []
+        users = self.users.many(list(room.participants))
+        return [
+            uid
+            for uid, user in users.items()
+            if user.domain is not None and user.domain.lower() == domain.lower()
+        ]

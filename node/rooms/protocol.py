@@ -1,0 +1,311 @@
+"""The room protocol, defined once: what clients and relay trunks say about a room.
+
+Three conversations carry the same room messages (docs/api.md "Room WebSocket",
+docs/federation.md §10.2):
+- a client's room socket on its own node, for a local room or a remote one served through
+  the node (``ClientMessage`` in, ``reply``/``error``/``pong``/``state``/events out);
+- a relay trunk's control channel, from the user's node B to the room's node A
+  (``TrunkRequest``: ``hello``, ``users``, ``command``, ``get_state``);
+- the same channel from A back to B (``TrunkAnswer``: ``media``, ``seats``, ``reply``,
+  ``error``, ``state``, and the room's events and ``speaking`` levels, passed through).
+
+Every frame is read by ``decode_frame`` (text only, a size cap, a nesting cap, a JSON
+object), so all three refuse the same bad input the same way. Parsers raise
+``ProtocolError`` with the message the peer is told.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from node.errors import DomainError
+
+MAX_FRAME = 256 * 1024  # bytes of one text frame
+MAX_DEPTH = 32  # JSON nesting of one message
+MAX_ID = 2**53  # message ids are JSON-safe integers or short strings
+MAX_ID_TEXT = 64
+
+
+class ProtocolError(DomainError):
+    """A message that is not part of the room protocol (answered with ``error``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid", message)
+
+
+MessageId = int | str | None
+
+
+def decode_frame(text: str) -> dict[str, Any]:
+    """One text frame as a JSON object, refusing oversized and over-nested input before
+    ``json.loads`` recurses into it."""
+    if len(text) > MAX_FRAME:
+        raise ProtocolError(f"messages are at most {MAX_FRAME} bytes")
+    check_depth(text, MAX_DEPTH)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("messages must be JSON objects")
+    return data
+
+
+def check_depth(text: str, limit: int) -> None:
+    """Refuse JSON nested deeper than LIMIT (a linear scan that skips string contents)."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                raise ProtocolError(f"JSON nested deeper than {limit} levels")
+        elif char in "]}":
+            depth -= 1
+
+
+def message_id(data: dict[str, Any]) -> MessageId:
+    """The client's ``id``, echoed in the answer: a small integer or a short string."""
+    value = data.get("id")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ProtocolError("id must be an integer or a string")
+    if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
+        raise ProtocolError("id is out of range")
+    if isinstance(value, str) and len(value) > MAX_ID_TEXT:
+        raise ProtocolError(f"id strings are at most {MAX_ID_TEXT} characters")
+    return value
+
+
+def _optional_handle(data: dict[str, Any]) -> str | None:
+    target = data.get("user")
+    if target is not None and not isinstance(target, str):
+        raise ProtocolError("user must be a username string")
+    return target
+
+
+def _action(data: dict[str, Any]) -> str:
+    action = data.get("action")
+    if not isinstance(action, str):
+        raise ProtocolError("command needs an 'action' string")
+    return action
+
+
+# ---- a client's room socket ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    id: MessageId
+    action: str
+    user: str | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "command", "id": self.id, "action": self.action, "user": self.user}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """WebRTC signalling, passed to the media engine (media/signaling.py parses it)."""
+
+    id: MessageId
+    signal: dict[str, Any]
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "signal", "id": self.id, "signal": self.signal}
+
+
+@dataclass(frozen=True)
+class Ping:
+    id: MessageId
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "ping", "id": self.id}
+
+
+ClientMessage = Command | Signal | Ping
+
+
+def parse_client(data: dict[str, Any]) -> ClientMessage:
+    kind = data.get("type")
+    msg_id = message_id(data)
+    if kind == "command":
+        return Command(msg_id, _action(data), _optional_handle(data))
+    if kind == "signal":
+        payload = data.get("signal")
+        if not isinstance(payload, dict):
+            raise ProtocolError("signal messages need a 'signal' object")
+        return Signal(msg_id, payload)
+    if kind == "ping":
+        return Ping(msg_id)
+    raise ProtocolError(f"unknown message type {_shown(kind)}")
+
+
+def reply(msg_id: MessageId) -> dict[str, Any]:
+    return {"type": "reply", "id": msg_id, "ok": True}
+
+
+def error(msg_id: MessageId, message: str, status: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "error", "id": msg_id, "error": message}
+    if status is not None:
+        out["status"] = status  # trunks: the status the same refusal gets in the API
+    return out
+
+
+def pong(msg_id: MessageId) -> dict[str, Any]:
+    return {"type": "pong", "id": msg_id}
+
+
+def state(room: dict[str, Any], msg_id: MessageId = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "state", "room": room}
+    if msg_id is not None:
+        out["id"] = msg_id
+    return out
+
+
+# ---- the trunk control channel, B -> A ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hello:
+    key: str  # B's X25519 public key, base64
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "hello", "key": self.key}
+
+
+@dataclass(frozen=True)
+class Users:
+    """B's users in the room (actor URIs) and the trunk stream that carries each."""
+
+    streams: dict[str, int]
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "users", "streams": self.streams}
+
+
+@dataclass(frozen=True)
+class TrunkCommand:
+    id: MessageId
+    actor: str
+    action: str
+    user: str | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "type": "command",
+            "id": self.id,
+            "actor": self.actor,
+            "action": self.action,
+            "user": self.user,
+        }
+
+
+@dataclass(frozen=True)
+class GetState:
+    id: MessageId
+    actor: str
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "get_state", "id": self.id, "actor": self.actor}
+
+
+TrunkRequest = Users | TrunkCommand | GetState
+MAX_STREAMS = 1024  # users one node may seat over one trunk
+
+
+def parse_hello(data: dict[str, Any]) -> Hello:
+    if data.get("type") != "hello" or not isinstance(data.get("key"), str):
+        raise ProtocolError("expected hello")
+    return Hello(data["key"])
+
+
+def parse_trunk_request(data: dict[str, Any]) -> TrunkRequest:
+    kind = data.get("type")
+    msg_id = message_id(data)
+    if kind == "users":
+        streams = data.get("streams")
+        if not isinstance(streams, dict):
+            raise ProtocolError("users needs a 'streams' object")
+        if len(streams) > MAX_STREAMS:
+            raise ProtocolError(f"at most {MAX_STREAMS} users per trunk")
+        return Users(dict(streams))
+    if kind in ("command", "get_state"):
+        actor = data.get("actor")
+        if not isinstance(actor, str):
+            raise ProtocolError("actor must be a string")
+        if kind == "get_state":
+            return GetState(msg_id, actor)
+        return TrunkCommand(msg_id, actor, _action(data), _optional_handle(data))
+    raise ProtocolError(f"unknown trunk message {_shown(kind)}")
+
+
+# ---- the trunk control channel, A -> B ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Media:
+    """A's half of the key agreement and where its UDP end listens."""
+
+    trunk_id: int
+    host: str
+    port: int
+    key: str
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "type": "media",
+            "trunk_id": self.trunk_id,
+            "udp": [self.host, self.port],
+            "key": self.key,
+        }
+
+
+@dataclass(frozen=True)
+class Seats:
+    missing: list[str]
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "seats", "missing": self.missing}
+
+
+def parse_media(data: dict[str, Any]) -> Media:
+    udp = data.get("udp")
+    trunk_id, key = data.get("trunk_id"), data.get("key")
+    if (
+        data.get("type") != "media"
+        or not isinstance(udp, list)
+        or len(udp) != 2
+        or not isinstance(udp[0], str)
+        or type(udp[1]) is not int
+        or not 1 <= udp[1] <= 65535
+        or type(trunk_id) is not int
+        or not 0 <= trunk_id < 2**32
+        or not isinstance(key, str)
+    ):
+        raise ProtocolError("origin did not answer hello with media")
+    return Media(trunk_id, udp[0], udp[1], key)
+
+
+def parse_seats(data: dict[str, Any]) -> Seats:
+    missing = data.get("missing")
+    if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
+        raise ProtocolError("seats needs a 'missing' list of actor URIs")
+    return Seats(missing)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
