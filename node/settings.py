@@ -37,6 +37,7 @@ class Settings:
     session_days: int = 30
     signin_attempts: int = 10  # failures allowed per window, per IP and per account
     signin_window_seconds: int = 300
+    signup_per_ip_per_hour: int = 10  # web sign-up attempts per client address; 0 = no limit
     room_empty_grace_seconds: float = 60.0
     reconnect_grace_seconds: float = 20.0
     ws_queue_size: int = 256
@@ -133,6 +134,10 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError(
             "settings 'ice_port_min'/'ice_port_max' must satisfy 1024 <= min <= max <= 65535"
         )
+    if s.signin_attempts < 1 or s.signin_window_seconds < 1:
+        raise SettingsError("settings 'signin_attempts' and 'signin_window_seconds' must be ≥ 1")
+    if s.signup_per_ip_per_hour < 0:
+        raise SettingsError("setting 'signup_per_ip_per_hour' must be ≥ 0 (0 = no limit)")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     return s
