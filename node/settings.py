@@ -34,6 +34,7 @@ class Settings:
     node_name: str = "Salon"
     max_body_bytes: int = 1_000_000
     api_body_bytes: int = 64_000
+    header_timeout_seconds: float = 20.0  # to send a request line and headers; also idle keep-alive
     session_days: int = 30
     signin_attempts: int = 10  # failures allowed per window, per IP and per account
     signin_window_seconds: int = 300
@@ -134,6 +135,8 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError(
             "settings 'ice_port_min'/'ice_port_max' must satisfy 1024 <= min <= max <= 65535"
         )
+    if s.header_timeout_seconds <= 0:
+        raise SettingsError("setting 'header_timeout_seconds' must be > 0")
     if s.signin_attempts < 1 or s.signin_window_seconds < 1:
         raise SettingsError("settings 'signin_attempts' and 'signin_window_seconds' must be ≥ 1")
     if s.signup_per_ip_per_hour < 0:
