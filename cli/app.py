@@ -175,7 +175,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     )
 
     accounts = AccountService(
-        db, settings, clock, follow_hooks=[bridge], created_hooks=[signers.user_keys]
+        db, settings, clock, follow_hooks=[bridge], created_hooks=[signers.user_created]
     )
     rooms = RoomService(db, settings, clock)
     engine = MediaEngine(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from node.auth import (
@@ -50,6 +50,7 @@ class SignedIn:
 
 
 FollowHook = Callable[[User, User, str], None]
+CreatedHook = Callable[[User], Awaitable[object]]
 
 
 class AccountService:
@@ -60,10 +61,11 @@ class AccountService:
         clock: Clock,
         *,
         follow_hooks: Sequence[FollowHook] = (),
-        created_hooks: Sequence[Callable[[User], object]] = (),
+        created_hooks: Sequence[CreatedHook] = (),
     ) -> None:
         """FOLLOW_HOOKS hear every follow decision and CREATED_HOOKS every new account:
-        federation sends Follow/Accept/Undo and makes keys through them."""
+        federation sends Follow/Accept/Undo and makes keys through them. Created hooks
+        are awaited, so slow work (key generation) can leave the event loop."""
         self.users = UserStore(db)
         self.sessions = SessionStore(db)
         self.follows = FollowStore(db)
@@ -92,7 +94,7 @@ class AccountService:
             raise AccountError("conflict", str(exc)) from None
         log.info("accounts: created user %s", name)
         for hook in self.created_hooks:
-            hook(user)
+            await hook(user)
         return user
 
     async def signup(self, username: object, password: object, ip: str) -> User:
