@@ -5,8 +5,6 @@ a worker thread and stored once, also for accounts added with `salon user add`."
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +17,7 @@ from federation.store.actors import KeyStore
 from node.store.db import open_database
 from node.store.users import UserStore
 from tests.conftest import NodeFactory
+from tests.node.test_restart_and_cli import run_cli
 from tests.security.helpers import parts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,23 +91,8 @@ async def test_concurrent_first_use_stores_one_pair(
 
 def test_cli_user_add_makes_keys(tmp_path: Path) -> None:
     data = tmp_path / "cli"
-    added = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "user",
-            "add",
-            "carol",
-            "--password",
-            "password123",
-            "--data",
-            str(data),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    added = run_cli(
+        "user", "add", "carol", "--password", "password123", "--data", str(data), cwd=ROOT
     )
     assert added.returncode == 0, added.stderr
     db = open_database(data / "salon.db")
