@@ -317,7 +317,7 @@ async def account(node: Any, name: str) -> Account:
     from node.web.http import ACCOUNTS
 
     accounts = node.app[ACCOUNTS]
-    user = await accounts.signup(name, PASSWORD)
+    user = await accounts.create_user(name, PASSWORD)
     return Account(name, user.id, accounts.open_session(user, "bearer").token)
 
 

@@ -82,6 +82,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     node = build_node(settings, clock or SystemClock())
     app = web.Application(
         client_max_size=settings.max_body_bytes,
+        handler_args=connection_limits(settings),
         middlewares=[
             errors_middleware,
             auth_middleware,
@@ -120,6 +121,19 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.on_shutdown.append(_close_audio)
     app.on_cleanup.append(_close_db)
     return app
+
+
+def connection_limits(settings: Settings) -> dict[str, float]:
+    """Arguments for each connection's aiohttp ``RequestHandler`` (the app's public
+    ``handler_args``, so ``salon serve``, tests and benches all get them).
+
+    aiohttp has no header-read timeout, but its keep-alive timer starts when a connection
+    opens and again after each response, and closes the connection if no complete request
+    head arrived by then — bytes trickled into a partial head do not reset it. Setting it
+    to ``header_timeout_seconds`` therefore bounds how long a client may take to send a
+    request's line and headers (slowloris), and how long an idle connection is kept.
+    """
+    return {"keepalive_timeout": settings.header_timeout_seconds}
 
 
 def build_node(settings: Settings, clock: Clock) -> Node:
@@ -163,7 +177,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     )
 
     accounts = AccountService(
-        db, settings, clock, follow_hooks=[bridge], created_hooks=[signers.user_keys]
+        db, settings, clock, follow_hooks=[bridge], created_hooks=[signers.user_created]
     )
     rooms = RoomService(db, settings, clock, Gate(follows, users, policies))
     engine = MediaEngine(

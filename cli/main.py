@@ -13,6 +13,8 @@ import typer
 if TYPE_CHECKING:  # aiortc loads slowly: only the bot commands import it
     from cli.bot import BotOptions
 
+from federation.identity import make_user_keys
+from federation.store.actors import KeyStore
 from federation.store.deliveries import DeliveryStore
 from federation.store.policies import DomainPolicies
 from node.accounts import AccountError, AccountService
@@ -20,6 +22,7 @@ from node.clock import SystemClock
 from node.datadir import DataDirError, ensure_data_dir
 from node.settings import Settings, SettingsError, load_settings
 from node.store.db import StoreError, open_database
+from node.store.users import User
 
 app = typer.Typer(help="Salon: federated live audio rooms.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage the accounts of a node.", no_args_is_help=True)
@@ -59,7 +62,14 @@ def _accounts(data: Path, create: bool = True) -> AccountService:
         db = open_database(settings.db_path)
     except (DataDirError, StoreError) as exc:
         fail(str(exc))
-    return AccountService(db, settings, SystemClock())
+    clock = SystemClock()
+    store = KeyStore(db)
+
+    async def make_keys(user: User) -> None:
+        """Accounts added here can federate at once, like those signed up on the web."""
+        await make_user_keys(store, user.id, clock.now())
+
+    return AccountService(db, settings, clock, created_hooks=[make_keys])
 
 
 @app.command()

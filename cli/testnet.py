@@ -58,6 +58,8 @@ DEFAULT_ENV = {
     "SALON_DELIVERY_JITTER_SECONDS": "1",
     "SALON_HOST_BACKOFF_SECONDS": "2",
     "SALON_ANNOUNCE_INTERVAL_SECONDS": "2",
+    # every demo client signs up from 127.0.0.1: one address would get only 10 an hour
+    "SALON_SIGNUP_PER_IP_PER_HOUR": "0",
 }
 
 

@@ -25,6 +25,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from federation import keys
 from federation.signatures import HttpRequest, sign_cavage
 from node.clock import Clock
+from node.jsonbody import JsonError, NotJsonObject, loads_object
 
 log = logging.getLogger(__name__)
 
@@ -187,12 +188,11 @@ class SafeClient:
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise FetchError(f"GET {url}: {type(exc).__name__}: {exc}") from None
             try:
-                data = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise FetchError(f"GET {url}: not JSON: {exc}") from None
-            if not isinstance(data, dict):
-                raise FetchError(f"GET {url}: not a JSON object")
-            return data
+                return loads_object(body)
+            except NotJsonObject:
+                raise FetchError(f"GET {url}: not a JSON object") from None
+            except JsonError as exc:
+                raise FetchError(f"GET {url}: {exc}") from None
         raise FetchError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
 
     async def _post(
@@ -225,10 +225,9 @@ class SafeClient:
         """POST a signed activity and read the JSON answer (remote joins answer at once)."""
         status, _, raw = await self._post(url, json.dumps(document).encode(), signer)
         try:
-            data = json.loads(raw) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            data = None
-        return status, data if isinstance(data, dict) else None
+            return status, loads_object(raw) if raw else None
+        except JsonError:
+            return status, None
 
     def signed_get_headers(self, url: str, signer: SigningKey) -> dict[str, str]:
         """Headers for a signed GET made outside this client (the trunk's WebSocket)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +69,20 @@ class Urls:
         return self._local_path(uri, f"{urlsplit(self.base).path}/rooms/")
 
 
+async def make_user_keys(store: KeyStore, user_id: int, now: float) -> keys.ActorKeys:
+    """A new account's keys, generated in a worker thread and stored once.
+
+    RSA-2048 generation takes tens of milliseconds of CPU; on the event loop, a burst of
+    sign-ups stalled every room's audio and socket. Concurrent first uses (this and
+    ``KeyStore.ensure_keys``) end up with the one pair stored first.
+    """
+    found = store.keys_for(user_id)
+    if found is not None:
+        return found
+    fresh = await asyncio.to_thread(keys.ActorKeys.generate)
+    return store.store_once(user_id, fresh, now)
+
+
 def load_node_keys(data_dir: Path) -> keys.ActorKeys:
     """The node actor's keys, created with the data directory (node/datadir.py)."""
     key_dir = data_dir / KEY_DIR
@@ -99,6 +114,10 @@ class Signers:
     def user_keys(self, user: User) -> keys.ActorKeys:
         """A local user's keys, generated on first use."""
         return self.keys.ensure_keys(user.id, self.clock.now())
+
+    async def user_created(self, user: User) -> None:
+        """``AccountService``'s created hook: a new account gets its keys off the loop."""
+        await make_user_keys(self.keys, user.id, self.clock.now())
 
     def user(self, user: User) -> SigningKey:
         # Parsing an RSA PEM costs ~35 ms (cryptography validates the key): keep the parsed

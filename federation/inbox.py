@@ -10,7 +10,6 @@ missing signature, 403 refused domain, 413 body over the cap.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from federation.signatures import (
 from federation.store.inbox import SeenActivities
 from federation.store.policies import DomainPolicies
 from node.clock import Clock
+from node.jsonbody import JsonError, loads_object
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,9 @@ class Inbox:
 
     async def receive(self, request: HttpRequest) -> InboxResult:
         try:
-            data = json.loads(request.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return InboxResult(400, f"malformed JSON: {exc}")
-        if not isinstance(data, dict):
-            return InboxResult(400, "the body must be a JSON object")
+            data = loads_object(request.body)
+        except JsonError as exc:
+            return InboxResult(400, str(exc))
         claimed = _actor_id(data)
         if claimed is None:
             return InboxResult(400, "activity.actor is required")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from node.auth import (
+    USERNAME_RE,
+    AttemptLimiter,
     AuthError,
-    SigninLimiter,
+    address_key,
     check_password,
     check_username,
     dummy_verify,
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_DISPLAY_NAME = 100
 MAX_BIO = 2000
+SIGNUP_WINDOW = 3600.0
 
 
 class AccountError(DomainError):
@@ -47,6 +50,7 @@ class SignedIn:
 
 
 FollowHook = Callable[[User, User, str], None]
+CreatedHook = Callable[[User], Awaitable[object]]
 
 
 class AccountService:
@@ -57,18 +61,20 @@ class AccountService:
         clock: Clock,
         *,
         follow_hooks: Sequence[FollowHook] = (),
-        created_hooks: Sequence[Callable[[User], object]] = (),
+        created_hooks: Sequence[CreatedHook] = (),
     ) -> None:
         """FOLLOW_HOOKS hear every follow decision and CREATED_HOOKS every new account:
-        federation sends Follow/Accept/Undo and makes keys through them."""
+        federation sends Follow/Accept/Undo and makes keys through them. Created hooks
+        are awaited, so slow work (key generation) can leave the event loop."""
         self.users = UserStore(db)
         self.sessions = SessionStore(db)
         self.follows = FollowStore(db)
         self.settings = settings
         self.clock = clock
-        self.limiter = SigninLimiter(
+        self.limiter = AttemptLimiter(
             clock, settings.signin_attempts, float(settings.signin_window_seconds)
         )
+        self.signups = AttemptLimiter(clock, settings.signup_per_ip_per_hour, SIGNUP_WINDOW)
         self.follow_hooks = tuple(follow_hooks)
         self.created_hooks = tuple(created_hooks)
 
@@ -88,34 +94,54 @@ class AccountService:
             raise AccountError("conflict", str(exc)) from None
         log.info("accounts: created user %s", name)
         for hook in self.created_hooks:
-            hook(user)
+            await hook(user)
         return user
 
-    async def signup(self, username: object, password: object) -> User:
+    async def signup(self, username: object, password: object, ip: str) -> User:
+        """Sign-up from the web: at most ``signup_per_ip_per_hour`` attempts per address
+        (0 = no limit), counted before any work so concurrent requests cannot slip by."""
         if not self.settings.open_registration:
             raise AccountError("forbidden", "registration is closed on this node")
+        if self.settings.signup_per_ip_per_hour > 0:
+            keys = [address_key(ip)]
+            wait = self.signups.retry_after(keys)
+            if wait is not None:
+                raise AccountError(
+                    "rate_limited", "too many sign-ups from your address; try again later", wait
+                )
+            self.signups.record(keys)
         return await self.create_user(username, password)
 
     async def signin(
         self, username: object, password: object, ip: str, kind: str, label: str = ""
     ) -> SignedIn:
+        """Check a password, at most ``signin_attempts`` per window per address and account.
+
+        The attempt is counted before the (threaded, slow) password check, so attempts in
+        flight count too; a success un-counts itself from the address and clears the
+        account's failures. A name no account could have is counted by address only, so
+        junk names cannot grow the table.
+        """
         if not isinstance(username, str) or not isinstance(password, str):
             raise AccountError("invalid", "username and password must be strings")
-        keys = [f"ip:{ip}", f"user:{username}"]
+        ip_key = address_key(ip)
+        user_key = f"user:{username}" if USERNAME_RE.fullmatch(username) else None
+        keys = [ip_key] if user_key is None else [ip_key, user_key]
         wait = self.limiter.retry_after(keys)
         if wait is not None:
             raise AccountError("rate_limited", "too many failed sign-ins; try again later", wait)
-        user = self.users.by_name(username)
+        stamp = self.limiter.record(keys)
+        user = self.users.by_name(username) if user_key is not None else None
         stored = self.users.password_hash(user.id) if user else None
         if user is None or stored is None:
             await dummy_verify(password)
             ok = False
         else:
             ok = await verify_password(stored, password)
-        if not ok or user is None:
-            self.limiter.failed(keys)
+        if not ok or user is None or user_key is None:
             raise AccountError("unauthorized", "wrong username or password")
-        self.limiter.succeeded(f"user:{username}")
+        self.limiter.forgive([ip_key], stamp)
+        self.limiter.clear(user_key)
         return self.open_session(user, kind, label)
 
     def open_session(self, user: User, kind: str, label: str = "") -> SignedIn:

@@ -1,12 +1,15 @@
-"""Passwords (argon2id), session and API tokens, and sign-in rate limiting."""
+"""Passwords (argon2id), session and API tokens, and sign-in and sign-up rate limiting."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import ipaddress
 import re
 import secrets
 from collections import deque
+from collections.abc import Sequence
 
 import nacl.exceptions
 import nacl.pwhash
@@ -77,14 +80,36 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class SigninLimiter:
-    """At most N failed sign-ins per window, counted per client IP and per account."""
+def address_key(ip: str) -> str:
+    """The limiter key of a client address: IPv6 by its /64, as one host owns a whole /64."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return f"ip:{ip[:64]}"
+    if address.version == 6:
+        return f"ip:{ipaddress.ip_network(f'{address}/64', strict=False)}"
+    return f"ip:{address}"
 
-    def __init__(self, clock: Clock, attempts: int, window: float) -> None:
+
+class AttemptLimiter:
+    """At most N attempts per window under each key (a client address, an account).
+
+    An attempt counts from the moment it starts, not when its outcome is known: with
+    argon2 in a thread, 30 sign-ins sent at once would otherwise all be checked before the
+    first failure was counted. A caller forgives an attempt that should not count (a
+    successful sign-in). Memory stays bounded: each key holds at most N times, and keys
+    whose attempts all left the window are dropped whenever the table doubles.
+    """
+
+    def __init__(
+        self, clock: Clock, attempts: int, window: float, min_prune: int = 10_000
+    ) -> None:
         self.clock = clock
         self.attempts = attempts
         self.window = window
         self._keys: dict[str, deque[float]] = {}
+        self._min_prune = min_prune
+        self._prune_at = min_prune
 
     def _trim(self, key: str) -> deque[float]:
         q = self._keys.setdefault(key, deque())
@@ -93,21 +118,39 @@ class SigninLimiter:
             q.popleft()
         return q
 
-    def retry_after(self, keys: list[str]) -> float | None:
-        """Seconds until KEYS may try again, or None when allowed."""
+    def retry_after(self, keys: Sequence[str]) -> float | None:
+        """Seconds until KEYS may try again, or None when an attempt is allowed now."""
         waits = []
         for key in keys:
             q = self._trim(key)
             if len(q) >= self.attempts:
                 waits.append(q[0] + self.window - self.clock.monotonic())
-        if len(self._keys) > 100_000:
-            self._keys = {k: v for k, v in self._keys.items() if v}
         return max(waits) if waits else None
 
-    def failed(self, keys: list[str]) -> None:
+    def record(self, keys: Sequence[str]) -> float:
+        """Count an attempt under every key now; returns its stamp for ``forgive``."""
         now = self.clock.monotonic()
         for key in keys:
             self._trim(key).append(now)
+        if len(self._keys) >= self._prune_at:
+            self._prune()
+        return now
 
-    def succeeded(self, account_key: str) -> None:
-        self._keys.pop(account_key, None)
+    def forgive(self, keys: Sequence[str], stamp: float) -> None:
+        """Un-count the attempt recorded at STAMP (if it is still in the window)."""
+        for key in keys:
+            q = self._keys.get(key)
+            if q is not None:
+                with contextlib.suppress(ValueError):
+                    q.remove(stamp)
+
+    def clear(self, key: str) -> None:
+        self._keys.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def _prune(self) -> None:
+        cutoff = self.clock.monotonic() - self.window
+        self._keys = {k: q for k, q in self._keys.items() if q and q[-1] > cutoff}
+        self._prune_at = max(self._min_prune, 2 * len(self._keys))

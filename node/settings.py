@@ -34,9 +34,11 @@ class Settings:
     node_name: str = "Salon"
     max_body_bytes: int = 1_000_000
     api_body_bytes: int = 64_000
+    header_timeout_seconds: float = 20.0  # to send a request line and headers; also idle keep-alive
     session_days: int = 30
     signin_attempts: int = 10  # failures allowed per window, per IP and per account
     signin_window_seconds: int = 300
+    signup_per_ip_per_hour: int = 10  # web sign-up attempts per client address; 0 = no limit
     room_empty_grace_seconds: float = 60.0
     reconnect_grace_seconds: float = 20.0
     ws_queue_size: int = 256
@@ -149,6 +151,12 @@ def _validate(s: Settings) -> Settings:
             raise SettingsError(f"setting {name!r} must be at least 1")
     if not s.room_actions_per_second > 0:
         raise SettingsError("setting 'room_actions_per_second' must be positive")
+    if s.header_timeout_seconds <= 0:
+        raise SettingsError("setting 'header_timeout_seconds' must be > 0")
+    if s.signin_attempts < 1 or s.signin_window_seconds < 1:
+        raise SettingsError("settings 'signin_attempts' and 'signin_window_seconds' must be ≥ 1")
+    if s.signup_per_ip_per_hour < 0:
+        raise SettingsError("setting 'signup_per_ip_per_hour' must be ≥ 0 (0 = no limit)")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     return s

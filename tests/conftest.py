@@ -25,6 +25,9 @@ def free_port() -> int:
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    # Every test client signs up from 127.0.0.1, so the per-address sign-up limit is off
+    # unless a test sets it (tests/security/test_signup_limit.py does).
+    overrides.setdefault("signup_per_ip_per_hour", 0)
     base = load_settings(data_dir, environ={})
     return dataclasses.replace(base, **overrides)
 

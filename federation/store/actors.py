@@ -50,11 +50,18 @@ class KeyStore:
         return ActorKeys(row[0], row[1]) if row else None
 
     def ensure_keys(self, user_id: int, now: float) -> ActorKeys:
-        """The user's keys, generated on first use (users made by older versions or the CLI)."""
+        """The user's keys, generated on first use (accounts made by older versions).
+
+        Generates on the calling thread; new accounts get theirs off the event loop when
+        they are created (``federation.identity.make_user_keys``)."""
         found = self.keys_for(user_id)
         if found is not None:
             return found
-        fresh = ActorKeys.generate()
+        return self.store_once(user_id, ActorKeys.generate(), now)
+
+    def store_once(self, user_id: int, fresh: ActorKeys, now: float) -> ActorKeys:
+        """Store FRESH unless the user already has keys, and return the stored ones: when
+        two first uses race, both get the pair that was stored first."""
         with self.db.transaction():
             self.db.execute(
                 "INSERT OR IGNORE INTO actor_keys (user_id, rsa_private_pem, ed25519_private_pem,"

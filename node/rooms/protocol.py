@@ -16,14 +16,14 @@ object), so all three refuse the same bad input the same way. Parsers raise
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from node.errors import DomainError
+from node.jsonbody import MAX_JSON_DEPTH, JsonError, NotJsonObject, loads_object
 
 MAX_FRAME = 256 * 1024  # bytes of one text frame
-MAX_DEPTH = 32  # JSON nesting of one message
+MAX_DEPTH = MAX_JSON_DEPTH  # JSON nesting of one message
 MAX_ID = 2**53  # message ids are JSON-safe integers or short strings
 MAX_ID_TEXT = 64
 
@@ -40,39 +40,15 @@ MessageId = int | str | None
 
 def decode_frame(text: str) -> dict[str, Any]:
     """One text frame as a JSON object, refusing oversized and over-nested input before
-    ``json.loads`` recurses into it."""
+    ``json.loads`` recurses into it (node/jsonbody.py)."""
     if len(text) > MAX_FRAME:
         raise ProtocolError(f"messages are at most {MAX_FRAME} bytes")
-    check_depth(text, MAX_DEPTH)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"malformed JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ProtocolError("messages must be JSON objects")
-    return data
-
-
-def check_depth(text: str, limit: int) -> None:
-    """Refuse JSON nested deeper than LIMIT (a linear scan that skips string contents)."""
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                raise ProtocolError(f"JSON nested deeper than {limit} levels")
-        elif char in "]}":
-            depth -= 1
+        return loads_object(text, MAX_DEPTH)
+    except NotJsonObject:
+        raise ProtocolError("messages must be JSON objects") from None
+    except JsonError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 def message_id(data: dict[str, Any]) -> MessageId:

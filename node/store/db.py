@@ -6,8 +6,11 @@ state can move to another engine later without touching the services.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,8 +31,10 @@ class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         try:
+            if self.path != ":memory:":
+                _private_file(self.path)
             conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         conn.row_factory = sqlite3.Row
         self.db = sqlite_utils.Database(conn)
@@ -96,6 +101,21 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _private_file(path: str) -> None:
+    """Create the database file 0600, and tighten one made looser by an older Salon.
+
+    It holds users' private keys and password hashes. SQLite creates the ``-wal`` and
+    ``-shm`` files with the main file's mode, so a private main file keeps them private;
+    ones left behind by an older version are tightened here too.
+    """
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    for name in (path, path + "-wal", path + "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(os.stat(name).st_mode) & 0o077:
+                os.chmod(name, 0o600)
+                log.warning("store: %s was readable by others; now mode 0600", name)
 
 
 def open_database(path: Path | str) -> Database:

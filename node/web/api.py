@@ -72,7 +72,7 @@ async def instance(request: web.Request) -> web.Response:
 async def signup(request: web.Request) -> web.Response:
     body = await read_json(request)
     accounts = request.app[ACCOUNTS]
-    user = await accounts.signup(body.get("username"), body.get("password"))
+    user = await accounts.signup(body.get("username"), body.get("password"), client_ip(request))
     return _signed_in_response(request, accounts.open_session(user, "cookie"), 201)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,6 +11,7 @@ from aiohttp import web
 
 from node.accounts import AccountService
 from node.errors import DomainError
+from node.jsonbody import JsonError, loads_object
 from node.store.users import Session, User
 
 log = logging.getLogger(__name__)
@@ -116,12 +116,9 @@ async def read_json(request: web.Request, required: bool = True) -> dict[str, An
     if request.content_type != "application/json":
         raise HttpError(415, "Content-Type must be application/json")
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HttpError(400, f"malformed JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise HttpError(400, "the body must be a JSON object")
-    return data
+        return loads_object(raw)
+    except JsonError as exc:
+        raise HttpError(400, str(exc)) from None
 
 
 TRUST_PROXY = web.AppKey("trust_proxy", bool)
