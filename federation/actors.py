@@ -176,6 +176,10 @@ class ActorDirectory:
         row = self.actors.actor_by_user(user.id)
         return row.actor_uri if row else ""
 
+    def cache_usage(self) -> tuple[int, int]:
+        """Entries and bytes of actor documents held in memory (bounded by settings)."""
+        return len(self._cache), self._cache.bytes
+
     def forget(self, actor_uri: str) -> None:
         self._cache.pop(actor_uri)
 
