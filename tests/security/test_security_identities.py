@@ -18,7 +18,6 @@ from tests.conftest import ApiUser, Node, NodeFactory
 from tests.network.test_fed_network import FAST
 from tests.security.fake_actor_server import FakeActorServer
 
-
 _ids = itertools.count()
 
 
