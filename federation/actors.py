@@ -1,9 +1,11 @@
 """Actors: our own documents (users and the node ``Application``) and remote ones.
 
 Remote actor documents are fetched with a GET signed by the node actor (so peers running
-authorized fetch answer), cached in memory for ``actor_cache_seconds`` and written to the
-store only when a relationship needs them (a follow, an announcement). When a fetch fails
-the last stored document is used, so a ``Delete`` from a gone actor still verifies.
+authorized fetch answer), at most ``actor_document_bytes`` each, cached in memory for
+``actor_cache_seconds`` in a cache bounded by entries and bytes (federation/actor_cache.py)
+and written to the store only when a relationship needs them (a follow, an announcement,
+a join). When a fetch fails the last stored document is used, so a ``Delete`` from a gone
+actor still verifies. Stored handles are canonical (docs/federation.md §2a).
 """
 
 from __future__ import annotations

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from cli.app import NODE
 from federation import keys
@@ -18,13 +15,6 @@ from tests.network.test_fed_network import FAST
 from tests.security.fake_actor_server import FakeActorServer
 
 _ids = itertools.count()
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeActorServer]:
-    server = await FakeActorServer().start()
-    yield server
-    await server.close()
 
 
 def like(remote: FakeActorServer, actor_id: str) -> dict[str, Any]:
@@ -136,12 +126,17 @@ async def test_failed_signatures_keep_no_actor_document(
     assert a.app[FEDERATION].directory.document(honest) is not None, "others unaffected"
 
 
+async def alice_and_mallory(node_factory: NodeFactory, remote: FakeActorServer) -> tuple[Node, str]:
+    """Node A with alice, and mallory on the hostile server."""
+    a = await node_factory("a", **FAST)
+    await a.user("alice")
+    return a, remote.actor("mallory")
+
+
 async def test_signature_made_for_another_host_is_refused(
     node_factory: NodeFactory, remote: FakeActorServer
 ) -> None:
-    a = await node_factory("a", **FAST)
-    await a.user("alice")
-    mallory = remote.actor("mallory")
+    a, mallory = await alice_and_mallory(node_factory, remote)
     before = rows(a)
     # a Follow signed for node `other.example` (say captured there), replayed to A
     for other in (
@@ -169,9 +164,7 @@ async def test_signature_made_for_another_host_is_refused(
 async def test_activity_id_on_another_host_is_refused(
     node_factory: NodeFactory, remote: FakeActorServer
 ) -> None:
-    a = await node_factory("a", **FAST)
-    await a.user("alice")
-    mallory = remote.actor("mallory")
+    a, mallory = await alice_and_mallory(node_factory, remote)
     before = rows(a)
     for forged_id in (
         f"{a.url}/activities/planted",  # an id on the receiving node itself

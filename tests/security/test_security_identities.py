@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,13 +18,6 @@ from tests.network.test_fed_network import FAST
 from tests.security.fake_actor_server import FakeActorServer
 
 _ids = itertools.count()
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeActorServer]:
-    server = await FakeActorServer().start()
-    yield server
-    await server.close()
 
 
 async def open_room(node_factory: NodeFactory, **settings: Any) -> tuple[Node, dict[str, Any]]:
