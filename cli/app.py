@@ -162,6 +162,9 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         policies,
         clock,
         cache_seconds=settings.actor_cache_seconds,
+        cache_entries=settings.actor_cache_entries,
+        cache_bytes=settings.actor_cache_bytes,
+        document_bytes=settings.actor_document_bytes,
         testnet=settings.testnet,
     )
     publisher = Publisher(urls, deliveries, clock)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Self, TypeVar, cast
 from urllib.parse import urlsplit
 
 from federation import keys
+from node.handles import canonical_hostname
 from node.rooms.model import JoinMode, RoomStatus
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
@@ -91,10 +92,20 @@ def host_of(uri: str) -> str:
         port = parts.port
     except ValueError:
         raise ActivityError(f"invalid port in URI: {uri!r}") from None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    hostname = parts.hostname
+    try:
+        host = f"[{hostname}]" if ":" in hostname else canonical_hostname(hostname)
+    except ValueError as exc:
+        raise ActivityError(str(exc)) from None
     if port is None or port == _DEFAULT_PORTS[parts.scheme]:
         return host
     return f"{host}:{port}"
+
+
+def canonical_authority(authority: str) -> str:
+    """``host[:port]`` (a handle's host, a ``Host`` header) as ``host_of`` spells it: the
+    host canonical, the port kept unless it is https' default."""
+    return host_of(f"https://{authority}/")
 
 
 def same_host(a: str, b: str) -> bool:

@@ -166,9 +166,15 @@ class SafeClient:
         return headers
 
     async def get_json(
-        self, url: str, signer: SigningKey | None = None, accept: str = AS2_ACCEPT
+        self,
+        url: str,
+        signer: SigningKey | None = None,
+        accept: str = AS2_ACCEPT,
+        *,
+        max_body: int | None = None,
     ) -> dict[str, Any]:
-        """GET a JSON object, following at most MAX_REDIRECTS redirects (each re-checked)."""
+        """GET a JSON object, following at most MAX_REDIRECTS redirects (each re-checked);
+        MAX_BODY (default the client's cap) refuses bigger answers unread."""
         for _ in range(MAX_REDIRECTS + 1):
             self.check_url(url)
             request = HttpRequest("GET", url, {"Accept": accept})
@@ -184,7 +190,7 @@ class SafeClient:
                         continue
                     if resp.status != 200:
                         raise FetchError(f"GET {url}: HTTP {resp.status}", resp.status)
-                    body = await self._read(resp, url)
+                    body = await self._read(resp, url, max_body)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise FetchError(f"GET {url}: {type(exc).__name__}: {exc}") from None
             try:
@@ -234,14 +240,17 @@ class SafeClient:
         self.check_url(url)
         return self._signed(HttpRequest("GET", url, {}), signer)
 
-    async def _read(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
-        if resp.content_length is not None and resp.content_length > self.max_body:
+    async def _read(
+        self, resp: aiohttp.ClientResponse, url: str, max_body: int | None = None
+    ) -> bytes:
+        cap = self.max_body if max_body is None else min(max_body, self.max_body)
+        if resp.content_length is not None and resp.content_length > cap:
             raise FetchError(f"{url}: body of {resp.content_length} bytes is over the cap")
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(65536):
             size += len(chunk)
-            if size > self.max_body:
-                raise FetchError(f"{url}: body over {self.max_body} bytes")
+            if size > cap:
+                raise FetchError(f"{url}: body over {cap} bytes")
             chunks.append(chunk)
         return b"".join(chunks)

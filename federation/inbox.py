@@ -4,8 +4,9 @@ Order matters (docs/federation.md §3): the body is capped and parsed, the signa
 against a key that the activity's own actor lists, the activity is parsed, its id is
 recorded for replay protection, and only then may a handler store anything. A handler
 that rejects the activity (``ActivityError``) un-records the id, so nothing stays behind.
-Statuses: 202 accepted (also for ignored types and replays), 400 malformed, 401 bad or
-missing signature, 403 refused domain, 413 body over the cap.
+Statuses: 202 accepted (also for ignored types and replays), 400 malformed (also an
+activity whose id is not on its actor's host), 401 bad or missing signature (also one
+made for another host), 403 refused domain, 413 body over the cap.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from federation.activities import (
     Activity,
@@ -22,6 +24,7 @@ from federation.activities import (
     UnsupportedActivity,
     host_of,
     parse_activity,
+    same_host,
 )
 from federation.actors import ActorDirectory
 from federation.fetch import FetchError
@@ -57,6 +60,8 @@ class SignedRequests:
 
     def __init__(self, base_url: str, directory: ActorDirectory, clock: Clock) -> None:
         self.base_url = base_url
+        self.own_host = host_of(base_url)
+        self.scheme = urlsplit(base_url).scheme
         self.directory = directory
         self.clock = clock
 
@@ -70,6 +75,8 @@ class SignedRequests:
         """The actor whose listed key signed REQUEST; it must be CLAIMED_ACTOR when given.
 
         On a failed check the actor is fetched again once: it may have rotated its key.
+        A fetched document is kept (cached) only once the signature has verified, so
+        failing requests naming ever new key ids cannot fill the node's memory.
         """
         try:
             key_id = signature_key_id(request)
@@ -81,9 +88,10 @@ class SignedRequests:
         last_error = "signature verification failed"
         for refresh in (False, True):
             try:
-                actor = await self.directory.fetch(key_id, refresh=refresh)
+                fetched = await self.directory.load(key_id, refresh=refresh)
             except (FetchError, ActivityError) as exc:
                 raise SignatureRejected(f"cannot fetch the key {key_id}: {exc}") from None
+            actor = fetched.actor
             if claimed_actor is not None and actor.id != claimed_actor:
                 raise SignatureRejected(f"key {key_id} belongs to {actor.id}, not {claimed_actor}")
             try:
@@ -94,12 +102,28 @@ class SignedRequests:
                 last_error = f"actor {actor.id} does not list the key {key_id}"
                 continue
             try:
-                verify_request(request, key, now=utc_now(self.clock))
+                verified = verify_request(request, key, now=utc_now(self.clock))
             except SignatureError as exc:
                 last_error = str(exc)
                 continue
+            self._check_host(request, verified.covered)
+            self.directory.keep(key_id, fetched)
             return actor
         raise SignatureRejected(last_error)
+
+    def _check_host(self, request: HttpRequest, covered: tuple[str, ...]) -> None:
+        """A signature made for another node must not work here: a signed ``Host`` header
+        must name us. (``@authority`` and ``@target-uri`` are built from our own base URL,
+        so a signature covering them verifies only when it was made for us.)"""
+        if "host" not in covered:
+            return
+        value = request.header("host") or ""
+        try:
+            signed_for = host_of(f"{self.scheme}://{value}/")
+        except ActivityError:
+            signed_for = None
+        if signed_for != self.own_host:
+            raise SignatureRejected(f"the signature was made for {value!r}, not {self.own_host}")
 
 
 class Inbox:
@@ -144,6 +168,8 @@ class Inbox:
             return InboxResult(400, str(exc))
         if activity.actor != actor.id:
             return InboxResult(401, "the activity's actor did not sign it")
+        if not same_host(activity.id, actor.id):
+            return InboxResult(400, "the activity's id is not on its actor's host")
         return await self._dispatch(activity, actor, data)
 
     async def _dispatch(

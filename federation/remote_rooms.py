@@ -28,7 +28,7 @@ import aiohttp
 from nacl.public import PrivateKey
 
 from federation.activities import host_of
-from federation.fetch import SafeClient
+from federation.fetch import SafeClient, address_allowed
 from federation.identity import Signers, Urls
 from federation.joins import JoinFailed, JoinRefused, RemoteJoins
 from federation.store.policies import DomainPolicies
@@ -88,6 +88,7 @@ class RemoteRoom:
         self._connected = asyncio.Event()
         self._background: set[asyncio.Future[None]] = set()
         self._grace: dict[int, asyncio.Task[None]] = {}
+        self.joining = 0  # joins under way (RemoteRooms.join forgets a room nobody got in)
 
     # ---- membership --------------------------------------------------------------------
     def is_member(self, user: User) -> bool:
@@ -208,6 +209,8 @@ class RemoteRoom:
         if not infos:
             raise ValueError(f"cannot resolve the origin's media address {host}")
         origin = (str(infos[0][4][0]), int(port))
+        if not (self.settings.testnet or address_allowed(origin[0])):
+            raise ValueError(f"the origin's media address {origin[0]} is not public")
         if self.relay is None:
             settings = self.settings
             sock = await open_socket(
@@ -456,12 +459,22 @@ class RemoteRooms:
         room = self._rooms.get(alias_of(uri))
         if room is None or room.ended:
             room = self._rooms[alias_of(uri)] = RemoteRoom(self, uri)
+        was_member = room.is_member(user)
+        room.joining += 1
         try:
             await room.admit(user, token)
         except JoinRefused as exc:
             raise RoomRuleError("forbidden", f"the room refused: {exc}") from None
         except (JoinFailed, TimeoutError) as exc:
+            if not was_member:  # admitted by the origin but no trunk: do not stay half in
+                await room.leave(user)
             raise RoomRuleError("conflict", f"cannot reach the room: {exc}") from None
+        finally:
+            room.joining -= 1
+            if not room.members and not room.joining:  # a failed join leaves nothing behind
+                await room.close()
+                if self._rooms.get(room.alias) is room:
+                    del self._rooms[room.alias]
         return room
 
     def get(self, alias: str) -> RemoteRoom:

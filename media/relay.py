@@ -88,7 +88,7 @@ class OriginTrunk:
         self.room = room
         self.sealer = Sealer(trunk_id, own_key, peer_key, Direction.ORIGIN_TO_RELAY)
         self.sock = sock
-        self.peer: Address | None = None  # learned from the first authentic datagram
+        self.peer: Address | None = None  # the first authentic datagram's; never moves
         self.streams: dict[int, str] = {}  # B's stream id → participant key on A
         self._stream_of: dict[str, int] = {}
         self.packets_sent = 0
@@ -133,7 +133,11 @@ class OriginTrunk:
             self.rejected += 1
             logger.debug("trunk %d: dropped datagram from %s: %s", self.sealer.trunk_id, addr, exc)
             return
-        self.peer = addr  # only authentic datagrams may move the peer address
+        if self.peer is None:  # learned once per key agreement (docs/federation.md §10.3)
+            self.peer = addr
+        elif addr != self.peer:
+            self.rejected += 1
+            return
         self.last_heard = time.monotonic()
         self.packets_received += 1
         if frame.kind is Kind.UPLINK:

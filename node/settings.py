@@ -67,6 +67,9 @@ class Settings:
     delivery_poll_seconds: float = 1.0
     announce_interval_seconds: float = 10.0  # at most one room Update per room per interval
     actor_cache_seconds: float = 86400.0
+    actor_cache_entries: int = 2000  # remote actor documents kept in memory (LRU)
+    actor_cache_bytes: int = 16_000_000  # and their total JSON size
+    actor_document_bytes: int = 256_000  # a fetched actor/key document over this is refused
     fetch_timeout_seconds: float = 10.0
 
     @property
@@ -157,6 +160,13 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("settings 'signin_attempts' and 'signin_window_seconds' must be ≥ 1")
     if s.signup_per_ip_per_hour < 0:
         raise SettingsError("setting 'signup_per_ip_per_hour' must be ≥ 0 (0 = no limit)")
+    if not 1024 <= s.actor_document_bytes <= s.max_body_bytes:
+        raise SettingsError("setting 'actor_document_bytes' must be 1024 to max_body_bytes")
+    if s.actor_cache_entries < 1 or s.actor_cache_bytes < s.actor_document_bytes:
+        raise SettingsError(
+            "settings 'actor_cache_entries' must be at least 1 and 'actor_cache_bytes'"
+            " at least 'actor_document_bytes'"
+        )
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     return s

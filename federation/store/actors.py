@@ -96,7 +96,8 @@ class RemoteActorStore:
             row = self.db.one("SELECT id FROM users WHERE actor_uri = ?", (actor_uri,))
             if row is None:
                 row = self.db.one(
-                    "SELECT id FROM users WHERE username = ? AND domain = ?", (username, domain)
+                    "SELECT id FROM users WHERE username = ? COLLATE NOCASE AND domain = ?",
+                    (username, domain),
                 )
             if row is None:
                 cur = self.db.execute(
@@ -131,8 +132,10 @@ class RemoteActorStore:
         return _actor(row) if row else None
 
     def user_by_handle(self, username: str, domain: str) -> int | None:
+        """Handles compare case-insensitively (ASCII: remote usernames are ASCII here)."""
         row = self.db.one(
-            "SELECT id FROM users WHERE username = ? AND domain = ?", (username, domain)
+            "SELECT id FROM users WHERE username = ? COLLATE NOCASE AND domain = ?",
+            (username, domain),
         )
         return int(row[0]) if row else None
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from node.accounts import handle
 from node.clock import Clock
+from node.handles import split_handle
 from node.rooms import model
 from node.rooms.gate import Gate, OpenDomains
 from node.rooms.hallway import HallwayCard, Viewer, rank
@@ -471,12 +472,17 @@ class RoomService:
             self._seat_deadlines.pop((room.id, user_id), None)
 
     def find_user(self, name: str) -> User | None:
-        """A local ``alice`` or a remote ``bob@host[:port]`` known to this node."""
-        name = name.removeprefix("@")
-        if "@" in name:
-            username, _, domain = name.partition("@")
-            return self.users.by_handle(username.lower(), domain.lower())
-        return self.users.by_name(name.lower())
+        """A local ``alice``, a remote ``bob@host[:port]`` (as a room view shows it, in any
+        case, node/handles.py) or a remote actor's URI, known to this node."""
+        if name.startswith(("https://", "http://")):
+            return self.users.by_actor_uri(name)
+        try:
+            username, domain = split_handle(name)
+        except ValueError:
+            return None
+        if domain is None:
+            return self.users.by_name(username.lower())
+        return self.users.by_handle(username, domain)
 
     def disconnect(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.room_id)

@@ -85,10 +85,20 @@ class UserStore:
         return _user(row) if row else None
 
     def by_handle(self, username: str, domain: str) -> User | None:
-        """A remote user (actor) by its ``username@domain`` handle."""
+        """A remote user (actor) by its ``username@domain`` handle; DOMAIN canonical
+        (node/handles.py), the name compared case-insensitively."""
         row = self.db.one(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE username = ? AND domain = ?",
-            (username, domain),
+            f"SELECT {_USER_COLUMNS} FROM users WHERE username = ? COLLATE NOCASE"
+            " AND domain = ? ORDER BY username = ? DESC LIMIT 1",
+            (username, domain, username),
+        )
+        return _user(row) if row else None
+
+    def by_actor_uri(self, actor_uri: str) -> User | None:
+        """A remote user by its ActivityPub actor id."""
+        row = self.db.one(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE actor_uri = ? AND domain IS NOT NULL",
+            (actor_uri,),
         )
         return _user(row) if row else None
 

@@ -62,12 +62,22 @@ routes = web.RouteTableDef()
 
 
 def origin_ok(request: web.Request) -> bool:
-    """Cookie-authenticated sockets must come from our own pages (cross-site WS hijacking)."""
+    """Cookie-authenticated sockets must come from our own pages (cross-site WS hijacking):
+    the Origin's scheme, host and port must be those of the node's base URL."""
     origin = request.headers.get("Origin")
     if origin is None or request.headers.get("Authorization"):
         return True
-    ours = {urlsplit(request.app[SETTINGS].base_url).netloc, request.host}
-    return urlsplit(origin).netloc in ours
+
+    def site(url: str) -> tuple[str, str, int | None]:
+        parts = urlsplit(url)
+        default = {"http": 80, "https": 443}.get(parts.scheme)
+        try:
+            return parts.scheme, (parts.hostname or ""), parts.port or default
+        except ValueError:  # a malformed port
+            return "", "", None
+
+    ours = site(request.app[SETTINGS].base_url)
+    return ours[1] != "" and site(origin) == ours
 
 
 class RoomChannel(Protocol):
