@@ -1,6 +1,6 @@
 """Announce benchmark: one room announced to 10 000 followers spread over 100 nodes.
 
-A real node (``node.app.build_app``) runs in this process on 127.0.0.1 with alice; a
+A real node (``cli.app.build_app``) runs in this process on 127.0.0.1 with alice; a
 receiver process runs one aiohttp application on 100 loopback ports, i.e. 100 simulated
 remote nodes (each ``127.0.0.1:PORT`` is its own host to the node), answering 202 and
 counting POSTs per inbox. 10 000 remote followers — 100 per receiver, each with a personal

@@ -293,7 +293,7 @@ class Cluster:
 
     async def add(self, name: str, data: Path) -> Any:
         from tests.conftest import Node, make_settings
-        from tests.network.test_fed_network import FAST
+        from tests.support.network import FAST
 
         settings = make_settings(
             data / name,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.node.test_bots import tone
+from tests.support.audio import tone
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

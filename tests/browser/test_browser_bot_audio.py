@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.browser.browser_harness import Launch, Person
-from tests.conftest import NodeFactory
-from tests.node.test_bots import creds, dominant_hz, loud_seconds, read_pcm, salon, tone
+from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
+from tests.support.cli import creds, salon
+from tests.support.nodes import NodeFactory
 
 
 @pytest.mark.timeout(90)

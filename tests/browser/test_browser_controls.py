@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.browser.browser_harness import Launch, Person
-from tests.conftest import NodeFactory
+from tests.support.nodes import NodeFactory
 
 FOCUSED_BUTTON_JS = """
 () => {

@@ -16,10 +16,9 @@ import pytest
 
 from federation.activities import host_of
 from tests.browser.browser_harness import Launch, Person, naming_failures, speech
-from tests.conftest import NodeFactory
-from tests.network.test_cross_node import AUDIO
-from tests.network.test_fed_network import eventually, follow_accepted
-from tests.node.test_bots import tone
+from tests.support.audio import tone
+from tests.support.network import AUDIO, eventually, follow_accepted
+from tests.support.nodes import NodeFactory
 
 
 @pytest.mark.timeout(120)

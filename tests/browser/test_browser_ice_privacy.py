@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node.app import AUDIO
 
+from cli.app import NODE
 from tests.browser.browser_harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -31,8 +31,9 @@ from tests.browser.browser_harness import (
     require_chromium,
 )
 from tests.browser.netns import Namespace, network_namespace
-from tests.conftest import Node, NodeFactory
-from tests.node.test_bots import dominant_hz, loud_seconds, read_pcm, salon, tone
+from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
+from tests.support.cli import salon
+from tests.support.nodes import Node, NodeFactory
 
 FIREFOX = Path("/usr/bin/firefox-esr")
 DRIVER_DIR = Path(__file__).parent / "firefox"
@@ -101,7 +102,7 @@ LOCAL_CANDIDATES = """async () => [...(await window.salonDebug.pc.getStats()).va
 
 def remote_candidate_types(node: Node, room_url: str) -> dict[str, set[str]]:
     """What the node knows of each participant's addresses: aioice's remote candidate types."""
-    media = node.app[AUDIO].engine.get(room_url.rsplit("/", 1)[1]) if node.app else None
+    media = node.app[NODE].audio.engine.get(room_url.rsplit("/", 1)[1]) if node.app else None
     types: dict[str, set[str]] = {}
     for name in media.participants if media else []:
         session = media.session(name) if media else None

@@ -29,8 +29,8 @@ from tests.browser.browser_harness import (
     naming_failures,
     speech,
 )
-from tests.conftest import Node, NodeFactory
-from tests.node.test_bots import creds, salon
+from tests.support.cli import creds, salon
+from tests.support.nodes import Node, NodeFactory
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

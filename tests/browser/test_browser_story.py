@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.browser.browser_harness import Launch, Person, naming_failures, speech
-from tests.conftest import NodeFactory
-from tests.node.test_bots import tone
+from tests.support.audio import tone
+from tests.support.nodes import NodeFactory
 
 
 @pytest.mark.timeout(120)

@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestServer
 
 from federation import keys
 from federation.activities import Actor, ActorPublicKey, Multikey
-from tests.conftest import Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
 
 HERE = Path(__file__).resolve().parent
 FEDIFY_DIR = HERE / "fedify"

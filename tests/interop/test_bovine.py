@@ -17,8 +17,8 @@ import pytest
 from federation import keys
 from federation.activities import host_of
 from federation.signatures import HttpRequest, sign_cavage
-from tests.conftest import Node
 from tests.interop.conftest import Captured, FakeRemote, run_tool
+from tests.support.nodes import Node
 
 pytestmark = pytest.mark.timeout(90)
 

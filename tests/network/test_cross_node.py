@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,13 +18,10 @@ import pytest
 
 from cli.app import NODE
 from media.relay import OriginTrunk
-from tests.conftest import ApiUser, Node, NodeFactory
-from tests.network.test_fed_network import FAST, eventually
-from tests.node.test_bots import creds, dominant_hz, loud_seconds, read_pcm, salon, tone
-
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-AUDIO = {**FAST, "ice_addresses": ("127.0.0.1",), "reconnect_grace_seconds": 3.0}
+from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
+from tests.support.cli import ENV, creds, salon
+from tests.support.network import AUDIO, eventually
+from tests.support.nodes import ApiUser, Node, NodeFactory
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -304,7 +300,7 @@ async def test_killed_relay_node_loses_its_seats(node_factory: NodeFactory, tmp_
     """B is SIGKILLed (no clean shutdown): A frees B's users' seats by itself."""
     import subprocess
 
-    from tests.conftest import ApiUser, free_port
+    from tests.support.nodes import ApiUser, free_port
 
     a = await node_factory("a", **AUDIO)
     alice = await a.user("alice")

@@ -10,9 +10,9 @@ from nacl.public import PrivateKey
 
 from federation.activities import host_of
 from federation.service import FEDERATION
-from tests.conftest import Node, NodeFactory
-from tests.network.test_fed_network import FAST
 from tests.support.federation import signed_join
+from tests.support.network import FAST
+from tests.support.nodes import Node, NodeFactory
 
 
 async def three(node_factory: NodeFactory) -> tuple[Node, Node, Node]:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from federation.activities import host_of
-from tests.conftest import Node, NodeFactory, free_port
-from tests.network.test_fed_network import FAST, eventually
+from tests.support.network import FAST, eventually
+from tests.support.nodes import Node, NodeFactory, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import free_port
+from tests.support.nodes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SALON = [sys.executable, "-m", "cli"]

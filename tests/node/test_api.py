@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
 
 
 def soon_iso() -> str:

@@ -4,59 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.conftest import Node, NodeFactory
-
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-RATE = 48000
-
-
-def tone(path: Path, freq: float, seconds: float = 2.0) -> Path:
-    t = np.arange(int(RATE * seconds)) / RATE
-    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.tobytes())
-    return path
-
-
-def read_pcm(path: Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as w:
-        assert w.getframerate() == RATE and w.getnchannels() == 1
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-
-
-def dominant_hz(pcm: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))
-    return float(np.fft.rfftfreq(len(pcm), 1 / RATE)[int(np.argmax(spectrum))])
-
-
-def loud_seconds(pcm: np.ndarray) -> float:
-    frames = pcm[: len(pcm) // 960 * 960].reshape(-1, 960)
-    rms = np.sqrt(np.mean(frames**2, axis=1))
-    return float(np.sum(rms > 300) * 0.02)
-
-
-async def salon(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        *args,
-        env=ENV,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
+from tests.support.cli import creds, salon
+from tests.support.nodes import Node, NodeFactory
 
 
 async def audio_node(node_factory: NodeFactory) -> Node:
@@ -66,17 +20,7 @@ async def audio_node(node_factory: NodeFactory) -> Node:
     return node
 
 
-def creds(node: Node, user: str) -> list[str]:
-    return [
-        "--node",
-        node.url,
-        "--user",
-        user,
-        "--password",
-        "password123",
-        "--ice-address",
-        "127.0.0.1",
-    ]
+
 
 
 @pytest.mark.timeout(60)

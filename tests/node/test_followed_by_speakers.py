@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.web.api import ROOMS
-from tests.conftest import Node
+from tests.support.nodes import Node
 
 
 def flags(view: dict[str, Any]) -> dict[str, bool]:

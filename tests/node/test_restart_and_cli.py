@@ -6,16 +6,14 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.conftest import ApiUser, Node, NodeFactory, free_port, make_settings
-
-SALON = [sys.executable, "-m", "cli"]
+from tests.support.cli import SALON, run_cli
+from tests.support.nodes import ApiUser, Node, NodeFactory, free_port, make_settings
 
 
 async def test_restart_keeps_users_follows_rooms(tmp_path: Path) -> None:
@@ -53,10 +51,7 @@ async def test_restart_keeps_users_follows_rooms(tmp_path: Path) -> None:
         await second.stop()
 
 
-def run_cli(*args: str, cwd: Path, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*SALON, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False, **kw
-    )  # type: ignore[call-overload]
+
 
 
 @pytest.mark.timeout(90)

@@ -14,9 +14,9 @@ import pytest
 
 from cli.app import NODE
 from cli.bot import Bot, BotOptions
-from tests.conftest import Node, NodeFactory
 from tests.media.media_harness import band_energy
-from tests.node.test_bots import tone
+from tests.support.audio import tone
+from tests.support.nodes import Node, NodeFactory
 
 pytestmark = pytest.mark.timeout(60)
 LOOP = ("127.0.0.1",)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from node.rooms.model import JoinMode, RoomRuleError, RoomStatus
 from node.rooms.service import RoomDraft, RoomService
 from node.store.db import open_database
 from node.store.users import User
-from tests.conftest import make_settings
+from tests.support.nodes import make_settings
 
 
 class World:
@@ -197,3 +198,26 @@ async def test_user_remove_refused_while_hosting(world: World) -> None:
     world.rooms.create(alice, draft())
     with pytest.raises(AccountError, match="active room"):
         world.accounts.remove_user("alice")
+
+
+async def test_a_failed_write_leaves_memory_as_the_store_has_it(world: World) -> None:
+    """The rule ran, the write did not (a read-only database here): the room in memory
+    is what the store holds, not a half-applied change."""
+    alice, bob = world.user("alice"), world.user("bob")
+    room = world.rooms.create(alice, draft())
+    world.rooms.join(room.id, alice)
+    world.rooms.join(room.id, bob)
+    world.db.execute("PRAGMA query_only=ON")
+    with pytest.raises(sqlite3.OperationalError):
+        world.rooms.act(room.id, bob, "raise_hand")
+    with pytest.raises(sqlite3.OperationalError):
+        world.rooms.update_details(room.id, alice, {"title": "Renamed"})
+    world.db.execute("PRAGMA query_only=OFF")
+    current = world.rooms.get(room.id)
+    assert current.title == "Room"
+    assert current.participants[bob.id].hand_raised_at is None
+    assert current.seq == world.rooms.store.get(room.id).seq  # type: ignore[union-attr]
+    # and the room goes on working
+    world.clock.advance(1)
+    world.rooms.act(room.id, bob, "raise_hand")
+    assert world.rooms.get(room.id).participants[bob.id].hand_raised_at is not None

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
 
 
 async def recv(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> dict[str, Any]:

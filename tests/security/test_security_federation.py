@@ -10,9 +10,9 @@ from typing import Any
 from cli.app import NODE
 from federation import keys
 from federation.service import FEDERATION
-from tests.conftest import Node, NodeFactory
-from tests.network.test_fed_network import FAST
 from tests.security.fake_actor_server import FakeActorServer
+from tests.support.network import FAST
+from tests.support.nodes import Node, NodeFactory
 
 _ids = itertools.count()
 

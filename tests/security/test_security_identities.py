@@ -13,9 +13,9 @@ import pytest
 from federation.activities import host_of
 from federation.service import FEDERATION
 from node.handles import split_handle
-from tests.conftest import ApiUser, Node, NodeFactory
-from tests.network.test_fed_network import FAST
 from tests.security.fake_actor_server import FakeActorServer
+from tests.support.network import FAST
+from tests.support.nodes import ApiUser, Node, NodeFactory
 
 _ids = itertools.count()
 

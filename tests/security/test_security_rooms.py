@@ -12,7 +12,7 @@ import time
 import aiohttp
 import pytest
 
-from tests.conftest import ApiUser, Node, NodeFactory
+from tests.support.nodes import ApiUser, Node, NodeFactory
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ from nacl.public import PrivateKey
 
 from media.relay import OriginTrunk, open_socket
 from media.trunk import Direction, Frame, Kind, Sealer
-from tests.conftest import Node
+from tests.support.nodes import Node
 
 
 async def test_websocket_origin_must_match_scheme_host_and_port(node: Node) -> None:

@@ -17,9 +17,9 @@ from nacl.public import PrivateKey
 from cli.app import NODE
 from federation.activities import host_of
 from federation.service import FEDERATION
-from tests.conftest import Node, NodeFactory
-from tests.network.test_fed_network import FAST, eventually
 from tests.support.federation import signed_join
+from tests.support.network import FAST, eventually
+from tests.support.nodes import Node, NodeFactory
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from federation.service import FEDERATION
-from tests.conftest import Node
+from tests.support.nodes import Node
 
 
 async def signed_join(

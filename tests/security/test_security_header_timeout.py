@@ -8,7 +8,7 @@ import asyncio
 
 import aiohttp
 
-from tests.conftest import Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
 
 TIMEOUT = 0.5  # the test node's header_timeout_seconds
 

@@ -21,7 +21,7 @@ from federation.fetch import FetchError, GuardedResolver, SafeClient, UnsafeAddr
 from federation.service import FEDERATION
 from federation.signatures import HttpRequest, sign_cavage
 from node.clock import SystemClock
-from tests.conftest import Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
 
 TABLES = ("remote_actors", "follow_activities", "seen_activities", "remote_rooms", "follows")
 

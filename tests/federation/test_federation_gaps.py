@@ -24,8 +24,8 @@ from federation.fetch import FetchError, GuardedResolver, SafeClient, UnsafeAddr
 from federation.service import FEDERATION, Federation
 from federation.signatures import HttpRequest, sign_cavage
 from node.clock import SystemClock
-from tests.conftest import ApiUser, Node, NodeFactory
-from tests.network.test_fed_network import FAST, eventually
+from tests.support.network import FAST, eventually
+from tests.support.nodes import ApiUser, Node, NodeFactory
 
 TABLES = ("remote_actors", "follow_activities", "seen_activities", "remote_rooms", "follows")
 

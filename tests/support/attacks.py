@@ -8,7 +8,7 @@ import aiohttp
 
 from cli.app import NODE
 from cli.app import Node as NodeParts
-from tests.conftest import Node
+from tests.support.nodes import Node
 
 
 async def post_from(

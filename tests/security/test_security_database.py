@@ -9,7 +9,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from tests.conftest import NodeFactory
+from tests.support.nodes import NodeFactory
 
 
 def _mode(path: Path) -> int:

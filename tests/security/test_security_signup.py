@@ -8,8 +8,8 @@ import asyncio
 import aiohttp
 
 from node.clock import FakeClock
-from tests.conftest import NodeFactory
-from tests.security.helpers import local_usernames, parts, post_from
+from tests.support.attacks import local_usernames, parts, post_from
+from tests.support.nodes import NodeFactory
 
 ATTACKER = "203.0.113.66"
 

@@ -16,9 +16,9 @@ from federation.keys import ActorKeys
 from federation.store.actors import KeyStore
 from node.store.db import open_database
 from node.store.users import UserStore
-from tests.conftest import NodeFactory
-from tests.node.test_restart_and_cli import run_cli
-from tests.security.helpers import parts
+from tests.support.attacks import parts
+from tests.support.cli import run_cli
+from tests.support.nodes import NodeFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import aiohttp
 
 from cli.app import NODE
 from node.jsonbody import MAX_JSON_DEPTH
-from tests.conftest import Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
 
 DEEP = "[" * 100_000 + "]" * 100_000
 DEEP_OBJECT = '{"a":' * 20_000 + "1" + "}" * 20_000

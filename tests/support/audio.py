@@ -1,0 +1,38 @@
+"""Test sound: tones written as WAV files, and what a recording holds."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+RATE = 48000
+
+
+def tone(path: Path, freq: float, seconds: float = 2.0) -> Path:
+    t = np.arange(int(RATE * seconds)) / RATE
+    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def read_pcm(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        assert w.getframerate() == RATE and w.getnchannels() == 1
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+
+
+def dominant_hz(pcm: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))
+    return float(np.fft.rfftfreq(len(pcm), 1 / RATE)[int(np.argmax(spectrum))])
+
+
+def loud_seconds(pcm: np.ndarray) -> float:
+    frames = pcm[: len(pcm) // 960 * 960].reshape(-1, 960)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    return float(np.sum(rms > 300) * 0.02)
