@@ -32,7 +32,7 @@ from tests.browser.browser_harness import (
 )
 from tests.browser.netns import Namespace, network_namespace
 from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
-from tests.support.cli import salon
+from tests.support.cli import creds, salon
 from tests.support.nodes import Node, NodeFactory
 
 FIREFOX = Path("/usr/bin/firefox-esr")
@@ -57,14 +57,7 @@ async def host_bot(node: Node, ns: Namespace, tmp_path: Path) -> tuple[Any, str,
     host = await salon(
         "bot",
         "host",
-        "--node",
-        node.url,
-        "--user",
-        "alice",
-        "--password",
-        "password123",
-        "--ice-address",
-        ns.host_ip,
+        *creds(node, "alice", ns.host_ip),
         "--title",
         "Privacy check",
         "--play",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import wave
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,20 +11,10 @@ import numpy as np
 from media.client import BotPeer
 from media.engine import MediaConfig, MediaEngine, RoomMedia, SendToParticipant
 from media.relay import RelayRoom
+from tests.support.audio import tone as write_tone  # noqa: F401  (the harness offers it)
 
 LOOPBACK = ("127.0.0.1",)
 RATE = 48_000
-
-
-def write_tone(path: Path, freq: float, seconds: float = 2.0, amplitude: float = 0.3) -> Path:
-    t = np.arange(int(RATE * seconds)) / RATE
-    pcm = (np.sin(2 * np.pi * freq * t) * amplitude * 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(RATE)
-        wav.writeframes(pcm.tobytes())
-    return path
 
 
 def band_energy(pcm: np.ndarray, freq: float, width: float = 15.0) -> float:

@@ -9,13 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.support.network import eventually
 from tests.support.nodes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,17 +95,6 @@ class CommandUnderTest:
             for line in self.lines
             if line.startswith("[testnet] node") and "(pid " in line
         ]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:

@@ -10,9 +10,9 @@ import numpy as np
 RATE = 48000
 
 
-def tone(path: Path, freq: float, seconds: float = 2.0) -> Path:
+def tone(path: Path, freq: float, seconds: float = 2.0, amplitude: float = 0.3) -> Path:
     t = np.arange(int(RATE * seconds)) / RATE
-    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
+    pcm = (amplitude * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

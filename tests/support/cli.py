@@ -27,7 +27,7 @@ async def salon(*args: str) -> asyncio.subprocess.Process:
     )
 
 
-def creds(node: Node, user: str) -> list[str]:
+def creds(node: Node, user: str, ice_address: str = "127.0.0.1") -> list[str]:
     return [
         "--node",
         node.url,
@@ -36,7 +36,7 @@ def creds(node: Node, user: str) -> list[str]:
         "--password",
         "password123",
         "--ice-address",
-        "127.0.0.1",
+        ice_address,
     ]
 
 
