@@ -11,6 +11,7 @@ import pytest
 from tests.browser.browser_harness import Launch, Person
 from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
 from tests.support.cli import creds, salon
+from tests.support.network import eventually
 from tests.support.nodes import NodeFactory
 
 
@@ -53,7 +54,18 @@ async def test_chromium_hears_bot_and_bot_hears_chromium(
         await bob.button("Raise hand")
         await bob.button("Join as speaker")
         await bob.page.get_by_role("button", name="Mute", exact=True).wait_for()
-        await asyncio.sleep(4)  # the bot records the browser speaking
+        # the node mixes bob once his uplink is up (his level shows in the room view), then
+        # the bot records him speaking
+        room_id = room_url.rsplit("/", 1)[1]
+        watcher = await node.user()
+        assert (await watcher.signin("alice"))[0] == 200
+
+        async def bob_heard() -> bool:
+            _, view = await watcher.call("GET", f"/api/rooms/{room_id}")
+            return float(view.get("levels", {}).get("bob", 0.0)) > 0.05
+
+        await eventually(bob_heard, timeout=30)
+        await asyncio.sleep(4)
     finally:
         if host.returncode is None:
             host.send_signal(signal.SIGINT)
