@@ -134,9 +134,7 @@ class FollowHandlers:
         if current == "accepted":
             self.bridge.answer(follower, followee, accepted=True)
             return "already following; Accept sent again"
-        manual = (
-            followee.locked or follower.limited or self.policies.limited(host_of(actor.id))
-        )
+        manual = followee.locked or follower.limited or self.policies.limited(host_of(actor.id))
         state = "pending" if manual else "accepted"
         self.follows.put(follower.id, followee.id, state, self.clock.now())
         if state == "accepted":

@@ -173,9 +173,7 @@ class Inbox:
             return InboxResult(400, "the activity's id is not on its actor's host")
         return await self._dispatch(activity, actor, data)
 
-    async def _dispatch(
-        self, activity: Inbound, actor: Actor, data: dict[str, Any]
-    ) -> InboxResult:
+    async def _dispatch(self, activity: Inbound, actor: Actor, data: dict[str, Any]) -> InboxResult:
         if not self.seen.mark_seen(activity.id, self.clock.now()):
             return InboxResult(202, "duplicate activity ignored")
         try:
