@@ -12,28 +12,7 @@ from node.store.db import Database
 REPORT_STATUSES = ("open", "resolved")
 
 
-@dataclass(frozen=True)
-class Report:
-    id: int
-    origin: str
-    origin_domain: str | None
-    reporter_id: int | None
-    target_user_id: int | None
-    target: str
-    room_uri: str | None
-    category: str
-    comment: str
-    context: dict[str, Any]
-    forwarded: bool
-    flag_id: str | None
-    status: str
-    note: str
-    resolved_by: int | None
-    resolved_at: float | None
-    created_at: float
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewReport:
     """What a report is made of before it has an id (local or arrived as a ``Flag``)."""
 
@@ -47,6 +26,19 @@ class NewReport:
     comment: str
     context: dict[str, Any]
     flag_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report(NewReport):
+    """A stored report: what was filed, plus its id, forwarding and resolution."""
+
+    id: int
+    forwarded: bool
+    status: str
+    note: str
+    resolved_by: int | None
+    resolved_at: float | None
+    created_at: float
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,16 @@ def flag(remote: FakeActorServer, actor: str, objects: list[str], content: str =
     }
 
 
+async def alice_and_mallory(
+    node_factory: NodeFactory, remote: FakeActorServer
+) -> tuple[Node, str, str, str]:
+    """Node A with alice; mallory on the hostile server: A, mallory's id, key id, alice's id."""
+    a = await node_factory("a", **FAST)
+    await a.user("alice")
+    mallory = remote.actor("mallory")
+    return a, mallory, f"{mallory}#main-key", f"{a.url}/users/alice"
+
+
 async def test_report_flood_is_rate_limited(node_factory: NodeFactory) -> None:
     a = await node_factory("a", reports_per_user_per_hour=3)
     alice = await a.user("alice")
@@ -87,11 +97,7 @@ async def test_huge_and_odd_comments_are_refused(node_factory: NodeFactory) -> N
 async def test_hostile_flags_are_dropped_and_store_nothing(
     node_factory: NodeFactory, remote: FakeActorServer
 ) -> None:
-    a = await node_factory("a", **FAST)
-    await a.user("alice")
-    mallory = remote.actor("mallory")
-    key = f"{mallory}#main-key"
-    alice_uri = f"{a.url}/users/alice"
+    a, mallory, key, alice_uri = await alice_and_mallory(node_factory, remote)
     # naming objects that are not ours (another node's actor, a room we do not have)
     for objects in (
         [alice_uri, "https://elsewhere.example/users/x"],
@@ -128,11 +134,7 @@ async def test_hostile_flags_are_dropped_and_store_nothing(
 async def test_suspended_remote_actor_is_refused(
     node_factory: NodeFactory, remote: FakeActorServer
 ) -> None:
-    a = await node_factory("a", **FAST)
-    await a.user("alice")
-    mallory = remote.actor("mallory")
-    key = f"{mallory}#main-key"
-    alice_uri = f"{a.url}/users/alice"
+    a, mallory, key, alice_uri = await alice_and_mallory(node_factory, remote)
 
     def follow() -> dict[str, str]:
         return {
