@@ -6,8 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.moderation import ModerationDesk
+from node.web.api import SETTINGS
 from node.web.http import USER, HttpError, current_user, read_json
-from node.web.pages import SHELL_HEADERS, STATIC_DIR
+from node.web.pages import SHELL_HEADERS, shell
 
 DESK = web.AppKey("moderation_desk", ModerationDesk)
 
@@ -116,5 +117,4 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         return web.Response(
             status=403, text="The moderation desk is for this node's admins.", headers=SHELL_HEADERS
         )
-    text = (STATIC_DIR / "admin.html").read_text(encoding="utf-8")
-    return web.Response(text=text, content_type="text/html", headers=SHELL_HEADERS)
+    return shell(f"Moderation desk · {request.app[SETTINGS].node_name}")

@@ -1,15 +1,23 @@
-// The moderation desk at /admin (admins only; the node refuses others): reports with their
+// The moderation desk at /admin (admins only: the node answers others 403): reports with their
 // context and actions (Resolve, Suspend, Limit), domain policies, and the audit log.
 
-import { ApiError, api, get, post, setCsrf } from "./api.js";
-import { clear, field, h, uid } from "./dom.js";
+import { ApiError, api, get, post } from "../api.js";
+import { clear, field, h, uid } from "../dom.js";
 
-const main = document.getElementById("main");
 const sections = [["reports", "Reports"], ["domains", "Domains"], ["audit", "Audit log"]];
+let main = null;
 let current = "reports";
 let filter = "open";
 const panel = h("section", { class: "desk-panel", "aria-live": "polite" });
 const notice = h("p", { class: "form-error", role: "alert" });
+
+export function adminView(root, app) {
+  document.title = `Moderation desk · ${app.instance.name}`;
+  main = h("div", { class: "desk" });
+  root.append(main);
+  draw();
+  return () => { main = null; };
+}
 
 function tabs() {
   return h("nav", { class: "desk-tabs", "aria-label": "Moderation desk" },
@@ -103,6 +111,7 @@ async function drawAudit() {
 }
 
 async function draw() {
+  if (!main) return;
   clear(main, h("h1", {}, "Moderation desk"), tabs(), notice, panel);
   try {
     if (current === "reports") await drawReports();
@@ -112,11 +121,3 @@ async function draw() {
     notice.textContent = error instanceof ApiError ? error.message : String(error);
   }
 }
-
-async function boot() {
-  const me = await get("/api/me");
-  setCsrf(me.csrf_token);
-  await draw();
-}
-
-boot();
