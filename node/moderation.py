@@ -82,8 +82,8 @@ class ModerationDesk:
     async def report(
         self, reporter: User, target: object, category: object, comment: object, forward: object
     ) -> dict[str, Any]:
-        """File a report; at most ``reports_per_user_per_hour`` per account, checked and
-        validated before anything is stored."""
+        """File a report; at most ``reports_per_user_per_hour`` attempts with well-formed
+        fields per account, validated before anything is stored."""
         key = [f"user:{reporter.id}"]
         wait = self.limiter.retry_after(key)
         if wait is not None:
@@ -94,10 +94,11 @@ class ModerationDesk:
         if not isinstance(forward, bool):
             raise ModerationError("invalid", "forward must be true or false")
         raw = check_text(target, "target", MAX_TARGET).strip()
+        # counted before the (possibly remote) lookup, so reports sent at once count too
+        self.limiter.record(key)
         found = await self._target(raw)
         if found.user.id == reporter.id:
             raise ModerationError("invalid", "you cannot report yourself")
-        self.limiter.record(key)
         new = NewReport(
             origin="local",
             origin_domain=None,
