@@ -121,3 +121,71 @@ async def test_forwarded_report_and_suspension_across_three_nodes(
     _, audit = await admin.call("GET", "/api/admin/audit")
     assert [e["action"] for e in audit["audit"]] == ["resolve", "suspend"]
     assert audit["audit"][1]["target"] == "alice" and audit["audit"][1]["admin"] == "root"
+
+
+async def test_limited_remote_account_and_domain_policies(node_factory: NodeFactory) -> None:
+    a = await node_factory("a", **FAST)
+    b = await node_factory("b", **FAST)
+    alice = await a.user("alice")
+    carol = await a.user("carol")
+    bob = await b.user("bob")
+    await follow_accepted(alice, bob, b)
+    status, _ = await bob.call("POST", "/api/rooms", {"title": "Bob's show"})
+    assert status == 201
+
+    async def listed() -> bool:
+        return "Bob's show" in await remote_titles(alice)
+
+    await eventually(listed)
+    admin = await admin_of(a)
+    bob_handle = acct(bob, b)
+    status, body = await admin.call("POST", f"/api/admin/accounts/{bob_handle}/limit", {})
+    assert status == 200, body
+    assert "Bob's show" not in await remote_titles(alice), "a limited account's rooms are hidden"
+
+    # bob's new follow of carol waits for her approval
+    status, body = await bob.call("POST", f"/api/users/{acct(carol, a)}/follow")
+    assert status == 200, body
+
+    async def held() -> list[Any]:
+        _, requests = await carol.call("GET", "/api/me/follow-requests")
+        return list(requests["items"])
+
+    assert (await eventually(held))[0]["handle"] == bob_handle
+
+    status, body = await admin.call("POST", "/api/admin/accounts/alice/limit", {})
+    assert status == 400 and "other nodes" in body["error"]
+    status, body = await admin.call("POST", f"/api/admin/accounts/{bob_handle}/unlimit", {})
+    assert status == 200
+    assert "Bob's show" in await remote_titles(alice)
+
+    # domain policies, with the follows they affect
+    domain = host_of(b.url)
+    status, body = await admin.call(
+        "POST", "/api/admin/domains", {"domain": domain, "policy": "limit"}
+    )
+    # alice → bob, and bob's request to carol
+    assert status == 200 and body["follows"] == 2, body
+    _, listing = await admin.call("GET", "/api/admin/domains")
+    assert listing["domains"] == [
+        {
+            "domain": domain,
+            "policy": "limit",
+            "created_at": listing["domains"][0]["created_at"],
+            "follows": 2,
+        }
+    ]
+    status, body = await admin.call(
+        "POST", "/api/admin/domains", {"domain": "a/b", "policy": "suspend"}
+    )
+    assert status == 400
+    status, body = await admin.call("DELETE", f"/api/admin/domains/{domain}")
+    assert status == 200
+    assert (await admin.call("DELETE", f"/api/admin/domains/{domain}"))[0] == 404
+    _, audit = await admin.call("GET", "/api/admin/audit")
+    assert [e["action"] for e in audit["audit"]] == [
+        "domain removed",
+        "domain limit",
+        "unlimit",
+        "limit",
+    ]
