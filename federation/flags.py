@@ -47,6 +47,11 @@ class ActorSuspended(JoinRefused):
     """403: the sending actor is suspended on this node (refused everywhere)."""
 
 
+class ActivityDropped(ActivityError):
+    """202 with nothing kept (not even the activity id): well-formed and signed, but about
+    things that are not ours — the sender learns nothing from the answer."""
+
+
 def _uri(value: object, field: str) -> str:
     if isinstance(value, Mapping):
         value = value.get("id")
@@ -151,9 +156,9 @@ class FlagDesk:
                     targets.append(host)
             else:
                 log.info("flags: Flag %s names %s, not ours: dropped", flag.id, uri)
-                return "Flag naming objects that are not ours dropped"
+                raise ActivityDropped("Flag naming objects that are not ours dropped")
         if not targets:
-            return "Flag naming nobody dropped"
+            raise ActivityDropped("Flag naming nobody dropped")
         comment = plain_text(flag.content, MAX_COMMENT)
         report_id = self.desk.receive_flag(
             host_of(actor.id), flag.id, targets[0], room_uri, comment

@@ -26,7 +26,7 @@ from federation.activities import (
 )
 from federation.actors import ActorDirectory
 from federation.fetch import FetchError
-from federation.flags import Inbound, is_flag, parse_inbound
+from federation.flags import ActivityDropped, Inbound, is_flag, parse_inbound
 from federation.handlers import Handlers
 from federation.identity import utc_now
 from federation.joins import JoinRefused
@@ -181,6 +181,9 @@ class Inbox:
         except JoinRefused as exc:
             self.seen.unmark_seen(activity.id)
             return InboxResult(403, str(exc))
+        except ActivityDropped as exc:
+            self.seen.unmark_seen(activity.id)
+            return InboxResult(202, str(exc))
         except (ActivityError, FetchError) as exc:
             self.seen.unmark_seen(activity.id)
             log.info("inbox: %s %s rejected: %s", type(activity).__name__, activity.id, exc)

@@ -98,6 +98,8 @@ async def test_hostile_flags_are_dropped_and_store_nothing(
     node_factory: NodeFactory, remote: FakeActorServer
 ) -> None:
     a, mallory, key, alice_uri = await alice_and_mallory(node_factory, remote)
+    assert a.app is not None
+    seen = a.app[FEDERATION].count("seen_activities")
     # naming objects that are not ours (another node's actor, a room we do not have)
     for objects in (
         [alice_uri, "https://elsewhere.example/users/x"],
@@ -110,6 +112,7 @@ async def test_hostile_flags_are_dropped_and_store_nothing(
         assert status == 202, text
         assert "not ours" in text
     assert report_count(a) == 0
+    assert a.app[FEDERATION].count("seen_activities") == seen, "not even the activity id"
     # the same Flag naming only alice lands on the desk, with no reporter
     status, text = await remote.post(
         f"{a.url}/inbox", flag(remote, mallory, [alice_uri], "spam\x00bot"), key_id=key
@@ -120,7 +123,6 @@ async def test_hostile_flags_are_dropped_and_store_nothing(
     assert reports[0]["reporter"] is None and reports[0]["comment"] == "spambot"
     assert reports[0]["origin"] == host_of(remote.url)
     # from a suspended domain: 202 and nothing stored (not even the activity id)
-    assert a.app is not None
     parts(a).federation.policies.set_policy(host_of(remote.url), "suspend", 0.0)
     before = a.app[FEDERATION].count("seen_activities")
     status, text = await remote.post(
