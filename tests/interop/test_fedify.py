@@ -158,12 +158,30 @@ def test_driver_payload_is_base64() -> None:
     assert base64.b64decode(captured.as_json()["body"]) == b"\x00{}"
 
 
+async def fedify_post(
+    fedify: list[str], url: str, body: str, remote: FakeRemote, name: str
+) -> dict[str, Any]:
+    """BODY signed by fedify (draft-cavage) as the remote actor NAME and POSTed to URL."""
+    sent: dict[str, Any] = await run_tool(
+        fedify,
+        {
+            "op": "sign-and-send",
+            "url": url,
+            "body": body,
+            "keyId": keys.rsa_key_id(remote.actor_id(name)),
+            "privateKeyPem": remote.keys[name].rsa_private_pem,
+            "spec": "draft-cavage-http-signatures-12",
+        },
+    )
+    return sent
+
+
 async def test_flags_both_ways_with_fedify(
     fedify: list[str], salon: Node, remote: FakeRemote
 ) -> None:
     """A Mastodon-shaped ``Flag`` signed by fedify lands on the desk; our forwarded ``Flag``
     verifies with fedify and parses as a ``Flag`` naming the reported actor."""
-    mod_keys = remote.add("mod")
+    remote.add("mod")
     flag = {
         "@context": "https://www.w3.org/ns/activitystreams",
         "id": f"{remote.base}/0f1e2d3c",
@@ -172,17 +190,7 @@ async def test_flags_both_ways_with_fedify(
         "content": "Spam in every room",
         "object": [f"{salon.url}/users/alice"],
     }
-    sent = await run_tool(
-        fedify,
-        {
-            "op": "sign-and-send",
-            "url": f"{salon.url}/inbox",
-            "body": json.dumps(flag),
-            "keyId": keys.rsa_key_id(remote.actor_id("mod")),
-            "privateKeyPem": mod_keys.rsa_private_pem,
-            "spec": "draft-cavage-http-signatures-12",
-        },
-    )
+    sent = await fedify_post(fedify, f"{salon.url}/inbox", json.dumps(flag), remote, "mod")
     assert sent["status"] == 202, sent
     assert salon.app is not None
     desk = salon.app[NODE].desk
@@ -191,18 +199,9 @@ async def test_flags_both_ways_with_fedify(
     assert report["target_user"] == "alice" and report["comment"] == "Spam in every room"
 
     # fedi becomes known here (a signed Follow), then alice reports and forwards
-    fedi_keys = remote.add("fedi")
-    sent = await run_tool(
-        fedify,
-        {
-            "op": "sign-and-send",
-            "url": f"{salon.url}/inbox",
-            "body": follow_body(remote, salon, "fedi", "flag"),
-            "keyId": keys.rsa_key_id(remote.actor_id("fedi")),
-            "privateKeyPem": fedi_keys.rsa_private_pem,
-            "spec": "rfc9421",
-        },
-    )
+    remote.add("fedi")
+    body = follow_body(remote, salon, "fedi", "flag")
+    sent = await fedify_post(fedify, f"{salon.url}/inbox", body, remote, "fedi")
     assert sent["status"] == 202, sent
     alice = salon.users[0]
     status, body = await alice.call(
