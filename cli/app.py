@@ -18,6 +18,7 @@ from aiohttp import web
 
 from federation.actors import ActorDirectory, ActorDocuments
 from federation.fetch import SafeClient
+from federation.flags import FlagDesk, ModerationRelay
 from federation.handlers import ActorHandlers, FollowHandlers, Handlers, RoomAnnouncements
 from federation.identity import Signers, Urls, load_node_keys
 from federation.inbox import Inbox, SignedRequests
@@ -38,6 +39,7 @@ from media.engine import MediaConfig, MediaEngine
 from node.accounts import AccountService
 from node.clock import Clock, SystemClock
 from node.datadir import ensure_data_dir
+from node.moderation import ModerationDesk
 from node.rooms.audio import RoomAudio
 from node.rooms.gate import Gate
 from node.rooms.model import RoomRuleError
@@ -46,7 +48,7 @@ from node.settings import Settings
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
 from node.store.users import UserStore
-from node.web import api, pages, remote_rooms, websocket
+from node.web import admin, api, pages, remote_rooms, websocket
 from node.web.http import (
     ACCOUNTS,
     API_BODY_LIMIT,
@@ -73,6 +75,7 @@ class Node:
     federation: Federation
     remote_rooms: RemoteRooms
     trunks: TrunkDesk
+    desk: ModerationDesk
 
 
 NODE = web.AppKey("node", Node)
@@ -106,10 +109,12 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     signal_handlers: list[websocket.SignalHandler] = [node.audio.signal]
     app[websocket.SIGNALS] = signal_handlers
     app[remote_rooms.REMOTE_ROOMS] = node.remote_rooms
+    app[admin.DESK] = node.desk
     app[FEDERATION] = node.federation
     app.add_routes(api.routes)
     app.add_routes(websocket.routes)
     app.add_routes(remote_rooms.routes)
+    app.add_routes(admin.routes)
     app.add_routes(pages.routes)
     app.add_routes(federation_routes)
     app.router.add_route("GET", "/rooms/{id}/trunk", node.trunks.open)
@@ -196,6 +201,15 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     rooms.observe(announcer)
 
     joins = JoinDesk(urls, users, actors, publisher, rooms)
+    desk = ModerationDesk(
+        db,
+        settings,
+        clock,
+        rooms=rooms,
+        people=People(directory, users, follows, remote_room_store),
+        relay=ModerationRelay(urls, users, actors, remote_room_store, publisher),
+        domains=policies,
+    )
     handlers = Handlers(
         FollowHandlers(
             urls, users, follows, actors, follow_activities, policies, directory, bridge, clock
@@ -205,6 +219,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         joins,
         directory,
         users,
+        FlagDesk(urls, users, rooms, desk),
     )
     signed = SignedRequests(settings.base_url, directory, clock)
     seen = SeenActivities(db)
@@ -253,7 +268,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         signers,
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
-    return Node(settings, db, accounts, rooms, audio, federation, remote, trunks)
+    return Node(settings, db, accounts, rooms, audio, federation, remote, trunks, desk)
 
 
 async def _load_rooms(app: web.Application) -> None:

@@ -13,6 +13,7 @@ import typer
 if TYPE_CHECKING:  # aiortc loads slowly: only the bot commands import it
     from cli.bot import BotOptions
 
+from cli.admin import add_desk_commands
 from federation.identity import make_user_keys
 from federation.store.actors import KeyStore
 from federation.store.deliveries import DeliveryStore
@@ -28,9 +29,11 @@ app = typer.Typer(help="Salon: federated live audio rooms.", no_args_is_help=Tru
 user_app = typer.Typer(help="Manage the accounts of a node.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 admin_app = typer.Typer(
-    help="Operator controls: domain policies, delivery queue.", no_args_is_help=True
+    help="Operator controls: reports, suspensions, domain policies, delivery queue.",
+    no_args_is_help=True,
 )
 app.add_typer(admin_app, name="admin")
+add_desk_commands(admin_app)
 bot_app = typer.Typer(help="Headless bot participants (tests, demos, load).", no_args_is_help=True)
 app.add_typer(bot_app, name="bot")
 

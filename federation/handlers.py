@@ -12,7 +12,6 @@ from typing import Any
 
 from federation.activities import (
     Accept,
-    Activity,
     ActivityError,
     Actor,
     Create,
@@ -31,6 +30,7 @@ from federation.activities import (
 )
 from federation.actors import ActorDirectory
 from federation.fetch import SafeClient
+from federation.flags import Flag, FlagDesk, Inbound
 from federation.identity import Signers, Urls
 from federation.joins import JoinDesk
 from federation.outbox import FollowBridge
@@ -56,7 +56,9 @@ class Handlers:
         joins: JoinDesk,
         directory: ActorDirectory,
         users: UserStore,
+        flags: FlagDesk,
     ) -> None:
+        self.flags = flags
         self.follows = follows
         self.actors = actors
         self.rooms = rooms
@@ -64,7 +66,10 @@ class Handlers:
         self.directory = directory
         self.users = users
 
-    async def handle(self, activity: Activity, actor: Actor, data: dict[str, Any]) -> str:
+    async def handle(self, activity: Inbound, actor: Actor, data: dict[str, Any]) -> str:
+        self.flags.check_sender(actor)
+        if isinstance(activity, Flag):
+            return self.flags.receive(activity, actor)
         if isinstance(activity, Follow):
             return await self.follows.follow(activity, actor)
         if isinstance(activity, Accept | Reject):
@@ -129,7 +134,7 @@ class FollowHandlers:
         if current == "accepted":
             self.bridge.answer(follower, followee, accepted=True)
             return "already following; Accept sent again"
-        manual = followee.locked or self.policies.limited(host_of(actor.id))
+        manual = followee.locked or follower.limited or self.policies.limited(host_of(actor.id))
         state = "pending" if manual else "accepted"
         self.follows.put(follower.id, followee.id, state, self.clock.now())
         if state == "accepted":

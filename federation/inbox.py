@@ -18,16 +18,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from federation.activities import (
-    Activity,
     ActivityError,
     Actor,
     UnsupportedActivity,
     host_of,
-    parse_activity,
     same_host,
 )
 from federation.actors import ActorDirectory
 from federation.fetch import FetchError
+from federation.flags import ActivityDropped, Inbound, is_flag, parse_inbound
 from federation.handlers import Handlers
 from federation.identity import utc_now
 from federation.joins import JoinRefused
@@ -154,6 +153,8 @@ class Inbox:
         except ActivityError as exc:
             return InboxResult(400, str(exc))
         if self.policies.refused(actor_host):
+            if is_flag(data):  # a report from a refused domain is dropped without a word
+                return InboxResult(202, "Flag from a refused domain dropped")
             return InboxResult(403, "this node does not federate with your domain")
         try:
             actor = await self.signed.actor(request, claimed)
@@ -161,7 +162,7 @@ class Inbox:
             log.info("inbox: rejected signature from %s: %s", claimed, exc)
             return InboxResult(401, str(exc))
         try:
-            activity = parse_activity(data)
+            activity = parse_inbound(data)
         except UnsupportedActivity as exc:
             return InboxResult(202, f"ignored: {exc}")
         except ActivityError as exc:
@@ -172,9 +173,7 @@ class Inbox:
             return InboxResult(400, "the activity's id is not on its actor's host")
         return await self._dispatch(activity, actor, data)
 
-    async def _dispatch(
-        self, activity: Activity, actor: Actor, data: dict[str, Any]
-    ) -> InboxResult:
+    async def _dispatch(self, activity: Inbound, actor: Actor, data: dict[str, Any]) -> InboxResult:
         if not self.seen.mark_seen(activity.id, self.clock.now()):
             return InboxResult(202, "duplicate activity ignored")
         try:
@@ -182,6 +181,9 @@ class Inbox:
         except JoinRefused as exc:
             self.seen.unmark_seen(activity.id)
             return InboxResult(403, str(exc))
+        except ActivityDropped as exc:
+            self.seen.unmark_seen(activity.id)
+            return InboxResult(202, str(exc))
         except (ActivityError, FetchError) as exc:
             self.seen.unmark_seen(activity.id)
             log.info("inbox: %s %s rejected: %s", type(activity).__name__, activity.id, exc)

@@ -153,6 +153,8 @@ async def application_actor(request: web.Request) -> web.Response:
 async def person(request: web.Request) -> web.StreamResponse:
     fed = request.app[FEDERATION]
     user = _local_user(fed, request.match_info["name"])
+    if user.suspended:
+        return problem(410, "this account is suspended")
     if not wants_as2(request):
         # Browsers go to the web client's profile page (node/web/pages.py).
         raise web.HTTPFound(f"/@{user.username}", headers={"Vary": "Accept"})

@@ -75,7 +75,7 @@ class People:
         for row in rows:
             host = hosts.get(row.host_id)
             doc = row.document
-            if host is None:
+            if host is None or host.limited or host.suspended:
                 continue
             if (
                 doc.get("joinMode") == "social"

@@ -140,6 +140,8 @@ class AccountService:
             ok = await verify_password(stored, password)
         if not ok or user is None or user_key is None:
             raise AccountError("unauthorized", "wrong username or password")
+        if user.suspended:
+            raise AccountError("forbidden", "this account is suspended by the node's operator")
         self.limiter.forgive([ip_key], stamp)
         self.limiter.clear(user_key)
         return self.open_session(user, kind, label)
@@ -164,7 +166,7 @@ class AccountService:
             self.sessions.delete(session.token_hash)
             return None
         user = self.users.get(session.user_id)
-        if user is None:
+        if user is None or user.suspended:
             return None
         return user, session
 

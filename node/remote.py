@@ -7,6 +7,7 @@ room service) simply has none of them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from node.errors import DomainError
@@ -54,3 +55,40 @@ class RemoteRooms(Protocol):
     async def join(self, user: User, url: object, token: object) -> RemoteRoom: ...
 
     def get(self, alias: str) -> RemoteRoom: ...
+
+
+@dataclass(frozen=True)
+class ReportedRoom:
+    """A room on another node as a report attaches it: its host and current speakers."""
+
+    uri: str
+    host: User
+    title: str
+    speakers: tuple[str, ...]
+
+
+class ReportRelay(Protocol):
+    """What the moderation desk (node/moderation.py) needs from federation."""
+
+    def remote_room(self, uri: str) -> ReportedRoom | None:
+        """A remote room this node knows from its host's announcements; None otherwise."""
+
+    def forward(self, target: User, room: ReportedRoom | None, comment: str) -> str | None:
+        """Send a ``Flag`` from the node actor to TARGET's node, naming TARGET, ROOM and
+        ROOM's speakers on that node; the Flag's id (None when TARGET has no known inbox)."""
+
+    def account_suspended(self, user: User) -> int:
+        """A local account was suspended: ``Delete`` of its actor goes to its followers'
+        nodes (call before follows are severed); the number of inboxes queued."""
+
+
+class DomainControls(Protocol):
+    """Operator domain policies (federation/store/policies.py)."""
+
+    def policies(self) -> list[tuple[str, str, float]]: ...
+
+    def set_policy(self, domain: str, policy: str, now: float) -> None: ...
+
+    def remove_policy(self, domain: str) -> bool: ...
+
+    def affected_follows(self, domain: str) -> int: ...

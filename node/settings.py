@@ -48,6 +48,7 @@ class Settings:
     room_actions_per_second: float = 5.0  # room actions per participant (token bucket rate)
     room_actions_burst: int = 10  # … and its bucket size
     trunks_per_node: int = 50  # relay trunks one remote node may hold open here
+    reports_per_user_per_hour: int = 10  # reports one account may file per hour
     ice_addresses: tuple[str, ...] = ()
     ice_port_min: int = 0  # with ice_port_max: the UDP range for WebRTC and trunks (0 = any)
     ice_port_max: int = 0
@@ -149,6 +150,7 @@ def _validate(s: Settings) -> Settings:
         "rooms_per_user",
         "room_actions_burst",
         "trunks_per_node",
+        "reports_per_user_per_hour",
     ):
         if getattr(s, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")

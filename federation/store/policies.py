@@ -44,6 +44,19 @@ class DomainPolicies:
                     params + params,
                 )
 
+    def affected_follows(self, domain: str) -> int:
+        """Follows in either direction with accounts on DOMAIN (and its subdomains): what
+        a suspension would sever, and what a limit would hold for approval from now on."""
+        domain = domain.lower()
+        match = "domain = ? OR domain LIKE ? OR domain LIKE ?"
+        params = (domain, f"%.{domain}", f"{domain}:%")
+        row = self.db.one(
+            f"SELECT count(*) FROM follows WHERE follower_id IN (SELECT id FROM users WHERE"
+            f" {match}) OR followee_id IN (SELECT id FROM users WHERE {match})",
+            params + params,
+        )
+        return int(row[0]) if row else 0
+
     def remove_policy(self, domain: str) -> bool:
         with self.db.transaction():
             cur = self.db.execute("DELETE FROM domain_policies WHERE domain = ?", (domain.lower(),))

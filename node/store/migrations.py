@@ -212,4 +212,58 @@ def _v2_federation(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX remote_rooms_host ON remote_rooms(host_id)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_federation]
+def _v3_moderation_desk(db: sqlite_utils.Database) -> None:
+    """Reports, the operator's audit log, warnings, and account suspension and limits."""
+    db.execute("ALTER TABLE users ADD COLUMN suspended_at REAL")
+    db.execute("ALTER TABLE users ADD COLUMN limited_at REAL")
+    db.execute(
+        """
+        CREATE TABLE reports (
+            id INTEGER PRIMARY KEY,
+            origin TEXT NOT NULL CHECK (origin IN ('local', 'remote')),
+            origin_domain TEXT,
+            reporter_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            target_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            target TEXT NOT NULL,
+            room_uri TEXT,
+            category TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            context TEXT NOT NULL DEFAULT '{}',
+            forwarded INTEGER NOT NULL DEFAULT 0,
+            flag_id TEXT,
+            status TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+            note TEXT NOT NULL DEFAULT '',
+            resolved_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            resolved_at REAL,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX reports_status ON reports(status, created_at)")
+    db.execute(
+        """
+        CREATE TABLE moderation_audit (
+            id INTEGER PRIMARY KEY,
+            admin_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            admin TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE warnings (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            note TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1_initial,
+    _v2_federation,
+    _v3_moderation_desk,
+]

@@ -22,6 +22,10 @@ class User:
     locked: bool
     is_admin: bool
     created_at: float
+    #: Suspended by this node's operator: no sessions, no signed requests, actor 410.
+    suspended: bool = False
+    #: Limited (remote accounts): rooms kept out of hallways, follows held for approval.
+    limited: bool = False
 
     @property
     def is_local(self) -> bool:
@@ -49,10 +53,15 @@ def _user(row: sqlite3.Row) -> User:
         locked=bool(row["locked"]),
         is_admin=bool(row["is_admin"]),
         created_at=row["created_at"],
+        suspended=row["suspended_at"] is not None,
+        limited=row["limited_at"] is not None,
     )
 
 
-_USER_COLUMNS = "id, username, domain, display_name, bio, locked, is_admin, created_at"
+_USER_COLUMNS = (
+    "id, username, domain, display_name, bio, locked, is_admin, created_at,"
+    " suspended_at, limited_at"
+)
 
 
 class UserStore:

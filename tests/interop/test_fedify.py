@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from cli.app import NODE
 from federation import keys
 from federation.activities import host_of
 from federation.service import FEDERATION
@@ -155,3 +156,72 @@ def test_driver_payload_is_base64() -> None:
     """The driver decodes bodies as base64 (binary-safe); keep the contract visible."""
     captured = Captured("POST", "http://127.0.0.1/inbox", [], b"\x00{}")
     assert base64.b64decode(captured.as_json()["body"]) == b"\x00{}"
+
+
+async def fedify_post(
+    fedify: list[str], url: str, body: str, remote: FakeRemote, name: str
+) -> dict[str, Any]:
+    """BODY signed by fedify (draft-cavage) as the remote actor NAME and POSTed to URL."""
+    sent: dict[str, Any] = await run_tool(
+        fedify,
+        {
+            "op": "sign-and-send",
+            "url": url,
+            "body": body,
+            "keyId": keys.rsa_key_id(remote.actor_id(name)),
+            "privateKeyPem": remote.keys[name].rsa_private_pem,
+            "spec": "draft-cavage-http-signatures-12",
+        },
+    )
+    return sent
+
+
+async def test_flags_both_ways_with_fedify(
+    fedify: list[str], salon: Node, remote: FakeRemote
+) -> None:
+    """A Mastodon-shaped ``Flag`` signed by fedify lands on the desk; our forwarded ``Flag``
+    verifies with fedify and parses as a ``Flag`` naming the reported actor."""
+    remote.add("mod")
+    flag = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{remote.base}/0f1e2d3c",
+        "type": "Flag",
+        "actor": remote.actor_id("mod"),
+        "content": "Spam in every room",
+        "object": [f"{salon.url}/users/alice"],
+    }
+    sent = await fedify_post(fedify, f"{salon.url}/inbox", json.dumps(flag), remote, "mod")
+    assert sent["status"] == 202, sent
+    assert salon.app is not None
+    desk = salon.app[NODE].desk
+    [report] = desk.reports(None)
+    assert report["remote"] is True and report["reporter"] is None
+    assert report["target_user"] == "alice" and report["comment"] == "Spam in every room"
+
+    # fedi becomes known here (a signed Follow), then alice reports and forwards
+    remote.add("fedi")
+    body = follow_body(remote, salon, "fedi", "flag")
+    sent = await fedify_post(fedify, f"{salon.url}/inbox", body, remote, "fedi")
+    assert sent["status"] == 202, sent
+    alice = salon.users[0]
+    status, body = await alice.call(
+        "POST",
+        "/api/reports",
+        {
+            "target": f"fedi@{host_of(remote.base)}",
+            "category": "spam",
+            "comment": "ads",
+            "forward": True,
+        },
+    )
+    assert status == 201 and body["report"]["forwarded"] is True, body
+    posted = await remote.wait_post("Flag")
+    assert await fedify_verify(fedify, posted) == {
+        "verified": True,
+        "keyId": f"{salon.url}/actor#main-key",
+        "owner": f"{salon.url}/actor",
+    }
+    parsed = await run_tool(fedify, {"op": "parse", "body": posted.body.decode()})
+    assert parsed["type"] == "Flag" and parsed["actor"] == f"{salon.url}/actor"
+    assert parsed["objects"] == [remote.actor_id("fedi")] and parsed["content"] == "ads"
+    assert "alice" not in posted.body.decode()

@@ -3,6 +3,7 @@
 import { ApiError, get, post, setCsrf, userPath } from "./api.js";
 import { clear, field, h, profileHref } from "./dom.js";
 import { navigate, route, start } from "./router.js";
+import { adminView } from "./views/admin.js";
 import { hallwayView } from "./views/hallway.js";
 import { newRoomView } from "./views/new-room.js";
 import { profileView } from "./views/profile.js";
@@ -31,6 +32,7 @@ route(/^\/new$/, newRoomView);
 route(/^\/rooms\/([^/]+)$/, roomView);
 route(/^\/remote$/, remoteRoomView);
 route(/^\/@(.+)$/, profileView);
+route(/^\/admin$/, adminView);
 
 function show(view, params, query, state) {
   if (app.cleanup) {

@@ -3,12 +3,13 @@
 //   {"op": "verify", "method", "url", "headers": [[k, v]...], "body": "<base64>"}
 //   {"op": "sign-and-send", "url", "body": "<text>", "keyId", "privateKeyPem", "spec"}
 //   {"op": "lookup", "identifier", "httpsToHttp": ["127.0.0.1:PORT", ...]}
+//   {"op": "parse", "body": "<AS2 JSON text>"}  (an activity, read with fedify's vocabulary)
 // The tests run everything over plain HTTP on 127.0.0.1, so fedify's document loader is
 // built with allowPrivateAddress; for `acct:` lookups (which fedify always resolves over
 // https) `httpsToHttp` rewrites https://HOST/ to http://HOST/ in globalThis.fetch.
 import { signRequest, verifyRequestDetailed } from "@fedify/fedify/sig";
 import { getDocumentLoader } from "@fedify/fedify";
-import { lookupObject } from "@fedify/vocab";
+import { Activity, lookupObject } from "@fedify/vocab";
 import { lookupWebFinger } from "@fedify/webfinger";
 import { webcrypto } from "node:crypto";
 
@@ -120,7 +121,21 @@ async function lookup(cmd) {
   };
 }
 
-const ops = { verify, "sign-and-send": signAndSend, lookup };
+async function parse(cmd) {
+  const activity = await Activity.fromJsonLd(JSON.parse(cmd.body), {
+    documentLoader,
+    contextLoader: documentLoader,
+  });
+  return {
+    type: activity.constructor.name,
+    id: activity.id?.href ?? null,
+    actor: activity.actorId?.href ?? null,
+    objects: activity.objectIds.map((u) => u.href),
+    content: activity.content?.toString() ?? null,
+  };
+}
+
+const ops = { verify, "sign-and-send": signAndSend, lookup, parse };
 
 try {
   const cmd = await readStdin();

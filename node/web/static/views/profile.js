@@ -5,6 +5,7 @@ import { ApiError, api, get, userPath } from "../api.js";
 import { avatar, clear, field, h, nodeOf, plural } from "../dom.js";
 import { handleOf } from "../room/source.js";
 import { roomHref } from "./hallway.js";
+import { reportMenu } from "./report.js";
 
 const PENDING_POLL_MS = 2000;
 
@@ -55,7 +56,8 @@ export function profileView(root, app, [rawHandle]) {
           h("h1", {}, name),
           h("p", { class: "handle" }, `@${who}`, who.includes("@") ? "" : `@${location.host}`),
           profile.locked ? h("p", { class: "muted" }, "Approves followers by hand") : null),
-        isMe ? null : followButton(profile, draw, rooms)),
+        isMe ? null : followButton(profile, draw, rooms),
+        isMe ? null : reportMenu(who, `@${who}`, who.includes("@"))),
       profile.bio ? h("p", { class: "bio" }, profile.bio) : null,
       h("p", { class: "counts" },
         h("span", {}, h("strong", {}, String(profile.followers_count ?? 0)), " ",

@@ -7,6 +7,7 @@ import { RoomAudio } from "../room/audio.js";
 import { RoomConnection, Status } from "../room/connection.js";
 import { localRoom, remoteRoom } from "../room/source.js";
 import { find, isModerator, onStage } from "../room/state.js";
+import { reportMenu } from "./report.js";
 
 const PREVIEW_POLL_MS = 4000;
 const AUDIO_STALL_MS = 2000; // a "disconnected" peer connection this long is restarted
@@ -266,7 +267,8 @@ function roomPage(root, app, source, navState) {
         room.status === "live" && !room.unknown
           ? ` · ${plural(room.listener_count || 0, "listener", "listeners")}` : "") : null,
       source.remote ? h("p", { class: "hint remote-note" },
-        `This room is on ${node}. You take part through ${app.instance.name}.`) : null);
+        `This room is on ${node}. You take part through ${app.instance.name}.`) : null,
+      room.host === me || room.unknown ? null : reportMenu(room.url, `“${room.title}”`, source.remote));
   }
 
   function drawPrompt(room) {
