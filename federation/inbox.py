@@ -126,6 +126,11 @@ class SignedRequests:
             raise SignatureRejected(f"the signature was made for {value!r}, not {self.own_host}")
 
 
+#: Activities from a refused domain answered 202 and dropped, as Mastodon does: telling a
+#: blocked domain that its Block or report was refused tells it nothing useful.
+DROPPED_QUIETLY = frozenset({"Block", "Flag"})
+
+
 class Inbox:
     def __init__(
         self,
@@ -154,6 +159,8 @@ class Inbox:
         except ActivityError as exc:
             return InboxResult(400, str(exc))
         if self.policies.refused(actor_host):
+            if data.get("type") in DROPPED_QUIETLY:
+                return InboxResult(202, "ignored: this node does not federate with your domain")
             return InboxResult(403, "this node does not federate with your domain")
         try:
             actor = await self.signed.actor(request, claimed)

@@ -1,0 +1,95 @@
+"""Block and mute: what a user does about someone else.
+
+A block removes follows both ways and is enforced by every rule that asks ``BlockStore``:
+the room gate (joins, putting on stage), follows, the hallway. Blocking a remote person
+tells their node (``hooks``: federation sends ``Block`` and ``Undo{Block}``). A mute only
+hides someone's rooms from your own hallway; nobody else learns of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from node.accounts import AccountError, AccountService, handle
+from node.clock import Clock
+from node.store.blocks import BlockStore
+from node.store.users import User
+
+log = logging.getLogger(__name__)
+
+MAX_BLOCKS = 10_000  # per user (docs/security.md)
+MAX_MUTES = 10_000
+
+#: Hears every block change of a local user: (blocker, blocked, "block" | "unblock").
+BlockHook = Callable[[User, User, str], None]
+
+
+class BlockService:
+    def __init__(
+        self,
+        accounts: AccountService,
+        blocks: BlockStore,
+        clock: Clock,
+        *,
+        hooks: Sequence[BlockHook] = (),
+    ) -> None:
+        self.accounts = accounts
+        self.blocks = blocks
+        self.clock = clock
+        self.hooks = tuple(hooks)
+
+    def block(self, user: User, target: User) -> bool:
+        """Block TARGET; False if already blocked. Follows both ways are removed."""
+        self._check_pair(user, target, "block")
+        if self.blocks.blocks(user.id, target.id):
+            return False
+        if self.blocks.count(user.id) >= MAX_BLOCKS:
+            raise AccountError("conflict", f"you cannot block more than {MAX_BLOCKS} people")
+        if not self.blocks.block(user.id, target.id, None, self.clock.now()):
+            return False
+        self.accounts.unfollow(user, target)
+        self.accounts.follows.remove(target.id, user.id)
+        log.info("blocks: %s blocked %s", handle(user), handle(target))
+        for hook in self.hooks:
+            hook(user, target, "block")
+        return True
+
+    def unblock(self, user: User, target: User) -> bool:
+        """Hooks hear of it while the row (and the id of the Block it sent) still exists."""
+        if not self.blocks.blocks(user.id, target.id):
+            return False
+        for hook in self.hooks:
+            hook(user, target, "unblock")
+        log.info("blocks: %s unblocked %s", handle(user), handle(target))
+        return self.blocks.unblock(user.id, target.id)
+
+    def mute(self, user: User, target: User) -> bool:
+        self._check_pair(user, target, "mute")
+        if self.blocks.mutes(user.id, target.id):
+            return False
+        if self.blocks.mute_count(user.id) >= MAX_MUTES:
+            raise AccountError("conflict", f"you cannot mute more than {MAX_MUTES} people")
+        return self.blocks.mute(user.id, target.id, self.clock.now())
+
+    def unmute(self, user: User, target: User) -> bool:
+        return self.blocks.unmute(user.id, target.id)
+
+    def blocked(self, user: User) -> list[User]:
+        return self._users(self.blocks.blocked_ids(user.id))
+
+    def muted(self, user: User) -> list[User]:
+        return self._users(self.blocks.muted_ids(user.id))
+
+    def hidden_hosts(self, viewer: User) -> set[str]:
+        """Handles whose rooms the viewer's hallway leaves out (blocked either way, muted)."""
+        return {handle(u) for u in self._users(sorted(self.blocks.hidden_from(viewer.id)))}
+
+    def _users(self, ids: list[int]) -> list[User]:
+        found = self.accounts.users.many(ids)
+        return [found[i] for i in ids if i in found]
+
+    @staticmethod
+    def _check_pair(user: User, target: User, what: str) -> None:
+        if user.id == target.id:
+            raise AccountError("invalid", f"you cannot {what} yourself")
