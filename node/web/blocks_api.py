@@ -14,37 +14,34 @@ BLOCKS = web.AppKey("blocks", BlockService)
 routes = web.RouteTableDef()
 
 
-def _answer(request: web.Request, target: User, viewer: User, changed: bool) -> web.Response:
-    profile = request.app[ACCOUNTS].profile(target, viewer)
+async def _change(request: web.Request, what: str) -> web.Response:
+    """POST adds a block or mute (a remote name may be looked up first), DELETE lifts it."""
+    user = current_user(request)
+    name = request.match_info["name"]
+    adding = request.method == "POST"
+    target = await resolve(request, name) if adding else request.app[ACCOUNTS].by_name(name)
+    service = request.app[BLOCKS]
+    change = {
+        ("block", True): service.block,
+        ("block", False): service.unblock,
+        ("mute", True): service.mute,
+        ("mute", False): service.unmute,
+    }[what, adding]
+    changed = change(user, target)
+    profile = request.app[ACCOUNTS].profile(target, user)
     return web.json_response({"changed": changed, "user": profile})
 
 
 @routes.post("/api/users/{name}/block")
-async def block(request: web.Request) -> web.Response:
-    user = current_user(request)
-    target = await resolve(request, request.match_info["name"])
-    return _answer(request, target, user, request.app[BLOCKS].block(user, target))
-
-
 @routes.delete("/api/users/{name}/block")
-async def unblock(request: web.Request) -> web.Response:
-    user = current_user(request)
-    target = request.app[ACCOUNTS].by_name(request.match_info["name"])
-    return _answer(request, target, user, request.app[BLOCKS].unblock(user, target))
+async def block(request: web.Request) -> web.Response:
+    return await _change(request, "block")
 
 
 @routes.post("/api/users/{name}/mute")
-async def mute(request: web.Request) -> web.Response:
-    user = current_user(request)
-    target = await resolve(request, request.match_info["name"])
-    return _answer(request, target, user, request.app[BLOCKS].mute(user, target))
-
-
 @routes.delete("/api/users/{name}/mute")
-async def unmute(request: web.Request) -> web.Response:
-    user = current_user(request)
-    target = request.app[ACCOUNTS].by_name(request.match_info["name"])
-    return _answer(request, target, user, request.app[BLOCKS].unmute(user, target))
+async def mute(request: web.Request) -> web.Response:
+    return await _change(request, "mute")
 
 
 def _list(request: web.Request, people: list[User], viewer: User) -> web.Response:
