@@ -152,3 +152,27 @@ async def test_concurrent_blocks_and_unblocks_stay_consistent(node_factory: Node
     kinds = [doc["document"] for doc in sent]
     assert sum('"type": "Block"' in k and '"Undo"' not in k for k in kinds) == blocked + 1
     assert sum('"type": "Undo"' in k and '"Block"' in k for k in kinds) == unblocked + 1
+
+
+async def test_a_remote_follow_of_a_blocker_is_refused(
+    node_factory: NodeFactory, remote: FakeActorServer
+) -> None:
+    a = await node_factory("a", **FAST)
+    alice = await a.user("alice")
+    mallory = remote.actor("mallory")
+    first = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{remote.url}/activities/follow-{next(_ids)}",
+        "type": "Follow",
+        "actor": mallory,
+        "object": f"{a.url}/users/alice",
+    }
+    status, _ = await remote.post(f"{a.url}/inbox", first, key_id=f"{mallory}#main-key")
+    assert status == 202 and count(a, "follows") == 1
+    status, body = await alice.call("POST", f"/api/users/mallory@{host_of(remote.url)}/block")
+    assert status == 200 and body["changed"] is True, body
+    assert count(a, "follows") == 0
+    again = {**first, "id": f"{remote.url}/activities/follow-{next(_ids)}"}
+    status, text = await remote.post(f"{a.url}/inbox", again, key_id=f"{mallory}#main-key")
+    assert status == 202 and "refused" in text
+    assert count(a, "follows") == 0
