@@ -97,7 +97,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[api.SETTINGS] = settings
     app[ACCOUNTS] = node.accounts
     app[blocks_api.BLOCKS] = node.blocks
-    app[api.HIDDEN_HOSTS] = node.blocks
+    app[api.HALLWAY_BLOCKS] = node.blocks
     app[api.ROOMS] = node.rooms
     app[api.REMOTE_PEOPLE] = People(
         node.federation.directory,

@@ -85,6 +85,12 @@ class BlockService:
         """Handles whose rooms the viewer's hallway leaves out (blocked either way, muted)."""
         return {handle(u) for u in self._users(sorted(self.blocks.hidden_from(viewer.id)))}
 
+    def blocked_names(self, viewer: User) -> set[str]:
+        """How the people the viewer blocked appear on hallway cards: handles, and the actor
+        URIs that remote rooms' announcements name their speakers by."""
+        handles = {handle(u) for u in self.blocked(viewer)}
+        return handles | self.blocks.blocked_actor_uris(viewer.id)
+
     def _users(self, ids: list[int]) -> list[User]:
         found = self.accounts.users.many(ids)
         return [found[i] for i in ids if i in found]

@@ -88,6 +88,15 @@ class BlockStore:
         )
         return [r[0] for r in rows]
 
+    def blocked_actor_uris(self, blocker_id: int) -> set[str]:
+        """Actor URIs of the remote people BLOCKER_ID blocked (remote cards name speakers so)."""
+        rows = self.db.all(
+            "SELECT u.actor_uri FROM blocks b JOIN users u ON u.id = b.blocked_id"
+            " WHERE b.blocker_id = ? AND u.actor_uri IS NOT NULL",
+            (blocker_id,),
+        )
+        return {r[0] for r in rows}
+
     def blocker_ids(self, blocked_id: int) -> list[int]:
         rows = self.db.all("SELECT blocker_id FROM blocks WHERE blocked_id = ?", (blocked_id,))
         return [r[0] for r in rows]

@@ -30,12 +30,17 @@ SETTINGS = web.AppKey("settings", Settings)
 REMOTE_PEOPLE = web.AppKey("remote_people", RemotePeople)
 
 
-class HiddenHosts(Protocol):
+class HallwayBlocks(Protocol):
+    """What blocks and mutes change in a hallway (node/blocks.py)."""
+
     def hidden_hosts(self, viewer: User) -> set[str]:
-        """Handles whose rooms VIEWER's hallway leaves out (node/blocks.py)."""
+        """Handles whose rooms VIEWER's hallway leaves out."""
+
+    def blocked_names(self, viewer: User) -> set[str]:
+        """Handles and actor URIs of the people VIEWER blocked."""
 
 
-HIDDEN_HOSTS = web.AppKey("hidden_hosts", HiddenHosts)
+HALLWAY_BLOCKS = web.AppKey("hallway_blocks", HallwayBlocks)
 PAGE_SIZE = 50
 PAGE_RE = re.compile(r"[0-9]{1,6}")
 
@@ -250,9 +255,14 @@ async def hallway(request: web.Request) -> web.Response:
     people = request.app.get(REMOTE_PEOPLE)
     if people is not None:
         cards = merge(cards, people.remote_cards(user))
-    hidden = request.app[HIDDEN_HOSTS].hidden_hosts(user)
-    cards = [card for card in cards if card.host not in hidden]
-    return web.json_response({"rooms": [card.to_json() for card in cards]})
+    blocks = request.app[HALLWAY_BLOCKS]
+    hidden, blocked = blocks.hidden_hosts(user), blocks.blocked_names(user)
+    shown = [card.to_json() for card in cards if card.host not in hidden]
+    for data in shown:  # local cards carry it from the room view; remote ones get it here
+        data.setdefault(
+            "blocked_on_stage", [s["user"] for s in data["speakers"] if s["user"] in blocked]
+        )
+    return web.json_response({"rooms": shown})
 
 
 @routes.post("/api/rooms")

@@ -42,6 +42,7 @@ async def test_block_and_mute_from_profiles_and_rooms(
     await menu_item(bob, "Mute")
     await bob.page.get_by_text("Muted: their rooms are hidden").wait_for()
     await menu_item(bob, "Unmute")
+    await bob.page.get_by_text("Muted: their rooms are hidden").wait_for(state="detached")
     await menu_item(bob, "Block")
     await bob.page.get_by_text("Blocked: they cannot follow you").wait_for()
     assert not await has_horizontal_overflow(bob.page)

@@ -163,3 +163,27 @@ async def test_mute_hides_rooms_locally_and_sends_nothing(node_factory: NodeFact
     assert (await alice.call("DELETE", f"/api/users/{acct(bob, b)}/mute"))[0] == 200
     assert "Bob on B" in await titles(alice)
     assert outbox_rows(a) == before
+
+
+async def test_remote_card_names_blocked_speakers_before_joining(
+    node_factory: NodeFactory,
+) -> None:
+    a = await node_factory("a", **AUDIO)
+    b = await node_factory("b", **AUDIO)
+    alice, bob, carol = await a.user("alice"), await b.user("bob"), await b.user("carol")
+    await follow_accepted(alice, bob, b)
+    room = await live_room(bob, "Bob on B")
+    assert (await carol.call("POST", f"/api/rooms/{room['id']}/join"))[0] == 200
+    invited = await bob.call("POST", f"/api/rooms/{room['id']}/invite_to_speak", {"user": "carol"})
+    assert invited[0] == 200, invited
+    assert (await carol.call("POST", f"/api/rooms/{room['id']}/accept_invite"))[0] == 200
+    status, body = await alice.call("POST", f"/api/users/{acct(carol, b)}/block")
+    assert status == 200, body
+    carol_uri = f"{b.url}/users/carol"
+
+    async def warned() -> bool:
+        _, hallway = await alice.call("GET", "/api/hallway")
+        cards = [c for c in hallway["rooms"] if c["title"] == "Bob on B"]
+        return bool(cards) and cards[0]["blocked_on_stage"] == [carol_uri]
+
+    await eventually(warned)

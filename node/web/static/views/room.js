@@ -5,7 +5,7 @@ import { get, post, userPath } from "../api.js";
 import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
 import { RoomAudio } from "../room/audio.js";
 import { RoomConnection, Status } from "../room/connection.js";
-import { localRoom, remoteRoom } from "../room/source.js";
+import { handleOf, localRoom, remoteRoom } from "../room/source.js";
 import { find, isModerator, onStage } from "../room/state.js";
 
 const PREVIEW_POLL_MS = 4000;
@@ -267,7 +267,7 @@ function roomPage(root, app, source, navState) {
           ? ` · ${plural(room.listener_count || 0, "listener", "listeners")}` : "") : null,
       !view.joined && (room.blocked_on_stage || []).length
         ? h("p", { class: "block-warning", role: "note" },
-          `You blocked ${room.blocked_on_stage.join(", ")}, who ${room.blocked_on_stage.length === 1 ? "is" : "are"}`
+          `You blocked ${room.blocked_on_stage.map(handleOf).join(", ")}, who ${room.blocked_on_stage.length === 1 ? "is" : "are"}`
           + " on stage in this room.") : null,
       source.remote ? h("p", { class: "hint remote-note" },
         `This room is on ${node}. You take part through ${app.instance.name}.`) : null);
