@@ -41,11 +41,10 @@ class BlockService:
 
     def block(self, user: User, target: User) -> bool:
         """Block TARGET; False if already blocked. Follows both ways are removed."""
-        self._check_pair(user, target, "block")
-        if self.blocks.blocks(user.id, target.id):
+        exists = self.blocks.blocks(user.id, target.id)
+        held = self.blocks.count(user.id)
+        if not _may_add(user, target, "block", exists, held, MAX_BLOCKS):
             return False
-        if self.blocks.count(user.id) >= MAX_BLOCKS:
-            raise AccountError("conflict", f"you cannot block more than {MAX_BLOCKS} people")
         if not self.blocks.block(user.id, target.id, None, self.clock.now()):
             return False
         self.accounts.unfollow(user, target)
@@ -65,11 +64,10 @@ class BlockService:
         return self.blocks.unblock(user.id, target.id)
 
     def mute(self, user: User, target: User) -> bool:
-        self._check_pair(user, target, "mute")
-        if self.blocks.mutes(user.id, target.id):
+        exists = self.blocks.mutes(user.id, target.id)
+        held = self.blocks.mute_count(user.id)
+        if not _may_add(user, target, "mute", exists, held, MAX_MUTES):
             return False
-        if self.blocks.mute_count(user.id) >= MAX_MUTES:
-            raise AccountError("conflict", f"you cannot mute more than {MAX_MUTES} people")
         return self.blocks.mute(user.id, target.id, self.clock.now())
 
     def unmute(self, user: User, target: User) -> bool:
@@ -95,7 +93,13 @@ class BlockService:
         found = self.accounts.users.many(ids)
         return [found[i] for i in ids if i in found]
 
-    @staticmethod
-    def _check_pair(user: User, target: User, what: str) -> None:
-        if user.id == target.id:
-            raise AccountError("invalid", f"you cannot {what} yourself")
+
+def _may_add(user: User, target: User, what: str, exists: bool, held: int, limit: int) -> bool:
+    """False when the block or mute is already there; refused for yourself or past LIMIT."""
+    if user.id == target.id:
+        raise AccountError("invalid", f"you cannot {what} yourself")
+    if exists:
+        return False
+    if held >= limit:
+        raise AccountError("conflict", f"you cannot {what} more than {limit} people")
+    return True

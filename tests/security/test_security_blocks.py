@@ -17,14 +17,18 @@ from tests.support.nodes import Node, NodeFactory
 _ids = itertools.count()
 
 
-def block(remote: FakeActorServer, actor_id: str, target: str) -> dict[str, Any]:
+def activity(remote: FakeActorServer, kind: str, actor_id: str, target: str) -> dict[str, Any]:
     return {
         "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"{remote.url}/activities/block-{next(_ids)}",
-        "type": "Block",
+        "id": f"{remote.url}/activities/{kind.lower()}-{next(_ids)}",
+        "type": kind,
         "actor": actor_id,
         "object": target,
     }
+
+
+def block(remote: FakeActorServer, actor_id: str, target: str) -> dict[str, Any]:
+    return activity(remote, "Block", actor_id, target)
 
 
 def undo(remote: FakeActorServer, actor_id: str, inner: dict[str, Any]) -> dict[str, Any]:
@@ -160,13 +164,7 @@ async def test_a_remote_follow_of_a_blocker_is_refused(
     a = await node_factory("a", **FAST)
     alice = await a.user("alice")
     mallory = remote.actor("mallory")
-    first = {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"{remote.url}/activities/follow-{next(_ids)}",
-        "type": "Follow",
-        "actor": mallory,
-        "object": f"{a.url}/users/alice",
-    }
+    first = activity(remote, "Follow", mallory, f"{a.url}/users/alice")
     status, _ = await remote.post(f"{a.url}/inbox", first, key_id=f"{mallory}#main-key")
     assert status == 202 and count(a, "follows") == 1
     status, body = await alice.call("POST", f"/api/users/mallory@{host_of(remote.url)}/block")
