@@ -53,6 +53,9 @@ class NoBlocks:
 
 BLOCKED_JOIN = "you cannot join: a host or moderator of this room has blocked you"
 BLOCKED_STAGE = "you cannot invite this person to speak: one of you has blocked the other"
+BLOCKED_ACCEPT = "you cannot join the stage: a host or moderator of this room has blocked you"
+#: Actions that put someone else on stage.
+STAGE_ACTIONS = frozenset({"invite_to_speak", "make_moderator"})
 
 
 class Gate:
@@ -77,10 +80,15 @@ class Gate:
         )
         return followed
 
-    def check_stage(self, actor_id: int, target_id: int) -> None:
-        """Nobody puts on stage someone they blocked or who blocked them."""
-        if self.blocks.between(actor_id, target_id):
+    def check_action(self, room: Room, action: str, actor_id: int, target_id: int) -> None:
+        """Blocks on the stage: nobody puts on stage someone they blocked or who blocked
+        them, and an invitation cannot be accepted once a moderator has blocked you."""
+        if action in STAGE_ACTIONS and self.blocks.between(actor_id, target_id):
             raise RoomRuleError("forbidden", BLOCKED_STAGE)
+        if action == "accept_invite" and self.blocks.blocked_among(
+            room.moderator_ids(), {actor_id}
+        ):
+            raise RoomRuleError("forbidden", BLOCKED_ACCEPT)
 
     def blocked_by_moderators(self, room: Room, user_ids: set[int]) -> set[int]:
         """Those of USER_IDS some moderator of ROOM has blocked (the moderators' shield)."""

@@ -69,10 +69,6 @@ ACTIONS: dict[str, tuple[ActionFn, str]] = {
 }
 
 
-#: Actions that put someone else on stage: refused between people who blocked each other.
-STAGE_ACTIONS = frozenset({"invite_to_speak", "make_moderator"})
-
-
 class RoomObserver(Protocol):
     """Media and federation react to room changes through this seam."""
 
@@ -347,8 +343,7 @@ class RoomService:
             if target_user is None:
                 raise RoomRuleError("not_found", f"no user named {target!r}")
             target_id = target_user.id
-        if action in STAGE_ACTIONS:
-            self.gate.check_stage(actor.id, target_id)
+        self.gate.check_action(room, action, actor.id, target_id)
         now = self.clock.now()
         self._apply(room, lambda r: rule(r, actor.id, target_id, now))
         return room

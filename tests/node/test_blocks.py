@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node.rooms.gate import BLOCKED_JOIN, BLOCKED_STAGE
+from node.rooms.gate import BLOCKED_ACCEPT, BLOCKED_JOIN, BLOCKED_STAGE
 from tests.support.nodes import ApiUser, Node
 
 
@@ -64,6 +64,10 @@ async def test_blocked_user_cannot_join_and_is_not_put_on_stage(node: Node) -> N
     assert (await carol.call("DELETE", "/api/users/alice/block"))[0] == 200
     status, body = await alice.call("POST", f"/api/rooms/{room}/invite_to_speak", {"user": "carol"})
     assert status == 200, body
+    # invited, then blocked by the host: the invitation can no longer be accepted
+    assert (await alice.call("POST", "/api/users/carol/block"))[0] == 200
+    status, body = await carol.call("POST", f"/api/rooms/{room}/accept_invite")
+    assert status == 403 and body == {"error": BLOCKED_ACCEPT}
 
 
 async def test_moderators_see_a_shield_and_viewers_see_blocked_speakers(node: Node) -> None:
