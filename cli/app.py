@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from federation.actors import ActorDirectory, ActorDocuments
+from federation.blocks import BlockBridge, BlockHandlers
 from federation.fetch import SafeClient
 from federation.flags import FlagDesk, ModerationRelay
 from federation.handlers import ActorHandlers, FollowHandlers, Handlers, RoomAnnouncements
@@ -37,6 +38,7 @@ from federation.store.rooms import RemoteRoomStore
 from federation.trunk_origin import TrunkDesk
 from media.engine import MediaConfig, MediaEngine
 from node.accounts import AccountService
+from node.blocks import BlockService
 from node.clock import Clock, SystemClock
 from node.datadir import ensure_data_dir
 from node.moderation import ModerationDesk
@@ -45,10 +47,11 @@ from node.rooms.gate import Gate
 from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
 from node.settings import Settings
+from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
 from node.store.users import UserStore
-from node.web import admin, api, pages, remote_rooms, websocket
+from node.web import admin, api, blocks_api, pages, remote_rooms, websocket
 from node.web.http import (
     ACCOUNTS,
     API_BODY_LIMIT,
@@ -70,6 +73,7 @@ class Node:
     settings: Settings
     db: Database
     accounts: AccountService
+    blocks: BlockService
     rooms: RoomService
     audio: RoomAudio
     federation: Federation
@@ -95,6 +99,8 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[NODE] = node
     app[api.SETTINGS] = settings
     app[ACCOUNTS] = node.accounts
+    app[blocks_api.BLOCKS] = node.blocks
+    app[api.HALLWAY_BLOCKS] = node.blocks
     app[api.ROOMS] = node.rooms
     app[api.REMOTE_PEOPLE] = People(
         node.federation.directory,
@@ -112,6 +118,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[admin.DESK] = node.desk
     app[FEDERATION] = node.federation
     app.add_routes(api.routes)
+    app.add_routes(blocks_api.routes)
     app.add_routes(websocket.routes)
     app.add_routes(remote_rooms.routes)
     app.add_routes(admin.routes)
@@ -145,7 +152,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     """The object graph, built once; every part gets what it uses and nothing else."""
     ensure_data_dir(settings.data_dir)
     db = open_database(settings.db_path)
-    users, follows = UserStore(db), FollowStore(db)
+    users, follows, block_store = UserStore(db), FollowStore(db), BlockStore(db)
     actors, follow_activities = RemoteActorStore(db), FollowActivityStore(db)
     remote_room_store, deliveries = RemoteRoomStore(db), DeliveryStore(db)
     policies = DomainPolicies(db, allowlist_mode=settings.allowlist_mode)
@@ -187,7 +194,13 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     accounts = AccountService(
         db, settings, clock, follow_hooks=[bridge], created_hooks=[signers.user_created]
     )
-    rooms = RoomService(db, settings, clock, Gate(follows, users, policies))
+    blocks = BlockService(
+        accounts,
+        block_store,
+        clock,
+        hooks=[BlockBridge(urls, actors, follow_activities, block_store, publisher)],
+    )
+    rooms = RoomService(db, settings, clock, Gate(follows, users, policies, block_store))
     engine = MediaEngine(
         MediaConfig(
             ice_addresses=settings.ice_addresses,
@@ -212,7 +225,16 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     )
     handlers = Handlers(
         FollowHandlers(
-            urls, users, follows, actors, follow_activities, policies, directory, bridge, clock
+            urls,
+            users,
+            follows,
+            actors,
+            follow_activities,
+            policies,
+            directory,
+            bridge,
+            clock,
+            block_store,
         ),
         ActorHandlers(actors, directory, rooms),
         RoomAnnouncements(actors, remote_room_store, client, signers, clock),
@@ -220,6 +242,9 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         directory,
         users,
         FlagDesk(urls, users, rooms, desk),
+        BlockHandlers(
+            urls, users, follows, follow_activities, actors, block_store, directory, clock
+        ),
     )
     signed = SignedRequests(settings.base_url, directory, clock)
     seen = SeenActivities(db)
@@ -268,7 +293,9 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         signers,
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
-    return Node(settings, db, accounts, rooms, audio, federation, remote, trunks, desk)
+    return Node(
+        settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk
+    )
 
 
 async def _load_rooms(app: web.Application) -> None:

@@ -625,10 +625,17 @@ class Reject(_Activity):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Block(_IdTargeted):
+    """A person blocks one of ours (Mastodon's shape: ``object`` is the blocked actor)."""
+
+    TYPE: ClassVar[str] = "Block"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Undo(_Activity):
     TYPE: ClassVar[str] = "Undo"
-    EMBEDDED: ClassVar[tuple[type[Any], ...]] = (Follow,)
-    object: Follow | Reference
+    EMBEDDED: ClassVar[tuple[type[Any], ...]] = (Follow, Block)
+    object: Follow | Block | Reference
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -657,10 +664,10 @@ class Delete(_Activity):
     object: Reference
 
 
-Activity = Follow | Accept | Reject | Undo | Create | Update | Delete | Join | Leave
+Activity = Follow | Accept | Reject | Undo | Create | Update | Delete | Join | Leave | Block
 ACTIVITY_CLASSES: dict[str, type[Activity]] = {
     model.TYPE: model
-    for model in (Follow, Accept, Reject, Undo, Create, Update, Delete, Join, Leave)
+    for model in (Follow, Accept, Reject, Undo, Create, Update, Delete, Join, Leave, Block)
 }
 _KNOWN_TYPES = frozenset(ACTIVITY_CLASSES) | ACTOR_TYPES | {"Event", "Multikey"}
 

@@ -118,10 +118,6 @@ def parse_inbound(data: object) -> Inbound:
     return parse_activity(data)
 
 
-def is_flag(data: Mapping[str, Any]) -> bool:
-    return data.get("type") == Flag.TYPE
-
-
 class FlagDesk:
     """Incoming ``Flag``s onto the moderation desk; refusals of suspended actors."""
 

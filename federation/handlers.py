@@ -14,6 +14,7 @@ from federation.activities import (
     Accept,
     ActivityError,
     Actor,
+    Block,
     Create,
     Delete,
     Event,
@@ -29,6 +30,7 @@ from federation.activities import (
     same_host,
 )
 from federation.actors import ActorDirectory
+from federation.blocks import BlockHandlers
 from federation.fetch import SafeClient
 from federation.flags import Flag, FlagDesk, Inbound
 from federation.identity import Signers, Urls
@@ -39,6 +41,7 @@ from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomStore
 from node.clock import Clock
 from node.rooms.service import RoomService
+from node.store.blocks import BlockStore
 from node.store.follows import FollowStore
 from node.store.users import UserStore
 
@@ -57,6 +60,7 @@ class Handlers:
         directory: ActorDirectory,
         users: UserStore,
         flags: FlagDesk,
+        blocks: BlockHandlers,
     ) -> None:
         self.flags = flags
         self.follows = follows
@@ -65,6 +69,7 @@ class Handlers:
         self.joins = joins
         self.directory = directory
         self.users = users
+        self.blocks = blocks
 
     async def handle(self, activity: Inbound, actor: Actor, data: dict[str, Any]) -> str:
         self.flags.check_sender(actor)
@@ -74,7 +79,11 @@ class Handlers:
             return await self.follows.follow(activity, actor)
         if isinstance(activity, Accept | Reject):
             return self.follows.answer(activity, actor)
+        if isinstance(activity, Block):
+            return self.blocks.block(activity, actor)
         if isinstance(activity, Undo):
+            if self.blocks.undoes_block(activity):
+                return self.blocks.undo(activity, actor)
             return self.follows.undo(activity, actor)
         if isinstance(activity, Create | Update):
             if isinstance(activity.object, Actor):
@@ -109,10 +118,12 @@ class FollowHandlers:
         directory: ActorDirectory,
         bridge: FollowBridge,
         clock: Clock,
+        blocks: BlockStore,
     ) -> None:
         self.urls = urls
         self.users = users
         self.follows = follows
+        self.blocks = blocks
         self.actors = actors
         self.follow_activities = follow_activities
         self.policies = policies
@@ -130,6 +141,9 @@ class FollowHandlers:
         follower = self.users.get(follower_id)
         assert follower is not None
         self.follow_activities.put_follow_activity(follower.id, followee.id, activity.id)
+        if self.blocks.between(follower.id, followee.id):
+            self.bridge.answer(follower, followee, accepted=False)
+            return "follow refused: one of the two has blocked the other"
         current = self.follows.state(follower.id, followee.id)
         if current == "accepted":
             self.bridge.answer(follower, followee, accepted=True)

@@ -26,7 +26,7 @@ from federation.activities import (
 )
 from federation.actors import ActorDirectory
 from federation.fetch import FetchError
-from federation.flags import ActivityDropped, Inbound, is_flag, parse_inbound
+from federation.flags import ActivityDropped, Inbound, parse_inbound
 from federation.handlers import Handlers
 from federation.identity import utc_now
 from federation.joins import JoinRefused
@@ -125,6 +125,11 @@ class SignedRequests:
             raise SignatureRejected(f"the signature was made for {value!r}, not {self.own_host}")
 
 
+#: Activities from a refused domain answered 202 and dropped, as Mastodon does: telling a
+#: blocked domain that its Block or report was refused tells it nothing useful.
+DROPPED_QUIETLY = frozenset({"Block", "Flag"})
+
+
 class Inbox:
     def __init__(
         self,
@@ -153,8 +158,8 @@ class Inbox:
         except ActivityError as exc:
             return InboxResult(400, str(exc))
         if self.policies.refused(actor_host):
-            if is_flag(data):  # a report from a refused domain is dropped without a word
-                return InboxResult(202, "Flag from a refused domain dropped")
+            if data.get("type") in DROPPED_QUIETLY:  # reports and blocks: no word back
+                return InboxResult(202, "ignored: this node does not federate with your domain")
             return InboxResult(403, "this node does not federate with your domain")
         try:
             actor = await self.signed.actor(request, claimed)

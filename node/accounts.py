@@ -26,6 +26,7 @@ from node.auth import (
 from node.clock import Clock
 from node.errors import DomainError
 from node.settings import Settings
+from node.store.blocks import BlockStore
 from node.store.db import Database
 from node.store.follows import FollowStore
 from node.store.rooms import RoomStore
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 MAX_DISPLAY_NAME = 100
 MAX_BIO = 2000
 SIGNUP_WINDOW = 3600.0
+BLOCKED_FOLLOW = "you cannot follow this person: one of you has blocked the other"
 
 
 class AccountError(DomainError):
@@ -69,6 +71,7 @@ class AccountService:
         self.users = UserStore(db)
         self.sessions = SessionStore(db)
         self.follows = FollowStore(db)
+        self.blocks = BlockStore(db)
         self.settings = settings
         self.clock = clock
         self.limiter = AttemptLimiter(
@@ -232,6 +235,8 @@ class AccountService:
         """Follow; a locked account's follow stays 'pending' until approved."""
         if follower.id == followee.id:
             raise AccountError("invalid", "you cannot follow yourself")
+        if self.blocks.between(follower.id, followee.id):
+            raise AccountError("forbidden", BLOCKED_FOLLOW)
         current = self.follows.state(follower.id, followee.id)
         if current is not None:
             return current
@@ -278,6 +283,8 @@ class AccountService:
         if viewer is not None and viewer.id != user.id:
             data["followed_by_you"] = self.follows.state(viewer.id, user.id)
             data["follows_you"] = self.follows.state(user.id, viewer.id) == "accepted"
+            data["blocked_by_you"] = self.blocks.blocks(viewer.id, user.id)
+            data["muted_by_you"] = self.blocks.mutes(viewer.id, user.id)
         return data
 
 

@@ -33,22 +33,70 @@ class OpenDomains:
         return False
 
 
+class Blocks(Protocol):
+    """Who blocked whom (node/store/blocks.py), in both directions and across nodes."""
+
+    def between(self, a: int, b: int) -> bool: ...
+
+    def blocked_among(self, blocker_ids: set[int], user_ids: set[int]) -> set[int]: ...
+
+
+class NoBlocks:
+    """Nobody blocks anybody (a room service built without the blocks table)."""
+
+    def between(self, a: int, b: int) -> bool:
+        return False
+
+    def blocked_among(self, blocker_ids: set[int], user_ids: set[int]) -> set[int]:
+        return set()
+
+
+BLOCKED_JOIN = "you cannot join: a host or moderator of this room has blocked you"
+BLOCKED_STAGE = "you cannot invite this person to speak: one of you has blocked the other"
+BLOCKED_ACCEPT = "you cannot join the stage: a host or moderator of this room has blocked you"
+#: Actions that put someone else on stage.
+STAGE_ACTIONS = frozenset({"invite_to_speak", "make_moderator"})
+
+
 class Gate:
-    def __init__(self, follows: FollowStore, users: UserStore, domains: DomainPolicy) -> None:
+    def __init__(
+        self, follows: FollowStore, users: UserStore, domains: DomainPolicy, blocks: Blocks
+    ) -> None:
         self.follows = follows
         self.users = users
         self.domains = domains
+        self.blocks = blocks
 
     def admit(self, room: Room, user: User, invite_token: str | None) -> bool:
         """Raise RoomRuleError unless USER may enter ROOM now; whether a moderator follows
         USER (``model.join`` needs it to decide a social room)."""
         if user.domain is not None and self.domains.refused(user.domain):
             raise RoomRuleError("forbidden", "this node does not federate with your domain")
+        if self.blocks.blocked_among(room.moderator_ids(), {user.id}):
+            raise RoomRuleError("forbidden", BLOCKED_JOIN)
         followed = self.follows.followed_by_any(user.id, room.moderator_ids())
         model.check_admission(
             room, user.id, followed_by_moderator=followed, invite_token=invite_token
         )
         return followed
+
+    def check_action(self, room: Room, action: str, actor_id: int, target_id: int) -> None:
+        """Blocks on the stage: nobody puts on stage someone they blocked or who blocked
+        them, and an invitation cannot be accepted once a moderator has blocked you."""
+        if action in STAGE_ACTIONS and self.blocks.between(actor_id, target_id):
+            raise RoomRuleError("forbidden", BLOCKED_STAGE)
+        if action == "accept_invite" and self.blocks.blocked_among(
+            room.moderator_ids(), {actor_id}
+        ):
+            raise RoomRuleError("forbidden", BLOCKED_ACCEPT)
+
+    def blocked_by_moderators(self, room: Room, user_ids: set[int]) -> set[int]:
+        """Those of USER_IDS some moderator of ROOM has blocked (the moderators' shield)."""
+        return self.blocks.blocked_among(room.moderator_ids(), user_ids)
+
+    def blocked_by(self, viewer_id: int, user_ids: set[int]) -> set[int]:
+        """Those of USER_IDS the viewer has blocked."""
+        return self.blocks.blocked_among({viewer_id}, user_ids)
 
     def may_stay(self, room: Room, user_id: int) -> bool:
         return room.status is not RoomStatus.ENDED and user_id in room.participants

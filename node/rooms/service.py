@@ -23,7 +23,8 @@ from node.accounts import handle
 from node.clock import Clock
 from node.handles import split_handle
 from node.rooms import model
-from node.rooms.gate import Gate, OpenDomains
+from node.rooms.block_marks import mark_blocks
+from node.rooms.gate import Gate, NoBlocks, OpenDomains
 from node.rooms.hallway import HallwayCard, Viewer, rank
 from node.rooms.limits import ActionLimiter
 from node.rooms.model import JoinMode, Participant, Room, RoomEvent, RoomRuleError, RoomStatus
@@ -134,7 +135,7 @@ class RoomService:
         self.follows = FollowStore(db)
         self.settings = settings
         self.clock = clock
-        self.gate = gate or Gate(self.follows, self.users, OpenDomains())
+        self.gate = gate or Gate(self.follows, self.users, OpenDomains(), NoBlocks())
         self._actions = ActionLimiter(
             clock, settings.room_actions_per_second, settings.room_actions_burst
         )
@@ -342,6 +343,7 @@ class RoomService:
             if target_user is None:
                 raise RoomRuleError("not_found", f"no user named {target!r}")
             target_id = target_user.id
+        self.gate.check_action(room, action, actor.id, target_id)
         now = self.clock.now()
         self._apply(room, lambda r: rule(r, actor.id, target_id, now))
         return room
@@ -599,6 +601,7 @@ class RoomService:
                 data["invite_link"] = (
                     f"{self.settings.base_url}/rooms/{room.id}?invite={room.invite_token}"
                 )
+            mark_blocks(data, room, viewer, self.gate, users)
         return data
 
     def _current_levels(self, room: Room, users: dict[int, User]) -> dict[str, float]:

@@ -262,8 +262,34 @@ def _v3_moderation_desk(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v4_blocks(db: sqlite_utils.Database) -> None:
+    """Blocks (local ones, and remote people's Blocks of our users) and local mutes."""
+    db.execute(
+        """
+        CREATE TABLE blocks (
+            blocker_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            blocked_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            activity_id TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (blocker_id, blocked_id)
+        )"""
+    )
+    db.execute("CREATE INDEX blocks_blocked ON blocks(blocked_id)")
+    db.execute("CREATE INDEX blocks_activity ON blocks(activity_id)")
+    db.execute(
+        """
+        CREATE TABLE mutes (
+            muter_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            muted_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (muter_id, muted_id)
+        )"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
     _v2_federation,
     _v3_moderation_desk,
+    _v4_blocks,
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -28,6 +28,19 @@ from node.web.http import (
 ROOMS = web.AppKey("rooms", RoomService)
 SETTINGS = web.AppKey("settings", Settings)
 REMOTE_PEOPLE = web.AppKey("remote_people", RemotePeople)
+
+
+class HallwayBlocks(Protocol):
+    """What blocks and mutes change in a hallway (node/blocks.py)."""
+
+    def hidden_hosts(self, viewer: User) -> set[str]:
+        """Handles whose rooms VIEWER's hallway leaves out."""
+
+    def blocked_names(self, viewer: User) -> set[str]:
+        """Handles and actor URIs of the people VIEWER blocked."""
+
+
+HALLWAY_BLOCKS = web.AppKey("hallway_blocks", HallwayBlocks)
 PAGE_SIZE = 50
 PAGE_RE = re.compile(r"[0-9]{1,6}")
 
@@ -133,7 +146,7 @@ async def profile(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     viewer = request[USER]
     # Signed-in people may name someone we have not met yet (bob@host): found via WebFinger.
-    user = await _resolve(request, name) if viewer is not None else accounts.by_name(name)
+    user = await resolve(request, name) if viewer is not None else accounts.by_name(name)
     return web.json_response(accounts.profile(user, viewer))
 
 
@@ -168,7 +181,7 @@ async def following(request: web.Request) -> web.Response:
     return await _follow_list(request, "following")
 
 
-async def _resolve(request: web.Request, name: str) -> User:
+async def resolve(request: web.Request, name: str) -> User:
     """A local user, a known remote one, or (``bob@host``) one found through WebFinger."""
     accounts = request.app[ACCOUNTS]
     try:
@@ -187,7 +200,7 @@ async def lookup(request: web.Request) -> web.Response:
     acct = request.query.get("acct", "").strip()
     if not acct:
         raise HttpError(400, "the acct parameter is required")
-    user = await _resolve(request, acct)
+    user = await resolve(request, acct)
     return web.json_response(request.app[ACCOUNTS].profile(user, viewer))
 
 
@@ -195,7 +208,7 @@ async def lookup(request: web.Request) -> web.Response:
 async def follow(request: web.Request) -> web.Response:
     user = current_user(request)
     accounts = request.app[ACCOUNTS]
-    target = await _resolve(request, request.match_info["name"])
+    target = await resolve(request, request.match_info["name"])
     state = accounts.follow(user, target)
     return web.json_response({"state": state, "user": accounts.profile(target, user)})
 
@@ -242,7 +255,14 @@ async def hallway(request: web.Request) -> web.Response:
     people = request.app.get(REMOTE_PEOPLE)
     if people is not None:
         cards = merge(cards, people.remote_cards(user))
-    return web.json_response({"rooms": [card.to_json() for card in cards]})
+    blocks = request.app[HALLWAY_BLOCKS]
+    hidden, blocked = blocks.hidden_hosts(user), blocks.blocked_names(user)
+    shown = [card.to_json() for card in cards if card.host not in hidden]
+    for data in shown:  # local cards carry it from the room view; remote ones get it here
+        data.setdefault(
+            "blocked_on_stage", [s["user"] for s in data["speakers"] if s["user"] in blocked]
+        )
+    return web.json_response({"rooms": shown})
 
 
 @routes.post("/api/rooms")

@@ -5,7 +5,7 @@ import { ApiError, api, get, userPath } from "../api.js";
 import { avatar, clear, field, h, nodeOf, plural } from "../dom.js";
 import { handleOf } from "../room/source.js";
 import { roomHref } from "./hallway.js";
-import { reportMenu } from "./report.js";
+import { openReportDialog } from "./report.js";
 
 const PENDING_POLL_MS = 2000;
 
@@ -57,7 +57,7 @@ export function profileView(root, app, [rawHandle]) {
           h("p", { class: "handle" }, `@${who}`, who.includes("@") ? "" : `@${location.host}`),
           profile.locked ? h("p", { class: "muted" }, "Approves followers by hand") : null),
         isMe ? null : followButton(profile, draw, rooms),
-        isMe ? null : reportMenu(who, `@${who}`, who.includes("@"))),
+        isMe || !app.me ? null : moreMenu(profile, draw, rooms)),
       profile.bio ? h("p", { class: "bio" }, profile.bio) : null,
       h("p", { class: "counts" },
         h("span", {}, h("strong", {}, String(profile.followers_count ?? 0)), " ",
@@ -109,6 +109,51 @@ function followButton(profile, redraw, rooms) {
   }, label);
   return h("div", { class: "follow" }, button,
     state === "pending" ? h("p", { class: "hint" }, "Waiting for approval. Press to cancel.") : null, message);
+}
+
+/** Block / Mute (and their undo) in a small menu: they are rarer than Follow. */
+function moreMenu(profile, redraw, rooms) {
+  const who = profile.handle || profile.username;
+  const message = h("p", { class: "form-error", role: "alert" });
+  const item = (label, method, path) => h("button", {
+    type: "button", role: "menuitem", class: "secondary small",
+    onclick: async () => {
+      message.textContent = "";
+      try {
+        const result = await api(method, `${userPath(who)}/${path}`);
+        redraw(result.user, rooms);
+      } catch (error) {
+        message.textContent = error instanceof ApiError ? error.message : String(error);
+      }
+    },
+  }, label);
+  const menu = h("div", { class: "more-menu", role: "menu", id: "profile-more", "aria-label": "More actions", hidden: true },
+    profile.blocked_by_you ? item("Unblock", "DELETE", "block") : item("Block", "POST", "block"),
+    profile.muted_by_you ? item("Unmute", "DELETE", "mute") : item("Mute", "POST", "mute"),
+    h("button", {
+      type: "button", role: "menuitem", class: "secondary small",
+      onclick: () => {
+        menu.hidden = true;
+        toggle.setAttribute("aria-expanded", "false");
+        openReportDialog(who, `@${who}`, who.includes("@"), toggle);
+      },
+    }, "Report"));
+  const toggle = h("button", {
+    type: "button", class: "secondary", "aria-haspopup": "menu", "aria-expanded": "false",
+    "aria-controls": "profile-more",
+    onclick: () => {
+      menu.hidden = !menu.hidden;
+      toggle.setAttribute("aria-expanded", menu.hidden ? "false" : "true");
+      if (!menu.hidden) menu.querySelector("[role=menuitem]").focus();
+    },
+  }, "More actions");
+  menu.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { menu.hidden = true; toggle.setAttribute("aria-expanded", "false"); toggle.focus(); }
+  });
+  return h("div", { class: "more" }, toggle, menu,
+    profile.blocked_by_you ? h("p", { class: "hint" }, "Blocked: they cannot follow you or join your rooms.") : null,
+    profile.muted_by_you ? h("p", { class: "hint" }, "Muted: their rooms are hidden from your hallway.") : null,
+    message);
 }
 
 function editForm(profile, app, done) {

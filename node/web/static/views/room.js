@@ -1,11 +1,11 @@
 // The room: stage with speaking rings, listeners, hands, the invitation prompt, your
 // controls, and moderation. Joining opens the room socket and starts audio.
 
-import { get, post } from "../api.js";
+import { get, post, userPath } from "../api.js";
 import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
 import { RoomAudio } from "../room/audio.js";
 import { RoomConnection, Status } from "../room/connection.js";
-import { localRoom, remoteRoom } from "../room/source.js";
+import { handleOf, localRoom, remoteRoom } from "../room/source.js";
 import { find, isModerator, onStage } from "../room/state.js";
 import { reportMenu } from "./report.js";
 
@@ -266,6 +266,10 @@ function roomPage(root, app, source, navState) {
         h("a", { href: profileHref(room.host) }, room.host_display_name || room.host),
         room.status === "live" && !room.unknown
           ? ` · ${plural(room.listener_count || 0, "listener", "listeners")}` : "") : null,
+      !view.joined && (room.blocked_on_stage || []).length
+        ? h("p", { class: "block-warning", role: "note" },
+          `You blocked ${room.blocked_on_stage.map(handleOf).join(", ")}, who ${room.blocked_on_stage.length === 1 ? "is" : "are"}`
+          + " on stage in this room.") : null,
       source.remote ? h("p", { class: "hint remote-note" },
         `This room is on ${node}. You take part through ${app.instance.name}.`) : null,
       room.host === me || room.unknown ? null : reportMenu(room.url, `“${room.title}”`, source.remote));
@@ -359,13 +363,33 @@ function roomPage(root, app, source, navState) {
       h("span", { class: "visually-hidden" }, "muted")) : null,
     p.hand_raised ? h("span", { class: "hand-badge", title: "Hand raised" }, "✋",
       h("span", { class: "visually-hidden" }, "hand raised")) : null,
-    p.connected === false ? h("span", { class: "visually-hidden" }, "reconnecting") : null);
+    p.connected === false ? h("span", { class: "visually-hidden" }, "reconnecting") : null,
+    // moderators only: someone a moderator of this room blocked (Clubhouse's shield)
+    p.blocked_by_moderator ? h("span", { class: "shield-badge", title: "Blocked by a moderator" }, "🛡",
+      h("span", { class: "visually-hidden" }, "blocked by a moderator")) : null);
     const menu = h("div", { class: "person-menu", id: menuId, role: "group", "aria-label": `Actions for ${name}`,
       hidden: !open, onkeydown: (e) => { if (e.key === "Escape") closeMenu(p.user); } },
     h("a", { href: profileHref(p.user), dataset: { key: `profile-${p.user}` } }, "View profile"),
-    actions);
+    actions, p.user === me ? null : blockButton(p, name));
     return h("li", { class: `person ${p.connected === false ? "away" : ""}`, dataset: { user: p.user } },
       toggle, menu);
+  }
+
+  function blockButton(p, name) {
+    return h("button", {
+      type: "button", class: "small danger", dataset: { key: `block-${p.user}` },
+      onclick: async () => {
+        view.openMenu = null;
+        try {
+          await post(`${userPath(p.user)}/block`);
+          say(`You blocked ${name}. They cannot join your rooms or follow you.`);
+          if (view.connection) view.connection.refreshSoon(); // the shield comes with the view
+        } catch (error) {
+          say(error.message);
+        }
+        draw();
+      },
+    }, "Block");
   }
 
   function closeMenu(user) {
