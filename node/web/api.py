@@ -50,7 +50,7 @@ routes = web.RouteTableDef()
 def _signed_in_response(request: web.Request, signed: SignedIn, status: int) -> web.Response:
     accounts = request.app[ACCOUNTS]
     body = {
-        "user": accounts.profile(signed.user, None),
+        "user": {**accounts.profile(signed.user, None), "is_admin": signed.user.is_admin},
         "csrf_token": signed.session.csrf_token,
     }
     response = web.json_response(body, status=status)
@@ -128,6 +128,7 @@ async def me(request: web.Request) -> web.Response:
     user = current_user(request)
     data = request.app[ACCOUNTS].profile(user, None)
     data["csrf_token"] = current_session(request).csrf_token
+    data["is_admin"] = user.is_admin  # the web client links the moderation desk for admins
     return web.json_response(data)
 
 

@@ -58,6 +58,7 @@ async def test_report_dialog_and_admin_desk(
         ("harassment", "bob", "alice"),
     ]
     assert reports[0]["context"]["room"]["title"] == "Loud room"
+    assert not await bob.page.get_by_role("link", name="Moderation").count()
     response = await bob.page.goto(f"{node.url}/admin")
     assert response is not None and response.status == 403
 
@@ -68,7 +69,8 @@ async def test_report_dialog_and_admin_desk(
     await page.get_by_label("Password").fill("password123")
     await page.get_by_role("button", name="Sign in").click()
     await page.get_by_role("heading", name="Hallway").wait_for()
-    await page.goto(f"{node.url}/admin")
+    # admins find the desk in the main navigation; bob (not an admin) has no such link
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Moderation").click()
     await page.get_by_role("heading", name="Moderation desk").wait_for()
     await page.get_by_role("button", name="Reports").click()
     first = page.get_by_role("article", name="Report 2: spam · alice")

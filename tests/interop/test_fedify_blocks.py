@@ -83,7 +83,12 @@ async def test_fedify_block_and_undo_are_honoured_and_ours_verifies(
         "keyId": f"{salon.url}/users/alice#main-key",
         "owner": f"{salon.url}/users/alice",
     }
+    parsed = await run_tool(fedify, {"op": "parse", "body": sent.body.decode()})
+    assert parsed["type"] == "Block" and parsed["id"] == document["id"]
+    assert parsed["actor"] == f"{salon.url}/users/alice" and parsed["objects"] == [fedi]
     assert (await alice.call("DELETE", f"/api/users/fedi@{host_of(remote.base)}/block"))[0] == 200
     sent = await remote.wait_post("Undo")
     assert json.loads(sent.body)["object"]["id"] == document["id"]
     assert (await run_tool(fedify, {"op": "verify", **sent.as_json()}))["verified"] is True
+    parsed = await run_tool(fedify, {"op": "parse", "body": sent.body.decode()})
+    assert parsed["type"] == "Undo" and parsed["objects"] == [document["id"]]

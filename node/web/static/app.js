@@ -74,7 +74,8 @@ function drawTopbar() {
   const nav = h("nav", { class: "nav", "aria-label": "Main" },
     h("a", { href: "/", class: "navlink nav-hallway" }, "Hallway"),
     h("a", { href: "/new", class: "navlink" }, "Start a room"),
-    h("a", { href: profileHref(app.me.handle), class: "navlink" }, "Profile"));
+    h("a", { href: profileHref(app.me.handle), class: "navlink" }, "Profile"),
+    app.me.is_admin ? h("a", { href: "/admin", class: "navlink" }, "Moderation") : null);
   topbar.append(brand, nav, form);
   markCurrent();
 }
