@@ -103,4 +103,10 @@ async def test_report_dialog_and_admin_desk(
     log = page.get_by_role("list")
     await log.get_by_text("resolve report 2").wait_for()
     await log.get_by_text("domain suspend spam.example").wait_for()
+    # a warning reaches the warned person: bob reads it on his own profile
+    root = parts(node).accounts.users.by_name("root")
+    await parts(node).desk.warn(root, "bob", "Please keep reports to real abuse.")
+    await bob.page.goto(f"{node.url}/@bob")
+    notes = bob.page.get_by_role("region", name="Notes from the moderators")
+    await notes.get_by_text("Please keep reports to real abuse.").wait_for()
     assert bob.errors == [] and admin.errors == []

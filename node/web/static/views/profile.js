@@ -70,6 +70,7 @@ export function profileView(root, app, [rawHandle]) {
           h("p", {}, h("a", { href: roomHref(liveRoom) }, liveRoom.title), " · ",
             plural(liveRoom.listener_count || 0, "listener", "listeners")))
         : null,
+      isMe ? warningsSection() : null,
       isMe ? editForm(profile, app, (updated) => draw(updated, rooms)) : null,
       isMe ? h("p", { class: "sign-out" }, h("button", { type: "button", class: "secondary", onclick: app.signOut },
         "Sign out")) : null,
@@ -112,6 +113,21 @@ function followButton(profile, redraw, rooms) {
 }
 
 /** Block / Mute (and their undo) in a small menu: they are rarer than Follow. */
+/** Warnings the node's moderators sent you (filled in when they arrive; empty: hidden). */
+function warningsSection() {
+  const list = h("ul", { class: "warnings" });
+  const section = h("section", { class: "warnings-box", "aria-labelledby": "warnings-h", hidden: true },
+    h("h2", { id: "warnings-h" }, "Notes from the moderators"), list);
+  get("/api/me/warnings").then((body) => {
+    for (const warning of body.warnings || []) {
+      const when = new Date(warning.created_at * 1000).toLocaleDateString();
+      list.append(h("li", {}, h("p", {}, warning.note), h("p", { class: "muted small" }, when)));
+    }
+    section.hidden = !list.children.length;
+  }).catch(() => {});
+  return section;
+}
+
 function moreMenu(profile, redraw, rooms) {
   const who = profile.handle || profile.username;
   const message = h("p", { class: "form-error", role: "alert" });
