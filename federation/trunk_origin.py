@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -41,6 +40,7 @@ log = logging.getLogger(__name__)
 
 HANDLE_KEYS = ("user", "by", "host")
 HELLO_TIMEOUT = 10.0
+RECHECK_SECONDS = 2.0  # how often an open trunk asks the gate again (policy changes)
 
 
 def rewrite_handles(value: Any, fix: Callable[[Any], Any]) -> Any:
@@ -116,17 +116,31 @@ class OriginSession:
             protocol.Media(trunk_id, advertised, sock.address[1], key).serialize()
         )
         self.sub = self.rooms.watch(self.room_id)
-        writer = asyncio.create_task(self._forward(self.sub))
+        tasks = [
+            asyncio.create_task(self._forward(self.sub)),
+            asyncio.create_task(self._recheck()),
+        ]
         try:
             async for msg in self.ws:
                 reply = self._answer(msg)
                 if reply is not None:
                     await self.ws.send_json(reply)
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.close()
+
+    async def _recheck(self) -> None:
+        """An operator may suspend the node's domain while the trunk is open (the API, the
+        desk, or `salon admin` from another process): ask the gate again now and then."""
+        while True:
+            await asyncio.sleep(RECHECK_SECONDS)
+            room = self.rooms.live(self.room_id)
+            if room is not None and not self.desk.gate.seated_from(room, self.node_host):
+                log.info("trunk: %s may no longer be in %s; closing", self.node_host, self.room_id)
+                await self.ws.close(code=4003, message=b"your node may no longer join this room")
+                return
 
     async def _receive(self, timeout: float) -> dict[str, Any]:
         msg = await self.ws.receive(timeout=timeout)

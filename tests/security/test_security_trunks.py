@@ -171,3 +171,27 @@ async def test_bad_trunk_frames_are_answered_not_fatal(node_factory: NodeFactory
     assert answer["type"] == "state"
     await asyncio.sleep(0)
     await ws.close()
+
+
+async def test_suspending_a_nodes_domain_closes_its_open_trunk(node_factory: NodeFactory) -> None:
+    a, b = await pair(node_factory)
+    alice, bob = a.users[0], b.users[0]
+    _, room = await alice.call("POST", "/api/rooms", {"title": "Open"})
+    await alice.call("POST", f"/api/rooms/{room['id']}/join")
+    status, joined = await bob.call("POST", "/api/remote-rooms", {"url": room["url"]})
+    assert status == 200, joined
+
+    async def seated() -> bool:
+        return sessions(a) == 1 and attached(a, room["id"]) == 1
+
+    await eventually(seated)
+    assert a.app is not None
+    a.app[FEDERATION].policies.set_policy(host_of(b.url), "suspend", 0.0)
+
+    async def closed() -> bool:
+        return sessions(a) == 0 and attached(a, room["id"]) == 0
+
+    await eventually(closed, timeout=15)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await trunk_ws(b, room["url"])
+    assert refused.value.status == 403
