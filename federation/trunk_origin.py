@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -128,7 +129,10 @@ class OriginSession:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # aiohttp cancels this handler when the peer's connection drops: the seats and
+            # the UDP end must be released all the same
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*tasks, return_exceptions=True)
             await self.close()
 
     async def _recheck(self) -> None:
