@@ -24,6 +24,7 @@ from federation.fetch import FetchError, GuardedResolver, SafeClient, UnsafeAddr
 from federation.service import FEDERATION, Federation
 from federation.signatures import HttpRequest, sign_cavage
 from node.clock import SystemClock
+from tests.support.federation import FixedResolver
 from tests.support.network import FAST, eventually
 from tests.support.nodes import ApiUser, Node, NodeFactory
 
@@ -359,38 +360,19 @@ async def target() -> AsyncIterator[FetchTarget]:
     await fake.server.close()
 
 
-class _MapResolver(AbstractResolver):
-    """Resolves every name to one address (what a hostile DNS answer would do)."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host, host=self.address, port=port, family=family, proto=0, flags=0
-            )
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
 class _PublicOnlyFor(AbstractResolver):
     """``public.example`` reaches the loopback fake as if it were a public server; every
     other name goes through the production guard (and resolves to loopback)."""
 
     def __init__(self) -> None:
-        self.guard = GuardedResolver(_MapResolver("127.0.0.1"))
+        self.guard = GuardedResolver(FixedResolver("127.0.0.1"))
         self.guarded: list[str] = []
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         if host == "public.example":
-            return await _MapResolver("127.0.0.1").resolve(host, port, family)
+            return await FixedResolver("127.0.0.1").resolve(host, port, family)
         self.guarded.append(host)
         return await self.guard.resolve(host, port, family)
 

@@ -4,7 +4,6 @@ expected status and stores nothing; the happy path stores and answers with an Ac
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from federation import keys
@@ -21,6 +19,7 @@ from federation.fetch import FetchError, GuardedResolver, SafeClient, UnsafeAddr
 from federation.service import FEDERATION
 from federation.signatures import HttpRequest, sign_cavage
 from node.clock import SystemClock
+from tests.support.federation import FixedResolver
 from tests.support.nodes import Node, NodeFactory
 
 TABLES = ("remote_actors", "follow_activities", "seen_activities", "remote_rooms", "follows")
@@ -253,28 +252,11 @@ async def test_authorized_fetch(node_factory: NodeFactory, remote: FakeRemote) -
             assert resp.status == 200  # the node actor stays public
 
 
-class _FakeResolver(AbstractResolver):
-    def __init__(self, address: str) -> None:
-        self.address = address
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host, host=self.address, port=port, family=family, proto=0, flags=0
-            )
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "fd00::1"])
 async def test_guarded_resolver_refuses_special_addresses(address: str) -> None:
     with pytest.raises(OSError, match="no public address"):
-        await GuardedResolver(_FakeResolver(address)).resolve("evil.example", 80)
-    assert await GuardedResolver(_FakeResolver("93.184.215.14")).resolve("ok.example", 80)
+        await GuardedResolver(FixedResolver(address)).resolve("evil.example", 80)
+    assert await GuardedResolver(FixedResolver("93.184.215.14")).resolve("ok.example", 80)
 
 
 async def test_ssrf_guard_without_testnet(remote: FakeRemote) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Any
 
 import aiohttp
 import pytest
@@ -45,6 +46,16 @@ async def hello(ws: aiohttp.ClientWebSocketResponse) -> dict[str, object]:
     key = base64.b64encode(bytes(PrivateKey.generate().public_key)).decode()
     await ws.send_json({"type": "hello", "key": key})
     return dict(await ws.receive_json(timeout=5))
+
+
+async def bob_in_alices_room(a: Node, b: Node) -> tuple[dict[str, Any], dict[str, Any]]:
+    """alice opens a room on A and sits in it; bob joins it through B (B opens its trunk)."""
+    alice, bob = a.users[0], b.users[0]
+    _, room = await alice.call("POST", "/api/rooms", {"title": "Open"})
+    await alice.call("POST", f"/api/rooms/{room['id']}/join")
+    status, joined = await bob.call("POST", "/api/remote-rooms", {"url": room["url"]})
+    assert status == 200, joined
+    return room, joined
 
 
 def sessions(a: Node) -> int:
@@ -86,10 +97,7 @@ async def test_closed_room_trunk_is_refused_without_an_admitted_user(
 async def test_removed_users_node_loses_its_trunk(node_factory: NodeFactory) -> None:
     a, b = await pair(node_factory)
     alice, bob = a.users[0], b.users[0]
-    _, room = await alice.call("POST", "/api/rooms", {"title": "Open"})
-    await alice.call("POST", f"/api/rooms/{room['id']}/join")
-    status, joined = await bob.call("POST", "/api/remote-rooms", {"url": room["url"]})
-    assert status == 200, joined
+    room, joined = await bob_in_alices_room(a, b)
     bob_handle = f"bob@{host_of(b.url)}"
 
     async def seated() -> bool:
@@ -175,11 +183,7 @@ async def test_bad_trunk_frames_are_answered_not_fatal(node_factory: NodeFactory
 
 async def test_suspending_a_nodes_domain_closes_its_open_trunk(node_factory: NodeFactory) -> None:
     a, b = await pair(node_factory)
-    alice, bob = a.users[0], b.users[0]
-    _, room = await alice.call("POST", "/api/rooms", {"title": "Open"})
-    await alice.call("POST", f"/api/rooms/{room['id']}/join")
-    status, joined = await bob.call("POST", "/api/remote-rooms", {"url": room["url"]})
-    assert status == 200, joined
+    room, _ = await bob_in_alices_room(a, b)
 
     async def seated() -> bool:
         return sessions(a) == 1 and attached(a, room["id"]) == 1

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import socket
+
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from federation.service import FEDERATION
 from tests.support.nodes import Node
@@ -34,3 +37,22 @@ async def signed_join(
 
 def host_root(url: str) -> str:
     return url.split("/rooms/")[0]
+
+
+class FixedResolver(AbstractResolver):
+    """Resolves every name to one address (what a hostile DNS answer would do)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host, host=self.address, port=port, family=family, proto=0, flags=0
+            )
+        ]
+
+    async def close(self) -> None:
+        return None
