@@ -19,7 +19,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from federation import keys
-from federation.activities import Actor, ActorPublicKey, host_of
+from federation.activities import host_of
 from federation.fetch import FetchError, GuardedResolver, SafeClient, UnsafeAddress
 from federation.service import FEDERATION, Federation
 from federation.signatures import HttpRequest, sign_cavage
@@ -27,11 +27,12 @@ from node.clock import SystemClock
 from tests.support.federation import FixedResolver
 from tests.support.network import FAST, eventually
 from tests.support.nodes import ApiUser, Node, NodeFactory
+from tests.support.remote import LoopbackActors, as2_response
 
 TABLES = ("remote_actors", "follow_activities", "seen_activities", "remote_rooms", "follows")
 
 
-class FakeRemote:
+class FakeRemote(LoopbackActors):
     """An ActivityPub server on loopback whose actors can rotate keys, rename and vanish."""
 
     def __init__(self) -> None:
@@ -44,38 +45,18 @@ class FakeRemote:
         app.router.add_get("/users/{name}", self.actor)
         app.router.add_post("/inbox", self.inbox)
         app.router.add_post("/users/{name}/inbox", self.inbox)
-        self.server = TestServer(app, host="127.0.0.1")
+        super().__init__(app)
 
-    @property
-    def base(self) -> str:
-        return str(self.server.make_url("")).rstrip("/")
-
-    @property
-    def host(self) -> str:
-        return host_of(self.base)
-
-    def actor_id(self, name: str) -> str:
-        return f"{self.base}/users/{name}"
-
-    def document(self, name: str) -> dict[str, Any]:
-        actor_id = self.actor_id(name)
-        return Actor(
-            id=actor_id,
-            inbox=f"{actor_id}/inbox",
-            shared_inbox=f"{self.base}/inbox",
-            preferred_username=name,
-            name=self.names.get(name, name.title()),
-            public_keys=(
-                ActorPublicKey(keys.rsa_key_id(actor_id), actor_id, self.keys[name].rsa_public_pem),
-            ),
-        ).serialize()
+    def actor_document(self, name: str) -> dict[str, Any]:
+        display = self.names.get(name, name.title())
+        return self.document(name, self.keys[name], display_name=display)
 
     async def actor(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.actor_gets[name] = self.actor_gets.get(name, 0) + 1
         if name in self.gone or name not in self.keys:
             return web.Response(status=410)
-        return web.json_response(self.document(name), content_type="application/activity+json")
+        return as2_response(self.actor_document(name))
 
     async def inbox(self, request: web.Request) -> web.Response:
         body = json.loads(await request.read())
@@ -93,17 +74,7 @@ class FakeRemote:
     def sign(
         self, url: str, body: bytes, actor: str = "mallory", key: keys.ActorKeys | None = None
     ) -> dict[str, str]:
-        request = HttpRequest("POST", url, {"Content-Type": "application/activity+json"}, body)
-        headers = {"Content-Type": "application/activity+json"}
-        headers.update(
-            sign_cavage(
-                request,
-                key_id=keys.rsa_key_id(self.actor_id(actor)),
-                private_key=(key or self.keys[actor]).rsa_private_key,
-                now=datetime.now(UTC),
-            )
-        )
-        return headers
+        return self.signed_post_headers(url, body, actor, key or self.keys[actor])
 
 
 @pytest.fixture
@@ -181,7 +152,7 @@ async def test_rotated_key_refetches_the_actor_once(node_a: Node, remote: FakeRe
     # verifies, so the inbox fetches the actor again, exactly once, and accepts.
     remote.keys["mallory"] = keys.ActorKeys.generate()
     remote.names["mallory"] = "Mallory Rotated"
-    doc = remote.document("mallory")
+    doc = remote.actor_document("mallory")
     status, answer = await deliver(node_a, remote, activity(remote, "Update", "1", doc))
     assert status == 202, answer
     assert remote.actor_gets["mallory"] == fetched + 1
@@ -198,7 +169,7 @@ async def test_rotated_key_refetches_the_actor_once(node_a: Node, remote: FakeRe
     before = counts(node_a)
     stranger = keys.ActorKeys.generate()
     remote.names["mallory"] = "Forged"
-    forged = activity(remote, "Update", "2", remote.document("mallory"))
+    forged = activity(remote, "Update", "2", remote.actor_document("mallory"))
     status, answer = await deliver(node_a, remote, forged, key=stranger)
     assert status == 401, answer
     assert remote.actor_gets["mallory"] == fetched + 2
@@ -231,7 +202,7 @@ async def test_actor_update_changes_the_stored_profile(node_a: Node, remote: Fak
     assert profile["display_name"] == "Mallory"
 
     remote.names["mallory"] = "Mallory Two"
-    update = activity(remote, "Update", "1", remote.document("mallory"))
+    update = activity(remote, "Update", "1", remote.actor_document("mallory"))
     status, answer = await deliver(node_a, remote, update)
     assert status == 202 and answer["status"] == "actor updated", answer
     _, profile = await alice.call("GET", f"/api/users/{handle}")
@@ -239,7 +210,7 @@ async def test_actor_update_changes_the_stored_profile(node_a: Node, remote: Fak
 
     # Nobody may update someone else's document.
     remote.names["eve"] = "Eve Hijacked"
-    hijack = activity(remote, "Update", "2", remote.document("eve"))
+    hijack = activity(remote, "Update", "2", remote.actor_document("eve"))
     status, _ = await deliver(node_a, remote, hijack)
     assert status == 400
     _, profile = await alice.call("GET", f"/api/users/eve@{remote.host}")

@@ -11,21 +11,20 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from federation import keys
-from federation.activities import Actor, ActorPublicKey
 from federation.fetch import FetchError, GuardedResolver, SafeClient, UnsafeAddress, make_session
 from federation.service import FEDERATION
 from federation.signatures import HttpRequest, sign_cavage
 from node.clock import SystemClock
 from tests.support.federation import FixedResolver
 from tests.support.nodes import Node, NodeFactory
+from tests.support.remote import LoopbackActors, as2_response
 
 TABLES = ("remote_actors", "follow_activities", "seen_activities", "remote_rooms", "follows")
 
 
-class FakeRemote:
+class FakeRemote(LoopbackActors):
     """A tiny ActivityPub server: actors with keys, an inbox that records what it gets."""
 
     def __init__(self) -> None:
@@ -37,28 +36,11 @@ class FakeRemote:
         app.router.add_get("/objects/{name}", self.obj)
         app.router.add_post("/inbox", self.inbox)
         app.router.add_post("/users/{name}/inbox", self.inbox)
-        self.server = TestServer(app, host="127.0.0.1")
-
-    @property
-    def base(self) -> str:
-        return str(self.server.make_url("")).rstrip("/")
-
-    def actor_id(self, name: str) -> str:
-        return f"{self.base}/users/{name}"
+        super().__init__(app)
 
     async def actor(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        actor_id = self.actor_id(name)
-        doc = Actor(
-            id=actor_id,
-            inbox=f"{actor_id}/inbox",
-            shared_inbox=f"{self.base}/inbox",
-            preferred_username=name,
-            public_keys=(
-                ActorPublicKey(keys.rsa_key_id(actor_id), actor_id, self.keys[name].rsa_public_pem),
-            ),
-        ).serialize()
-        return web.json_response(doc, content_type="application/activity+json")
+        return as2_response(self.document(name, self.keys[name]))
 
     async def obj(self, request: web.Request) -> web.Response:
         return web.json_response(self.documents[request.match_info["name"]])
@@ -70,17 +52,7 @@ class FakeRemote:
     def sign(
         self, url: str, body: bytes, signer: str = "mallory", now: datetime | None = None
     ) -> dict[str, str]:
-        request = HttpRequest("POST", url, {"Content-Type": "application/activity+json"}, body)
-        headers = {"Content-Type": "application/activity+json"}
-        headers.update(
-            sign_cavage(
-                request,
-                key_id=keys.rsa_key_id(self.actor_id(signer)),
-                private_key=self.keys[signer].rsa_private_key,
-                now=now or datetime.now(UTC),
-            )
-        )
-        return headers
+        return self.signed_post_headers(url, body, signer, self.keys[signer], now)
 
 
 @pytest.fixture

@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from federation import keys
-from federation.activities import Actor, ActorPublicKey, Multikey
 from tests.support.nodes import Node, NodeFactory
+from tests.support.remote import LoopbackActors, as2_response
 
 HERE = Path(__file__).resolve().parent
 FEDIFY_DIR = HERE / "fedify"
@@ -58,7 +57,7 @@ class Captured:
         }
 
 
-class FakeRemote:
+class FakeRemote(LoopbackActors):
     """Serves ``/users/{name}`` for actors whose private keys the tests hand to the other
     implementation, and records every request (our node's signed GETs and POSTs)."""
 
@@ -69,14 +68,7 @@ class FakeRemote:
         app.router.add_get("/users/{name}", self.actor)
         app.router.add_post("/inbox", self.inbox)
         app.router.add_post("/users/{name}/inbox", self.inbox)
-        self.server = TestServer(app, host="127.0.0.1")
-
-    @property
-    def base(self) -> str:
-        return str(self.server.make_url("")).rstrip("/")
-
-    def actor_id(self, name: str) -> str:
-        return f"{self.base}/users/{name}"
+        super().__init__(app)
 
     def add(self, name: str) -> keys.ActorKeys:
         self.keys[name] = keys.ActorKeys.generate()
@@ -93,24 +85,7 @@ class FakeRemote:
         name = request.match_info["name"]
         if name not in self.keys:
             raise web.HTTPNotFound()
-        actor_id = self.actor_id(name)
-        doc = Actor(
-            id=actor_id,
-            inbox=f"{actor_id}/inbox",
-            shared_inbox=f"{self.base}/inbox",
-            preferred_username=name,
-            public_keys=(
-                ActorPublicKey(keys.rsa_key_id(actor_id), actor_id, self.keys[name].rsa_public_pem),
-            ),
-            assertion_methods=(
-                Multikey(
-                    keys.ed25519_key_id(actor_id),
-                    actor_id,
-                    self.keys[name].ed25519_public_multibase,
-                ),
-            ),
-        ).serialize()
-        return web.json_response(doc, content_type="application/activity+json")
+        return as2_response(self.document(name, self.keys[name], multikey=True))
 
     async def inbox(self, request: web.Request) -> web.Response:
         await self._capture(request)
