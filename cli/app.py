@@ -51,7 +51,8 @@ from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
 from node.store.users import UserStore
-from node.web import admin, api, blocks_api, pages, remote_rooms, websocket
+from node.turn import IceServers
+from node.web import admin, api, blocks_api, ice, pages, remote_rooms, websocket
 from node.web.http import (
     ACCOUNTS,
     API_BODY_LIMIT,
@@ -86,7 +87,8 @@ NODE = web.AppKey("node", Node)
 
 
 def build_app(settings: Settings, clock: Clock | None = None) -> web.Application:
-    node = build_node(settings, clock or SystemClock())
+    clock = clock or SystemClock()
+    node = build_node(settings, clock)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         handler_args=connection_limits(settings),
@@ -117,7 +119,16 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[remote_rooms.REMOTE_ROOMS] = node.remote_rooms
     app[admin.DESK] = node.desk
     app[FEDERATION] = node.federation
+    app[ice.ICE_SERVERS] = IceServers(
+        clock,
+        settings.turn_servers,
+        settings.stun_servers,
+        ttl_seconds=settings.turn_ttl_seconds,
+        policy=settings.ice_transport_policy,
+        per_minute=settings.ice_servers_per_user_per_minute,
+    )
     app.add_routes(api.routes)
+    app.add_routes(ice.routes)
     app.add_routes(blocks_api.routes)
     app.add_routes(websocket.routes)
     app.add_routes(remote_rooms.routes)
@@ -293,9 +304,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         signers,
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
-    return Node(
-        settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk
-    )
+    return Node(settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk)
 
 
 async def _load_rooms(app: web.Application) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.turn import POLICIES, TurnConfigError, TurnServer, check_stun_url, parse_turn_servers
+
 CONFIG_NAME = "salon.toml"
 DB_NAME = "salon.db"
 
@@ -53,6 +55,11 @@ class Settings:
     ice_port_min: int = 0  # with ice_port_max: the UDP range for WebRTC and trunks (0 = any)
     ice_port_max: int = 0
     stun_servers: tuple[str, ...] = ()
+    # TURN servers handed to clients with short-lived credentials (docs/operating.md, TURN)
+    turn_servers: tuple[TurnServer, ...] = ()
+    turn_ttl_seconds: int = 21600  # lifetime of TURN REST credentials minted per request
+    ice_transport_policy: str = "all"  # "relay": clients use only TURN-relayed candidates
+    ice_servers_per_user_per_minute: int = 30  # GET /api/ice-servers per account
     audio_bitrate: int = 32000
     # UDP address relay trunks bind to; "" = `host` for a node without a public `url`
     # (local testing), all interfaces ("0.0.0.0") for a public node
@@ -100,6 +107,11 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "data_di
 def _coerce(name: str, raw: Any) -> Any:
     """Convert a TOML or environment value to the field's type, with a clear error."""
     default = getattr(Settings(), name)
+    if name == "turn_servers":  # structured: TOML tables, or JSON in the environment
+        try:
+            return parse_turn_servers(raw)
+        except TurnConfigError as exc:
+            raise SettingsError(f"setting 'turn_servers': {exc}") from None
     try:
         if isinstance(default, bool):
             if isinstance(raw, bool):
@@ -171,7 +183,26 @@ def _validate(s: Settings) -> Settings:
         )
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
+    _validate_ice(s)
     return s
+
+
+def _validate_ice(s: Settings) -> None:
+    for url in s.stun_servers:
+        try:
+            check_stun_url(url)
+        except TurnConfigError as exc:
+            raise SettingsError(f"setting 'stun_servers': {exc}") from None
+    if not 60 <= s.turn_ttl_seconds <= 7 * 86400:
+        raise SettingsError("setting 'turn_ttl_seconds' must be 60 to 604800 (7 days)")
+    if s.ice_transport_policy not in POLICIES:
+        raise SettingsError(
+            f"setting 'ice_transport_policy': {s.ice_transport_policy!r} must be 'all' or 'relay'"
+        )
+    if s.ice_transport_policy == "relay" and not s.turn_servers:
+        raise SettingsError("setting 'ice_transport_policy' = 'relay' needs 'turn_servers'")
+    if s.ice_servers_per_user_per_minute < 1:
+        raise SettingsError("setting 'ice_servers_per_user_per_minute' must be at least 1")
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
