@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
-from media.client import BotPeer, WavError, read_wav
+from media.client import BotPeer, IceConfigError, WavError, read_wav, rtc_configuration
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class BotOptions:
     record: Path | None = None
     seconds: float | None = None
     ice_addresses: tuple[str, ...] = ()
-    stun_servers: tuple[str, ...] = ()
+    relay_only: bool = False  # use only TURN-relayed candidates (the node's TURN servers)
 
 
 @dataclass
@@ -151,13 +152,24 @@ class Bot:
         state = await self.ws.receive_json(timeout=10)
         me = state["room"].get("you") or {}
         self.role = me.get("role")
+        # the node's STUN/TURN servers with fresh TURN credentials, as the web client does
+        ice = await self.request("GET", "/api/ice-servers")
+        try:
+            configuration = rtc_configuration(ice, relay_only=self.o.relay_only)
+        except IceConfigError as exc:
+            raise BotError(f"GET /api/ice-servers: {exc}") from None
+        urls = [u for s in configuration.iceServers or [] for u in s.urls]
+        if configuration.iceTransportPolicy is RTCIceTransportPolicy.RELAY and not any(
+            u.startswith("turn") for u in urls
+        ):
+            raise BotError("--relay-only: the node offers no TURN server (turn_servers)")
         self.peer = BotPeer(
             self.signal_out,
             play=self.o.play,
             record=self.o.record,
             speak=speak,
             ice_addresses=self.o.ice_addresses,
-            stun_servers=self.o.stun_servers,
+            configuration=configuration,
         )
         await self.peer.start()
 

@@ -260,6 +260,12 @@ IceOption = Annotated[
     str | None,
     typer.Option("--ice-address", help="Comma-separated local addresses for ICE (e.g. 127.0.0.1)."),
 ]
+RelayOption = Annotated[
+    bool,
+    typer.Option(
+        "--relay-only", help="Connect only through the node's TURN server (relay candidates)."
+    ),
+]
 
 
 def _bot_options(
@@ -270,6 +276,7 @@ def _bot_options(
     record: Path | None,
     seconds: float | None,
     ice_address: str | None,
+    relay_only: bool = False,
 ) -> BotOptions:
     from cli.bot import BotOptions
 
@@ -284,6 +291,7 @@ def _bot_options(
         record=record,
         seconds=seconds,
         ice_addresses=addresses,
+        relay_only=relay_only,
     )
 
 
@@ -300,11 +308,12 @@ def bot_host(
         bool, typer.Option("--auto-invite", help="Invite anyone who raises a hand.")
     ] = False,
     ice_address: IceOption = None,
+    relay_only: RelayOption = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
     """Open a live room, print its URL first, speak FILE, end the room on exit."""
     _logging(log_level)
-    options = _bot_options(node, user, password, play, record, seconds, ice_address)
+    options = _bot_options(node, user, password, play, record, seconds, ice_address, relay_only)
     from cli import bot
 
     outcome = bot.run(bot.host(options, title, auto_invite))
@@ -324,11 +333,12 @@ def bot_listen(
     play: PlayOption = None,
     seconds: SecondsOption = None,
     ice_address: IceOption = None,
+    relay_only: RelayOption = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
     """Join ROOM_URL through the bot's own node; print one JSON line on exit."""
     _logging(log_level)
-    options = _bot_options(node, user, password, play, record, seconds, ice_address)
+    options = _bot_options(node, user, password, play, record, seconds, ice_address, relay_only)
     from cli import bot
 
     outcome = bot.run(bot.listen(options, room_url, raise_hand))

@@ -13,8 +13,9 @@ import inspect
 import logging
 import time
 import wave
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -26,6 +27,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
+from aiortc.rtcicetransport import parse_stun_turn_uri
 from aiortc.rtp import RtpPacket
 
 from media import ice
@@ -60,6 +63,53 @@ def read_wav(path: Path) -> np.ndarray:
     if not len(pcm):
         raise WavError(f"{path}: WAV has no audio")
     return pcm.astype(np.int16)
+
+
+class IceConfigError(ValueError):
+    """An ICE server configuration (WebRTC's ``RTCConfiguration`` JSON) is malformed."""
+
+
+def rtc_configuration(data: Mapping[str, Any], relay_only: bool = False) -> RTCConfiguration:
+    """aiortc's configuration from the JSON form browsers take (``iceServers`` with
+    ``urls``/``username``/``credential``, ``iceTransportPolicy``), e.g. a node's
+    ``GET /api/ice-servers``. RELAY_ONLY forces the relay policy.
+
+    aioice uses one STUN and one TURN server (the first it can use); URLs aiortc cannot
+    parse (an IPv6 literal, say) are skipped with a warning rather than failing the call.
+    """
+    raw = data.get("iceServers", [])
+    if not isinstance(raw, list):
+        raise IceConfigError("iceServers must be a list")
+    servers = []
+    for entry in raw:
+        urls = entry.get("urls") if isinstance(entry, Mapping) else None
+        urls = [urls] if isinstance(urls, str) else urls
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise IceConfigError(f"an ICE server needs 'urls' (a URL or a list): {entry!r}")
+        usable = []
+        for url in urls:
+            try:
+                parse_stun_turn_uri(url)
+            except ValueError as exc:
+                logger.warning("bot: skipping ICE server URL %r: %s", url, exc)
+                continue
+            usable.append(url)
+        if usable:
+            servers.append(
+                RTCIceServer(
+                    urls=usable,
+                    username=entry.get("username"),
+                    credential=entry.get("credential"),
+                )
+            )
+    policy = data.get("iceTransportPolicy", "all")
+    if policy not in ("all", "relay"):
+        raise IceConfigError(f"iceTransportPolicy must be 'all' or 'relay', not {policy!r}")
+    relay = relay_only or policy == "relay"
+    return RTCConfiguration(
+        iceServers=servers,
+        iceTransportPolicy=RTCIceTransportPolicy.RELAY if relay else RTCIceTransportPolicy.ALL,
+    )
 
 
 class LoopTrack(MediaStreamTrack):
@@ -109,16 +159,22 @@ class BotPeer:
         ice_addresses: tuple[str, ...] = (),
         stun_servers: tuple[str, ...] = (),
         keep_audio: bool = True,
+        configuration: RTCConfiguration | None = None,
     ) -> None:
-        """``speak`` (default: True when ``play`` is given) makes offers ``sendrecv``."""
+        """``speak`` (default: True when ``play`` is given) makes offers ``sendrecv``.
+
+        ``configuration`` (ICE servers and policy, see :func:`rtc_configuration`) replaces
+        the plain ``stun_servers`` list."""
         self._send = send
         self._receive = receive
         self._pcm = read_wav(play) if play is not None else None
         self._speak = speak if speak is not None else play is not None
         self._record_path = record
         self._ice_addresses = ice_addresses
-        servers = [RTCIceServer(urls=url) for url in stun_servers]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        if configuration is None:
+            servers = [RTCIceServer(urls=url) for url in stun_servers]
+            configuration = RTCConfiguration(iceServers=servers)
+        self.pc = RTCPeerConnection(configuration)
         self._track = LoopTrack(self._pcm)
         self._transceiver: RTCRtpTransceiver | None = None
         self._tasks: set[asyncio.Task[None]] = set()
