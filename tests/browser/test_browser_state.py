@@ -1,4 +1,5 @@
-"""The web client's room reducer, unit-tested with Node's built-in test runner."""
+"""The web client's room reducer and ICE server cache, unit-tested with Node's built-in test
+runner."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.mark.timeout(60)
-def test_room_state_reducer() -> None:
+@pytest.mark.parametrize("script", ["room_state.test.mjs", "ice.test.mjs"])
+def test_client_module(script: str) -> None:
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
-        pytest.skip("the client's reducer tests need Node.js (apt-get install nodejs)")
+        pytest.skip("the client's module tests need Node.js (apt-get install nodejs)")
     result = subprocess.run(
-        [node, "--test", str(HERE / "room_state.test.mjs")],
+        [node, "--test", str(HERE / script)],
         capture_output=True,
         text=True,
         timeout=50,

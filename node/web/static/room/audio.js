@@ -1,6 +1,9 @@
 // The room's audio: one RTCPeerConnection to our node, signalled over the room socket.
 // The client always offers: recvonly while listening, sendrecv (with the microphone) when the
 // node says we may speak. The node decides who is heard; muting here only saves bandwidth.
+// The connection uses the node's STUN/TURN servers (room/ice.js), fetched before it starts.
+
+import { rtcConfiguration } from "./ice.js";
 
 const GATHER_WAIT_MS = 1500;
 const ANSWER_WAIT_MS = 10000;
@@ -20,14 +23,26 @@ export class RoomAudio {
     this.queue = Promise.resolve();
     this.awaitingAnswer = null;
     this.trickle = false;
+    this.starts = 0; // a start superseded (or closed) while it fetched ICE servers gives up
   }
 
   /** Start (or restart) the peer connection; call from a click so playback may start. */
-  start(canSpeak) {
+  async start(canSpeak) {
     this.element.play().catch(() => {});
     this.canSpeak = canSpeak;
     this.closePeer();
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    const attempt = this.starts;
+    this.onState("connecting");
+    const configuration = await rtcConfiguration();
+    if (attempt !== this.starts) return;
+    let pc;
+    try {
+      pc = new RTCPeerConnection(configuration);
+    } catch (error) {
+      // a server entry this browser refuses: connect directly rather than not at all
+      console.warn("salon: ICE servers refused, connecting without them", error);
+      pc = new RTCPeerConnection({ iceServers: [] });
+    }
     this.pc = pc;
     this.trickle = false;
     this.transceiver = pc.addTransceiver("audio", { direction: "recvonly" });
@@ -46,7 +61,6 @@ export class RoomAudio {
         sdpMLineIndex: c ? c.sdpMLineIndex : 0,
       });
     });
-    this.onState("connecting");
     return this.negotiate();
   }
 
@@ -146,6 +160,7 @@ export class RoomAudio {
   }
 
   closePeer() {
+    this.starts += 1;
     if (this.pc) this.pc.close();
     this.pc = null;
     this.transceiver = null;
