@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: Chromium and Firefox ESR for the browser tests, espeak-ng and sox for test
-# speech, iproute2 (network namespaces for the ICE privacy tests), and Node.js/npm (the
-# interop tests run @fedify/fedify, the Firefox tests puppeteer-core) when npm is missing.
-SYSTEM_PACKAGES=(chromium firefox-esr espeak-ng sox iproute2)
+# speech, iproute2 (network namespaces for the ICE privacy tests), coturn (the TURN tests
+# start their own turnserver on a free port), and Node.js/npm (the interop tests run
+# @fedify/fedify, the Firefox tests puppeteer-core) when npm is missing.
+SYSTEM_PACKAGES=(chromium firefox-esr espeak-ng sox iproute2 coturn)
 command -v npm >/dev/null 2>&1 || SYSTEM_PACKAGES+=(nodejs npm)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
@@ -18,6 +19,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing system packages: ${missing[*]}"
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+    # Under systemd, installing coturn enables and starts a system-wide turnserver on port
+    # 3478 (without systemd, Debian's init script starts it only with TURNSERVER_ENABLED=1
+    # in /etc/default/coturn). The tests need none: stop and disable the one we installed.
+    if [[ " ${missing[*]} " == *" coturn "* ]] && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now coturn.service || true
+    fi
 fi
 
 PYTHON=${PYTHON:-python3}
