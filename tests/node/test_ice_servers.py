@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
 
 from node.clock import FakeClock
 from node.turn import TurnServer, rest_credentials
@@ -34,17 +33,6 @@ def test_rest_credentials_vector() -> None:
     assert credential == "/l3dkNXPTngAAWsEL2Ztc5ZTTEk="
     expected = base64.b64encode(hmac_sha1_rfc2104(b"north", b"1800021600:alice")).decode()
     assert credential == expected
-
-
-async def test_signed_out_gets_401(node_factory: NodeFactory) -> None:
-    node = await node_factory(turn_servers=(TURN,))
-    anonymous = await node.user()
-    status, body = await anonymous.call("GET", "/api/ice-servers")
-    assert (status, body) == (401, {"error": "sign in first"})
-    status, body = await anonymous.call(
-        "GET", "/api/ice-servers", headers={"Authorization": "Bearer nope"}
-    )
-    assert (status, body) == (401, {"error": "invalid or expired token"})
 
 
 async def test_minted_per_request_with_expiry(node_factory: NodeFactory) -> None:
@@ -87,17 +75,6 @@ async def test_minted_per_request_with_expiry(node_factory: NodeFactory) -> None
     assert later["expires_at"] == expiry + 100
 
 
-async def test_no_store_and_no_secret_in_headers(node_factory: NodeFactory) -> None:
-    node = await node_factory(turn_servers=(TURN,))
-    alice = await node.user("alice")
-    async with alice.http.get(node.url + "/api/ice-servers") as resp:
-        assert resp.status == 200
-        assert resp.headers["Cache-Control"] == "no-store"
-        raw = await resp.text()
-        headers = "\n".join(f"{k}: {v}" for k, v in resp.headers.items())
-    assert SECRET not in raw and SECRET not in headers
-
-
 async def test_static_only_and_empty(node_factory: NodeFactory) -> None:
     node = await node_factory("a", turn_servers=(STATIC,), ice_transport_policy="relay")
     alice = await node.user("alice")
@@ -114,20 +91,3 @@ async def test_static_only_and_empty(node_factory: NodeFactory) -> None:
     bob = await bare.user("bob")
     _, body = await bob.call("GET", "/api/ice-servers")
     assert body["iceServers"] == [] and body["iceTransportPolicy"] == "all"
-
-
-async def test_rate_limited_per_account(node_factory: NodeFactory) -> None:
-    clock = FakeClock(START)
-    node = await node_factory(clock=clock, turn_servers=(TURN,), ice_servers_per_user_per_minute=3)
-    alice, bob = await node.user("alice"), await node.user("bob")
-    for _ in range(3):
-        assert (await alice.call("GET", "/api/ice-servers"))[0] == 200
-    async with alice.http.get(node.url + "/api/ice-servers") as resp:
-        body: Any = await resp.json()
-        assert resp.status == 429, body
-        assert body == {"error": "too many ICE server requests"}
-        assert int(resp.headers["Retry-After"]) >= 1
-    assert (await bob.call("GET", "/api/ice-servers"))[0] == 200  # per account
-    clock.advance(20)  # 3 a minute: one more after 20 s
-    assert (await alice.call("GET", "/api/ice-servers"))[0] == 200
-    assert (await alice.call("GET", "/api/ice-servers"))[0] == 429
