@@ -20,12 +20,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node.clock import Clock
 from node.errors import DomainError
 from node.rooms.limits import ActionLimiter
-from node.store.users import User
+
+if TYPE_CHECKING:  # settings import this module: keep it free of the store at run time
+    from node.store.users import User
 
 # RFC 7065 §3.1 (turn:/turns: host [":" port] ["?transport=" udp|tcp]) and RFC 7064 §3.1
 # (stun:/stuns: host [":" port]). A host is a name, an IPv4 address or a bracketed IPv6 one.
