@@ -304,7 +304,9 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         signers,
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
-    return Node(settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk)
+    return Node(
+        settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk
+    )
 
 
 async def _load_rooms(app: web.Application) -> None:
