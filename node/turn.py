@@ -2,7 +2,7 @@
 short-lived TURN credentials the node hands to signed-in clients.
 
 Credentials follow the TURN REST API scheme ("A REST API For Access To TURN Services",
-draft-uberti-behave-turn-rest-00 §2.1), which coturn implements as ``use-auth-secret`` with
+draft-uberti-behave-turn-rest-00), which coturn implements as ``use-auth-secret`` with
 ``static-auth-secret`` (coturn's README.turnserver, "TURN REST API"): the username is
 ``<expiry unix time>:<user id>`` and the password is base64(HMAC-SHA1(secret, username)).
 The TURN server holds the same secret and refuses a username whose time has passed, so a
@@ -139,7 +139,7 @@ def parse_turn_servers(raw: Any) -> tuple[TurnServer, ...]:
 
 def rest_credentials(secret: str, user_id: str, expiry: int) -> tuple[str, str]:
     """(username, credential) valid until EXPIRY (unix seconds) for a TURN server holding
-    SECRET: draft-uberti-behave-turn-rest-00 §2.1, coturn ``use-auth-secret``."""
+    SECRET: draft-uberti-behave-turn-rest-00, coturn ``use-auth-secret``."""
     username = f"{expiry}:{user_id}"
     digest = hmac.new(secret.encode("utf-8"), username.encode("utf-8"), hashlib.sha1).digest()
     return username, base64.b64encode(digest).decode("ascii")
