@@ -19,6 +19,7 @@ from media.client import IceConfigError, rtc_configuration
 from node.clock import FakeClock
 from node.turn import rest_credentials
 from tests.support.audio import tone
+from tests.support.cli import creds, salon
 from tests.support.network import eventually
 from tests.support.nodes import Node, NodeFactory
 from tests.support.turn import Coturn, running_coturn
@@ -155,3 +156,20 @@ def test_rtc_configuration_from_node_json() -> None:
         rtc_configuration({"iceServers": [], "iceTransportPolicy": "none"})
     with pytest.raises(IceConfigError, match="needs 'urls'"):
         rtc_configuration({"iceServers": [{"username": "u"}]})
+
+
+@pytest.mark.timeout(60)
+async def test_relay_only_bot_refuses_a_node_without_turn(node_factory: NodeFactory) -> None:
+    node = await node_factory(ice_addresses=("127.0.0.1",))
+    alice = await node.user("alice")
+    await node.user("bob")
+    status, room = await alice.call("POST", "/api/rooms", {"title": "Direct only"})
+    assert status == 201, room
+    bot = await salon("bot", "listen", room["url"], *creds(node, "bob"), "--relay-only")
+    _, err = await asyncio.wait_for(bot.communicate(), 50)
+    assert bot.returncode == 1
+    assert (
+        err.decode()
+        .strip()
+        .endswith("error: --relay-only: the node offers no TURN server (turn_servers)")
+    )
