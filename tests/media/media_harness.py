@@ -47,6 +47,7 @@ class Harness:
         self,
         make_room: Callable[[SendToParticipant, MediaEngine], RelayRoom] | None = None,
         engine: MediaEngine | None = None,
+        room_id: str = "r1",
     ) -> None:
         """``make_room`` builds another kind of room (a relay) around our ``send`` and
         engine (whose media port its trunk shares; pass one already started)."""
@@ -58,7 +59,7 @@ class Harness:
         self.room: RoomMedia | RelayRoom = (
             make_room(self._send, self.engine)
             if make_room is not None
-            else self.engine.room("r1", self._send, self.levels.append)
+            else self.engine.room(room_id, self._send, self.levels.append)
         )
 
     def _send(self, participant: str, message: dict) -> None:
