@@ -210,6 +210,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             media_host=settings.media_bind_address,
             media_port=settings.media_port,
             media_tcp_port=settings.media_tcp_port,
+            stun_servers=settings.stun_servers,
         )
     )
     audio = RoomAudio(rooms, engine)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from aiortc import clock
+from aiortc.rtcicetransport import parse_stun_turn_uri
 
 from media.codec import OpusDecoder, OpusEncoder
 from media.jitter import JitterBuffer
@@ -44,6 +46,11 @@ class MediaConfig:
     media_host: str = ""
     media_port: int = 0
     media_tcp_port: int | None = 0
+    # STUN servers (stun:host[:port]) asked once at start for the port's public address,
+    # which every session then offers too (a node behind 1:1 NAT)
+    stun_servers: tuple[str, ...] = ()
+    # a session whose client sent nothing (no STUN, DTLS or SRTP) this long is closed
+    silence_timeout: float = 30.0
 
     @property
     def bind_address(self) -> str:
@@ -264,6 +271,19 @@ class RoomMedia:
                 downlink.sync_sender_stats(timestamp, ntp)
 
 
+async def _stun_address(url: str) -> tuple[str, int] | None:
+    """``stun:host[:port]`` resolved to one IPv4 address (None, logged, when it cannot be)."""
+    try:
+        parsed = parse_stun_turn_uri(url)
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parsed["host"], parsed["port"], family=socket.AF_INET, type=socket.SOCK_DGRAM
+        )
+    except (ValueError, OSError) as exc:
+        logger.warning("media port: cannot use STUN server %r: %s", url, exc)
+        return None
+    return str(infos[0][4][0]), int(infos[0][4][1])
+
+
 class MediaEngine:
     """One per node: owns every room's media and the node's one media port.
 
@@ -274,12 +294,26 @@ class MediaEngine:
 
     def __init__(self, config: MediaConfig) -> None:
         self.config = config
-        self.port = MediaPort(config.bind_address, config.media_port, config.media_tcp_port)
+        self.port = MediaPort(
+            config.bind_address,
+            config.media_port,
+            config.media_tcp_port,
+            silence_timeout=config.silence_timeout,
+        )
         self._rooms: dict[str, RoomMedia] = {}
 
     async def start(self) -> None:
-        if not self.port.started:
-            await self.port.start()
+        if self.port.started:
+            return
+        await self.port.start()
+        found: list[str] = []
+        for url in self.config.stun_servers:
+            server = await _stun_address(url)
+            address = await self.port.discover(server) if server else None
+            if address is not None and address not in found:
+                found.append(address)
+                logger.info("media port: %s says our address is %s", url, address)
+        self.port.public_addresses = tuple(found)
 
     def room(self, room_id: str, send: SendToParticipant, on_levels: OnLevels) -> RoomMedia:
         """Get or create a room's media (send/on_levels are used only when creating)."""

@@ -14,7 +14,9 @@ over the node's ``MediaPort`` (media/port.py):
   returns once it has (RFC 8445 §7.3.1.5), or fails after ``NOMINATION_TIMEOUT``;
 - no checks and no consent requests are sent (a lite agent sends none: consent freshness,
   RFC 7675, is the full agent's job); instead the session closes when nothing at all (no
-  STUN, DTLS or SRTP) arrived from the client for ``SILENCE_TIMEOUT`` seconds.
+  STUN, DTLS or SRTP) arrived from the client for ``MediaPort.silence_timeout`` seconds
+  (30 by default: browsers send a consent check every ~5 s, RFC 7675 §5.1, and a
+  listener's RTCP receiver reports besides).
 
 ``serving(port, addresses)`` scopes the replacement as media/ice.py scopes its host address
 override: aiortc's module-level ``RTCIceGatherer`` name is replaced once by a factory that
@@ -43,7 +45,6 @@ from media.port import MediaPath, MediaPort
 logger = logging.getLogger(__name__)
 
 NOMINATION_TIMEOUT = 30.0  # from gathering to the client's nomination
-SILENCE_TIMEOUT = 30.0  # nothing from the client this long: the session is gone
 QUEUE_LIMIT = 256  # datagrams waiting for the DTLS transport; beyond: dropped
 # RFC 6544 §4.2: local preference = 2^13 * direction-pref + other-pref; passive is 2 for
 # host candidates after active (6) and S-O (4). UDP keeps the full 65535 and wins.
@@ -104,7 +105,8 @@ class LiteConnection:
         if self._local or self._closed:
             return
         port = self._port
-        for address in self._addresses:
+        addresses = tuple(dict.fromkeys(self._addresses + port.public_addresses))
+        for address in addresses:
             self._local.append(
                 Candidate(
                     foundation=candidate_foundation("host", "udp", address),
@@ -117,7 +119,7 @@ class LiteConnection:
                 )
             )
         if port.tcp_port:
-            for address in self._addresses:
+            for address in addresses:
                 self._local.append(
                     Candidate(
                         foundation=candidate_foundation("host", "tcp", address),
@@ -217,14 +219,15 @@ class LiteConnection:
         return self._port
 
     async def _watch(self) -> None:
-        """Close the session when the client has been silent for SILENCE_TIMEOUT seconds."""
+        """Close the session when the client has been silent for the port's timeout."""
+        limit = self._port.silence_timeout
         while not self._closed:
             quiet = time.monotonic() - self.last_heard
-            if quiet >= SILENCE_TIMEOUT:
+            if quiet >= limit:
                 logger.info("ice-lite [%s] client silent for %.0f s", self.local_username, quiet)
                 await self.close()
                 return
-            await asyncio.sleep(SILENCE_TIMEOUT - quiet + 0.1)
+            await asyncio.sleep(limit - quiet + 0.05)
 
 
 class LiteGatherer(RTCIceGatherer):

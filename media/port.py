@@ -115,8 +115,16 @@ class PortStats:
 class MediaPort(asyncio.DatagramProtocol):
     """The shared UDP socket and TCP listener, and the demultiplexer behind them."""
 
-    def __init__(self, host: str, udp_port: int = 0, tcp_port: int | None = 0) -> None:
+    def __init__(
+        self,
+        host: str,
+        udp_port: int = 0,
+        tcp_port: int | None = 0,
+        *,
+        silence_timeout: float = 30.0,
+    ) -> None:
         self.host = host
+        self.silence_timeout = silence_timeout  # read by each session (media/lite.py)
         self._want_udp = udp_port
         self._want_tcp = tcp_port
         self.transport: asyncio.DatagramTransport | None = None
@@ -132,6 +140,10 @@ class MediaPort(asyncio.DatagramProtocol):
         self._trunks: dict[int, list[TrunkHandler]] = {}
         self._pending_tcp = 0
         self._tcp_tasks: set[asyncio.Task[None]] = set()
+        self._transactions: dict[bytes, stun.Transaction] = {}
+        # addresses learned from STUN servers (a public address behind 1:1 NAT), offered
+        # by every session after its configured ones
+        self.public_addresses: tuple[str, ...] = ()
 
     # ---- life ------------------------------------------------------------------------------
 
@@ -212,6 +224,28 @@ class MediaPort(asyncio.DatagramProtocol):
         elif self.transport is not None:
             self.transport.sendto(data, path.addr)
 
+    # ---- STUN client: our own public address ------------------------------------------------
+
+    def send_stun(self, message: stun.Message, addr: Address) -> None:
+        """aioice's ``TransactionSender``: a request of ours (or its retransmission)."""
+        if self.transport is not None:
+            self.transport.sendto(bytes(message), addr)
+
+    async def discover(self, server: Address, retransmissions: int = 2) -> str | None:
+        """The address SERVER sees this port's datagrams come from (RFC 8489 Binding)."""
+        request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+        transaction = stun.Transaction(request, server, self, retransmissions=retransmissions)
+        self._transactions[request.transaction_id] = transaction
+        try:
+            response, _ = await transaction.run()
+        except stun.TransactionError as exc:
+            logger.warning("media port: STUN server %s:%d: %s", *server, exc)
+            return None
+        finally:
+            del self._transactions[request.transaction_id]
+        mapped = response.attributes.get("XOR-MAPPED-ADDRESS")
+        return str(mapped[0]) if isinstance(mapped, tuple) else None
+
     # ---- trunks ----------------------------------------------------------------------------
 
     def new_trunk_id(self) -> int:
@@ -268,6 +302,13 @@ class MediaPort(asyncio.DatagramProtocol):
             message = stun.parse_message(data)  # also checks FINGERPRINT when present
         except (ValueError, struct.error, IndexError):
             self.stats.drop("stun_malformed")
+            return False
+        transaction = self._transactions.get(message.transaction_id)
+        if transaction is not None and message.message_class in (
+            stun.Class.RESPONSE,
+            stun.Class.ERROR,
+        ):
+            transaction.response_received(message, path.addr)
             return False
         if (
             message.message_class != stun.Class.REQUEST

@@ -176,7 +176,9 @@ class ParticipantSession:
         def _state_changed() -> None:
             state = self.pc.connectionState
             logger.debug("media [%s/%s] connection %s", room_id, name, state)
-            if state == "failed":
+            # "closed" without our close(): the transport went away under aiortc (a silent
+            # client's ICE-lite session, media/lite.py, closes and takes DTLS with it)
+            if state == "failed" or (state == "closed" and not self.closed):
                 on_failed(name)
 
     @property

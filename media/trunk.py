@@ -155,4 +155,3 @@ class Sealer:
             self._highest = counter
         else:
             self._seen |= 1 << (self._highest - counter)
-

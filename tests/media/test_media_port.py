@@ -280,3 +280,63 @@ async def test_ice_tcp_binds_by_stun_and_carries_the_downlink(tmp_path: Path) ->
         writer.close()
     finally:
         await h.close()
+
+
+class _StunServer(asyncio.DatagramProtocol):
+    """A STUN server that says every client is 203.0.113.7 (a 1:1 NAT's public side)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        request = stun.parse_message(data)
+        response = stun.Message(
+            message_method=stun.Method.BINDING,
+            message_class=stun.Class.RESPONSE,
+            transaction_id=request.transaction_id,
+        )
+        response.attributes["XOR-MAPPED-ADDRESS"] = ("203.0.113.7", addr[1])
+        self.transport.sendto(bytes(response), addr)
+
+
+async def test_stun_server_tells_the_public_address_every_session_offers(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    server, _ = await loop.create_datagram_endpoint(_StunServer, local_addr=("127.0.0.1", 0))
+    port = server.get_extra_info("sockname")[1]
+    engine = MediaEngine(
+        MediaConfig(ice_addresses=LOOPBACK, stun_servers=(f"stun:127.0.0.1:{port}",))
+    )
+    h = Harness(engine=engine)
+    try:
+        await engine.start()
+        assert engine.port.public_addresses == ("203.0.113.7",)
+        await h.join("bob")
+        session = h.room.session("bob")
+        assert session is not None and session.pc.localDescription is not None
+        sdp = session.pc.localDescription.sdp
+        assert f"203.0.113.7 {engine.port.udp_port} typ host" in sdp
+        assert f"127.0.0.1 {engine.port.udp_port} typ host" in sdp
+        assert "a=ice-lite" in sdp
+    finally:
+        await h.close()
+        server.close()
+
+
+async def test_a_silent_client_is_closed(tmp_path: Path) -> None:
+    """No consent checks, no RTCP, nothing: the ICE-lite session fails and is removed."""
+    engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK, silence_timeout=1.5))
+    h = Harness(engine=engine)
+    try:
+        bob = await h.join("bob")
+        assert h.room.session("bob") is not None
+        # bob's machine vanishes: its sockets close without a word to the node
+        for transceiver in bob.pc.getTransceivers():
+            for protocol in transceiver.sender.transport.transport._connection._protocols:
+                protocol.transport.close()
+        deadline = time.monotonic() + 15
+        while h.room.session("bob") is not None:
+            assert time.monotonic() < deadline, "the silent session was kept"
+            await asyncio.sleep(0.1)
+        assert engine.port.sessions == 0
+    finally:
+        await h.close()
