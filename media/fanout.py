@@ -190,12 +190,11 @@ class Downlink:
         (not connected yet, or a TCP path, which needs the slow path)."""
         if self.dtls._state != State.CONNECTED:
             return None
-        connection = self._connection
-        if connection is None or connection.selected is not self._path:
+        connection, path = self._connection, self._path
+        if connection is None or path is None or connection.selected is not path:
             if not self._resolve():
                 return None
-            connection = self._connection
-        path = self._path
+            connection, path = self._connection, self._path
         assert connection is not None and path is not None
         sock = connection.port.sock
         if path.tcp is not None or sock is None:
@@ -208,7 +207,10 @@ class Downlink:
         if dtls._state != State.CONNECTED:
             return False
         connection = self._connection
-        if (connection is None or connection.selected is not self._path) and not self._resolve():
+        path = self._path
+        if (connection is None or path is None or connection.selected is not path) and (
+            not self._resolve()
+        ):
             return False
         seq = self.sequence
         self.sequence = (seq + 1) & 0xFFFF

@@ -175,11 +175,9 @@ class LiteConnection:
         watchdog = self._watchdog
         if watchdog is not None and watchdog is not asyncio.current_task():
             watchdog.cancel()
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
-        if self._queue.full():  # make room for the wake-up
+        if self._queue.full():  # make room for the wake-up of a pending recv()
             self._queue.get_nowait()
-            self._queue.put_nowait(None)
+        self._queue.put_nowait(None)
         if self._event is None:
             self._event = asyncio.get_running_loop().create_future()
         if not self._event.done():
