@@ -216,7 +216,7 @@ class Participants:
         await self._on_left(participant)
 
     def _connection_failed(self, participant: str) -> None:
-        logger.warning("media [%s] %s connection failed; closing it", self.room_id, participant)
+        logger.info("media [%s] %s connection ended; closing it", self.room_id, participant)
         task = asyncio.ensure_future(self._close_session(participant))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -178,7 +178,11 @@ class ParticipantSession:
             logger.debug("media [%s/%s] connection %s", room_id, name, state)
             # "closed" without our close(): the transport went away under aiortc (a silent
             # client's ICE-lite session, media/lite.py, closes and takes DTLS with it)
-            if state == "failed" or (state == "closed" and not self.closed):
+            if state == "failed":
+                logger.warning("media [%s/%s] connection failed", room_id, name)
+                on_failed(name)
+            elif state == "closed" and not self.closed:
+                logger.info("media [%s/%s] connection closed by the client", room_id, name)
                 on_failed(name)
 
     @property
