@@ -218,6 +218,11 @@ class MediaPort(asyncio.DatagramProtocol):
     def sessions(self) -> int:
         return len(self._peers)
 
+    @property
+    def pending_tcp(self) -> int:
+        """TCP connections that have not (yet) sent a valid Binding request."""
+        return self._pending_tcp
+
     def send(self, data: bytes, path: MediaPath) -> None:
         if path.tcp is not None:
             path.tcp.send(data)
@@ -274,6 +279,8 @@ class MediaPort(asyncio.DatagramProtocol):
         if not data:
             self.stats.drop("empty")
             return
+        if len(addr) != 2:  # an IPv6 socket's (host, port, flowinfo, scope): keep host, port
+            addr = (addr[0], addr[1])
         first = data[0]
         if 128 <= first < 192 or 20 <= first < 64:
             peer = self._udp_bound.get(addr)

@@ -20,7 +20,7 @@ from nacl.public import PrivateKey
 from media.client import BotPeer
 from media.engine import MediaConfig, MediaEngine, RoomMedia, SendToParticipant
 from media.lite import LiteConnection
-from media.port import MAX_TCP_FRAME, MediaPort
+from media.port import MAX_PENDING_TCP, MAX_TCP_FRAME, TCP_AUTH_SECONDS, MediaPort
 from media.relay import OriginTrunk, RelayRoom
 
 pytestmark = pytest.mark.timeout(90)
@@ -340,3 +340,33 @@ async def test_a_silent_client_is_closed(tmp_path: Path) -> None:
         assert engine.port.sessions == 0
     finally:
         await h.close()
+
+
+async def test_unauthenticated_tcp_connections_are_capped_and_timed_out() -> None:
+    port = MediaPort("127.0.0.1", 0, 0)
+    await port.start()
+    opened: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        for _ in range(MAX_PENDING_TCP):
+            opened.append(await asyncio.open_connection("127.0.0.1", port.tcp_port))
+        deadline = time.monotonic() + 10
+        while port.pending_tcp < MAX_PENDING_TCP:  # the server has taken them all
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        # one more, while all those wait: closed at once, without waiting for a frame
+        reader, writer = await asyncio.open_connection("127.0.0.1", port.tcp_port)
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        writer.close()
+        assert port.stats.dropped["tcp_too_many_pending"] == 1
+        # the silent ones are closed after TCP_AUTH_SECONDS
+        first_reader, _ = opened[0]
+        assert await asyncio.wait_for(first_reader.read(), TCP_AUTH_SECONDS + 5) == b""
+        deadline = time.monotonic() + 5
+        while port.stats.dropped["tcp_no_stun"] < MAX_PENDING_TCP:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert port.pending_tcp == 0
+    finally:
+        for _, w in opened:
+            w.close()
+        await port.close()
