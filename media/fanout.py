@@ -175,7 +175,9 @@ class Downlink:
             return False
         self._addr = path.addr
         port = connection.port
-        if path.tcp is None and port.transport is not None:
+        if path.tcp is None:
+            if port.transport is None:
+                return False  # the port is closed (node shutting down)
             self._transport = port.transport
             # the raw socket: asyncio's sendto adds ~0.5 µs of checks per call; we fall back
             # to it (which buffers and waits for writability) only when the socket is full

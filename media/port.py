@@ -182,11 +182,12 @@ class MediaPort(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
-        self.sock = transport.get_extra_info("socket")
         self.udp_port = int(transport.get_extra_info("sockname")[1])
-        raw = getattr(transport, "_sock", None)  # asyncio's selector transport: the real one
-        if isinstance(raw, socket.socket):
-            self.sock = raw
+        # asyncio's selector transport keeps the real socket in ``_sock`` (its public
+        # ``get_extra_info("socket")`` is a wrapper without sendto); without it the fan-out
+        # falls back to ``transport.sendto``
+        raw = getattr(transport, "_sock", None)
+        self.sock = raw if isinstance(raw, socket.socket) else None
 
     def error_received(self, exc: Exception) -> None:
         logger.debug("media port: socket error: %s", exc)
