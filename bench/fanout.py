@@ -136,7 +136,7 @@ def build_node() -> Node:
         if message.get("type") == "answer" and future is not None and not future.done():
             future.set_result(message["sdp"])
 
-    room = BenchRoom("bench", engine.config, send, lambda levels: None)
+    room = BenchRoom("bench", engine.config, send, lambda levels: None, engine.port)
     room.naive = []  # the engine does not hold this room: run() closes it before the engine
     return Node(engine, room, answers, [])
 
@@ -322,6 +322,7 @@ def split(total: int, parts: int) -> list[int]:
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
     node = build_node()
+    await node.engine.start()  # the node's one media port
     app = web.Application()
     app["node"] = node
     app.router.add_post("/offer", handle_offer)
@@ -431,6 +432,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 proc.terminate()
         await node.room.close()
         await node.engine.close()
+        await node.engine.close_port()
         await runner.cleanup()
 
     per_core = 1e6 / PACKETS_PER_SECOND / salon_us if salon_us else float("inf")

@@ -136,12 +136,14 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.add_routes(pages.routes)
     app.add_routes(federation_routes)
     app.router.add_route("GET", "/rooms/{id}/trunk", node.trunks.open)
+    app.on_startup.append(_start_media)
     app.on_startup.append(_load_rooms)
     app.cleanup_ctx.append(_federation_running)
     app.cleanup_ctx.append(_sweeper)
     app.on_shutdown.append(_close_remote_rooms)
     app.on_shutdown.append(websocket.close_sockets)
     app.on_shutdown.append(_close_audio)
+    app.on_cleanup.append(_close_media_port)
     app.on_cleanup.append(_close_db)
     return app
 
@@ -215,8 +217,10 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     engine = MediaEngine(
         MediaConfig(
             ice_addresses=settings.ice_addresses,
-            ice_port_range=settings.ice_port_range,
             bitrate=settings.audio_bitrate,
+            media_host=settings.media_bind_address,
+            media_port=settings.media_port,
+            media_tcp_port=settings.media_tcp_port,
             stun_servers=settings.stun_servers,
         )
     )
@@ -298,6 +302,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         urls,
         settings,
         engine.config,
+        engine.port,
         policies,
         RemoteJoins(urls, client, signers, directory, publisher),
         client,
@@ -307,6 +312,15 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     return Node(
         settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk
     )
+
+
+async def _start_media(app: web.Application) -> None:
+    """Bind the media port (UDP and TCP) before any room can take a session."""
+    await app[NODE].audio.engine.start()
+
+
+async def _close_media_port(app: web.Application) -> None:
+    await app[NODE].audio.engine.close_port()
 
 
 async def _load_rooms(app: web.Application) -> None:
@@ -367,7 +381,16 @@ async def _close_db(app: web.Application) -> None:
 def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; aiohttp then runs the shutdown hooks above in order."""
     app = build_app(settings)
-    print(f"Salon node listening on {settings.base_url}", flush=True)
+
+    async def announce(app: web.Application) -> None:
+        port = app[NODE].audio.engine.port
+        print(f"Salon node listening on {settings.base_url}", flush=True)
+        print(
+            f"HTTP port {settings.port}; media port UDP {port.udp_port}, TCP {port.tcp_port}",
+            flush=True,
+        )
+
+    app.on_startup.append(announce)
     web.run_app(
         app,
         host=settings.host,

@@ -85,6 +85,16 @@ def serve(
         str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8080).")] = None,
+    media_port: Annotated[
+        int | None,
+        typer.Option(
+            "--media-port", help="The one UDP port for all audio and trunks (default 40000)."
+        ),
+    ] = None,
+    media_tcp_port: Annotated[
+        int | None,
+        typer.Option("--media-tcp-port", help="The ICE-TCP port for audio (default 40000)."),
+    ] = None,
     testnet: Annotated[
         bool | None,
         typer.Option(
@@ -98,13 +108,24 @@ def serve(
     from cli.app import serve as run_node
 
     _logging(log_level)
-    settings = _settings(data, url=url, host=host, port=port, testnet=testnet)
+    settings = _settings(
+        data,
+        url=url,
+        host=host,
+        port=port,
+        media_port=media_port,
+        media_tcp_port=media_tcp_port,
+        testnet=testnet,
+    )
     try:
         run_node(settings)
     except (DataDirError, StoreError) as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        fail(
+            f"cannot listen on {settings.host}:{settings.port} (HTTP) or media port UDP "
+            f"{settings.media_port}/TCP {settings.media_tcp_port}: {exc.strerror or exc}"
+        )
 
 
 @app.command()

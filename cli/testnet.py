@@ -60,6 +60,10 @@ DEFAULT_ENV = {
     "SALON_ANNOUNCE_INTERVAL_SECONDS": "2",
     # every demo client signs up from 127.0.0.1: one address would get only 10 an hour
     "SALON_SIGNUP_PER_IP_PER_HOUR": "0",
+    # nodes on one machine cannot share the default media ports: any free ones (each node
+    # prints what it bound), unless the caller's environment names them
+    "SALON_MEDIA_PORT": "0",
+    "SALON_MEDIA_TCP_PORT": "0",
 }
 
 

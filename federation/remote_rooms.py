@@ -34,7 +34,8 @@ from federation.joins import JoinFailed, JoinRefused, RemoteJoins
 from federation.store.policies import DomainPolicies
 from federation.trunk_origin import rewrite_handles
 from media.engine import MediaConfig
-from media.relay import RelayRoom, open_socket
+from media.port import MediaPort
+from media.relay import RelayRoom
 from media.signaling import SignalError
 from media.trunk import TrunkError, parse_public_key
 from node.rooms import protocol
@@ -212,10 +213,6 @@ class RemoteRoom:
         if not (self.settings.testnet or address_allowed(origin[0])):
             raise ValueError(f"the origin's media address {origin[0]} is not public")
         if self.relay is None:
-            settings = self.settings
-            sock = await open_socket(
-                settings.trunk_bind_address, port_range=settings.ice_port_range
-            )
             self.relay = RelayRoom(
                 self.alias,
                 self.config,
@@ -223,7 +220,7 @@ class RemoteRoom:
                 media.trunk_id,
                 own,
                 origin_key,
-                sock,
+                self.owner.port,
                 origin,
             )
         else:
@@ -427,6 +424,7 @@ class RemoteRooms:
         urls: Urls,
         settings: Settings,
         config: MediaConfig,
+        port: MediaPort,
         policies: DomainPolicies,
         joins: RemoteJoins,
         client: SafeClient,
@@ -435,6 +433,7 @@ class RemoteRooms:
         self.urls = urls
         self.settings = settings
         self.config = config
+        self.port = port
         self.policies = policies
         self.joins = joins
         self.client = client

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import secrets
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +25,7 @@ from federation.identity import Urls
 from federation.inbox import SignatureRejected, SignedRequests
 from federation.store.actors import RemoteActorStore
 from federation.store.policies import DomainPolicies
-from media.relay import OriginTrunk, TrunkSocket, open_socket
+from media.relay import OriginTrunk
 from media.trunk import Direction, Sealer, TrunkError, parse_public_key
 from node.errors import DomainError
 from node.rooms import protocol
@@ -96,25 +95,24 @@ class OriginSession:
         self.seats: dict[int, User] = {}
         self.trunk: OriginTrunk | None = None
         self.sub: Subscription | None = None
-        self._keys: tuple[int, PrivateKey, PublicKey, TrunkSocket] | None = None
+        self._keys: tuple[int, PrivateKey, PublicKey] | None = None
 
     async def run(self) -> None:
         try:
             hello = protocol.parse_hello(await self._receive(HELLO_TIMEOUT))
             peer = parse_public_key(base64.b64decode(hello.key, validate=True))
             own = PrivateKey.generate()
-            trunk_id = secrets.randbits(32)
+            trunk_id = self.audio.engine.port.new_trunk_id()
             Sealer(trunk_id, own, peer, Direction.ORIGIN_TO_RELAY)  # refuses unusable keys
         except (ProtocolError, TrunkError, ValueError):
             await self.ws.close(code=4400, message=b"bad trunk hello")
             return
         settings = self.desk.settings
-        sock = await open_socket(settings.trunk_bind_address, port_range=settings.ice_port_range)
-        self._keys = (trunk_id, own, peer, sock)
+        self._keys = (trunk_id, own, peer)
         advertised = urlsplit(settings.base_url).hostname or settings.host
         key = base64.b64encode(bytes(own.public_key)).decode()
         await self.ws.send_json(
-            protocol.Media(trunk_id, advertised, sock.address[1], key).serialize()
+            protocol.Media(trunk_id, advertised, self.audio.engine.port.udp_port, key).serialize()
         )
         self.sub = self.rooms.watch(self.room_id)
         tasks = [
@@ -248,8 +246,9 @@ class OriginSession:
         """The UDP end, attached to the room's mixer on the first seated user."""
         if self.trunk is None:
             assert self._keys is not None
-            trunk_id, own, peer, sock = self._keys
-            self.trunk = OriginTrunk(self.audio.media(self.room_id), trunk_id, own, peer, sock)
+            trunk_id, own, peer = self._keys
+            port = self.audio.engine.port
+            self.trunk = OriginTrunk(self.audio.media(self.room_id), trunk_id, own, peer, port)
         return self.trunk
 
     async def close(self) -> None:
@@ -261,8 +260,6 @@ class OriginSession:
         if self.trunk is not None:
             await self.trunk.close()
             self.trunk = None
-        elif self._keys is not None:
-            self._keys[3].close()
         self._keys = None
 
 

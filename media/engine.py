@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from aiortc import clock
+from aiortc.rtcicetransport import parse_stun_turn_uri
 
-from media import ice
 from media.codec import OpusDecoder, OpusEncoder
 from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
 from media.participants import Participants, SendToParticipant
+from media.port import MediaPort
 from media.rtp import audio_level_byte
 from media.session import ParticipantSession
 
@@ -36,10 +38,25 @@ OnLevels = Callable[[dict[str, float]], None]
 
 @dataclass(frozen=True)
 class MediaConfig:
-    ice_addresses: tuple[str, ...] = ()  # host candidate addresses; () = aioice default
-    ice_port_range: tuple[int, int] | None = None  # inclusive UDP range for host candidates
+    ice_addresses: tuple[str, ...] = ()  # host candidate addresses; () = this machine's
     bitrate: int = 32000  # Opus voice bitrate of the encode-once mix
-    stun_servers: tuple[str, ...] = ()  # RTCConfiguration iceServers urls
+    # the one media port (media/port.py): bind address ("" = the only ice address if there
+    # is exactly one, else all interfaces), UDP port and TCP port (0 = any free port,
+    # None = no ICE-TCP)
+    media_host: str = ""
+    media_port: int = 0
+    media_tcp_port: int | None = 0
+    # STUN servers (stun:host[:port]) asked once at start for the port's public address,
+    # which every session then offers too (a node behind 1:1 NAT)
+    stun_servers: tuple[str, ...] = ()
+    # a session whose client sent nothing (no STUN, DTLS or SRTP) this long is closed
+    silence_timeout: float = 30.0
+
+    @property
+    def bind_address(self) -> str:
+        if self.media_host:
+            return self.media_host
+        return self.ice_addresses[0] if len(self.ice_addresses) == 1 else "0.0.0.0"
 
 
 class TrunkPort(Protocol):
@@ -68,13 +85,18 @@ class RoomMedia:
     """
 
     def __init__(
-        self, room_id: str, config: MediaConfig, send: SendToParticipant, on_levels: OnLevels
+        self,
+        room_id: str,
+        config: MediaConfig,
+        send: SendToParticipant,
+        on_levels: OnLevels,
+        port: MediaPort,
     ) -> None:
         self.room_id = room_id
         self._config = config
         self._on_levels = on_levels
         self._participants = Participants(
-            room_id, config, send, on_answered=self._answered, on_left=self._left
+            room_id, config, send, port, on_answered=self._answered, on_left=self._left
         )
         self._encoder = OpusEncoder(config.bitrate)
         self._minus_encoders: dict[str, OpusEncoder] = {}
@@ -249,24 +271,57 @@ class RoomMedia:
                 downlink.sync_sender_stats(timestamp, ntp)
 
 
+async def _stun_address(url: str) -> tuple[str, int] | None:
+    """``stun:host[:port]`` resolved to one IPv4 address (None, logged, when it cannot be)."""
+    try:
+        parsed = parse_stun_turn_uri(url)
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parsed["host"], parsed["port"], family=socket.AF_INET, type=socket.SOCK_DGRAM
+        )
+    except (ValueError, OSError) as exc:
+        logger.warning("media port: cannot use STUN server %r: %s", url, exc)
+        return None
+    return str(infos[0][4][0]), int(infos[0][4][1])
+
+
 class MediaEngine:
-    """One per node: owns every room's media."""
+    """One per node: owns every room's media and the node's one media port.
+
+    ``start()`` binds the port (inside the running loop); ``port.udp_port`` and
+    ``port.tcp_port`` are then the ports actually bound (tests read them; ``salon serve``
+    prints them).
+    """
 
     def __init__(self, config: MediaConfig) -> None:
-        if config.ice_port_range is not None:
-            low, high = config.ice_port_range
-            if not 1024 <= low <= high <= 65535:
-                raise ValueError("ice_port_range must be two ports 1024 <= low <= high <= 65535")
         self.config = config
+        self.port = MediaPort(
+            config.bind_address,
+            config.media_port,
+            config.media_tcp_port,
+            silence_timeout=config.silence_timeout,
+        )
         self._rooms: dict[str, RoomMedia] = {}
-        if config.ice_addresses:
-            ice.install()
+
+    async def start(self) -> None:
+        if self.port.started:
+            return
+        await self.port.start()
+        found: list[str] = []
+        for url in self.config.stun_servers:
+            server = await _stun_address(url)
+            address = await self.port.discover(server) if server else None
+            if address is not None and address not in found:
+                found.append(address)
+                logger.info("media port: %s says our address is %s", url, address)
+        self.port.public_addresses = tuple(found)
 
     def room(self, room_id: str, send: SendToParticipant, on_levels: OnLevels) -> RoomMedia:
         """Get or create a room's media (send/on_levels are used only when creating)."""
         room = self._rooms.get(room_id)
         if room is None:
-            room = self._rooms[room_id] = RoomMedia(room_id, self.config, send, on_levels)
+            room = self._rooms[room_id] = RoomMedia(
+                room_id, self.config, send, on_levels, self.port
+            )
         return room
 
     def get(self, room_id: str) -> RoomMedia | None:
@@ -282,5 +337,9 @@ class MediaEngine:
             await room.close()
 
     async def close(self) -> None:
+        """Close every room's media; the port stays open (``close_port`` after)."""
         for room_id in list(self._rooms):
             await self.close_room(room_id)
+
+    async def close_port(self) -> None:
+        await self.port.close()

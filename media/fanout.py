@@ -21,21 +21,21 @@ checked by tests/media/test_media_internals.py):
   cell and send straight from that buffer (a memoryview, no copy out), which saves ≈ 1 µs
   of Python per listener-packet. Same C call, same buffer, same single-threaded use as
   aiortc's own RTCP path, so the two never interleave.
-- ``RTCIceTransport._connection._nominated[1]``: aioice's selected candidate pair; for
-  host/server-reflexive pairs ``pair.protocol.transport`` is the asyncio UDP transport,
-  whose raw socket (``transport._sock``, asyncio's selector transport) we write to
-  directly, falling back to ``transport.sendto`` when the socket buffer is full.
-  Relayed (TURN) pairs have no synchronous send: they take a slower path through
-  ``protocol.send_data`` (one task per packet), documented in docs/media.md.
+- ``RTCIceTransport._connection``: on the node it is our ``LiteConnection`` (media/lite.py),
+  whose ``selected`` path says where the client is. For a UDP path we write to the media
+  port's raw socket (``MediaPort.sock``) directly, falling back to the asyncio transport's
+  ``sendto`` when the socket buffer is full; ``Downlink.udp_route()`` hands the same
+  ``(socket, address)`` to a batched sender. A TCP path (ICE-TCP) takes the slower path:
+  one RFC 4571 framed write on its stream per packet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass, field
 
-from aioice.ice import CandidatePair, StunProtocol
 from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -44,6 +44,8 @@ from pylibsrtp import Error as SrtpError
 from pylibsrtp import Session as SrtpSession
 from pylibsrtp._binding import ffi, lib
 
+from media.lite import LiteConnection
+from media.port import MediaPath
 from media.rtp import AUDIO_LEVEL_URI, MID_URI, RTP_HEADER, extension_block, one_byte_element
 
 logger = logging.getLogger(__name__)
@@ -122,12 +124,12 @@ class Downlink:
     has_level: bool = field(init=False, default=False)
     packets: int = 0
     octets: int = 0
-    _pair: CandidatePair | None = field(init=False, default=None)
     send_errors: int = 0
+    _connection: LiteConnection | None = field(init=False, default=None)
+    _path: MediaPath | None = field(init=False, default=None)
     _transport: asyncio.DatagramTransport | None = field(init=False, default=None)
     _sendto: object = field(init=False, default=None)
     _addr: tuple[str, int] | None = field(init=False, default=None)
-    _slow_tasks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _srtp: SrtpWriter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -163,30 +165,54 @@ class Downlink:
         return self.dtls._state == State.CONNECTED and self.dtls._tx_srtp is not None
 
     def _resolve(self) -> bool:
-        ice = self.dtls.transport
-        pair = ice._connection._nominated.get(1)
-        if pair is None:
+        """Find the client's selected path (again, when the client moved it)."""
+        connection = self.dtls.transport._connection
+        if not isinstance(connection, LiteConnection):
+            return False  # not served on the media port: nothing to write to
+        self._connection = connection
+        path = self._path = connection.selected
+        if path is None:
             return False
-        self._pair = pair
-        protocol = pair.protocol
-        if isinstance(protocol, StunProtocol):
-            self._transport = protocol.transport
+        self._addr = path.addr
+        port = connection.port
+        if path.tcp is None:
+            if port.transport is None:
+                return False  # the port is closed (node shutting down)
+            self._transport = port.transport
             # the raw socket: asyncio's sendto adds ~0.5 µs of checks per call; we fall back
             # to it (which buffers and waits for writability) only when the socket is full
-            raw = getattr(protocol.transport, "_sock", None)
-            self._sendto = raw.sendto if raw is not None else protocol.transport.sendto
-            self._addr = pair.remote_addr
-        else:  # TURN relay: asynchronous send only
+            raw = port.sock
+            self._sendto = raw.sendto if raw is not None else port.transport.sendto
+        else:  # ICE-TCP: framed writes on the stream
             self._sendto = None
-            self._addr = pair.remote_addr
         return True
+
+    def udp_route(self) -> tuple[socket.socket, tuple[str, int]] | None:
+        """``(media port socket, client address)`` of a connected UDP path, else None
+        (not connected yet, or a TCP path, which needs the slow path)."""
+        if self.dtls._state != State.CONNECTED:
+            return None
+        connection, path = self._connection, self._path
+        if connection is None or path is None or connection.selected is not path:
+            if not self._resolve():
+                return None
+            connection, path = self._connection, self._path
+        assert connection is not None and path is not None
+        sock = connection.port.sock
+        if path.tcp is not None or sock is None:
+            return None
+        return sock, path.addr
 
     def write(self, payload: bytes, timestamp: int, level_byte: bytes) -> bool:
         """Write one packet; False when the connection cannot carry it (yet or anymore)."""
         dtls = self.dtls
         if dtls._state != State.CONNECTED:
             return False
-        if self._pair is None and not self._resolve():
+        connection = self._connection
+        path = self._path
+        if (connection is None or path is None or connection.selected is not path) and (
+            not self._resolve()
+        ):
             return False
         seq = self.sequence
         self.sequence = (seq + 1) & 0xFFFF
@@ -212,7 +238,8 @@ class Downlink:
             return True
         sendto = self._sendto
         if sendto is None:
-            self._send_slow(bytes(data))
+            assert self._path is not None and self._path.tcp is not None
+            self._path.tcp.send(bytes(data))
         else:
             try:
                 sendto(data, self._addr)  # type: ignore[operator]
@@ -225,12 +252,6 @@ class Downlink:
         self.packets += 1
         self.octets += len(payload)
         return True
-
-    def _send_slow(self, data: bytes) -> None:
-        assert self._pair is not None and self._addr is not None
-        task = asyncio.ensure_future(self._pair.protocol.send_data(data, self._addr))
-        self._slow_tasks.add(task)
-        task.add_done_callback(self._slow_tasks.discard)
 
     def sync_sender_stats(self, rtp_timestamp: int, ntp_timestamp: int) -> None:
         """Keep aiortc's RTCP sender reports truthful (they read these private counters)."""

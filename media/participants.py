@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, ItemsView
 from typing import TYPE_CHECKING, Protocol
 
 from media.fanout import Downlink
+from media.port import MediaPort
 from media.session import ParticipantSession, Uplink
 from media.signaling import Answer, Ice, Offer, Renegotiate, SignalError, parse_client_message
 
@@ -53,6 +54,7 @@ class Participants:
         room_id: str,
         config: MediaConfig,
         send: SendToParticipant,
+        port: MediaPort,
         *,
         upstream: Upstream | None = None,
         on_answered: Callable[[str], None] = lambda participant: None,
@@ -61,6 +63,7 @@ class Participants:
         self.room_id = room_id
         self._config = config
         self._send = send
+        self._port = port
         self._upstream = upstream
         self._on_answered = on_answered
         self._on_left = on_left
@@ -191,12 +194,11 @@ class Participants:
         return ParticipantSession(
             self.room_id,
             participant,
+            self._port,
             self._config.ice_addresses,
-            self._config.stun_servers,
             may_speak=lambda: self._can_speak.get(participant, False),
             on_failed=self._connection_failed,
             forward=upstream.forward_for(participant) if upstream is not None else None,
-            ice_ports=self._config.ice_port_range,
         )
 
     async def _ice(self, participant: str, message: Ice) -> None:
@@ -214,7 +216,7 @@ class Participants:
         await self._on_left(participant)
 
     def _connection_failed(self, participant: str) -> None:
-        logger.warning("media [%s] %s connection failed; closing it", self.room_id, participant)
+        logger.info("media [%s] %s connection ended; closing it", self.room_id, participant)
         task = asyncio.ensure_future(self._close_session(participant))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -16,14 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import cast
 
 from nacl.public import PrivateKey, PublicKey
 
-from media import ice
 from media.engine import MediaConfig, RoomMedia
 from media.participants import Forward, Participants, SendToParticipant
+from media.port import MediaPort, TrunkHandler
 from media.session import ParticipantSession
 from media.trunk import Direction, Frame, Kind, Sealer, TrunkError
 
@@ -33,45 +31,24 @@ KEEPALIVE_SECONDS = 1.0
 Address = tuple[str, int]
 
 
-class TrunkSocket(asyncio.DatagramProtocol):
-    """One UDP socket; datagrams go to ``on_datagram`` (set by the trunk that owns it)."""
+class TrunkEnd:
+    """A trunk's registration on the node's media port: its datagrams in, sends out."""
 
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.on_datagram: Callable[[bytes, Address], None] = lambda data, addr: None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: Address) -> None:
-        self.on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        logger.debug("trunk socket error: %s", exc)
+    def __init__(self, port: MediaPort, trunk_id: int, handler: TrunkHandler) -> None:
+        self.port = port
+        self.trunk_id = trunk_id
+        self._handler = handler
+        port.add_trunk(trunk_id, handler)
 
     @property
     def address(self) -> Address:
-        assert self.transport is not None
-        host, port = self.transport.get_extra_info("sockname")[:2]
-        return str(host), int(port)
+        return self.port.address
 
     def send(self, data: bytes, addr: Address) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(data, addr)
+        self.port.send_trunk(data, addr)
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
-async def open_socket(
-    host: str, port: int = 0, port_range: tuple[int, int] | None = None
-) -> TrunkSocket:
-    """A bound trunk socket; PORT 0 picks a free one (within PORT_RANGE when given)."""
-    loop = asyncio.get_running_loop()
-    with ice.host_addresses((), port_range):
-        _, protocol = await loop.create_datagram_endpoint(TrunkSocket, local_addr=(host, port))
-    return protocol
+        self.port.remove_trunk(self.trunk_id, self._handler)
 
 
 class OriginTrunk:
@@ -83,11 +60,11 @@ class OriginTrunk:
         trunk_id: int,
         own_key: PrivateKey,
         peer_key: PublicKey,
-        sock: TrunkSocket,
+        port: MediaPort,
     ) -> None:
         self.room = room
         self.sealer = Sealer(trunk_id, own_key, peer_key, Direction.ORIGIN_TO_RELAY)
-        self.sock = sock
+        self.sock = TrunkEnd(port, trunk_id, self._received)
         self.peer: Address | None = None  # the first authentic datagram's; never moves
         self.streams: dict[int, str] = {}  # B's stream id → participant key on A
         self._stream_of: dict[str, int] = {}
@@ -95,7 +72,6 @@ class OriginTrunk:
         self.packets_received = 0
         self.rejected = 0
         self.last_heard = time.monotonic()
-        sock.on_datagram = self._received
         room.attach_trunk(self)
 
     def add_stream(self, stream: int, participant: str) -> None:
@@ -167,12 +143,12 @@ class RelayRoom:
         trunk_id: int,
         own_key: PrivateKey,
         origin_key: PublicKey,
-        sock: TrunkSocket,
+        port: MediaPort,
         origin: Address,
     ) -> None:
         self.room_id = room_id
         self.sealer = Sealer(trunk_id, own_key, origin_key, Direction.RELAY_TO_ORIGIN)
-        self.sock = sock
+        self.sock = TrunkEnd(port, trunk_id, self._received)
         self.origin = origin
         self.streams: dict[str, int] = {}
         self._by_stream: dict[int, str] = {}
@@ -181,8 +157,7 @@ class RelayRoom:
         self.packets_to_origin = 0
         self.rejected = 0
         self.last_heard = time.monotonic()
-        self._participants = Participants(room_id, config, send, upstream=self)
-        sock.on_datagram = self._received
+        self._participants = Participants(room_id, config, send, port, upstream=self)
         self._keepalive = asyncio.ensure_future(self._keep_alive())
 
     # ---- the node's interface (as RoomMedia's) ----------------------------------------------
@@ -213,6 +188,10 @@ class RelayRoom:
         """The origin restarted and a new trunk was agreed; our users' connections stay."""
         self.sealer = Sealer(trunk_id, own_key, origin_key, Direction.RELAY_TO_ORIGIN)
         self.origin = origin
+        if trunk_id != self.sock.trunk_id:
+            port = self.sock.port
+            self.sock.close()
+            self.sock = TrunkEnd(port, trunk_id, self._received)
 
     def stream_for(self, participant: str) -> int:
         """The stream id of one of our users (announced to A on the control channel)."""

@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from aiortc import (
     RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCRtpTransceiver,
     RTCSessionDescription,
@@ -27,10 +26,11 @@ from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateErr
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
 
-from media import ice
+from media import ice, lite, rtcp
 from media.codec import OpusDecoder
 from media.fanout import Downlink, IdleTrack, NotReady
 from media.jitter import JitterBuffer
+from media.port import MediaPort
 from media.signaling import Ice, SignalError
 
 logger = logging.getLogger(__name__)
@@ -147,23 +147,24 @@ class ParticipantSession:
         self,
         room_id: str,
         name: str,
+        port: MediaPort,
         ice_addresses: tuple[str, ...],
-        stun_servers: tuple[str, ...],
         may_speak: Callable[[], bool],
         on_failed: Callable[[str], None],
         forward: Callable[[int, int, bytes], None] | None = None,
-        ice_ports: tuple[int, int] | None = None,
     ) -> None:
         """``forward(seq, timestamp, payload)``: relay the speaker's packets untouched
-        (a relay node sends them on to the origin) instead of buffering them here."""
+        (a relay node sends them on to the origin) instead of buffering them here.
+
+        The connection is an ICE-lite agent on PORT (media/lite.py) with host candidates
+        on ICE_ADDRESSES (empty: this machine's addresses, as aioice lists them)."""
         self.room_id = room_id
         self.name = name
+        self._port = port
         self._ice_addresses = ice_addresses
         self._may_speak = may_speak
         self._forward = forward
-        self._ice_ports = ice_ports
-        servers = [RTCIceServer(urls=url) for url in stun_servers]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.uplink = Uplink()
         self.downlink: Downlink | None = None
         self.transceiver: RTCRtpTransceiver | None = None
@@ -175,7 +176,13 @@ class ParticipantSession:
         def _state_changed() -> None:
             state = self.pc.connectionState
             logger.debug("media [%s/%s] connection %s", room_id, name, state)
+            # "closed" without our close(): the transport went away under aiortc (a silent
+            # client's ICE-lite session, media/lite.py, closes and takes DTLS with it)
             if state == "failed":
+                logger.warning("media [%s/%s] connection failed", room_id, name)
+                on_failed(name)
+            elif state == "closed" and not self.closed:
+                logger.info("media [%s/%s] connection closed by the client", room_id, name)
                 on_failed(name)
 
     @property
@@ -184,7 +191,16 @@ class ParticipantSession:
         return self.transceiver.currentDirection if self.transceiver else None
 
     async def answer(self, sdp: str) -> str:
-        """Apply a client offer and return the answer SDP (raises SignalError)."""
+        """Apply a client offer and return the answer SDP (raises SignalError).
+
+        Everything aiortc creates while answering (the ICE gatherer, the RTCP loop's task)
+        is created inside ``lite.serving`` and ``rtcp.sparse``, which scope our ICE-lite
+        agent and RFC 3550's report interval to the node's own connections."""
+        addresses = self._ice_addresses or ice.local_addresses()
+        with lite.serving(self._port, addresses), rtcp.sparse():
+            return await self._answer(sdp)
+
+    async def _answer(self, sdp: str) -> str:
         async with self._lock:
             if self.closed:
                 raise SignalError("offer: media session is closed")
@@ -206,8 +222,7 @@ class ParticipantSession:
             transceiver.direction = "sendrecv" if self._may_speak() else "sendonly"
             try:
                 answer = await self.pc.createAnswer()
-                with ice.host_addresses(self._ice_addresses, self._ice_ports):
-                    await self.pc.setLocalDescription(answer)
+                await self.pc.setLocalDescription(answer)
             except _WEBRTC_ERRORS as exc:
                 raise SignalError(f"offer: cannot answer: {exc or type(exc).__name__}") from exc
             self._refresh_downlink(transceiver)

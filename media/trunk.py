@@ -5,7 +5,7 @@ One trunk carries one room's audio between the room's origin node (A) and one re
 datagram is sealed with XSalsa20-Poly1305 (libsodium ``crypto_box`` precomputed key, via
 pynacl). Layout (all integers big-endian)::
 
-    datagram  = trunk_id:u32  counter:u64  sealed(frame)      # 12 + 16 (MAC) bytes overhead
+    datagram  = marker:u8=0x08  trunk_id:u32  counter:u64  sealed(frame)   # 13 + 16 (MAC)
     frame     = kind:u8 stream:u16 seq:u16 timestamp:u32 level:u8 payload
     nonce     = direction:u8 · 15 zero bytes · counter:u64    # never reused per direction
 
@@ -13,6 +13,11 @@ pynacl). Layout (all integers big-endian)::
 speaker ``stream``), UPLINK (B→A, B's speaker ``stream``), KEEPALIVE (either way, empty).
 Stream ids are assigned by B for its own users and announced on the control channel.
 Replayed or reordered-too-far counters are dropped by a 64-entry sliding window.
+
+The marker byte lets a trunk share the node's one media port with WebRTC (media/port.py):
+RFC 7983 §7 (updated by RFC 9443) sorts datagrams by their first byte — 0-3 STUN, 16-19
+ZRTP, 20-63 DTLS, 64-79 TURN channels, 64-127 and 192-255 QUIC, 128-191 RTP/RTCP — and
+leaves 4-15 unassigned; 8 is one of those.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import nacl.bindings
 import nacl.exceptions
 from nacl.public import PrivateKey, PublicKey
 
-HEADER = struct.Struct("!IQ")
+MARKER = 0x08
+HEADER = struct.Struct("!BIQ")
 FRAME = struct.Struct("!BHHIB")
 MAX_PAYLOAD = 1200
 WINDOW = 64
@@ -115,12 +121,14 @@ class Sealer:
         sealed = nacl.bindings.crypto_box_easy_afternm(
             frame.serialize(), self._nonce(self._send_dir, counter), self._key
         )
-        return HEADER.pack(self.trunk_id, counter) + sealed
+        return HEADER.pack(MARKER, self.trunk_id, counter) + sealed
 
     def open(self, datagram: bytes) -> Frame:
         if len(datagram) < HEADER.size + 16:
             raise TrunkError("datagram: too short")
-        trunk_id, counter = HEADER.unpack_from(datagram)
+        marker, trunk_id, counter = HEADER.unpack_from(datagram)
+        if marker != MARKER:
+            raise TrunkError("datagram: not a trunk datagram")
         if trunk_id != self.trunk_id:
             raise TrunkError("datagram: wrong trunk id")
         if not self._fresh(counter):
@@ -147,4 +155,3 @@ class Sealer:
             self._highest = counter
         else:
             self._seen |= 1 << (self._highest - counter)
-

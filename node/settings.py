@@ -52,8 +52,13 @@ class Settings:
     trunks_per_node: int = 50  # relay trunks one remote node may hold open here
     reports_per_user_per_hour: int = 10  # reports one account may file per hour
     ice_addresses: tuple[str, ...] = ()
-    ice_port_min: int = 0  # with ice_port_max: the UDP range for WebRTC and trunks (0 = any)
-    ice_port_max: int = 0
+    # the one media port: every WebRTC session (ICE-lite) and relay trunk shares one UDP
+    # port, and ICE-TCP clients one TCP port (docs/operating.md "Media"); 0 = any free port
+    media_port: int = 40000
+    media_tcp_port: int = 40000
+    # address the media port binds to; "" = the ice address when `ice_addresses` is just
+    # `host` (local testing), else all interfaces ("0.0.0.0")
+    media_bind: str = ""
     stun_servers: tuple[str, ...] = ()
     # TURN servers handed to clients with short-lived credentials (docs/operating.md, TURN)
     turn_servers: tuple[TurnServer, ...] = ()
@@ -61,9 +66,6 @@ class Settings:
     ice_transport_policy: str = "all"  # "relay": clients use only TURN-relayed candidates
     ice_servers_per_user_per_minute: int = 30  # GET /api/ice-servers per account
     audio_bitrate: int = 32000
-    # UDP address relay trunks bind to; "" = `host` for a node without a public `url`
-    # (local testing), all interfaces ("0.0.0.0") for a public node
-    trunk_bind: str = ""
     # federation (docs/federation.md)
     authorized_fetch: bool = False  # actor documents only to signed GETs
     allowlist_mode: bool = False  # federate only with domains allowed by `salon admin`
@@ -87,14 +89,10 @@ class Settings:
         return f"http://{self.host}:{self.port}"
 
     @property
-    def ice_port_range(self) -> tuple[int, int] | None:
-        return (self.ice_port_min, self.ice_port_max) if self.ice_port_min else None
-
-    @property
-    def trunk_bind_address(self) -> str:
-        if self.trunk_bind:
-            return self.trunk_bind
-        return "0.0.0.0" if self.url else self.host
+    def media_bind_address(self) -> str:
+        if self.media_bind:
+            return self.media_bind
+        return self.host if self.ice_addresses == (self.host,) else "0.0.0.0"
 
     @property
     def db_path(self) -> Path:
@@ -151,12 +149,9 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("body size limits must be at least 1024 bytes")
     if s.delivery_concurrency_per_host < 1 or s.delivery_max_attempts < 1:
         raise SettingsError("delivery concurrency and attempts must be at least 1")
-    if (s.ice_port_min or s.ice_port_max) and not (
-        1024 <= s.ice_port_min <= s.ice_port_max <= 65535
-    ):
-        raise SettingsError(
-            "settings 'ice_port_min'/'ice_port_max' must satisfy 1024 <= min <= max <= 65535"
-        )
+    for name in ("media_port", "media_tcp_port"):
+        if not 0 <= getattr(s, name) <= 65535:
+            raise SettingsError(f"setting {name!r}: {getattr(s, name)} is out of range 0-65535")
     for name in (
         "room_sockets_per_user",
         "rooms_per_user",

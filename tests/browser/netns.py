@@ -63,3 +63,28 @@ def network_namespace() -> Iterator[Namespace]:
             _ip("link", "del", outer)  # deletes its peer too
         with contextlib.suppress(subprocess.CalledProcessError, OSError):
             _ip("netns", "del", ns.name)
+
+
+def drop_udp(ns: Namespace) -> None:
+    """Inside NS only, drop every UDP datagram in and out (nftables): a network that lets
+    nothing but TCP through, as some corporate firewalls do."""
+    if shutil.which("nft") is None:
+        pytest.skip("needs nftables' `nft` to drop UDP in the namespace (apt-get install nftables)")
+    chain = "type filter hook {} priority 0; policy accept; meta l4proto udp drop;"
+    rules = (
+        "table inet salon_no_udp {\n"
+        f"  chain in {{ {chain.format('input')} }}\n"
+        f"  chain out {{ {chain.format('output')} }}\n"
+        "}\n"
+    )
+    try:
+        subprocess.run(
+            ns.command("nft", "-f", "-"),
+            input=rules,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (subprocess.CalledProcessError, OSError) as exc:
+        pytest.skip(f"cannot add an nftables rule in the namespace: {getattr(exc, 'stderr', exc)}")

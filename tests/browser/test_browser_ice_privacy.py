@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from cli.app import NODE
+from media.lite import LiteConnection
 from tests.browser.browser_harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -94,7 +95,9 @@ LOCAL_CANDIDATES = """async () => [...(await window.salonDebug.pc.getStats()).va
 
 
 def remote_candidate_types(node: Node, room_url: str) -> dict[str, set[str]]:
-    """What the node knows of each participant's addresses: aioice's remote candidate types."""
+    """How the node knows each participant's address: the type of the signalled candidate
+    its ICE-lite agent selected, or "prflx" (RFC 8445 §7.3.1.3) when the selected address
+    was never signalled and was learned from the client's authenticated checks."""
     media = node.app[NODE].audio.engine.get(room_url.rsplit("/", 1)[1]) if node.app else None
     types: dict[str, set[str]] = {}
     for name in media.participants if media else []:
@@ -102,8 +105,14 @@ def remote_candidate_types(node: Node, room_url: str) -> dict[str, set[str]]:
         if session is not None and session.transceiver is not None:
             transport = session.transceiver.sender.transport
             if transport is not None:
-                candidates = transport.transport.getRemoteCandidates()
-                types[name] = {c.type for c in candidates}
+                connection = transport.transport._connection
+                assert isinstance(connection, LiteConnection)
+                selected = connection.selected
+                signalled = {(c.host, c.port): c.type for c in connection.remote_candidates}
+                if selected is None:
+                    types[name] = set()
+                else:
+                    types[name] = {signalled.get(selected.addr, "prflx")}
     return types
 
 

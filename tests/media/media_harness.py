@@ -43,17 +43,23 @@ def rms(pcm: np.ndarray) -> float:
 class Harness:
     """A MediaEngine with one room, and bots whose signalling is an in-process queue."""
 
-    def __init__(self, make_room: Callable[[SendToParticipant], RelayRoom] | None = None) -> None:
-        """``make_room`` builds another kind of room (a relay) around our ``send``."""
-        self.engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
+    def __init__(
+        self,
+        make_room: Callable[[SendToParticipant, MediaEngine], RelayRoom] | None = None,
+        engine: MediaEngine | None = None,
+        room_id: str = "r1",
+    ) -> None:
+        """``make_room`` builds another kind of room (a relay) around our ``send`` and
+        engine (whose media port its trunk shares; pass one already started)."""
+        self.engine = engine or MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
         self.bots: dict[str, BotPeer] = {}
         self.levels: list[dict[str, float]] = []
         self.sent: list[tuple[str, dict]] = []
         self._pending: set[asyncio.Task[None]] = set()
         self.room: RoomMedia | RelayRoom = (
-            make_room(self._send)
+            make_room(self._send, self.engine)
             if make_room is not None
-            else self.engine.room("r1", self._send, self.levels.append)
+            else self.engine.room(room_id, self._send, self.levels.append)
         )
 
     def _send(self, participant: str, message: dict) -> None:
@@ -67,6 +73,7 @@ class Harness:
     async def join(
         self, name: str, *, play: Path | None = None, can_speak: bool = False, **kw: object
     ) -> BotPeer:
+        await self.engine.start()  # binds the media port once (idempotent)
         self.room.set_can_speak(name, can_speak)
 
         async def to_node(message: dict) -> None:
@@ -90,3 +97,4 @@ class Harness:
         await asyncio.gather(*self._pending, return_exceptions=True)
         await self.room.close()
         await self.engine.close()
+        await self.engine.close_port()

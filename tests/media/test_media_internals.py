@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from pathlib import Path
 
 import aioice.ice
 import aiortc
+import aiortc.rtcpeerconnection
+import aiortc.rtcrtpsender
 import pytest
-from aioice.ice import StunProtocol
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from media_harness import Harness, write_tone
 
-from media import ice
+from media import ice, lite, rtcp
+from media.lite import LiteConnection
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -45,6 +49,39 @@ def test_static_hooks_exist() -> None:
         assert f"self.{name} =" in init
     # the sender's RTP loop blocks on track.recv() (our IdleTrack keeps it asleep)
     assert "await self.__track.recv()" in inspect.getsource(RTCRtpSender._next_encoded_frame)
+    # media/lite.py: the peer connection builds its gatherer by the module-level name, and
+    # the ICE transport uses only the connection surface LiteConnection implements
+    assert "RTCIceGatherer(" in inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
+    transport = inspect.getsource(RTCIceTransport) + inspect.getsource(RTCIceGatherer)
+    used = set(re.findall(r"_connection\.(\w+)", transport))
+    assert used <= {
+        "recv",
+        "send",
+        "local_username",
+        "local_password",
+        "local_candidates",
+        "remote_candidates",
+        "add_remote_candidate",
+        "gather_candidates",
+        "connect",
+        "close",
+        "get_event",
+        "ice_controlling",
+        "remote_is_lite",
+        "remote_username",
+        "remote_password",
+    }, used
+    for name in used:
+        assert hasattr(LiteConnection, name) or name in (
+            "local_username",
+            "local_password",
+            "ice_controlling",
+            "remote_is_lite",
+            "remote_username",
+            "remote_password",
+        ), name
+    # media/rtcp.py: the RTCP loop's interval is 0.5 + random.random() of that module
+    assert "asyncio.sleep(0.5 + random.random())" in inspect.getsource(RTCRtpSender._run_rtcp)
 
 
 def test_host_address_override_is_scoped() -> None:
@@ -53,6 +90,18 @@ def test_host_address_override_is_scoped() -> None:
     with ice.host_addresses(("127.0.0.1",)):
         assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
     assert "127.0.0.1" not in aioice.ice.get_host_addresses(True, False)
+
+
+def test_lite_and_sparse_rtcp_are_scoped() -> None:
+    lite.install()
+    assert lite.is_installed()
+    rtcp.install()
+    assert aiortc.rtcrtpsender.random is not None
+    plain = [rtcp.interval_sample() for _ in range(200)]
+    assert all(0.5 <= x <= 1.5 for x in plain)
+    with rtcp.sparse():
+        sparse = [rtcp.interval_sample() for _ in range(200)]
+    assert all(2.5 <= x <= 7.5 for x in sparse) and 4 < sum(sparse) / len(sparse) < 6
 
 
 async def test_live_connection_internals(tmp_path: Path) -> None:
@@ -73,10 +122,12 @@ async def test_live_connection_internals(tmp_path: Path) -> None:
             dtls = t.sender.transport
             assert dtls._state == State.CONNECTED
             assert callable(dtls._tx_srtp.protect)
-            pair = dtls.transport._connection._nominated[1]
-            assert isinstance(pair.protocol, StunProtocol)
-            assert callable(pair.protocol.transport.sendto)
-            assert callable(pair.protocol.transport._sock.sendto)  # type: ignore[attr-defined]
+            connection = dtls.transport._connection
+            assert isinstance(connection, LiteConnection)
+            assert connection.selected is not None and connection.selected.tcp is None
+            route = session.downlink.udp_route() if session.downlink else None
+            assert route is not None and route[0] is h.engine.port.sock
+            assert route[1] == connection.selected.addr
             assert isinstance(t.sender._ssrc, int)
             assert t.sender._RTCRtpSender__packet_count > 0  # type: ignore[attr-defined]
             downlink = session.downlink

@@ -14,8 +14,9 @@ import pytest
 from media_harness import LOOPBACK, Harness, band_energy, write_tone
 from nacl.public import PrivateKey
 
-from media.engine import MediaConfig, SendToParticipant
-from media.relay import OriginTrunk, RelayRoom, open_socket
+from media.engine import MediaConfig, MediaEngine, RoomMedia, SendToParticipant
+from media.port import open_port
+from media.relay import OriginTrunk, RelayRoom
 from media.trunk import Direction, Frame, Kind, Sealer, new_keypair
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,11 +26,12 @@ async def link(origin: Harness, trunk_id: int) -> tuple[Harness, OriginTrunk]:
     """A relay side wired to ORIGIN's room by a fresh trunk (keys swapped by hand)."""
     a_key, _ = new_keypair()
     b_key, _ = new_keypair()
-    a_sock = await open_socket("127.0.0.1")
-    b_sock = await open_socket("127.0.0.1")
-    trunk = OriginTrunk(origin.room, trunk_id, a_key, b_key.public_key, a_sock)
+    await origin.engine.start()
+    a_port = origin.engine.port  # every trunk and session of A on its one port
+    assert isinstance(origin.room, RoomMedia)
+    trunk = OriginTrunk(origin.room, trunk_id, a_key, b_key.public_key, a_port)
 
-    def make(send: SendToParticipant) -> RelayRoom:
+    def make(send: SendToParticipant, engine: MediaEngine) -> RelayRoom:
         return RelayRoom(
             "r1",
             MediaConfig(ice_addresses=LOOPBACK),
@@ -37,12 +39,13 @@ async def link(origin: Harness, trunk_id: int) -> tuple[Harness, OriginTrunk]:
             trunk_id,
             b_key,
             a_key.public_key,
-            b_sock,
-            a_sock.address,
+            engine.port,
+            a_port.address,
         )
 
-    relay = Harness(make)
-    return relay, trunk
+    engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
+    await engine.start()  # B's keepalives go out from the first one
+    return Harness(make, engine), trunk
 
 
 async def test_origin_to_two_relays_and_remote_speaker(tmp_path: Path) -> None:
@@ -110,17 +113,18 @@ async def test_forged_and_replayed_datagrams_are_dropped() -> None:
         stranger = Sealer(
             21, PrivateKey.generate(), PrivateKey.generate().public_key, Direction.RELAY_TO_ORIGIN
         )
-        sock = await open_socket("127.0.0.1")
+        sock = await open_port("127.0.0.1", tcp_port=None)
         try:
             before = trunk.rejected
-            sock.send(stranger.seal(Frame(Kind.UPLINK, 1, 1, 0, 127, b"x")), relay.sock.address)
-            sock.send(stranger.seal(Frame(Kind.UPLINK, 1, 1, 0, 127, b"x")), trunk.sock.address)
+            datagram = stranger.seal(Frame(Kind.UPLINK, 1, 1, 0, 127, b"x"))
+            sock.send_trunk(datagram, relay.sock.address)
+            sock.send_trunk(datagram, trunk.sock.address)
             await asyncio.sleep(0.2)
             assert trunk.rejected == before + 1
             assert relay.rejected >= 1
             assert trunk.peer != sock.address
         finally:
-            sock.close()
+            await sock.close()
     finally:
         await b.close()
         await trunk.close()

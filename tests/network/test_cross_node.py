@@ -94,6 +94,14 @@ async def test_listeners_on_b_and_c_hear_a_through_one_trunk_each(
     assert ticks > 10
     for trunk in trunks(a):
         assert trunk.packets_sent - before[id(trunk)] <= ticks + 1
+    # both ends of both trunks are on their nodes' one media port: A's ends on A's, and
+    # B's and C's keepalives (which told A where to send) came from B's and C's ports
+    ports = {n: n.app[NODE].audio.engine.port for n in (a, b, c) if n.app is not None}
+    assert all(t.sock.port is ports[a] for t in trunks(a))
+    assert {t.peer for t in trunks(a)} == {
+        ("127.0.0.1", ports[b].udp_port),
+        ("127.0.0.1", ports[c].udp_port),
+    }
     for proc, wav in ((lb, heard_b), (lc, heard_c)):
         summary = await finish(proc)
         assert summary["packets_received"] > 150

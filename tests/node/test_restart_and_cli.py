@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import time
@@ -60,7 +61,18 @@ async def test_cli_serve_user_add_signin_create_room(tmp_path: Path) -> None:
     data = tmp_path / "cli-data"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
-        [*SALON, "serve", "--data", str(data), "--port", str(port)],
+        [
+            *SALON,
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            "--media-port",
+            "0",
+            "--media-tcp-port",
+            "0",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -138,6 +150,9 @@ async def test_cli_serve_user_add_signin_create_room(tmp_path: Path) -> None:
             proc.kill()
         output = proc.stdout.read() if proc.stdout else ""
     assert f"listening on http://127.0.0.1:{port}" in output
+    # the media ports it bound (any free ones, as asked): numbers a firewall rule can use
+    found = re.search(rf"HTTP port {port}; media port UDP (\d+), TCP (\d+)", output)
+    assert found and all(int(p) > 0 for p in found.groups()), output
     assert (data / "salon.toml").exists() and (data / "keys" / "node-rsa.pem").exists()
     assert (data / "keys" / "node-rsa.pem").stat().st_mode & 0o077 == 0
 

@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 from nacl.public import PrivateKey
 
-from media.relay import OriginTrunk, open_socket
+from media.port import open_port
+from media.relay import OriginTrunk
 from media.trunk import Direction, Frame, Kind, Sealer
 from tests.support.nodes import Node
 
@@ -60,31 +61,35 @@ class _Room:
 
 async def test_captured_trunk_datagram_replayed_elsewhere_does_not_move_the_stream() -> None:
     origin_key, relay_key = PrivateKey.generate(), PrivateKey.generate()
-    origin_sock = await open_socket("127.0.0.1")
-    relay_sock = await open_socket("127.0.0.1")
-    attacker_sock = await open_socket("127.0.0.1")
+    origin_sock = await open_port("127.0.0.1", tcp_port=None)
+    relay_sock = await open_port("127.0.0.1", tcp_port=None)
+    attacker_sock = await open_port("127.0.0.1", tcp_port=None)
     room = _Room()
     trunk = OriginTrunk(room, 7, origin_key, relay_key.public_key, origin_sock)  # type: ignore[arg-type]
     trunk.add_stream(1, "bob@b")
     relay = Sealer(7, relay_key, origin_key.public_key, Direction.RELAY_TO_ORIGIN)
     try:
-        relay_sock.send(relay.seal(Frame(Kind.UPLINK, 1, 1, 0, 127, b"a")), origin_sock.address)
+        relay_sock.send_trunk(
+            relay.seal(Frame(Kind.UPLINK, 1, 1, 0, 127, b"a")), origin_sock.address
+        )
         await asyncio.sleep(0.2)
         assert trunk.peer == relay_sock.address
         # the attacker captured datagrams on the path; it resends them from its address,
         # the newest first (fresh counters the origin has not seen yet)
         captured = [relay.seal(Frame(Kind.UPLINK, 1, n, 0, 127, b"x")) for n in (2, 3)]
         for datagram in reversed(captured):
-            attacker_sock.send(datagram, origin_sock.address)
-        attacker_sock.send(captured[0], origin_sock.address)  # and an old one again
+            attacker_sock.send_trunk(datagram, origin_sock.address)
+        attacker_sock.send_trunk(captured[0], origin_sock.address)  # and an old one again
         await asyncio.sleep(0.2)
         assert trunk.peer == relay_sock.address, "the stream still goes to the relay"
         assert room.pushed == [("bob@b", 1)], "nothing the attacker sent was played"
         # the relay itself goes on as before
-        relay_sock.send(relay.seal(Frame(Kind.UPLINK, 1, 4, 0, 127, b"b")), origin_sock.address)
+        relay_sock.send_trunk(
+            relay.seal(Frame(Kind.UPLINK, 1, 4, 0, 127, b"b")), origin_sock.address
+        )
         await asyncio.sleep(0.2)
         assert room.pushed == [("bob@b", 1), ("bob@b", 4)]
     finally:
         await trunk.close()
-        relay_sock.close()
-        attacker_sock.close()
+        for sock in (origin_sock, relay_sock, attacker_sock):
+            await sock.close()

@@ -27,6 +27,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     # Every test client signs up from 127.0.0.1, so the per-address sign-up limit is off
     # unless a test sets it (tests/security/test_security_signup.py does).
     overrides.setdefault("signup_per_ip_per_hour", 0)
+    # parallel nodes never share a media port: each binds free ones (engine.port tells which)
+    overrides.setdefault("media_port", 0)
+    overrides.setdefault("media_tcp_port", 0)
     base = load_settings(data_dir, environ={})
     return dataclasses.replace(base, **overrides)
 

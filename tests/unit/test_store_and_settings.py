@@ -47,10 +47,31 @@ def test_settings_precedence(tmp_path: Path) -> None:
     assert s.testnet is True and s.ice_addresses == ("127.0.0.1",)
 
 
+def test_media_port_settings(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, environ={})
+    assert (s.media_port, s.media_tcp_port, s.media_bind_address) == (40000, 40000, "0.0.0.0")
+    s = load_settings(
+        tmp_path,
+        {"media_tcp_port": 5000},
+        environ={
+            "SALON_MEDIA_PORT": "0",
+            "SALON_MEDIA_TCP_PORT": "4000",
+            "SALON_ICE_ADDRESSES": "127.0.0.1",
+        },
+    )
+    # a flag beats the environment; ice_addresses == (host,) binds the media port there
+    assert (s.media_port, s.media_tcp_port, s.media_bind_address) == (0, 5000, "127.0.0.1")
+    s = load_settings(tmp_path, environ={"SALON_MEDIA_BIND": "10.0.0.2"})
+    assert s.media_bind_address == "10.0.0.2"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("port = 'x'", "setting 'port'"),
+        ("media_port = 70000", "setting 'media_port': 70000 is out of range"),
+        ("media_tcp_port = -1", "setting 'media_tcp_port': -1 is out of range"),
+        ("ice_port_min = 40000", "unknown setting"),
         ("colour = 1", "unknown setting"),
         ("url = 'ftp://x'", "must start with http"),
         ("port = [", "salon.toml"),
