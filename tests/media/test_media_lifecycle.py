@@ -27,7 +27,8 @@ def _resources() -> tuple[int, int, int]:
 
 
 async def _settle(baseline: tuple[int, int, int]) -> tuple[int, int, int]:
-    for _ in range(100):  # closing transports finishes on the next loop iterations
+    # closing transports finishes on later loop iterations; a loaded machine takes longer
+    for _ in range(300):
         now = _resources()
         if now == baseline:
             break
