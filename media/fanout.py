@@ -1,9 +1,11 @@
-"""Encode-once fan-out: one loop per room writes each packet to every listener.
+"""Encode-once fan-out: per listener, only an RTP header, SRTP protect and a send.
 
-Per listener and per packet the work is: pack a 12-byte RTP header, append a precomputed
-header-extension block and the shared Opus payload, SRTP-protect with that connection's
-session, and one ``sendto`` on its selected ICE pair's UDP socket. No coroutine, no
-``RtpPacket`` object, no per-listener task wake-up.
+A ``Downlink`` is the per-listener state (sequence, SSRC, negotiated payload type and
+extension ids, counters). Each tick it hands the room a batch *entry* and media/batch.py
+sends the whole tick in one call: the native extension (media/_fastpath.c: header +
+``srtp_protect`` + ``sendmmsg``, no Python per packet) or the Python path (pack the
+header, protect on the pylibsrtp session's buffer, one ``sendto``), which writes the same
+bytes. No coroutine, no ``RtpPacket`` object, no per-listener task wake-up.
 
 aiortc internals used (aiortc 1.16.0 / aioice 0.13.0, pinned in pyproject.toml, each one
 checked by tests/media/test_media_internals.py):
@@ -21,6 +23,9 @@ checked by tests/media/test_media_internals.py):
   cell and send straight from that buffer (a memoryview, no copy out), which saves ≈ 1 µs
   of Python per listener-packet. Same C call, same buffer, same single-threaded use as
   aiortc's own RTCP path, so the two never interleave.
+- the same session's ``srtp_t`` (``Session._srtp[0]``) and the address of the bundled
+  ``srtp_protect`` (``ffi.addressof(lib, "srtp_protect")``), as integers, for the native
+  path, which calls that same libsrtp copy on its own buffer.
 - ``RTCIceTransport._connection._nominated[1]``: aioice's selected candidate pair; for
   host/server-reflexive pairs ``pair.protocol.transport`` is the asyncio UDP transport,
   whose raw socket (``transport._sock``, asyncio's selector transport) we write to
@@ -34,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from socket import socket
 
 from aioice.ice import CandidatePair, StunProtocol
 from aiortc import RTCRtpTransceiver
@@ -44,12 +50,19 @@ from pylibsrtp import Error as SrtpError
 from pylibsrtp import Session as SrtpSession
 from pylibsrtp._binding import ffi, lib
 
-from media.rtp import AUDIO_LEVEL_URI, MID_URI, RTP_HEADER, extension_block, one_byte_element
+from media.batch import (
+    ERR_PROTECT,
+    Entry,
+    Target,
+    pack_sockaddr,
+    protect_entry,
+    send_batch_python,
+)
+from media.rtp import AUDIO_LEVEL_URI, MID_URI, extension_block, one_byte_element
 
 logger = logging.getLogger(__name__)
 
 _OPUS = "audio/opus"
-_pack_header = RTP_HEADER.pack
 _srtp_protect = lib.srtp_protect
 
 
@@ -109,7 +122,12 @@ class NotReady(Exception):
 
 @dataclass
 class Downlink:
-    """The node → participant audio stream of one peer connection, written by hand."""
+    """The node → participant audio stream of one peer connection, written by hand.
+
+    Per tick the room asks ``entry(payload)`` for this connection's batch entry (media/
+    batch.py sends the whole tick in one call); ``write`` is the per-listener path for the
+    connections a batch cannot carry (TURN relay pairs: no synchronous send).
+    """
 
     name: str
     transceiver: RTCRtpTransceiver
@@ -125,10 +143,10 @@ class Downlink:
     _pair: CandidatePair | None = field(init=False, default=None)
     send_errors: int = 0
     _transport: asyncio.DatagramTransport | None = field(init=False, default=None)
-    _sendto: object = field(init=False, default=None)
+    _sock: socket | None = field(init=False, default=None)
     _addr: tuple[str, int] | None = field(init=False, default=None)
     _slow_tasks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
-    _srtp: SrtpWriter | None = field(init=False, default=None)
+    _target: Target | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.refresh()
@@ -157,6 +175,7 @@ class Downlink:
             self.ext_head, self.ext_tail = block[:cut], block[cut + 1 :]
         else:
             self.ext_head, self.ext_tail = block, b""
+        self._target = None  # rebuilt from the new parameters on the next packet
 
     @property
     def ready(self) -> bool:
@@ -168,63 +187,92 @@ class Downlink:
         if pair is None:
             return False
         self._pair = pair
+        self._addr = pair.remote_addr
         protocol = pair.protocol
         if isinstance(protocol, StunProtocol):
             self._transport = protocol.transport
             # the raw socket: asyncio's sendto adds ~0.5 µs of checks per call; we fall back
             # to it (which buffers and waits for writability) only when the socket is full
-            raw = getattr(protocol.transport, "_sock", None)
-            self._sendto = raw.sendto if raw is not None else protocol.transport.sendto
-            self._addr = pair.remote_addr
+            self._sock = getattr(protocol.transport, "_sock", None)
         else:  # TURN relay: asynchronous send only
-            self._sendto = None
-            self._addr = pair.remote_addr
+            self._sock = None
         return True
 
-    def write(self, payload: bytes, timestamp: int, level_byte: bytes) -> bool:
-        """Write one packet; False when the connection cannot carry it (yet or anymore)."""
-        dtls = self.dtls
-        if dtls._state != State.CONNECTED:
-            return False
-        if self._pair is None and not self._resolve():
-            return False
+    def _current_target(self) -> Target | None:
+        """This connection's batch target, rebuilt when the pair or the SRTP session changed."""
+        target = self._target
+        tx = self.dtls._tx_srtp
+        if target is not None and target.writer.session is tx:
+            return target
+        if tx is None or (self._pair is None and not self._resolve()):
+            return None
+        assert self._addr is not None
+        sock = self._sock
+        target = self._target = Target(
+            sock=sock,
+            sockaddr=pack_sockaddr(*self._addr[:2]) if sock is not None else b"",
+            srtp_ctx=int(ffi.cast("uintptr_t", tx._srtp[0])),
+            first_byte=0x90 if self.ext_head else 0x80,
+            ssrc=self.ssrc,
+            ext_head=self.ext_head,
+            has_level=self.has_level,
+            ext_tail=self.ext_tail,
+            writer=SrtpWriter(tx),
+            addr=self._addr,
+        )
+        return target
+
+    def _next(self, target: Target, payload: bytes, payload_type: int | None) -> Entry:
         seq = self.sequence
         self.sequence = (seq + 1) & 0xFFFF
-        header = _pack_header(
-            0x90 if self.ext_head else 0x80,
-            (0x80 if not self.packets else 0) | self.payload_type,  # marker: first packet
-            seq,
-            timestamp,
-            self.ssrc,
-        )
-        if self.has_level:
-            packet = header + self.ext_head + level_byte + self.ext_tail + payload
-        else:
-            packet = header + self.ext_head + payload
-        srtp = self._srtp
-        if srtp is None or srtp.session is not dtls._tx_srtp:
-            srtp = self._srtp = SrtpWriter(dtls._tx_srtp)
-        try:
-            data = srtp.protect(packet)  # a view of the session's buffer: send it now
-        except (ValueError, SrtpError) as exc:
-            self.send_errors += 1
-            logger.debug("fan-out [%s] protect failed: %s", self.name, exc)
-            return True
-        sendto = self._sendto
-        if sendto is None:
-            self._send_slow(bytes(data))
-        else:
-            try:
-                sendto(data, self._addr)  # type: ignore[operator]
-            except (BlockingIOError, InterruptedError):
-                assert self._transport is not None
-                self._transport.sendto(bytes(data), self._addr)
-            except OSError as exc:  # e.g. network unreachable: count, do not kill the room
-                self.send_errors += 1
-                logger.debug("fan-out [%s] send failed: %s", self.name, exc)
+        marker = 0x80 if not self.packets else 0  # marker: first packet of the stream
         self.packets += 1
         self.octets += len(payload)
+        pt = self.payload_type if payload_type is None else payload_type
+        return (target, seq, marker | pt, payload)
+
+    def entry(self, payload: bytes, payload_type: int | None = None) -> Entry | None:
+        """This tick's batch entry (counted as sent), or None: not ready, or TURN (``write``)."""
+        if self.dtls._state != State.CONNECTED:
+            return None
+        target = self._current_target()
+        if target is None or target.sock is None:
+            return None
+        return self._next(target, payload, payload_type)
+
+    def write(
+        self, payload: bytes, timestamp: int, level_byte: bytes, payload_type: int | None = None
+    ) -> bool:
+        """Write one packet alone; False when the connection cannot carry it (yet or anymore)."""
+        if self.dtls._state != State.CONNECTED:
+            return False
+        target = self._current_target()
+        if target is None:
+            return False
+        entry = self._next(target, payload, payload_type)
+        if target.sock is not None:
+            for _, code, data in send_batch_python([entry], timestamp, level_byte):
+                self.unsent(entry, code, data)
+            return True
+        try:
+            protected = bytes(protect_entry(entry, timestamp, level_byte))
+        except (ValueError, SrtpError) as exc:
+            self.unsent(entry, ERR_PROTECT, None)
+            logger.debug("fan-out [%s] protect failed: %s", self.name, exc)
+            return True
+        self._send_slow(protected)
         return True
+
+    def unsent(self, entry: Entry, code: int, data: bytes | None) -> None:
+        """A batch could not send ENTRY: queue it on asyncio (socket full) or count the error."""
+        transport = self._transport
+        if data is not None and transport is not None and not transport.is_closing():
+            transport.sendto(data, self._addr)  # buffered; asyncio waits for writability
+            return
+        self.send_errors += 1
+        self.packets -= 1  # not sent: sender reports must not count it
+        self.octets -= len(entry[3])
+        logger.debug("fan-out [%s] packet not sent: code %d", self.name, code)
 
     def _send_slow(self, data: bytes) -> None:
         assert self._pair is not None and self._addr is not None

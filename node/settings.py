@@ -54,6 +54,7 @@ class Settings:
     ice_port_max: int = 0
     stun_servers: tuple[str, ...] = ()
     audio_bitrate: int = 32000
+    native_fanout: bool = True  # media/_fastpath.c when built; false forces the Python fan-out
     # UDP address relay trunks bind to; "" = `host` for a node without a public `url`
     # (local testing), all interfaces ("0.0.0.0") for a public node
     trunk_bind: str = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,12 +41,18 @@ def rms(pcm: np.ndarray) -> float:
     return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0
 
 
+def loopback_config() -> MediaConfig:
+    """Loopback ICE; SALON_NATIVE_FANOUT=0 runs the media tests on the Python fan-out."""
+    native = os.environ.get("SALON_NATIVE_FANOUT", "1").lower() not in ("0", "false")
+    return MediaConfig(ice_addresses=LOOPBACK, native_fanout=native)
+
+
 class Harness:
     """A MediaEngine with one room, and bots whose signalling is an in-process queue."""
 
     def __init__(self, make_room: Callable[[SendToParticipant], RelayRoom] | None = None) -> None:
         """``make_room`` builds another kind of room (a relay) around our ``send``."""
-        self.engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
+        self.engine = MediaEngine(loopback_config())
         self.bots: dict[str, BotPeer] = {}
         self.levels: list[dict[str, float]] = []
         self.sent: list[tuple[str, dict]] = []

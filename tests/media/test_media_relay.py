@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from media_harness import LOOPBACK, Harness, band_energy, write_tone
+from media_harness import Harness, band_energy, loopback_config, write_tone
 from nacl.public import PrivateKey
 
-from media.engine import MediaConfig, SendToParticipant
+from media.engine import SendToParticipant
 from media.relay import OriginTrunk, RelayRoom, open_socket
 from media.trunk import Direction, Frame, Kind, Sealer, new_keypair
 
@@ -32,7 +32,7 @@ async def link(origin: Harness, trunk_id: int) -> tuple[Harness, OriginTrunk]:
     def make(send: SendToParticipant) -> RelayRoom:
         return RelayRoom(
             "r1",
-            MediaConfig(ice_addresses=LOOPBACK),
+            loopback_config(),
             send,
             trunk_id,
             b_key,
