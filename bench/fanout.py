@@ -52,8 +52,10 @@ from aiortc.rtp import RtpPacket
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from media import ice
+from media.batch import BatchWriter, Entry, load_native
 from media.client import BotPeer
 from media.engine import MediaConfig, MediaEngine, RoomMedia
+from media.fanout import Downlink
 
 logger = logging.getLogger("bench.fanout")
 LOOPBACK = ("127.0.0.1",)
@@ -87,16 +89,51 @@ class PacketTrack(MediaStreamTrack):
 
 
 class BenchRoom(RoomMedia):
-    """RoomMedia that also feeds naive per-listener tracks with the same encoded packet."""
+    """RoomMedia that also feeds naive per-listener tracks with the same encoded packet.
+
+    ``mode``: "native" / "python" (Salon's fan-out on the C batch or on the Python path),
+    "off" (listeners stay connected but get nothing: the idle window) or "floor" (the
+    cheapest loop that writes the same bytes: the entries are built once, then every tick is
+    one native call on that list with the sequence numbers offset; no Python per packet).
+    """
 
     naive: list[PacketTrack]
-    loop_seconds = 0.0  # CPU time (this thread) inside Salon's fan-out loop only
-    salon_enabled = True  # False: listeners stay connected but get nothing (idle window)
+    loop_seconds = 0.0  # CPU time (this thread) inside the fan-out loop only
+    mode = "native"
+    floor_entries: list[Entry] | None = None
+    floor_ticks = 0
+    floor_packets = 0
+    parked: dict[str, Downlink] | None = None
+
+    def serve_only(self, count: int | None) -> None:
+        """Fan out to the first COUNT listeners only (None: all); the rest stay connected.
+
+        The others' downlinks are parked (the session has none, as before negotiation), so
+        the room's real fan-out code runs unchanged for the served ones.
+        """
+        for name, downlink in (self.parked or {}).items():
+            session = self.session(name)
+            if session is not None:
+                session.downlink = downlink
+        self.parked = {}
+        if count is None:
+            return
+        listeners = [n for n in self.participants if n != "speaker"]
+        for name in listeners[count:]:
+            session = self.session(name)
+            if session is not None and session.downlink is not None:
+                self.parked[name] = session.downlink
+                session.downlink = None
 
     def fan_out(
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
     ) -> None:
-        if self.salon_enabled:
+        mode = self.mode
+        if mode == "floor":
+            t0 = time.thread_time()
+            self._floor(main, timestamp, level_byte)
+            self.loop_seconds += time.thread_time() - t0
+        elif mode != "off":
             t0 = time.thread_time()
             super().fan_out(main, personal, timestamp, level_byte)
             self.loop_seconds += time.thread_time() - t0
@@ -106,6 +143,25 @@ class BenchRoom(RoomMedia):
             packet.time_base = fractions.Fraction(1, 48_000)
             for track in self.naive:
                 track.offer(packet)
+
+    def use_python_path(self, python: bool) -> None:
+        self._writer = BatchWriter(native=not python)
+
+    def _floor(self, main: bytes, timestamp: int, level_byte: bytes) -> None:
+        native = load_native()
+        assert native is not None, "the floor needs the native extension"
+        if self.floor_entries is None:
+            entries = []
+            for name in self.participants:
+                session = self.session(name)
+                downlink = session.downlink if session is not None else None
+                entry = downlink.entry(main) if downlink is not None else None
+                if name != "speaker" and entry is not None:
+                    entries.append(entry)
+            self.floor_entries = entries
+        self.floor_ticks += 1
+        failures = native.send_batch(self.floor_entries, timestamp, level_byte, self.floor_ticks)
+        self.floor_packets += len(self.floor_entries) - len(failures)
 
 
 @dataclass
@@ -127,8 +183,8 @@ class Node:
         return sum(t.sent for t in self.room.naive)
 
 
-def build_node() -> Node:
-    engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
+def build_node(native: bool) -> Node:
+    engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK, native_fanout=native))
     answers: dict[str, asyncio.Future[str]] = {}
 
     def send(participant: str, message: dict) -> None:
@@ -137,6 +193,7 @@ def build_node() -> Node:
             future.set_result(message["sdp"])
 
     room = BenchRoom("bench", engine.config, send, lambda levels: None)
+    room.mode = "native" if native else "python"
     room.naive = []  # the engine does not hold this room: run() closes it before the engine
     return Node(engine, room, answers, [])
 
@@ -239,10 +296,11 @@ async def worker_main(conn: Connection, url: str, index: int, tone: str | None) 
             if command == "connect":
                 mode, count = arg
                 batch = [CountingListener() for _ in range(count)]
+                first = len(listeners)  # names stay unique when a step adds listeners
                 for i in range(0, count, 20):
                     await asyncio.gather(
                         *(
-                            lst.connect(http, url, f"w{index}-{mode}-{j}", mode)
+                            lst.connect(http, url, f"w{index}-{mode}-{first + j}", mode)
                             for j, lst in enumerate(batch[i : i + 20], start=i)
                         )
                     )
@@ -320,8 +378,9 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-async def run(args: argparse.Namespace) -> dict[str, float]:
-    node = build_node()
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    native = load_native() is not None and not args.python
+    node = build_node(native)
     app = web.Application()
     app["node"] = node
     app.router.add_post("/offer", handle_offer)
@@ -356,8 +415,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 
             gc.collect()
             rss0 = rss_kb()
+            room = node.room
+            room.mode = "off"
             counts = split(args.listeners, args.workers)
-            node.room.salon_enabled = False
             connected = sum(await ask_split(pipes, "salon", counts))
             await asyncio.sleep(1.0)
             gc.collect()
@@ -373,29 +433,55 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             )
             print(
                 f"idle: {connected} connected listeners, no fan-out: node CPU "
-                f"{idle_cpu / args.seconds * 100:.1f}% → background {idle_us:.1f} µs per "
+                f"{idle_cpu / args.seconds * 100:.1f}% → background {idle_us:.2f} µs per "
                 f"listener per 20 ms (aiortc RTCP, aioice consent, DTLS: paid by both paths)"
             )
-            node.room.salon_enabled = True
-            await asyncio.sleep(0.5)
-            loop0 = node.room.loop_seconds
-            cpu, sent, received = await measure_window(args.seconds, node.salon_packets, pipes)
-            salon_sys_us = max(0.0, LAST_SYS[0] - idle_sys) / max(1, sent) * 1e6
-            loop_us = (node.room.loop_seconds - loop0) / max(1, sent) * 1e6
-            salon_us = max(0.0, cpu - base_rate * args.seconds) / max(1, sent) * 1e6
+            # Marginal cost: all listeners stay connected (same background) while the fan-out
+            # serves SMALL or all of them, alternating windows to average the box's noise;
+            # the slope is per extra listener-packet, and the background per listener per
+            # tick is added to it (an extra listener costs both).
+            room.mode = "native" if native else "python"
+            windows: dict[int, list[dict[str, float]]] = {args.small: [], connected: []}
+            for _ in range(args.rounds):
+                for n in (args.small, connected):
+                    room.serve_only(n)
+                    await asyncio.sleep(0.5)
+                    windows[n].append(await salon_window(args, node, pipes, base_rate, n))
+            room.serve_only(None)
+            low = {k: sum(w[k] for w in windows[args.small]) for k in ("cpu", "sent", "loop")}
+            high = {k: sum(w[k] for w in windows[connected]) for k in ("cpu", "sent", "loop")}
+            last = windows[connected][-1]
+            salon_us = sum(w["us"] for w in windows[connected]) / args.rounds
+            loop_us = high["loop"] / max(1, high["sent"]) * 1e6
+            sent = int(last["sent"])
+            salon_sys_us = max(0.0, last["sys"] - idle_sys) / max(1, sent) * 1e6
+            slope_us = (high["cpu"] - low["cpu"]) / max(1, high["sent"] - low["sent"]) * 1e6
+            slope_loop_us = (high["loop"] - low["loop"]) / max(1, high["sent"] - low["sent"]) * 1e6
+            marginal_us = slope_us + idle_us
             print(
-                f"salon: {connected} listeners, {sent} packets written in {args.seconds:.0f}s "
-                f"({sent / max(1, connected) / args.seconds:.1f} pps each), listeners counted "
-                f"{received} ({received / max(1, sent) * 100:.1f}%), node CPU "
-                f"{cpu / args.seconds * 100:.1f}% → {salon_us:.1f} µs per listener-packet; "
-                f"{kb_per_listener:.0f} KB RSS per listener"
+                f"marginal ({args.small} → {connected} listeners served, {args.rounds} rounds): "
+                f"{slope_us:.2f} µs of node CPU per extra listener-packet ({slope_loop_us:.2f} "
+                f"inside the fan-out call) + {idle_us:.2f} µs background = {marginal_us:.2f} µs"
             )
-            print(
-                f"salon: CPU inside the fan-out loop {loop_us:.1f} µs per listener-packet "
-                "(header + SRTP + sendto, thread CPU time); kernel (system) CPU "
-                f"{salon_sys_us:.1f} µs per listener-packet above idle — on loopback every "
-                "sendto also runs the receiver's UDP input and wake-up"
-            )
+            print(f"{kb_per_listener:.0f} KB RSS per listener")
+            steps = windows[args.small] + windows[connected]
+            python_loop_us = python_us = 0.0
+            floor_us = floor_node_us = 0.0
+            if native:
+                room.use_python_path(True)
+                room.mode = "python"
+                await asyncio.sleep(0.5)
+                py = await salon_window(args, node, pipes, base_rate, connected, "python")
+                python_us, python_loop_us = py["us"], py["loop_us"]
+                room.use_python_path(False)
+                # the floor comes last: it moves sequence numbers past the downlinks' own
+                room.mode = "floor"
+                await asyncio.sleep(0.5)
+                fl = await salon_window(
+                    args, node, pipes, base_rate, connected, "floor", floor=True
+                )
+                floor_us, floor_node_us = fl["loop_us"], fl["us"]
+                room.mode = "off"
             await ask(pipes, "close")
             async with http.post(url + "/close", json={}):
                 pass
@@ -416,7 +502,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 f"{cpu_n / args.seconds * 100:.1f}% → {naive_us:.1f} µs per listener-packet "
                 f"(kernel {naive_sys_us:.1f} µs above idle)"
             )
-            short = received < 0.97 * sent or received_n < 0.97 * sent_n
+            short = any(st["received"] < 0.97 * st["sent"] for st in steps)
+            short = short or received_n < 0.97 * sent_n
             if short or connected < args.listeners or connected_naive < naive_n:
                 print("WARNING: listeners did not receive (nearly) every packet written")
             await ask(pipes, "close")
@@ -441,13 +528,63 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         "naive_listeners_per_core": round(naive_per_core),
         "ratio": round(naive_us / salon_us, 2) if salon_us else float("inf"),
         "kb_per_listener": round(kb_per_listener, 1),
+        "marginal_us": round(marginal_us, 2),
+        "floor_us": round(floor_us, 2),
+        "loop_to_floor": round(loop_us / floor_us, 2) if floor_us else float("inf"),
+        "marginal_ratio": round(naive_us / marginal_us, 2) if marginal_us > 0 else float("inf"),
+        "marginal_slope_us": round(slope_us, 2),
+        "marginal_loop_us": round(slope_loop_us, 2),
+        "native": native,
         "naive_us_per_listener_packet": round(naive_us, 2),
         "fanout_loop_us": round(loop_us, 2),
+        "python_loop_us": round(python_loop_us, 2),
+        "python_us_per_listener_packet": round(python_us, 2),
+        "floor_node_us": round(floor_node_us, 2),
         "background_us": round(idle_us, 2),
         "salon_sys_us": round(salon_sys_us, 2),
         "naive_sys_us": round(naive_sys_us, 2),
         "listeners": connected,
+        "small_listeners": args.small,
         "naive_listeners": connected_naive,
+    }
+
+
+async def salon_window(
+    args: argparse.Namespace,
+    node: Node,
+    pipes: list[Connection],
+    base_rate: float,
+    connected: int,
+    label: str = "salon",
+    floor: bool = False,
+) -> dict[str, float]:
+    """One measured window of the room's current fan-out mode, with its figures printed."""
+    room = node.room
+    loop0 = room.loop_seconds
+
+    def packets() -> int:
+        return room.floor_packets if floor else node.salon_packets()
+
+    cpu, sent, received = await measure_window(args.seconds, packets, pipes)
+    loop = room.loop_seconds - loop0
+    us = max(0.0, cpu - base_rate * args.seconds) / max(1, sent) * 1e6
+    loop_us = loop / max(1, sent) * 1e6
+    print(
+        f"{label}: {connected} listeners, {sent} packets written in {args.seconds:.0f}s "
+        f"({sent / max(1, connected) / args.seconds:.1f} pps each), listeners counted "
+        f"{received} ({received / max(1, sent) * 100:.1f}%), node CPU "
+        f"{cpu / args.seconds * 100:.1f}% → {us:.2f} µs per listener-packet; inside the "
+        f"fan-out call {loop_us:.2f} µs (thread CPU)"
+    )
+    return {
+        "cpu": cpu,
+        "sys": LAST_SYS[0],
+        "sent": sent,
+        "received": received,
+        "us": us,
+        "loop": loop,
+        "loop_us": loop_us,
+        "listeners": connected,
     }
 
 
@@ -462,13 +599,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller run, under 60 s")
     parser.add_argument("--listeners", type=int, default=None)
+    parser.add_argument("--small", type=int, default=None, help="first count (slope)")
+    parser.add_argument("--rounds", type=int, default=None, help="alternations (slope)")
     parser.add_argument("--naive-listeners", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--python", action="store_true", help="Salon on the Python path")
     parser.add_argument("--tmp", default="/tmp")
     args = parser.parse_args(argv)
     if args.listeners is None:
         args.listeners = 100 if args.quick else 200
+    if args.small is None:
+        args.small = max(1, args.listeners // 3)
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
     if args.naive_listeners is None:
         args.naive_listeners = args.listeners  # same N for both paths
     if args.seconds is None:
