@@ -27,16 +27,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import fractions
 import gc
 import json
 import logging
 import multiprocessing as mp
 import os
+import pstats
 import resource
 import sys
 import time
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -355,6 +359,22 @@ def cpu_times() -> tuple[float, float]:
 LAST_SYS = [0.0]  # system-CPU share of the last measure() window
 
 
+@contextlib.contextmanager
+def profiled(enabled: bool, label: str) -> Iterator[None]:
+    """--profile: cProfile the event-loop thread over a window, print the top functions."""
+    if not enabled:
+        yield
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        print(f"--- profile: {label}, top functions by own time ---")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(14)
+
+
 async def measure(seconds: float, packets: Any) -> tuple[float, int]:
     """CPU seconds used by this process and listener packets written during ``seconds``."""
     p0, (u0, s0) = packets(), cpu_times()
@@ -422,7 +442,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(1.0)
             gc.collect()
             kb_per_listener = (rss_kb() - rss0) / max(1, connected)
-            idle_cpu, _ = await measure(args.seconds, lambda: 0)
+            with profiled(args.profile, "idle window (the per-connection background)"):
+                idle_cpu, _ = await measure(args.seconds, lambda: 0)
             idle_sys = LAST_SYS[0]
             idle_us = (
                 max(0.0, idle_cpu - base_rate * args.seconds)
@@ -565,7 +586,8 @@ async def salon_window(
     def packets() -> int:
         return room.floor_packets if floor else node.salon_packets()
 
-    cpu, sent, received = await measure_window(args.seconds, packets, pipes)
+    with profiled(args.profile and connected == args.listeners, f"{label} window"):
+        cpu, sent, received = await measure_window(args.seconds, packets, pipes)
     loop = room.loop_seconds - loop0
     us = max(0.0, cpu - base_rate * args.seconds) / max(1, sent) * 1e6
     loop_us = loop / max(1, sent) * 1e6
@@ -605,6 +627,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python", action="store_true", help="Salon on the Python path")
+    parser.add_argument("--profile", action="store_true", help="cProfile the windows")
     parser.add_argument("--tmp", default="/tmp")
     args = parser.parse_args(argv)
     if args.listeners is None:
