@@ -145,13 +145,14 @@ class BatchWriter:
         """Each (downlink, payload) gets one packet; downlinks that cannot batch write alone."""
         entries: list[Entry] = []
         owners: list[Downlink] = []
+        add_entry, add_owner = entries.append, owners.append
         for downlink, payload in items:
             entry = downlink.entry(payload)
-            if entry is None:
-                downlink.write(payload, timestamp, level)  # not ready (no-op) or TURN
+            if entry is not None:
+                add_entry(entry)
+                add_owner(downlink)
             else:
-                entries.append(entry)
-                owners.append(downlink)
+                downlink.write(payload, timestamp, level)  # not ready (no-op) or TURN
         self.send(entries, owners, timestamp, level)
 
     def send(

@@ -63,6 +63,7 @@ from media.rtp import AUDIO_LEVEL_URI, MID_URI, extension_block, one_byte_elemen
 logger = logging.getLogger(__name__)
 
 _OPUS = "audio/opus"
+_CONNECTED = State.CONNECTED
 _srtp_protect = lib.srtp_protect
 
 
@@ -232,13 +233,31 @@ class Downlink:
         return (target, seq, marker | pt, payload)
 
     def entry(self, payload: bytes, payload_type: int | None = None) -> Entry | None:
-        """This tick's batch entry (counted as sent), or None: not ready, or TURN (``write``)."""
-        if self.dtls._state != State.CONNECTED:
+        """This tick's batch entry (counted as sent), or None: not ready, or TURN (``write``).
+
+        The hot path of the fan-out's Python part: one call, a handful of attribute reads.
+        """
+        dtls = self.dtls
+        target = self._target
+        if (
+            target is None
+            or target.writer.session is not dtls._tx_srtp
+            or dtls._state is not _CONNECTED
+        ):
+            if dtls._state is not _CONNECTED:
+                return None
+            target = self._current_target()
+            if target is None:
+                return None
+        if target.sock is None:
             return None
-        target = self._current_target()
-        if target is None or target.sock is None:
-            return None
-        return self._next(target, payload, payload_type)
+        seq = self.sequence
+        self.sequence = (seq + 1) & 0xFFFF
+        packets = self.packets
+        self.packets = packets + 1
+        self.octets += len(payload)
+        pt = self.payload_type if payload_type is None else payload_type
+        return (target, seq, pt if packets else 0x80 | pt, payload)  # marker: first packet
 
     def write(
         self, payload: bytes, timestamp: int, level_byte: bytes, payload_type: int | None = None
