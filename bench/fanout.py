@@ -505,6 +505,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             print(f"{kb_per_listener:.0f} KB RSS per listener")
             steps = windows[args.small] + windows[connected]
+            overloaded = any(
+                w["sent"] / max(1, w["listeners"]) / args.seconds < 0.98 * PACKETS_PER_SECOND
+                for w in steps
+            )
+            if overloaded:
+                print(
+                    "WARNING: the mixer lost ticks in a window (the box is overloaded): the "
+                    "marginal slope compares unequal loads and is not reliable"
+                )
             python_loop_us = python_us = 0.0
             floor_us = floor_node_us = 0.0
             if native:
@@ -575,6 +584,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "marginal_slope_us": round(slope_us, 2),
         "marginal_loop_us": round(slope_loop_us, 2),
         "native": native,
+        "overloaded": overloaded,
         "naive_us_per_listener_packet": round(naive_us, 2),
         "fanout_loop_us": round(loop_us, 2),
         "batch_call_us": round(call_us, 2),
