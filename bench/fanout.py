@@ -37,6 +37,7 @@ import multiprocessing as mp
 import os
 import pstats
 import resource
+import socket
 import sys
 import time
 import wave
@@ -105,6 +106,8 @@ class BenchRoom(RoomMedia):
     loop_seconds = 0.0  # CPU time (this thread) inside the fan-out loop only
     mode = "native"
     floor_entries: list[Entry] | None = None
+    shared_entries: list[Entry] | None = None
+    shared_sock: socket.socket | None = None
     floor_ticks = 0
     floor_packets = 0
     parked: dict[str, Downlink] | None = None
@@ -133,9 +136,9 @@ class BenchRoom(RoomMedia):
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
     ) -> None:
         mode = self.mode
-        if mode == "floor":
+        if mode.startswith("floor"):
             t0 = time.thread_time()
-            self._floor(main, timestamp, level_byte)
+            self._floor(main, timestamp, level_byte, shared=mode == "floor_shared")
             self.loop_seconds += time.thread_time() - t0
         elif mode != "off":
             t0 = time.thread_time()
@@ -167,7 +170,7 @@ class BenchRoom(RoomMedia):
 
         self._writer.send_batch = timed_send
 
-    def _floor(self, main: bytes, timestamp: int, level_byte: bytes) -> None:
+    def _floor(self, main: bytes, timestamp: int, level_byte: bytes, shared: bool) -> None:
         native = load_native()
         assert native is not None, "the floor needs the native extension"
         if self.floor_entries is None:
@@ -179,9 +182,21 @@ class BenchRoom(RoomMedia):
                 if name != "speaker" and entry is not None:
                     entries.append(entry)
             self.floor_entries = entries
+        entries = self.floor_entries
+        if shared:
+            # one socket for every listener, as the shared media port of wave 2 will have;
+            # aioice takes data from any source address on the selected pair's socket
+            if self.shared_entries is None:
+                self.shared_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self.shared_sock.setblocking(False)
+                self.shared_sock.bind(("127.0.0.1", 0))
+                self.shared_entries = [
+                    (e[0]._replace(sock=self.shared_sock), *e[1:]) for e in entries
+                ]
+            entries = self.shared_entries
         self.floor_ticks += 1
-        failures = native.send_batch(self.floor_entries, timestamp, level_byte, self.floor_ticks)
-        self.floor_packets += len(self.floor_entries) - len(failures)
+        failures = native.send_batch(entries, timestamp, level_byte, self.floor_ticks)
+        self.floor_packets += len(entries) - len(failures)
 
 
 @dataclass
@@ -515,13 +530,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "marginal slope compares unequal loads and is not reliable"
                 )
             python_loop_us = python_us = 0.0
-            floor_us = floor_node_us = 0.0
+            floor_us = floor_node_us = floor_shared_us = floor_shared_node_us = 0.0
             if native:
                 room.use_python_path(True)
                 room.mode = "python"
                 await asyncio.sleep(0.5)
                 py = await salon_window(args, node, pipes, base_rate, connected, "python")
                 python_us, python_loop_us = py["us"], py["loop_us"]
+                steps.append(py)
                 room.use_python_path(False)
                 # the floor comes last: it moves sequence numbers past the downlinks' own
                 room.mode = "floor"
@@ -530,7 +546,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     args, node, pipes, base_rate, connected, "floor", floor=True
                 )
                 floor_us, floor_node_us = fl["loop_us"], fl["us"]
+                steps.append(fl)
+                room.mode = "floor_shared"
+                await asyncio.sleep(0.5)
+                fs = await salon_window(
+                    args, node, pipes, base_rate, connected, "floor, one socket", floor=True
+                )
+                floor_shared_us, floor_shared_node_us = fs["loop_us"], fs["us"]
+                steps.append(fs)
                 room.mode = "off"
+                if room.shared_sock is not None:
+                    room.shared_sock.close()
             await ask(pipes, "close")
             async with http.post(url + "/close", json={}):
                 pass
@@ -591,6 +617,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "python_loop_us": round(python_loop_us, 2),
         "python_us_per_listener_packet": round(python_us, 2),
         "floor_node_us": round(floor_node_us, 2),
+        "floor_one_socket_us": round(floor_shared_us, 2),
+        "floor_one_socket_node_us": round(floor_shared_node_us, 2),
         "background_us": round(idle_us, 2),
         "salon_sys_us": round(salon_sys_us, 2),
         "naive_sys_us": round(naive_sys_us, 2),
