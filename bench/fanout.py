@@ -1,26 +1,31 @@
 """Fan-out benchmark: node CPU per listener-packet, Salon's fan-out vs naive aiortc senders.
 
 One room, one speaker, N listeners, all real aiortc peer connections over loopback; the
-speaker and the listeners live in worker processes (listeners count packets at the raw
-receive hook, never decode), the node (this process) runs the MediaEngine. Node CPU is
-this process's CPU time (all threads, ``time.process_time``) during a window, minus the
-speaker-only baseline, divided by the RTP packets written to listeners in that window.
-The listeners count what they receive over the same window, so a path that silently
-drops packets cannot look cheap. Windows, in one run:
+speaker and the listeners live in worker processes (bench/fanout_workers.py: listeners
+count packets at the raw receive hook, never decode), the node (this process) runs the
+MediaEngine. Node CPU is this process's CPU time (all threads, ``getrusage``) during a
+window, minus the speaker-only baseline, divided by the RTP packets written to listeners
+in that window. The listeners count what they receive over the same window, so a path
+that silently drops packets cannot look cheap. Windows, in one run:
 
 1. baseline: the speaker alone (mixer, encoder, uplink);
 2. idle: N Salon listeners connected, fan-out switched off — the per-connection background
    (aiortc RTCP, aioice consent checks, DTLS reader) that every aiortc connection costs;
-3. salon: the same N listeners receiving Salon's fan-out (media/fanout.py);
-4. naive: N' fresh listeners, each fed by its own aiortc ``RTCRtpSender`` whose track yields
+3. salon: Salon's fan-out (native batch, media/batch.py) serving SMALL, then all N of the
+   connected listeners, alternated ``--rounds`` times: the slope is the marginal cost;
+4. python: the same N listeners on the Python path;
+5. floor: the same bytes to the same listeners from prebuilt entries, one native call per
+   tick and no Python per packet; then the same from one shared socket;
+6. naive: N' fresh listeners, each fed by its own aiortc ``RTCRtpSender`` whose track yields
    the same pre-encoded ``av.Packet`` (aiortc's per-sender coroutine, ``RtpPacket``
    serialisation, SRTP, asyncio ``sendto``) — what a straightforward aiortc server does.
 
-    .venv/bin/python bench/fanout.py --quick     # < 60 s
-    .venv/bin/python bench/fanout.py             # < 3 min on 2 cores
+    .venv/bin/python bench/fanout.py --quick     # ~50 s
+    .venv/bin/python bench/fanout.py             # ~135 s on 2 cores
 
 The last line is one JSON object: us_per_listener_packet, listeners_per_core,
-naive_listeners_per_core, ratio, kb_per_listener (plus the decomposition).
+naive_listeners_per_core, ratio, kb_per_listener, marginal_us, floor_us (plus the
+decomposition: docs/performance.md explains every key).
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ import resource
 import socket
 import sys
 import time
-import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -48,17 +52,17 @@ from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 from aiohttp import ClientSession, web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtp import RtpPacket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fanout_workers import worker_entry, write_tone
 
 from media import ice
 from media.batch import BatchWriter, Entry, load_native
-from media.client import BotPeer
 from media.engine import MediaConfig, MediaEngine, RoomMedia
 from media.fanout import Downlink
 
@@ -272,98 +276,6 @@ async def handle_close(request: web.Request) -> web.Response:
         await pc.close()
     node.naive_pcs = []
     return web.json_response({})
-
-
-# ---- worker processes: the speaker and the listeners ------------------------------------
-
-
-def write_tone(path: Path) -> None:
-    t = np.arange(48_000) / 48_000
-    pcm = (np.sin(2 * np.pi * 440 * t) * 9000).astype(np.int16)
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(48_000)
-        wav.writeframes(pcm.tobytes())
-
-
-class CountingListener:
-    """A recvonly peer that counts packets at the raw hook and never decodes them."""
-
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        transceiver = self.pc.addTransceiver("audio", direction="recvonly")
-        self.packets = 0
-
-        async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
-            self.packets += 1
-
-        transceiver.receiver._handle_rtp_packet = count  # type: ignore[method-assign]
-
-    async def connect(self, http: ClientSession, url: str, name: str, mode: str) -> None:
-        offer = await self.pc.createOffer()
-        with ice.host_addresses(LOOPBACK):
-            await self.pc.setLocalDescription(offer)
-        body = {"name": name, "mode": mode, "sdp": self.pc.localDescription.sdp}
-        async with http.post(url + "/offer", json=body) as response:
-            answer = (await response.json())["sdp"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-
-
-async def worker_main(conn: Connection, url: str, index: int, tone: str | None) -> None:
-    loop = asyncio.get_running_loop()
-    listeners: list[CountingListener] = []
-    speaker: BotPeer | None = None
-    async with ClientSession() as http:
-        if tone is not None:
-
-            async def to_node(message: dict) -> None:
-                body = {"name": "speaker", "mode": "speaker", "sdp": message["sdp"]}
-                async with http.post(url + "/offer", json=body) as response:
-                    answer = await response.json()
-                await speaker.handle({"type": "answer", "sdp": answer["sdp"]})  # type: ignore[union-attr]
-
-            speaker = BotPeer(to_node, play=Path(tone), ice_addresses=LOOPBACK, keep_audio=False)
-            await speaker.start()
-            await speaker.wait_connected(15)
-        conn.send(("ready", 0))
-        while True:
-            command, arg = await loop.run_in_executor(None, conn.recv)
-            if command == "connect":
-                mode, count = arg
-                batch = [CountingListener() for _ in range(count)]
-                first = len(listeners)  # names stay unique when a step adds listeners
-                for i in range(0, count, 20):
-                    await asyncio.gather(
-                        *(
-                            lst.connect(http, url, f"w{index}-{mode}-{first + j}", mode)
-                            for j, lst in enumerate(batch[i : i + 20], start=i)
-                        )
-                    )
-                listeners += batch
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and any(
-                    lst.pc.connectionState != "connected" for lst in batch
-                ):
-                    await asyncio.sleep(0.1)
-                connected = sum(lst.pc.connectionState == "connected" for lst in batch)
-                conn.send(("connected", connected))
-            elif command == "packets":
-                conn.send(("packets", sum(lst.packets for lst in listeners)))
-            elif command == "close":
-                for lst in listeners:
-                    await lst.pc.close()
-                listeners = []
-                conn.send(("closed", 0))
-            else:
-                break
-        if speaker is not None:
-            await speaker.close()
-    conn.send(("stopped", 0))
-
-
-def worker_entry(conn: Connection, url: str, index: int, tone: str | None) -> None:
-    asyncio.run(worker_main(conn, url, index, tone))
 
 
 # ---- measurement -----------------------------------------------------------------------------

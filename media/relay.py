@@ -185,6 +185,7 @@ class RelayRoom:
         self.last_heard = time.monotonic()
         self._participants = Participants(room_id, config, send, upstream=self)
         self._writer = BatchWriter(config.native_fanout)
+        self._mixes = 0  # MIX frames fanned out (sender reports are synced every 50)
         sock.on_datagram = self._received
         self._keepalive = asyncio.ensure_future(self._keep_alive())
 
@@ -255,7 +256,8 @@ class RelayRoom:
             payload = frame.payload
             listeners = self._participants.listener_downlinks()
             self._writer.write(((d, payload) for d in listeners), frame.timestamp, level)
-            if frame.seq % STATS_EVERY_TICKS == 0:  # about once a second, as an origin does
+            self._mixes += 1
+            if self._mixes % STATS_EVERY_TICKS == 0:  # about once a second, as an origin does
                 self._sync_sender_stats(frame.timestamp)
         elif frame.kind is Kind.MINUS:
             speaker = self._by_stream.get(frame.stream)
