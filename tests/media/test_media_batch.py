@@ -23,6 +23,7 @@ from media_harness import Harness, loopback_config, write_tone
 from media.batch import (
     ERR_BAD_FD,
     ERR_TOO_LONG,
+    BatchWriter,
     Entry,
     Failure,
     Target,
@@ -312,3 +313,55 @@ async def test_room_fans_out_in_batches_and_counts_truthfully(tmp_path: Path) ->
             assert 0 < counted <= downlink.packets  # synced once a second
     finally:
         await h.close()
+
+
+def test_without_the_extension_the_writer_takes_the_python_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failed build (no module) is not an error: the room writes through Python."""
+    import importlib
+
+    import media.batch as batch
+
+    def missing(name: str) -> object:
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(batch, "_native", None)
+    monkeypatch.setattr(batch, "_native_loaded", False)
+    monkeypatch.setattr(importlib, "import_module", missing)
+    writer = BatchWriter(native=True)
+    assert not writer.native and writer.send_batch is send_batch_python
+    assert pack_sockaddr("127.0.0.1", 9) == b""
+
+
+class Owner:
+    """Records what a batch hands back (a Downlink's ``unsent``)."""
+
+    def __init__(self) -> None:
+        self.unsent_calls: list[tuple[Entry, int, bytes | None]] = []
+
+    def unsent(self, entry: Entry, code: int, data: bytes | None) -> None:
+        self.unsent_calls.append((entry, code, data))
+
+
+def test_writer_hands_each_failure_to_its_owner() -> None:
+    writer = BatchWriter(native=native is not None)
+    rx = Receiver()
+    tx, closed = sender(), sender()
+    closed.close()
+    try:
+        good = target(tx, rx.addr, srtp_session())
+        entries: list[Entry] = [
+            (good, 1, 111, b"a"),
+            (good._replace(sock=closed), 2, 111, b"b"),
+            (good, 3, 111, b"c" * 2000),
+        ]
+        owners = [Owner(), Owner(), Owner()]
+        writer.send(entries, owners, 0, LEVEL)  # type: ignore[arg-type]
+        assert owners[0].unsent_calls == []
+        assert owners[1].unsent_calls[0][0] is entries[1]
+        assert owners[2].unsent_calls == [(entries[2], ERR_TOO_LONG, None)]
+        assert len(rx.take(1)) == 1
+    finally:
+        rx.close()
+        tx.close()
