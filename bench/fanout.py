@@ -59,7 +59,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout_workers import worker_entry, write_tone
+from fanout_workers import slow_rtcp, worker_entry, write_tone
 
 from media import ice
 from media.batch import BatchWriter, Entry, load_native
@@ -344,6 +344,8 @@ def split(total: int, parts: int) -> list[int]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     native = load_native() is not None and not args.python
+    if args.rtcp_interval is not None:  # an experiment: what the RTCP background costs
+        slow_rtcp(args.rtcp_interval)
     node = build_node(native)
     app = web.Application()
     app["node"] = node
@@ -362,7 +364,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pipes, procs = [], []
     for i in range(args.workers):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=worker_entry, args=(child, url, i, str(tone) if i == 0 else None))
+        speaker_tone = str(tone) if i == 0 else None
+        proc = ctx.Process(
+            target=worker_entry, args=(child, url, i, speaker_tone, args.rtcp_interval)
+        )
         proc.start()
         pipes.append(parent)
         procs.append(proc)
@@ -600,6 +605,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--python", action="store_true", help="Salon on the Python path")
     parser.add_argument("--profile", action="store_true", help="cProfile the windows")
+    parser.add_argument(
+        "--rtcp-interval",
+        type=float,
+        default=None,
+        help="experiment: aiortc RTCP reports every N s (node and listeners) instead of ~1 s",
+    )
     parser.add_argument("--tmp", default="/tmp")
     args = parser.parse_args(argv)
     if args.listeners is None:

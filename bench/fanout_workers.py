@@ -8,11 +8,14 @@ the node's figures are not limited by the listeners' decoders.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import wave
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
 import numpy as np
 from aiohttp import ClientSession
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -109,5 +112,28 @@ async def worker_main(conn: Connection, url: str, index: int, tone: str | None) 
     conn.send(("stopped", 0))
 
 
-def worker_entry(conn: Connection, url: str, index: int, tone: str | None) -> None:
+def worker_entry(
+    conn: Connection, url: str, index: int, tone: str | None, rtcp_seconds: float | None
+) -> None:
+    if rtcp_seconds is not None:
+        slow_rtcp(rtcp_seconds)
     asyncio.run(worker_main(conn, url, index, tone))
+
+
+class RtcpInterval:
+    """Stands in for the ``random`` module aiortc's RTCP loops draw their interval from:
+    ``0.5 + random()`` becomes SECONDS ± 0.5 s instead of 0.5–1.5 s."""
+
+    def __init__(self, seconds: float) -> None:
+        self.offset = seconds - 1.0
+
+    def random(self) -> float:
+        return self.offset + random.random()
+
+
+def slow_rtcp(seconds: float) -> None:
+    """Experiment (--rtcp-interval): RTCP reports every SECONDS in this process (aiortc 1.16
+    sleeps ``0.5 + random.random()`` between sender and between receiver reports)."""
+    interval = RtcpInterval(seconds)
+    aiortc.rtcrtpsender.random = interval  # type: ignore[assignment]
+    aiortc.rtcrtpreceiver.random = interval  # type: ignore[assignment]
