@@ -1,59 +1,70 @@
 """Fan-out benchmark: node CPU per listener-packet, Salon's fan-out vs naive aiortc senders.
 
 One room, one speaker, N listeners, all real aiortc peer connections over loopback; the
-speaker and the listeners live in worker processes (listeners count packets at the raw
-receive hook, never decode), the node (this process) runs the MediaEngine. Node CPU is
-this process's CPU time (all threads, ``time.process_time``) during a window, minus the
-speaker-only baseline, divided by the RTP packets written to listeners in that window.
-The listeners count what they receive over the same window, so a path that silently
-drops packets cannot look cheap. Windows, in one run:
+speaker and the listeners live in worker processes (bench/fanout_workers.py: listeners
+count packets at the raw receive hook, never decode), the node (this process) runs the
+MediaEngine. Node CPU is this process's CPU time (all threads, ``getrusage``) during a
+window, minus the speaker-only baseline, divided by the RTP packets written to listeners
+in that window. The listeners count what they receive over the same window, so a path
+that silently drops packets cannot look cheap. Windows, in one run:
 
 1. baseline: the speaker alone (mixer, encoder, uplink);
 2. idle: N Salon listeners connected, fan-out switched off — the per-connection background
    (aiortc RTCP, aioice consent checks, DTLS reader) that every aiortc connection costs;
-3. salon: the same N listeners receiving Salon's fan-out (media/fanout.py);
-4. naive: N' fresh listeners, each fed by its own aiortc ``RTCRtpSender`` whose track yields
+3. salon: Salon's fan-out (native batch, media/batch.py) serving SMALL, then all N of the
+   connected listeners, alternated ``--rounds`` times: the slope is the marginal cost;
+4. python: the same N listeners on the Python path;
+5. floor: the same bytes to the same listeners from prebuilt entries, one native call per
+   tick and no Python per packet; then the same from one shared socket;
+6. naive: N' fresh listeners, each fed by its own aiortc ``RTCRtpSender`` whose track yields
    the same pre-encoded ``av.Packet`` (aiortc's per-sender coroutine, ``RtpPacket``
    serialisation, SRTP, asyncio ``sendto``) — what a straightforward aiortc server does.
 
-    .venv/bin/python bench/fanout.py --quick     # < 60 s
-    .venv/bin/python bench/fanout.py             # < 3 min on 2 cores
+    .venv/bin/python bench/fanout.py --quick     # ~50 s
+    .venv/bin/python bench/fanout.py             # ~135 s on 2 cores
 
 The last line is one JSON object: us_per_listener_packet, listeners_per_core,
-naive_listeners_per_core, ratio, kb_per_listener (plus the decomposition).
+naive_listeners_per_core, ratio, kb_per_listener, marginal_us, floor_us (plus the
+decomposition: docs/performance.md explains every key).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import fractions
 import gc
 import json
 import logging
 import multiprocessing as mp
 import os
+import pstats
 import resource
+import socket
 import sys
 import time
-import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 from aiohttp import ClientSession, web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtp import RtpPacket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fanout_workers import slow_rtcp, worker_entry, write_tone
 
 from media import ice
-from media.client import BotPeer
+from media.batch import BatchWriter, Entry, load_native
 from media.engine import MediaConfig, MediaEngine, RoomMedia
+from media.fanout import Downlink
 
 logger = logging.getLogger("bench.fanout")
 LOOPBACK = ("127.0.0.1",)
@@ -87,16 +98,53 @@ class PacketTrack(MediaStreamTrack):
 
 
 class BenchRoom(RoomMedia):
-    """RoomMedia that also feeds naive per-listener tracks with the same encoded packet."""
+    """RoomMedia that also feeds naive per-listener tracks with the same encoded packet.
+
+    ``mode``: "native" / "python" (Salon's fan-out on the C batch or on the Python path),
+    "off" (listeners stay connected but get nothing: the idle window) or "floor" (the
+    cheapest loop that writes the same bytes: the entries are built once, then every tick is
+    one native call on that list with the sequence numbers offset; no Python per packet).
+    """
 
     naive: list[PacketTrack]
-    loop_seconds = 0.0  # CPU time (this thread) inside Salon's fan-out loop only
-    salon_enabled = True  # False: listeners stay connected but get nothing (idle window)
+    loop_seconds = 0.0  # CPU time (this thread) inside the fan-out loop only
+    mode = "native"
+    floor_entries: list[Entry] | None = None
+    shared_entries: list[Entry] | None = None
+    shared_sock: socket.socket | None = None
+    floor_ticks = 0
+    floor_packets = 0
+    parked: dict[str, Downlink] | None = None
+
+    def serve_only(self, count: int | None) -> None:
+        """Fan out to the first COUNT listeners only (None: all); the rest stay connected.
+
+        The others' downlinks are parked (the session has none, as before negotiation), so
+        the room's real fan-out code runs unchanged for the served ones.
+        """
+        for name, downlink in (self.parked or {}).items():
+            session = self.session(name)
+            if session is not None:
+                session.downlink = downlink
+        self.parked = {}
+        if count is None:
+            return
+        listeners = [n for n in self.participants if n != "speaker"]
+        for name in listeners[count:]:
+            session = self.session(name)
+            if session is not None and session.downlink is not None:
+                self.parked[name] = session.downlink
+                session.downlink = None
 
     def fan_out(
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
     ) -> None:
-        if self.salon_enabled:
+        mode = self.mode
+        if mode.startswith("floor"):
+            t0 = time.thread_time()
+            self._floor(main, timestamp, level_byte, shared=mode == "floor_shared")
+            self.loop_seconds += time.thread_time() - t0
+        elif mode != "off":
             t0 = time.thread_time()
             super().fan_out(main, personal, timestamp, level_byte)
             self.loop_seconds += time.thread_time() - t0
@@ -106,6 +154,53 @@ class BenchRoom(RoomMedia):
             packet.time_base = fractions.Fraction(1, 48_000)
             for track in self.naive:
                 track.offer(packet)
+
+    call_seconds = 0.0  # of which: inside the batch send itself (header, SRTP, syscalls)
+
+    def use_python_path(self, python: bool) -> None:
+        self._writer = BatchWriter(native=not python)
+        self.time_batch_calls()
+
+    def time_batch_calls(self) -> None:
+        """Also time the send call alone, so the Python around it (entries) is known."""
+        send = self._writer.send_batch
+
+        def timed_send(entries: list[Entry], timestamp: int, level: bytes) -> list[Any]:
+            t0 = time.thread_time()
+            try:
+                return send(entries, timestamp, level)
+            finally:
+                self.call_seconds += time.thread_time() - t0
+
+        self._writer.send_batch = timed_send
+
+    def _floor(self, main: bytes, timestamp: int, level_byte: bytes, shared: bool) -> None:
+        native = load_native()
+        assert native is not None, "the floor needs the native extension"
+        if self.floor_entries is None:
+            entries = []
+            for name in self.participants:
+                session = self.session(name)
+                downlink = session.downlink if session is not None else None
+                entry = downlink.entry(main) if downlink is not None else None
+                if name != "speaker" and entry is not None:
+                    entries.append(entry)
+            self.floor_entries = entries
+        entries = self.floor_entries
+        if shared:
+            # one socket for every listener, as the shared media port of wave 2 will have;
+            # aioice takes data from any source address on the selected pair's socket
+            if self.shared_entries is None:
+                self.shared_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self.shared_sock.setblocking(False)
+                self.shared_sock.bind(("127.0.0.1", 0))
+                self.shared_entries = [
+                    (e[0]._replace(sock=self.shared_sock), *e[1:]) for e in entries
+                ]
+            entries = self.shared_entries
+        self.floor_ticks += 1
+        failures = native.send_batch(entries, timestamp, level_byte, self.floor_ticks)
+        self.floor_packets += len(entries) - len(failures)
 
 
 @dataclass
@@ -127,8 +222,8 @@ class Node:
         return sum(t.sent for t in self.room.naive)
 
 
-def build_node() -> Node:
-    engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
+def build_node(native: bool) -> Node:
+    engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK, native_fanout=native))
     answers: dict[str, asyncio.Future[str]] = {}
 
     def send(participant: str, message: dict) -> None:
@@ -137,6 +232,8 @@ def build_node() -> Node:
             future.set_result(message["sdp"])
 
     room = BenchRoom("bench", engine.config, send, lambda levels: None, engine.port)
+    room.mode = "native" if native else "python"
+    room.time_batch_calls()
     room.naive = []  # the engine does not hold this room: run() closes it before the engine
     return Node(engine, room, answers, [])
 
@@ -181,97 +278,6 @@ async def handle_close(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-# ---- worker processes: the speaker and the listeners ------------------------------------
-
-
-def write_tone(path: Path) -> None:
-    t = np.arange(48_000) / 48_000
-    pcm = (np.sin(2 * np.pi * 440 * t) * 9000).astype(np.int16)
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(48_000)
-        wav.writeframes(pcm.tobytes())
-
-
-class CountingListener:
-    """A recvonly peer that counts packets at the raw hook and never decodes them."""
-
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        transceiver = self.pc.addTransceiver("audio", direction="recvonly")
-        self.packets = 0
-
-        async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
-            self.packets += 1
-
-        transceiver.receiver._handle_rtp_packet = count  # type: ignore[method-assign]
-
-    async def connect(self, http: ClientSession, url: str, name: str, mode: str) -> None:
-        offer = await self.pc.createOffer()
-        with ice.host_addresses(LOOPBACK):
-            await self.pc.setLocalDescription(offer)
-        body = {"name": name, "mode": mode, "sdp": self.pc.localDescription.sdp}
-        async with http.post(url + "/offer", json=body) as response:
-            answer = (await response.json())["sdp"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-
-
-async def worker_main(conn: Connection, url: str, index: int, tone: str | None) -> None:
-    loop = asyncio.get_running_loop()
-    listeners: list[CountingListener] = []
-    speaker: BotPeer | None = None
-    async with ClientSession() as http:
-        if tone is not None:
-
-            async def to_node(message: dict) -> None:
-                body = {"name": "speaker", "mode": "speaker", "sdp": message["sdp"]}
-                async with http.post(url + "/offer", json=body) as response:
-                    answer = await response.json()
-                await speaker.handle({"type": "answer", "sdp": answer["sdp"]})  # type: ignore[union-attr]
-
-            speaker = BotPeer(to_node, play=Path(tone), ice_addresses=LOOPBACK, keep_audio=False)
-            await speaker.start()
-            await speaker.wait_connected(15)
-        conn.send(("ready", 0))
-        while True:
-            command, arg = await loop.run_in_executor(None, conn.recv)
-            if command == "connect":
-                mode, count = arg
-                batch = [CountingListener() for _ in range(count)]
-                for i in range(0, count, 20):
-                    await asyncio.gather(
-                        *(
-                            lst.connect(http, url, f"w{index}-{mode}-{j}", mode)
-                            for j, lst in enumerate(batch[i : i + 20], start=i)
-                        )
-                    )
-                listeners += batch
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and any(
-                    lst.pc.connectionState != "connected" for lst in batch
-                ):
-                    await asyncio.sleep(0.1)
-                connected = sum(lst.pc.connectionState == "connected" for lst in batch)
-                conn.send(("connected", connected))
-            elif command == "packets":
-                conn.send(("packets", sum(lst.packets for lst in listeners)))
-            elif command == "close":
-                for lst in listeners:
-                    await lst.pc.close()
-                listeners = []
-                conn.send(("closed", 0))
-            else:
-                break
-        if speaker is not None:
-            await speaker.close()
-    conn.send(("stopped", 0))
-
-
-def worker_entry(conn: Connection, url: str, index: int, tone: str | None) -> None:
-    asyncio.run(worker_main(conn, url, index, tone))
-
-
 # ---- measurement -----------------------------------------------------------------------------
 
 
@@ -297,6 +303,22 @@ def cpu_times() -> tuple[float, float]:
 LAST_SYS = [0.0]  # system-CPU share of the last measure() window
 
 
+@contextlib.contextmanager
+def profiled(enabled: bool, label: str) -> Iterator[None]:
+    """--profile: cProfile the event-loop thread over a window, print the top functions."""
+    if not enabled:
+        yield
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        print(f"--- profile: {label}, top functions by own time ---")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(14)
+
+
 async def measure(seconds: float, packets: Any) -> tuple[float, int]:
     """CPU seconds used by this process and listener packets written during ``seconds``."""
     p0, (u0, s0) = packets(), cpu_times()
@@ -320,8 +342,11 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-async def run(args: argparse.Namespace) -> dict[str, float]:
-    node = build_node()
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    native = load_native() is not None and not args.python
+    if args.rtcp_interval is not None:  # an experiment: what the RTCP background costs
+        slow_rtcp(args.rtcp_interval)
+    node = build_node(native)
     await node.engine.start()  # the node's one media port
     app = web.Application()
     app["node"] = node
@@ -340,7 +365,10 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     pipes, procs = [], []
     for i in range(args.workers):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=worker_entry, args=(child, url, i, str(tone) if i == 0 else None))
+        speaker_tone = str(tone) if i == 0 else None
+        proc = ctx.Process(
+            target=worker_entry, args=(child, url, i, speaker_tone, args.rtcp_interval)
+        )
         proc.start()
         pipes.append(parent)
         procs.append(proc)
@@ -357,13 +385,15 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 
             gc.collect()
             rss0 = rss_kb()
+            room = node.room
+            room.mode = "off"
             counts = split(args.listeners, args.workers)
-            node.room.salon_enabled = False
             connected = sum(await ask_split(pipes, "salon", counts))
             await asyncio.sleep(1.0)
             gc.collect()
             kb_per_listener = (rss_kb() - rss0) / max(1, connected)
-            idle_cpu, _ = await measure(args.seconds, lambda: 0)
+            with profiled(args.profile, "idle window (the per-connection background)"):
+                idle_cpu, _ = await measure(args.seconds, lambda: 0)
             idle_sys = LAST_SYS[0]
             idle_us = (
                 max(0.0, idle_cpu - base_rate * args.seconds)
@@ -374,29 +404,77 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             )
             print(
                 f"idle: {connected} connected listeners, no fan-out: node CPU "
-                f"{idle_cpu / args.seconds * 100:.1f}% → background {idle_us:.1f} µs per "
+                f"{idle_cpu / args.seconds * 100:.1f}% → background {idle_us:.2f} µs per "
                 f"listener per 20 ms (aiortc RTCP, aioice consent, DTLS: paid by both paths)"
             )
-            node.room.salon_enabled = True
-            await asyncio.sleep(0.5)
-            loop0 = node.room.loop_seconds
-            cpu, sent, received = await measure_window(args.seconds, node.salon_packets, pipes)
-            salon_sys_us = max(0.0, LAST_SYS[0] - idle_sys) / max(1, sent) * 1e6
-            loop_us = (node.room.loop_seconds - loop0) / max(1, sent) * 1e6
-            salon_us = max(0.0, cpu - base_rate * args.seconds) / max(1, sent) * 1e6
+            # Marginal cost: all listeners stay connected (same background) while the fan-out
+            # serves SMALL or all of them, alternating windows to average the box's noise;
+            # the slope is per extra listener-packet, and the background per listener per
+            # tick is added to it (an extra listener costs both).
+            room.mode = "native" if native else "python"
+            windows: dict[int, list[dict[str, float]]] = {args.small: [], connected: []}
+            for _ in range(args.rounds):
+                for n in (args.small, connected):
+                    room.serve_only(n)
+                    await asyncio.sleep(0.5)
+                    windows[n].append(await salon_window(args, node, pipes, base_rate, n))
+            room.serve_only(None)
+            keys = ("cpu", "sent", "loop", "call")
+            low = {k: sum(w[k] for w in windows[args.small]) for k in keys}
+            high = {k: sum(w[k] for w in windows[connected]) for k in keys}
+            call_us = high["call"] / max(1, high["sent"]) * 1e6
+            last = windows[connected][-1]
+            salon_us = sum(w["us"] for w in windows[connected]) / args.rounds
+            loop_us = high["loop"] / max(1, high["sent"]) * 1e6
+            sent = int(last["sent"])
+            salon_sys_us = max(0.0, last["sys"] - idle_sys) / max(1, sent) * 1e6
+            slope_us = (high["cpu"] - low["cpu"]) / max(1, high["sent"] - low["sent"]) * 1e6
+            slope_loop_us = (high["loop"] - low["loop"]) / max(1, high["sent"] - low["sent"]) * 1e6
+            marginal_us = slope_us + idle_us
             print(
-                f"salon: {connected} listeners, {sent} packets written in {args.seconds:.0f}s "
-                f"({sent / max(1, connected) / args.seconds:.1f} pps each), listeners counted "
-                f"{received} ({received / max(1, sent) * 100:.1f}%), node CPU "
-                f"{cpu / args.seconds * 100:.1f}% → {salon_us:.1f} µs per listener-packet; "
-                f"{kb_per_listener:.0f} KB RSS per listener"
+                f"marginal ({args.small} → {connected} listeners served, {args.rounds} rounds): "
+                f"{slope_us:.2f} µs of node CPU per extra listener-packet ({slope_loop_us:.2f} "
+                f"inside the fan-out call) + {idle_us:.2f} µs background = {marginal_us:.2f} µs"
             )
-            print(
-                f"salon: CPU inside the fan-out loop {loop_us:.1f} µs per listener-packet "
-                "(header + SRTP + sendto, thread CPU time); kernel (system) CPU "
-                f"{salon_sys_us:.1f} µs per listener-packet above idle — on loopback every "
-                "sendto also runs the receiver's UDP input and wake-up"
+            print(f"{kb_per_listener:.0f} KB RSS per listener")
+            steps = windows[args.small] + windows[connected]
+            overloaded = any(
+                w["sent"] / max(1, w["listeners"]) / args.seconds < 0.98 * PACKETS_PER_SECOND
+                for w in steps
             )
+            if overloaded:
+                print(
+                    "WARNING: the mixer lost ticks in a window (the box is overloaded): the "
+                    "marginal slope compares unequal loads and is not reliable"
+                )
+            python_loop_us = python_us = 0.0
+            floor_us = floor_node_us = floor_shared_us = floor_shared_node_us = 0.0
+            if native:
+                room.use_python_path(True)
+                room.mode = "python"
+                await asyncio.sleep(0.5)
+                py = await salon_window(args, node, pipes, base_rate, connected, "python")
+                python_us, python_loop_us = py["us"], py["loop_us"]
+                steps.append(py)
+                room.use_python_path(False)
+                # the floor comes last: it moves sequence numbers past the downlinks' own
+                room.mode = "floor"
+                await asyncio.sleep(0.5)
+                fl = await salon_window(
+                    args, node, pipes, base_rate, connected, "floor", floor=True
+                )
+                floor_us, floor_node_us = fl["loop_us"], fl["us"]
+                steps.append(fl)
+                room.mode = "floor_shared"
+                await asyncio.sleep(0.5)
+                fs = await salon_window(
+                    args, node, pipes, base_rate, connected, "floor, one socket", floor=True
+                )
+                floor_shared_us, floor_shared_node_us = fs["loop_us"], fs["us"]
+                steps.append(fs)
+                room.mode = "off"
+                if room.shared_sock is not None:
+                    room.shared_sock.close()
             await ask(pipes, "close")
             async with http.post(url + "/close", json={}):
                 pass
@@ -417,7 +495,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 f"{cpu_n / args.seconds * 100:.1f}% → {naive_us:.1f} µs per listener-packet "
                 f"(kernel {naive_sys_us:.1f} µs above idle)"
             )
-            short = received < 0.97 * sent or received_n < 0.97 * sent_n
+            short = any(st["received"] < 0.97 * st["sent"] for st in steps)
+            short = short or received_n < 0.97 * sent_n
             if short or connected < args.listeners or connected_naive < naive_n:
                 print("WARNING: listeners did not receive (nearly) every packet written")
             await ask(pipes, "close")
@@ -443,13 +522,70 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         "naive_listeners_per_core": round(naive_per_core),
         "ratio": round(naive_us / salon_us, 2) if salon_us else float("inf"),
         "kb_per_listener": round(kb_per_listener, 1),
+        "marginal_us": round(marginal_us, 2),
+        "floor_us": round(floor_us, 2),
+        "loop_to_floor": round(loop_us / floor_us, 2) if floor_us else float("inf"),
+        "marginal_ratio": round(naive_us / marginal_us, 2) if marginal_us > 0 else float("inf"),
+        "marginal_slope_us": round(slope_us, 2),
+        "marginal_loop_us": round(slope_loop_us, 2),
+        "native": native,
+        "overloaded": overloaded,
         "naive_us_per_listener_packet": round(naive_us, 2),
         "fanout_loop_us": round(loop_us, 2),
+        "batch_call_us": round(call_us, 2),
+        "python_loop_us": round(python_loop_us, 2),
+        "python_us_per_listener_packet": round(python_us, 2),
+        "floor_node_us": round(floor_node_us, 2),
+        "floor_one_socket_us": round(floor_shared_us, 2),
+        "floor_one_socket_node_us": round(floor_shared_node_us, 2),
         "background_us": round(idle_us, 2),
         "salon_sys_us": round(salon_sys_us, 2),
         "naive_sys_us": round(naive_sys_us, 2),
         "listeners": connected,
+        "small_listeners": args.small,
         "naive_listeners": connected_naive,
+    }
+
+
+async def salon_window(
+    args: argparse.Namespace,
+    node: Node,
+    pipes: list[Connection],
+    base_rate: float,
+    connected: int,
+    label: str = "salon",
+    floor: bool = False,
+) -> dict[str, float]:
+    """One measured window of the room's current fan-out mode, with its figures printed."""
+    room = node.room
+    loop0, call0 = room.loop_seconds, room.call_seconds
+
+    def packets() -> int:
+        return room.floor_packets if floor else node.salon_packets()
+
+    with profiled(args.profile and connected == args.listeners, f"{label} window"):
+        cpu, sent, received = await measure_window(args.seconds, packets, pipes)
+    loop = room.loop_seconds - loop0
+    us = max(0.0, cpu - base_rate * args.seconds) / max(1, sent) * 1e6
+    loop_us = loop / max(1, sent) * 1e6
+    call_us = (room.call_seconds - call0) / max(1, sent) * 1e6 if not floor else loop_us
+    print(
+        f"{label}: {connected} listeners, {sent} packets written in {args.seconds:.0f}s "
+        f"({sent / max(1, connected) / args.seconds:.1f} pps each), listeners counted "
+        f"{received} ({received / max(1, sent) * 100:.1f}%), node CPU "
+        f"{cpu / args.seconds * 100:.1f}% → {us:.2f} µs per listener-packet; inside the "
+        f"fan-out call {loop_us:.2f} µs (thread CPU), of which the batch send {call_us:.2f} µs"
+    )
+    return {
+        "cpu": cpu,
+        "sys": LAST_SYS[0],
+        "sent": sent,
+        "received": received,
+        "us": us,
+        "loop": loop,
+        "loop_us": loop_us,
+        "call": room.call_seconds - call0,
+        "listeners": connected,
     }
 
 
@@ -464,13 +600,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller run, under 60 s")
     parser.add_argument("--listeners", type=int, default=None)
+    parser.add_argument("--small", type=int, default=None, help="first count (slope)")
+    parser.add_argument("--rounds", type=int, default=None, help="alternations (slope)")
     parser.add_argument("--naive-listeners", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--python", action="store_true", help="Salon on the Python path")
+    parser.add_argument("--profile", action="store_true", help="cProfile the windows")
+    parser.add_argument(
+        "--rtcp-interval",
+        type=float,
+        default=None,
+        help="experiment: aiortc RTCP reports every N s (node and listeners) instead of ~1 s",
+    )
     parser.add_argument("--tmp", default="/tmp")
     args = parser.parse_args(argv)
     if args.listeners is None:
         args.listeners = 100 if args.quick else 200
+    if args.small is None:
+        args.small = max(1, args.listeners // 3)
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
     if args.naive_listeners is None:
         args.naive_listeners = args.listeners  # same N for both paths
     if args.seconds is None:

@@ -222,6 +222,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             media_port=settings.media_port,
             media_tcp_port=settings.media_tcp_port,
             stun_servers=settings.stun_servers,
+            native_fanout=settings.native_fanout,
         )
     )
     audio = RoomAudio(rooms, engine)

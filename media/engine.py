@@ -19,6 +19,7 @@ from typing import Protocol
 from aiortc import clock
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
+from media.batch import BatchWriter
 from media.codec import OpusDecoder, OpusEncoder
 from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
@@ -57,6 +58,7 @@ class MediaConfig:
         if self.media_host:
             return self.media_host
         return self.ice_addresses[0] if len(self.ice_addresses) == 1 else "0.0.0.0"
+    native_fanout: bool = True  # media/_fastpath.c when built; False: the Python path
 
 
 class TrunkPort(Protocol):
@@ -99,6 +101,7 @@ class RoomMedia:
             room_id, config, send, port, on_answered=self._answered, on_left=self._left
         )
         self._encoder = OpusEncoder(config.bitrate)
+        self._writer = BatchWriter(config.native_fanout)
         self._minus_encoders: dict[str, OpusEncoder] = {}
         self._meter = LevelMeter(window=5)  # 100 ms → at most 10 level events a second
         self._timestamp = secrets.randbits(32)
@@ -258,17 +261,28 @@ class RoomMedia:
     def fan_out(
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
     ) -> None:
-        """Write this tick's packet to every connection: the hot loop of the node."""
-        sync = self._ticks % STATS_EVERY_TICKS == 0
-        ntp = clock.current_ntp_time() if sync else 0
+        """Write this tick's packet to every connection: the hot loop of the node.
+
+        One batch for the whole room (media/batch.py): each downlink adds its entry (its
+        mix-minus for a speaker, the room mix for everyone else) and one native call sends
+        them all.
+        """
         get_personal = personal.get
-        for name, session in self._participants.sessions():
-            downlink = session.downlink
-            if downlink is None:
-                continue
-            downlink.write(get_personal(name, main), timestamp, level_byte)
-            if sync:
-                downlink.sync_sender_stats(timestamp, ntp)
+        sessions = self._participants.sessions()
+        self._writer.write(
+            (
+                (session.downlink, get_personal(name, main))
+                for name, session in sessions
+                if session.downlink is not None
+            ),
+            timestamp,
+            level_byte,
+        )
+        if self._ticks % STATS_EVERY_TICKS == 0:
+            ntp = clock.current_ntp_time()
+            for _, session in sessions:
+                if session.downlink is not None:
+                    session.downlink.sync_sender_stats(timestamp, ntp)
 
 
 async def _stun_address(url: str) -> tuple[str, int] | None:

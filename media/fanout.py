@@ -1,9 +1,11 @@
-"""Encode-once fan-out: one loop per room writes each packet to every listener.
+"""Encode-once fan-out: per listener, only an RTP header, SRTP protect and a send.
 
-Per listener and per packet the work is: pack a 12-byte RTP header, append a precomputed
-header-extension block and the shared Opus payload, SRTP-protect with that connection's
-session, and one ``sendto`` on its selected ICE pair's UDP socket. No coroutine, no
-``RtpPacket`` object, no per-listener task wake-up.
+A ``Downlink`` is the per-listener state (sequence, SSRC, negotiated payload type and
+extension ids, counters). Each tick it hands the room a batch *entry* and media/batch.py
+sends the whole tick in one call: the native extension (media/_fastpath.c: header +
+``srtp_protect`` + ``sendmmsg``, no Python per packet) or the Python path (pack the
+header, protect on the pylibsrtp session's buffer, one ``sendto``), which writes the same
+bytes. No coroutine, no ``RtpPacket`` object, no per-listener task wake-up.
 
 aiortc internals used (aiortc 1.16.0 / aioice 0.13.0, pinned in pyproject.toml, each one
 checked by tests/media/test_media_internals.py):
@@ -21,20 +23,22 @@ checked by tests/media/test_media_internals.py):
   cell and send straight from that buffer (a memoryview, no copy out), which saves ≈ 1 µs
   of Python per listener-packet. Same C call, same buffer, same single-threaded use as
   aiortc's own RTCP path, so the two never interleave.
+- the same session's ``srtp_t`` (``Session._srtp[0]``) and the address of the bundled
+  ``srtp_protect`` (``ffi.addressof(lib, "srtp_protect")``), as integers, for the native
+  path, which calls that same libsrtp copy on its own buffer.
 - ``RTCIceTransport._connection``: on the node it is our ``LiteConnection`` (media/lite.py),
-  whose ``selected`` path says where the client is. For a UDP path we write to the media
-  port's raw socket (``MediaPort.sock``) directly, falling back to the asyncio transport's
-  ``sendto`` when the socket buffer is full; ``Downlink.udp_route()`` hands the same
-  ``(socket, address)`` to a batched sender. A TCP path (ICE-TCP) takes the slower path:
-  one RFC 4571 framed write on its stream per packet.
+  whose ``selected`` path says where the client is. A UDP path is batched on the media
+  port's raw socket (``MediaPort.sock``); a batch that finds the socket full hands the
+  protected bytes to the port's asyncio transport, which buffers them. A TCP path (ICE-TCP)
+  is not batched: ``write`` sends one RFC 4571 framed packet on its stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from dataclasses import dataclass, field
+from socket import socket
 
 from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -44,14 +48,22 @@ from pylibsrtp import Error as SrtpError
 from pylibsrtp import Session as SrtpSession
 from pylibsrtp._binding import ffi, lib
 
+from media.batch import (
+    ERR_PROTECT,
+    Entry,
+    Target,
+    pack_sockaddr,
+    protect_entry,
+    send_batch_python,
+)
 from media.lite import LiteConnection
 from media.port import MediaPath
-from media.rtp import AUDIO_LEVEL_URI, MID_URI, RTP_HEADER, extension_block, one_byte_element
+from media.rtp import AUDIO_LEVEL_URI, MID_URI, extension_block, one_byte_element
 
 logger = logging.getLogger(__name__)
 
 _OPUS = "audio/opus"
-_pack_header = RTP_HEADER.pack
+_CONNECTED = State.CONNECTED
 _srtp_protect = lib.srtp_protect
 
 
@@ -111,7 +123,12 @@ class NotReady(Exception):
 
 @dataclass
 class Downlink:
-    """The node → participant audio stream of one peer connection, written by hand."""
+    """The node → participant audio stream of one peer connection, written by hand.
+
+    Per tick the room asks ``entry(payload)`` for this connection's batch entry (media/
+    batch.py sends the whole tick in one call); ``write`` is the per-listener path for the
+    connections a batch cannot carry (an ICE-TCP path: framed writes on its stream).
+    """
 
     name: str
     transceiver: RTCRtpTransceiver
@@ -128,9 +145,9 @@ class Downlink:
     _connection: LiteConnection | None = field(init=False, default=None)
     _path: MediaPath | None = field(init=False, default=None)
     _transport: asyncio.DatagramTransport | None = field(init=False, default=None)
-    _sendto: object = field(init=False, default=None)
+    _sock: socket | None = field(init=False, default=None)
     _addr: tuple[str, int] | None = field(init=False, default=None)
-    _srtp: SrtpWriter | None = field(init=False, default=None)
+    _target: Target | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.refresh()
@@ -159,6 +176,7 @@ class Downlink:
             self.ext_head, self.ext_tail = block[:cut], block[cut + 1 :]
         else:
             self.ext_head, self.ext_tail = block, b""
+        self._target = None  # rebuilt from the new parameters on the next packet
 
     @property
     def ready(self) -> bool:
@@ -179,79 +197,114 @@ class Downlink:
             if port.transport is None:
                 return False  # the port is closed (node shutting down)
             self._transport = port.transport
-            # the raw socket: asyncio's sendto adds ~0.5 µs of checks per call; we fall back
-            # to it (which buffers and waits for writability) only when the socket is full
-            raw = port.sock
-            self._sendto = raw.sendto if raw is not None else port.transport.sendto
+            self._sock = port.sock
         else:  # ICE-TCP: framed writes on the stream
-            self._sendto = None
+            self._sock = None
         return True
 
-    def udp_route(self) -> tuple[socket.socket, tuple[str, int]] | None:
-        """``(media port socket, client address)`` of a connected UDP path, else None
-        (not connected yet, or a TCP path, which needs the slow path)."""
-        if self.dtls._state != State.CONNECTED:
-            return None
-        connection, path = self._connection, self._path
-        if connection is None or path is None or connection.selected is not path:
-            if not self._resolve():
-                return None
-            connection, path = self._connection, self._path
-        assert connection is not None and path is not None
-        sock = connection.port.sock
-        if path.tcp is not None or sock is None:
-            return None
-        return sock, path.addr
-
-    def write(self, payload: bytes, timestamp: int, level_byte: bytes) -> bool:
-        """Write one packet; False when the connection cannot carry it (yet or anymore)."""
-        dtls = self.dtls
-        if dtls._state != State.CONNECTED:
-            return False
+    def _moved(self) -> bool:
+        """Whether the client's selected path is no longer the one the target was built for."""
         connection = self._connection
-        path = self._path
-        if (connection is None or path is None or connection.selected is not path) and (
-            not self._resolve()
-        ):
-            return False
+        return connection is None or connection.selected is not self._path
+
+    def _current_target(self) -> Target | None:
+        """This connection's batch target, rebuilt when the pair or the SRTP session changed."""
+        target = self._target
+        tx = self.dtls._tx_srtp
+        if target is not None and target.writer.session is tx and not self._moved():
+            return target
+        if tx is None or not self._resolve():
+            return None
+        assert self._addr is not None
+        sock = self._sock
+        target = self._target = Target(
+            sock=sock,
+            sockaddr=pack_sockaddr(*self._addr[:2]) if sock is not None else b"",
+            srtp_ctx=int(ffi.cast("uintptr_t", tx._srtp[0])),
+            first_byte=0x90 if self.ext_head else 0x80,
+            ssrc=self.ssrc,
+            ext_head=self.ext_head,
+            has_level=self.has_level,
+            ext_tail=self.ext_tail,
+            writer=SrtpWriter(tx),
+            addr=self._addr,
+        )
+        return target
+
+    def _next(self, target: Target, payload: bytes, payload_type: int | None) -> Entry:
         seq = self.sequence
         self.sequence = (seq + 1) & 0xFFFF
-        header = _pack_header(
-            0x90 if self.ext_head else 0x80,
-            (0x80 if not self.packets else 0) | self.payload_type,  # marker: first packet
-            seq,
-            timestamp,
-            self.ssrc,
-        )
-        if self.has_level:
-            packet = header + self.ext_head + level_byte + self.ext_tail + payload
-        else:
-            packet = header + self.ext_head + payload
-        srtp = self._srtp
-        if srtp is None or srtp.session is not dtls._tx_srtp:
-            srtp = self._srtp = SrtpWriter(dtls._tx_srtp)
-        try:
-            data = srtp.protect(packet)  # a view of the session's buffer: send it now
-        except (ValueError, SrtpError) as exc:
-            self.send_errors += 1
-            logger.debug("fan-out [%s] protect failed: %s", self.name, exc)
-            return True
-        sendto = self._sendto
-        if sendto is None:
-            assert self._path is not None and self._path.tcp is not None
-            self._path.tcp.send(bytes(data))
-        else:
-            try:
-                sendto(data, self._addr)  # type: ignore[operator]
-            except (BlockingIOError, InterruptedError):
-                assert self._transport is not None
-                self._transport.sendto(bytes(data), self._addr)
-            except OSError as exc:  # e.g. network unreachable: count, do not kill the room
-                self.send_errors += 1
-                logger.debug("fan-out [%s] send failed: %s", self.name, exc)
+        marker = 0x80 if not self.packets else 0  # marker: first packet of the stream
         self.packets += 1
         self.octets += len(payload)
+        pt = self.payload_type if payload_type is None else payload_type
+        return (target, seq, marker | pt, payload)
+
+    def entry(self, payload: bytes, payload_type: int | None = None) -> Entry | None:
+        """This tick's batch entry (counted as sent), or None: not ready, or ICE-TCP (``write``).
+
+        The hot path of the fan-out's Python part: one call, a handful of attribute reads.
+        """
+        dtls = self.dtls
+        target = self._target
+        if (
+            target is None
+            or target.writer.session is not dtls._tx_srtp
+            or dtls._state is not _CONNECTED
+            or self._connection.selected is not self._path  # type: ignore[union-attr]
+        ):
+            if dtls._state is not _CONNECTED:
+                return None
+            target = self._current_target()
+            if target is None:
+                return None
+        if target.sock is None:
+            return None
+        seq = self.sequence
+        self.sequence = (seq + 1) & 0xFFFF
+        packets = self.packets
+        self.packets = packets + 1
+        self.octets += len(payload)
+        pt = self.payload_type if payload_type is None else payload_type
+        return (target, seq, pt if packets else 0x80 | pt, payload)  # marker: first packet
+
+    def write(
+        self, payload: bytes, timestamp: int, level_byte: bytes, payload_type: int | None = None
+    ) -> bool:
+        """Write one packet alone; False when the connection cannot carry it (yet or anymore)."""
+        if self.dtls._state != State.CONNECTED:
+            return False
+        target = self._current_target()
+        if target is None:
+            return False
+        entry = self._next(target, payload, payload_type)
+        if target.sock is not None:
+            for _, code, data in send_batch_python([entry], timestamp, level_byte):
+                self.unsent(entry, code, data)
+            return True
+        try:
+            protected = bytes(protect_entry(entry, timestamp, level_byte))
+        except (ValueError, SrtpError) as exc:
+            self.unsent(entry, ERR_PROTECT, None)
+            logger.debug("fan-out [%s] protect failed: %s", self.name, exc)
+            return True
+        path = self._path
+        if path is None or path.tcp is None:
+            self.unsent(entry, ERR_PROTECT, None)
+            return True
+        path.tcp.send(protected)
         return True
+
+    def unsent(self, entry: Entry, code: int, data: bytes | None) -> None:
+        """A batch could not send ENTRY: queue it on asyncio (socket full) or count the error."""
+        transport = self._transport
+        if data is not None and transport is not None and not transport.is_closing():
+            transport.sendto(data, self._addr)  # buffered; asyncio waits for writability
+            return
+        self.send_errors += 1
+        self.packets -= 1  # not sent: sender reports must not count it
+        self.octets -= len(entry[3])
+        logger.debug("fan-out [%s] packet not sent: code %d", self.name, code)
 
     def sync_sender_stats(self, rtp_timestamp: int, ntp_timestamp: int) -> None:
         """Keep aiortc's RTCP sender reports truthful (they read these private counters)."""

@@ -17,9 +17,11 @@ import asyncio
 import logging
 import time
 
+from aiortc import clock
 from nacl.public import PrivateKey, PublicKey
 
-from media.engine import MediaConfig, RoomMedia
+from media.batch import BatchWriter
+from media.engine import STATS_EVERY_TICKS, MediaConfig, RoomMedia
 from media.participants import Forward, Participants, SendToParticipant
 from media.port import MediaPort, TrunkHandler
 from media.session import ParticipantSession
@@ -158,6 +160,8 @@ class RelayRoom:
         self.rejected = 0
         self.last_heard = time.monotonic()
         self._participants = Participants(room_id, config, send, port, upstream=self)
+        self._writer = BatchWriter(config.native_fanout)
+        self._mixes = 0  # MIX frames fanned out (sender reports are synced every 50)
         self._keepalive = asyncio.ensure_future(self._keep_alive())
 
     # ---- the node's interface (as RoomMedia's) ----------------------------------------------
@@ -227,14 +231,25 @@ class RelayRoom:
         self.last_heard = time.monotonic()
         self.packets_from_origin += 1
         level = bytes([frame.level])  # A's RFC 6464 byte, passed through
-        if frame.kind is Kind.MIX:
-            for downlink in self._participants.listener_downlinks():
-                downlink.write(frame.payload, frame.timestamp, level)
+        if frame.kind is Kind.MIX:  # one batch for every local listener
+            payload = frame.payload
+            listeners = self._participants.listener_downlinks()
+            self._writer.write(((d, payload) for d in listeners), frame.timestamp, level)
+            self._mixes += 1
+            if self._mixes % STATS_EVERY_TICKS == 0:  # about once a second, as an origin does
+                self._sync_sender_stats(frame.timestamp)
         elif frame.kind is Kind.MINUS:
             speaker = self._by_stream.get(frame.stream)
             own = self._participants.downlink_of(speaker) if speaker is not None else None
             if own is not None:
-                own.write(frame.payload, frame.timestamp, level)
+                self._writer.write([(own, frame.payload)], frame.timestamp, level)
+
+    def _sync_sender_stats(self, rtp_timestamp: int) -> None:
+        """Our downlinks' RTCP sender reports count what the batches really sent."""
+        ntp = clock.current_ntp_time()
+        for _, session in self._participants.sessions():
+            if session.downlink is not None:
+                session.downlink.sync_sender_stats(rtp_timestamp, ntp)
 
     async def _keep_alive(self) -> None:
         """Opens the path through B's NAT and tells A where to send (and that we live)."""

@@ -66,6 +66,7 @@ class Settings:
     ice_transport_policy: str = "all"  # "relay": clients use only TURN-relayed candidates
     ice_servers_per_user_per_minute: int = 30  # GET /api/ice-servers per account
     audio_bitrate: int = 32000
+    native_fanout: bool = True  # media/_fastpath.c when built; false forces the Python fan-out
     # federation (docs/federation.md)
     authorized_fetch: bool = False  # actor documents only to signed GETs
     allowlist_mode: bool = False  # federate only with domains allowed by `salon admin`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,6 +41,12 @@ def rms(pcm: np.ndarray) -> float:
     return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0
 
 
+def loopback_config() -> MediaConfig:
+    """Loopback ICE; SALON_NATIVE_FANOUT=0 runs the media tests on the Python fan-out."""
+    native = os.environ.get("SALON_NATIVE_FANOUT", "1").lower() not in ("0", "false")
+    return MediaConfig(ice_addresses=LOOPBACK, native_fanout=native)
+
+
 class Harness:
     """A MediaEngine with one room, and bots whose signalling is an in-process queue."""
 
@@ -51,7 +58,7 @@ class Harness:
     ) -> None:
         """``make_room`` builds another kind of room (a relay) around our ``send`` and
         engine (whose media port its trunk shares; pass one already started)."""
-        self.engine = engine or MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
+        self.engine = engine or MediaEngine(loopback_config())
         self.bots: dict[str, BotPeer] = {}
         self.levels: list[dict[str, float]] = []
         self.sent: list[tuple[str, dict]] = []

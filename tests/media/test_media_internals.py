@@ -168,3 +168,20 @@ def test_srtp_writer_matches_pylibsrtp_protect() -> None:
         assert bytes(writer.protect(packet)) == reference.protect(packet)
     with pytest.raises(ValueError):
         writer.protect(b"\x80" * 1500)
+
+
+def test_pylibsrtp_exposes_what_the_native_fanout_calls() -> None:
+    """media/_fastpath.c calls pylibsrtp's bundled srtp_protect through these two integers."""
+    import pylibsrtp
+    from pylibsrtp._binding import ffi, lib
+
+    # libsrtp 2.x's signature: srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr)
+    fn = ffi.addressof(lib, "srtp_protect")
+    assert ffi.typeof(fn).cname == "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+    assert int(ffi.cast("uintptr_t", fn)) != 0
+    session = pylibsrtp.Session(
+        pylibsrtp.Policy(key=bytes(30), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    )
+    assert ffi.typeof(session._srtp).cname == "struct srtp_ctx_t_ * *"
+    assert int(ffi.cast("uintptr_t", session._srtp[0])) != 0
+    assert len(session._cdata) == 1500  # the Python path's buffer; the C side's MAX_PACKET

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from media_harness import LOOPBACK, Harness, band_energy, write_tone
+from media_harness import Harness, band_energy, loopback_config, write_tone
 from nacl.public import PrivateKey
 
-from media.engine import MediaConfig, MediaEngine, RoomMedia, SendToParticipant
+from media.engine import MediaEngine, RoomMedia, SendToParticipant
 from media.port import open_port
 from media.relay import OriginTrunk, RelayRoom
 from media.trunk import Direction, Frame, Kind, Sealer, new_keypair
@@ -34,7 +34,7 @@ async def link(origin: Harness, trunk_id: int) -> tuple[Harness, OriginTrunk]:
     def make(send: SendToParticipant, engine: MediaEngine) -> RelayRoom:
         return RelayRoom(
             "r1",
-            MediaConfig(ice_addresses=LOOPBACK),
+            loopback_config(),
             send,
             trunk_id,
             b_key,
@@ -43,7 +43,7 @@ async def link(origin: Harness, trunk_id: int) -> tuple[Harness, OriginTrunk]:
             a_port.address,
         )
 
-    engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK))
+    engine = MediaEngine(loopback_config())
     await engine.start()  # B's keepalives go out from the first one
     return Harness(make, engine), trunk
 
