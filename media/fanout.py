@@ -231,6 +231,16 @@ class Downlink:
         )
         return target
 
+    def udp_route(self) -> tuple[socket, tuple[str, int]] | None:
+        """``(media port socket, client address)`` of a connected UDP path, else None
+        (not connected yet, or an ICE-TCP path, which writes alone)."""
+        if self.dtls._state is not _CONNECTED:
+            return None
+        target = self._current_target()
+        if target is None or target.sock is None:
+            return None
+        return target.sock, target.addr
+
     def _next(self, target: Target, payload: bytes, payload_type: int | None) -> Entry:
         seq = self.sequence
         self.sequence = (seq + 1) & 0xFFFF
