@@ -37,6 +37,7 @@ from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomStore
 from federation.trunk_origin import TrunkDesk
 from media.engine import MediaConfig, MediaEngine
+from media.ticker import steady_process
 from node.accounts import AccountService
 from node.blocks import BlockService
 from node.clock import Clock, SystemClock
@@ -116,6 +117,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[websocket.SIGNALS] = signal_handlers
     app[remote_rooms.REMOTE_ROOMS] = node.remote_rooms
     app[admin.DESK] = node.desk
+    app[admin.MEDIA] = node.audio.engine
     app[FEDERATION] = node.federation
     app.add_routes(api.routes)
     app.add_routes(blocks_api.routes)
@@ -207,6 +209,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             ice_port_range=settings.ice_port_range,
             bitrate=settings.audio_bitrate,
             stun_servers=settings.stun_servers,
+            tick=settings.media_tick,
         )
     )
     audio = RoomAudio(rooms, engine)
@@ -356,6 +359,8 @@ async def _close_db(app: web.Application) -> None:
 def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; aiohttp then runs the shutdown hooks above in order."""
     app = build_app(settings)
+    if settings.media_tick == "thread":
+        steady_process()
     print(f"Salon node listening on {settings.base_url}", flush=True)
     web.run_app(
         app,

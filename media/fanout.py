@@ -19,8 +19,9 @@ checked by tests/media/test_media_internals.py):
   ``Session.protect`` copies the packet into the session's own 1500-byte C buffer, calls
   ``srtp_protect`` and copies the result out; we do the same with one preallocated length
   cell and send straight from that buffer (a memoryview, no copy out), which saves ≈ 1 µs
-  of Python per listener-packet. Same C call, same buffer, same single-threaded use as
-  aiortc's own RTCP path, so the two never interleave.
+  of Python per listener-packet. The session is the fan-out's own (media/srtp.py), keyed
+  from the same DTLS material as aiortc's, so the tick thread never shares a libsrtp
+  context or buffer with aiortc's RTCP on the event loop.
 - ``RTCIceTransport._connection._nominated[1]``: aioice's selected candidate pair; for
   host/server-reflexive pairs ``pair.protocol.transport`` is the asyncio UDP transport,
   whose raw socket (``transport._sock``, asyncio's selector transport) we write to
@@ -45,6 +46,7 @@ from pylibsrtp import Session as SrtpSession
 from pylibsrtp._binding import ffi, lib
 
 from media.rtp import AUDIO_LEVEL_URI, MID_URI, RTP_HEADER, extension_block, one_byte_element
+from media.srtp import outbound_rtp_session
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +131,12 @@ class Downlink:
     _addr: tuple[str, int] | None = field(init=False, default=None)
     _slow_tasks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _srtp: SrtpWriter | None = field(init=False, default=None)
+    _keyed_from: SrtpSession | None = field(init=False, default=None)  # aiortc's session
+    _loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        # writes may come from the tick thread; slow sends go back to this loop
+        self._loop = asyncio.get_running_loop()
         self.refresh()
 
     def refresh(self) -> None:
@@ -202,8 +208,9 @@ class Downlink:
         else:
             packet = header + self.ext_head + payload
         srtp = self._srtp
-        if srtp is None or srtp.session is not dtls._tx_srtp:
-            srtp = self._srtp = SrtpWriter(dtls._tx_srtp)
+        if srtp is None or self._keyed_from is not dtls._tx_srtp:
+            srtp = self._srtp = SrtpWriter(outbound_rtp_session(dtls))
+            self._keyed_from = dtls._tx_srtp
         try:
             data = srtp.protect(packet)  # a view of the session's buffer: send it now
         except (ValueError, SrtpError) as exc:
@@ -216,9 +223,9 @@ class Downlink:
         else:
             try:
                 sendto(data, self._addr)  # type: ignore[operator]
-            except (BlockingIOError, InterruptedError):
-                assert self._transport is not None
-                self._transport.sendto(bytes(data), self._addr)
+            except (BlockingIOError, InterruptedError):  # asyncio buffers it (on its loop)
+                assert self._transport is not None and self._loop is not None
+                self._loop.call_soon_threadsafe(self._transport.sendto, bytes(data), self._addr)
             except OSError as exc:  # e.g. network unreachable: count, do not kill the room
                 self.send_errors += 1
                 logger.debug("fan-out [%s] send failed: %s", self.name, exc)
@@ -227,6 +234,10 @@ class Downlink:
         return True
 
     def _send_slow(self, data: bytes) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._spawn_slow, data)
+
+    def _spawn_slow(self, data: bytes) -> None:
         assert self._pair is not None and self._addr is not None
         task = asyncio.ensure_future(self._pair.protocol.send_data(data, self._addr))
         self._slow_tasks.add(task)

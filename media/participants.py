@@ -113,9 +113,12 @@ class Participants:
     def may_speak(self, participant: str) -> bool:
         return self._can_speak.get(participant, False)
 
+    # The mixer may call these from the node's tick thread while the loop changes the dicts:
+    # each iterates a copy made by one C-level call (``list(d.items())``), never the dict.
+
     def allowed_speakers(self) -> list[str]:
         """Everyone the node lets speak, in decision order (with or without a session here)."""
-        return [name for name, allowed in self._can_speak.items() if allowed]
+        return [name for name, allowed in list(self._can_speak.items()) if allowed]
 
     def __contains__(self, participant: object) -> bool:
         """Whether PARTICIPANT has a peer connection (session) in this room on this node."""
@@ -133,16 +136,16 @@ class Participants:
         return self._sessions.get(participant)
 
     def sessions(self) -> ItemsView[str, ParticipantSession]:
-        """A read-only live view for the fan-out's hot loop (no copy, no generator layer)."""
+        """A read-only live view (the fan-out copies it with ``list`` before iterating)."""
         return self._sessions.items()
 
     def speaking_uplinks(self) -> list[tuple[str, Uplink]]:
         """The uplinks of participants allowed to speak, in join order (the mix order)."""
         allowed = self._can_speak.get
-        return [(n, s.uplink) for n, s in self._sessions.items() if allowed(n, False)]
+        return [(n, s.uplink) for n, s in list(self._sessions.items()) if allowed(n, False)]
 
     def has_downlinks(self) -> bool:
-        return any(s.downlink is not None for s in self._sessions.values())
+        return any(s.downlink is not None for s in list(self._sessions.values()))
 
     def listener_downlinks(self) -> list[Downlink]:
         """Downlinks of everyone who may not speak: they hear the room's mix."""

@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 
 from aiortc import (
@@ -134,12 +135,29 @@ def _random_sequence() -> int:
 
 
 class Uplink:
-    """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap."""
+    """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap.
 
-    def __init__(self) -> None:
-        self.jitter = JitterBuffer(prefetch=1, max_depth=5)
+    The event loop pushes (the tap, a relay trunk) while the mixer pops, possibly on the
+    node's tick thread (media/ticker.py): the buffer is only touched under ``_lock``.
+    """
+
+    def __init__(self, jitter: JitterBuffer | None = None) -> None:
+        self.jitter = jitter if jitter is not None else JitterBuffer(prefetch=1, max_depth=5)
         self.decoder = OpusDecoder()
         self.opus_types: frozenset[int] = frozenset()
+        self._lock = threading.Lock()
+
+    def push(self, sequence: int, payload: bytes) -> None:
+        with self._lock:
+            self.jitter.push(sequence, payload)
+
+    def pop(self) -> bytes | None:
+        with self._lock:
+            return self.jitter.pop()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.jitter.reset()
 
 
 class ParticipantSession:
@@ -245,7 +263,7 @@ class ParticipantSession:
             if forward is not None:
                 forward(packet.sequence_number, packet.timestamp, packet.payload)
             else:
-                uplink.jitter.push(packet.sequence_number, packet.payload)
+                uplink.push(packet.sequence_number, packet.payload)
 
         receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
 
@@ -275,7 +293,7 @@ class ParticipantSession:
             raise SignalError(f"ice: rejected: {exc or type(exc).__name__}") from exc
 
     def reset_uplink(self) -> None:
-        self.uplink.jitter.reset()
+        self.uplink.reset()
 
     async def close(self) -> None:
         if self.closed:

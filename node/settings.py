@@ -54,6 +54,9 @@ class Settings:
     ice_port_max: int = 0
     stun_servers: tuple[str, ...] = ()
     audio_bitrate: int = 32000
+    # where the 20 ms mixer clock and the fan-out run: "thread" (their own thread, so that
+    # joins and signalling on the event loop cannot delay them) or "loop" (the event loop)
+    media_tick: str = "thread"
     # UDP address relay trunks bind to; "" = `host` for a node without a public `url`
     # (local testing), all interfaces ("0.0.0.0") for a public node
     trunk_bind: str = ""
@@ -169,6 +172,8 @@ def _validate(s: Settings) -> Settings:
             "settings 'actor_cache_entries' must be at least 1 and 'actor_cache_bytes'"
             " at least 'actor_document_bytes'"
         )
+    if s.media_tick not in ("thread", "loop"):
+        raise SettingsError("setting 'media_tick' must be 'thread' or 'loop'")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     return s
