@@ -249,9 +249,6 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             urls, users, follows, follow_activities, actors, block_store, directory, clock
         ),
     )
-    signed = SignedRequests(settings.base_url, directory, clock)
-    seen = SeenActivities(db)
-    inbox = Inbox(signed, policies, seen, handlers, clock)
     worker = DeliveryWorker(
         deliveries,
         policies,
@@ -262,6 +259,9 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         publisher.wake,
         after_pass=announcer.flush,
     )
+    signed = SignedRequests(settings.base_url, directory, clock, heard_from=worker.heard_from)
+    seen = SeenActivities(db)
+    inbox = Inbox(signed, policies, seen, handlers, clock)
     federation = Federation(
         settings=settings,
         clock=clock,
