@@ -163,22 +163,28 @@ class Participants:
     # ---- signalling ---------------------------------------------------------------------------
 
     async def _offer(self, participant: str, offer: Offer) -> None:
-        session = self._sessions.get(participant)
-        if session is not None and session.pc.signalingState == "closed":
-            # The client closed its old peer connection (e.g. it reconnected within the
-            # room's grace period): this offer starts a new session; the decision is kept.
-            await self._close_session(participant)
-            session = None
-        created = session is None
-        if session is None:
-            session = self._new_session(participant)
-            self._sessions[participant] = session
+        old = self._sessions.get(participant)
+        # A new session when there is none, when the node closed it, or when the offer
+        # comes from a new peer connection of the client (new ICE credentials: it
+        # reconnected within the room's grace period, a bot after a 4008 close, a reloaded
+        # page; aiortc cannot restart ICE). It replaces the old one only once it answered,
+        # so a bad offer never breaks a working session. The speak decision is kept.
+        created = old is None or old.pc.signalingState == "closed" or old.is_new_peer(offer.sdp)
+        session = self._new_session(participant) if created else old
+        assert session is not None
+        self._sessions[participant] = session  # trickled candidates go to the new one
         try:
             sdp = await session.answer(offer.sdp)
         except SignalError:
-            if created:
-                await self.remove(participant)
+            if old is None:
+                await self.remove(participant)  # a failed first offer leaves nothing
+            elif session is not old:
+                if self._sessions.get(participant) is session:  # (not removed meanwhile)
+                    self._sessions[participant] = old
+                await session.close()
             raise
+        if old is not None and session is not old:
+            await old.close()
         self._on_answered(participant)
         logger.info(
             "media [%s] %s %s (%s)",

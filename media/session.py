@@ -130,6 +130,13 @@ def prune_remote_candidates(sdp: str, limit: int = MAX_REMOTE_CANDIDATES) -> str
     return newline.join(out) + newline
 
 
+def _ice_ufrag(sdp: str) -> str | None:
+    for line in sdp.splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            return line[len("a=ice-ufrag:") :].strip()
+    return None
+
+
 def _random_sequence() -> int:
     return secrets.randbelow(0x8000)  # lower half: avoids early wrap, as aiortc does
 
@@ -200,6 +207,15 @@ class ParticipantSession:
     def negotiated_direction(self) -> str | None:
         """The node-side direction of the last completed negotiation."""
         return self.transceiver.currentDirection if self.transceiver else None
+
+    def is_new_peer(self, offer_sdp: str) -> bool:
+        """Whether OFFER_SDP comes from another peer connection than the one we answered
+        (its ICE username fragment changed)."""
+        remote = self.pc.remoteDescription
+        offered = _ice_ufrag(offer_sdp)
+        if remote is None or offered is None:
+            return False  # not an offer aiortc could take anyway: the answer will say so
+        return offered != _ice_ufrag(remote.sdp)
 
     async def answer(self, sdp: str) -> str:
         """Apply a client offer and return the answer SDP (raises SignalError)."""
