@@ -399,6 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ticks", nargs="+", default=["loop", "thread"])
     parser.add_argument("--profile", default="", help="directory for the node's cProfile")
     parser.add_argument("--no-outage", action="store_true", help="skip the catch-up part")
+    parser.add_argument("--outage", type=float, default=0.0, help="seconds the peer is down")
     args = parser.parse_args(argv)
     if args.worker:
         asyncio.run(worker())
@@ -408,7 +409,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_outage:
         from outage import run_outage
 
-        result.update(asyncio.run(run_outage()))
+        outage = args.outage or (35.0 if args.quick else 45.0)
+        result.update(asyncio.run(run_outage(outage)))
     print(f"total {time.monotonic() - started:.0f}s")
     print(json.dumps(result))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 import time
@@ -14,7 +15,7 @@ from media_harness import Harness, write_tone
 from media.jitter import JitterBuffer
 from media.session import Uplink
 from media.srtp import outbound_rtp_session
-from media.ticker import LoopTicker, ThreadTicker, make_ticker
+from media.ticker import CollectorInSlack, LoopTicker, ThreadTicker, make_ticker
 from node.settings import SettingsError, load_settings
 from tests.support.attacks import parts
 from tests.support.nodes import NodeFactory
@@ -205,3 +206,32 @@ async def test_status_shows_the_clock_to_admins_only(node_factory: NodeFactory) 
     assert {"ticks", "late_ticks", "max_lateness_ms", "max_tick_ms", "skipped"} <= set(media)
     status, answer = await alice.call("GET", "/api/admin/status")
     assert status == 403, answer
+
+
+async def test_the_collector_runs_in_the_slack_while_rooms_tick() -> None:
+    """While the thread ticks, CPython's automatic collection is off and the tick thread
+    collects after its passes; when nothing ticks, CPython collects as usual again."""
+    assert gc.isenabled()
+    collector = CollectorInSlack()
+    ticker = ThreadTicker(collector=collector)
+    room = Counter()
+    ticker.start(room)
+    try:
+        await until(lambda: room.ticks >= 2, "ticking")
+        assert not gc.isenabled()
+        garbage = []
+        for _ in range(5):
+            for _ in range(gc.get_threshold()[0] * 3):
+                cycle: list[object] = []
+                cycle.append(cycle)  # cyclic garbage only the collector frees
+                garbage.append(cycle)
+            garbage.clear()
+            seen = room.ticks
+            await until(lambda seen=seen: room.ticks >= seen + 2, "passes after allocating")
+        assert collector.collections[0] + collector.collections[1] >= 1
+        assert gc.get_count()[0] < gc.get_threshold()[0] * 3
+        await ticker.stop(room)
+        await until(gc.isenabled, "automatic collection back when idle")
+    finally:
+        await ticker.close()
+    assert gc.isenabled()
