@@ -351,6 +351,7 @@ async def storms_on_node(
                 result = await storm(http, url, room_id, ears, workers, joiners[:size])
                 after = await status(http, url, tokens["host"])
                 result["tick"] = tick
+                result["load_avg"] = round(os.getloadavg()[0], 1)
                 result["late_ticks"] = _media(after, "late_ticks") - _media(before, "late_ticks")
                 result["max_lateness_ms"] = _media(after, "max_lateness_ms")
                 result["max_tick_ms"] = _media(after, "max_tick_ms")
@@ -374,7 +375,7 @@ async def run_storms(args: argparse.Namespace) -> dict[str, Any]:
     if args.joins:
         sizes = [args.joins]
     names = ["host"] + [f"ear{i}" for i in range(EARS)] + [f"j{i}" for i in range(max(sizes))]
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"load_avg_start": round(os.getloadavg()[0], 1)}
     with tempfile.TemporaryDirectory(prefix="salon-storm-") as tmp:
         seed = Path(tmp) / "seed"
         tokens = prepare_accounts(seed, names)
@@ -388,6 +389,7 @@ async def run_storms(args: argparse.Namespace) -> dict[str, Any]:
                 out[f"all_heard_ms_{key}"] = result["all_heard_ms"]
                 out[f"late_ticks_{key}"] = result["late_ticks"]
                 out[f"errors_{key}"] = result["errors"]
+    out["load_avg_end"] = round(os.getloadavg()[0], 1)
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, ItemsView
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SendToParticipant = Callable[[str, dict], None]
+#: Seconds between two offers from new peer connections of one participant: a reconnecting
+#: client needs one; a client sending them in a loop would make the node build and tear
+#: down a peer connection (certificate, sockets) per message.
+NEW_PEER_INTERVAL = 1.0
 Forward = Callable[[int, int, bytes], None]  # (sequence, timestamp, payload) of one packet
 
 
@@ -67,6 +72,7 @@ class Participants:
         self._sessions: dict[str, ParticipantSession] = {}
         self._can_speak: dict[str, bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._new_peer_at: dict[str, float] = {}  # participant → monotonic time
         self.closed = False
 
     # ---- the node's interface -------------------------------------------------------------
@@ -96,6 +102,7 @@ class Participants:
     async def remove(self, participant: str) -> None:
         """Close that participant's peer connection and forget the node's speak decision."""
         self._can_speak.pop(participant, None)
+        self._new_peer_at.pop(participant, None)
         await self._close_session(participant)
 
     async def close(self) -> None:
@@ -170,6 +177,11 @@ class Participants:
         # page; aiortc cannot restart ICE). It replaces the old one only once it answered,
         # so a bad offer never breaks a working session. The speak decision is kept.
         created = old is None or old.pc.signalingState == "closed" or old.is_new_peer(offer.sdp)
+        if created and old is not None:
+            now = time.monotonic()
+            if now - self._new_peer_at.get(participant, -NEW_PEER_INTERVAL) < NEW_PEER_INTERVAL:
+                raise SignalError("offer: a new peer connection at most once a second")
+            self._new_peer_at[participant] = now
         session = self._new_session(participant) if created else old
         assert session is not None
         self._sessions[participant] = session  # trickled candidates go to the new one

@@ -59,3 +59,32 @@ async def test_a_bad_offer_with_new_credentials_keeps_the_session(tmp_path: Path
                 await asyncio.sleep(0.02)
     finally:
         await h.close()
+
+
+async def test_a_flood_of_new_peer_offers_is_refused(tmp_path: Path) -> None:
+    """Hostile client: offers from ever new peer connections would make the node build and
+    tear down one per message; past one a second they are refused, the session stays."""
+    h = Harness()
+    try:
+        await h.join("alice", play=write_tone(tmp_path / "a.wav", 440), can_speak=True)
+        bob = await h.join("bob")
+        session = h.room.session("bob")
+        offers = []
+        for _ in range(5):
+            other = BotPeer(lambda message: offers.append(message), ice_addresses=LOOPBACK)
+            await other.start()
+            await other.close()
+        refused = 0
+        for offer in offers:
+            try:
+                await h.room.signal("bob", offer)
+            except SignalError as exc:
+                assert str(exc) == "offer: a new peer connection at most once a second"
+                refused += 1
+        assert refused == len(offers) - 1  # one went through, within the same second
+        replaced = h.room.session("bob")
+        assert replaced is not None and replaced is not session
+        assert len(h.room.participants) == 2  # one session each, never more
+        del bob
+    finally:
+        await h.close()
