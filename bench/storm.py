@@ -3,7 +3,8 @@
 A real node (``python -m cli serve`` subprocess, loopback ICE). A host bot speaks a tone
 in a room; 10 listeners (the "ears", in this process) are in it and stamp the arrival of
 every RTP packet at aiortc's raw receive hook. Then N listeners join at the same instant
-(two worker processes, every join concurrent: WebSocket, offer, ICE, DTLS). Reported per
+(two worker processes at a lower CPU priority, every join concurrent: WebSocket, offer,
+ICE, DTLS). Reported per
 storm:
 
 - ``gap_ms``: the longest gap between two packets at any of the 10 ears from the storm's
@@ -63,6 +64,7 @@ from media.client import BotPeer, LoopTrack  # noqa: E402
 
 PASSWORD = "bench-password-123"
 EARS = 10
+JOINED_BEFORE: set[str] = set()  # joiners' tokens already used (in an earlier storm)
 WORKERS = 2
 
 
@@ -150,7 +152,13 @@ async def node_process(data: Path, tick: str, profile: Path | None = None) -> An
 
 
 class StampingPeer(BotPeer):
-    """Receive-only bot client that stamps packets at aiortc's raw hook (no decoding)."""
+    """Receive-only bot client that stamps packets at aiortc's raw hook (no decoding).
+
+    A joiner (``stamp_all`` False) stops decrypting once it has its first packet: the
+    joiners share two cores with the node here, where real clients would be elsewhere, and
+    decrypting 50 packets a second each would take the node's CPU (aiortc then drops
+    SRTP without looking at it: ``RTCDtlsTransport._rx_srtp`` None).
+    """
 
     def __init__(self, *args: Any, stamp_all: bool = False, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -164,6 +172,8 @@ class StampingPeer(BotPeer):
             now = time.monotonic()
             if self.first_packet is None:
                 self.first_packet = now
+                if self.arrivals is None:
+                    receiver.transport._rx_srtp = None
             if self.arrivals is not None:
                 self.arrivals.append(now)
             self.packets_received += 1
@@ -200,6 +210,7 @@ async def close_all(clients: list[RoomClient]) -> None:
 
 async def worker() -> None:
     logging.basicConfig(level=logging.ERROR)
+    os.nice(10)  # the load generator yields the CPU to the node it measures
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -224,7 +235,17 @@ async def worker() -> None:
                 deadline = time.monotonic() + cmd["wait"]
                 while time.monotonic() < deadline and any(p.first_packet is None for p in peers):
                     await asyncio.sleep(0.02)
-                reply({"first": [p.first_packet for p in peers], "errors": errors})
+                firsts = {
+                    token: (c.peer.first_packet if isinstance(c.peer, StampingPeer) else None)
+                    for token, c in zip(cmd["tokens"], joined, strict=True)
+                    if isinstance(c, RoomClient)
+                }
+                states: dict[str, int] = {}
+                for peer in peers:
+                    if peer.first_packet is None:
+                        state = peer.pc.connectionState
+                        states[state] = states.get(state, 0) + 1
+                reply({"first": firsts, "errors": errors, "unheard_states": states})
             elif cmd["op"] == "close":
                 await close_all(clients)
                 clients = []
@@ -299,13 +320,19 @@ async def storm(
     t0 = time.monotonic()
     answers = await asyncio.gather(
         *(
-            w.call(op="storm", url=url, room=room_id, tokens=part, wait=30)
+            w.call(op="storm", url=url, room=room_id, tokens=part, wait=60)
             for w, part in zip(workers, share, strict=True)
         )
     )
     errors = [e for a in answers for e in a["errors"]]
-    firsts = [f for a in answers for f in a["first"]]
-    heard = [f for f in firsts if f is not None]
+    by_token = {t: f for a in answers for t, f in a["first"].items()}
+    heard = [f for f in by_token.values() if f is not None]
+    unheard_states: dict[str, int] = {}
+    for answer in answers:
+        for state, n in answer["unheard_states"].items():
+            unheard_states[state] = unheard_states.get(state, 0) + n
+    rejoined = [t for t in tokens if t in JOINED_BEFORE]
+    JOINED_BEFORE.update(tokens)
     until = (max(heard) if heard else time.monotonic()) + 0.5
     gaps = []
     for ear in ears:
@@ -319,6 +346,9 @@ async def storm(
         "all_heard_ms": round((max(heard) - t0) * 1000) if len(heard) == len(tokens) else None,
         "heard": len(heard),
         "errors": len(errors),
+        "rejoined": len(rejoined),
+        "rejoined_unheard": sum(1 for t in rejoined if by_token.get(t) is None),
+        "unheard_states": unheard_states,
         "first_error": errors[0] if errors else None,
     }
 
@@ -328,6 +358,7 @@ async def storms_on_node(
 ) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     joiners = [tokens[n] for n in tokens if n.startswith("j")]
+    JOINED_BEFORE.clear()
     async with node_process(data, tick, profile) as url, aiohttp.ClientSession() as http:
         host = RoomClient(http, url, {"Authorization": f"Bearer {tokens['host']}"})
         ears: list[RoomClient] = []
@@ -374,6 +405,8 @@ async def run_storms(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [200] if args.quick else [200, 400]
     if args.joins:
         sizes = [args.joins]
+    if args.sizes:
+        sizes = args.sizes
     names = ["host"] + [f"ear{i}" for i in range(EARS)] + [f"j{i}" for i in range(max(sizes))]
     out: dict[str, Any] = {"load_avg_start": round(os.getloadavg()[0], 1)}
     with tempfile.TemporaryDirectory(prefix="salon-storm-") as tmp:
@@ -398,6 +431,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="200 joins only")
     parser.add_argument("--joins", type=int, default=0, help="one storm of this size")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[], help="storms in a row")
     parser.add_argument("--ticks", nargs="+", default=["loop", "thread"])
     parser.add_argument("--profile", default="", help="directory for the node's cProfile")
     parser.add_argument("--no-outage", action="store_true", help="skip the catch-up part")
