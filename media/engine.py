@@ -16,8 +16,9 @@ on the event loop cannot delay it. What the tick thread touches, and why that is
 - ``_minus_encoders``: the tick gets and adds, the loop only pops (single dict operations);
 - the decoders, encoders, level meter and RTP timestamp: the tick's alone;
 - each ``Downlink``: header, sequence number and its own SRTP session (not aiortc's,
-  whose RTCP path runs on the loop), one ``sendto`` on the raw UDP socket; any slower send
-  (socket full, TURN) is handed to the loop (``call_soon_threadsafe``);
+  whose RTCP path runs on the loop; keyed on the loop, which owns the DTLS connection),
+  one ``sendto`` on the raw UDP socket; any slower send (socket full, TURN) is handed to
+  the loop (``call_soon_threadsafe``);
 - the level events and the relay trunks' ``send_tick`` are handed to the loop.
 """
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from aioice.ice import CandidatePair, StunProtocol
@@ -132,11 +133,14 @@ class Downlink:
     _slow_tasks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _srtp: SrtpWriter | None = field(init=False, default=None)
     _keyed_from: SrtpSession | None = field(init=False, default=None)  # aiortc's session
+    _keying: bool = field(init=False, default=False)
     _loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
+    _loop_thread: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        # writes may come from the tick thread; slow sends go back to this loop
+        # writes may come from the tick thread; keying and slow sends go back to this loop
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self.refresh()
 
     def refresh(self) -> None:
@@ -194,6 +198,15 @@ class Downlink:
             return False
         if self._pair is None and not self._resolve():
             return False
+        srtp = self._srtp
+        if srtp is None or self._keyed_from is not dtls._tx_srtp:
+            if threading.get_ident() != self._loop_thread:
+                self._key_on_loop()  # the DTLS connection is the loop's: key there
+                return False
+            self._key()
+            srtp = self._srtp
+            if srtp is None:
+                return False
         seq = self.sequence
         self.sequence = (seq + 1) & 0xFFFF
         header = _pack_header(
@@ -207,10 +220,6 @@ class Downlink:
             packet = header + self.ext_head + level_byte + self.ext_tail + payload
         else:
             packet = header + self.ext_head + payload
-        srtp = self._srtp
-        if srtp is None or self._keyed_from is not dtls._tx_srtp:
-            srtp = self._srtp = SrtpWriter(outbound_rtp_session(dtls))
-            self._keyed_from = dtls._tx_srtp
         try:
             data = srtp.protect(packet)  # a view of the session's buffer: send it now
         except (ValueError, SrtpError) as exc:
@@ -232,6 +241,20 @@ class Downlink:
         self.packets += 1
         self.octets += len(payload)
         return True
+
+    def _key(self) -> None:
+        """Our own SRTP session from the DTLS keying material (on the loop's thread)."""
+        self._keying = False
+        dtls = self.dtls
+        if dtls._state == State.CONNECTED and dtls._tx_srtp is not None:
+            self._srtp = SrtpWriter(outbound_rtp_session(dtls))
+            self._keyed_from = dtls._tx_srtp
+
+    def _key_on_loop(self) -> None:
+        if not self._keying:
+            assert self._loop is not None
+            self._keying = True
+            self._loop.call_soon_threadsafe(self._key)
 
     def _send_slow(self, data: bytes) -> None:
         assert self._loop is not None
