@@ -243,7 +243,7 @@ async def worker() -> None:
                 states: dict[str, int] = {}
                 for peer in peers:
                     if peer.first_packet is None:
-                        state = peer.pc.connectionState
+                        state = f"{peer.pc.connectionState}/{peer.pc.signalingState}/{peer.answers}"
                         states[state] = states.get(state, 0) + 1
                 reply({"first": firsts, "errors": errors, "unheard_states": states})
             elif cmd["op"] == "close":

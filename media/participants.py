@@ -72,6 +72,7 @@ class Participants:
         self._sessions: dict[str, ParticipantSession] = {}
         self._can_speak: dict[str, bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._replaced: set[asyncio.Task[None]] = set()  # old sessions being closed
         self._new_peer_at: dict[str, float] = {}  # participant → monotonic time
         self.closed = False
 
@@ -110,6 +111,7 @@ class Participants:
         self.closed = True
         for name in list(self._sessions):
             await self.remove(name)
+        await asyncio.gather(*self._replaced, return_exceptions=True)  # let them finish
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -195,8 +197,6 @@ class Participants:
                     self._sessions[participant] = old
                 await session.close()
             raise
-        if old is not None and session is not old:
-            await old.close()
         self._on_answered(participant)
         logger.info(
             "media [%s] %s %s (%s)",
@@ -206,6 +206,12 @@ class Participants:
             session.negotiated_direction,
         )
         self._send(participant, Answer(sdp=sdp).serialize())
+        if old is not None and session is not old:
+            # closing a peer connection whose client is gone can take a while (DTLS and
+            # ICE shutdown): never hold the answer, or this handler, for it
+            task = asyncio.ensure_future(old.close())
+            self._replaced.add(task)
+            task.add_done_callback(self._replaced.discard)
 
     def _new_session(self, participant: str) -> ParticipantSession:
         upstream = self._upstream
