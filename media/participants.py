@@ -241,6 +241,9 @@ class Participants:
         await self._on_left(participant)
 
     def _connection_failed(self, participant: str) -> None:
+        session = self._sessions.get(participant)
+        if session is None or session.pc.connectionState != "failed":
+            return  # a session already replaced by a newer peer connection failed: not ours
         logger.warning("media [%s] %s connection failed; closing it", self.room_id, participant)
         task = asyncio.ensure_future(self._close_session(participant))
         self._tasks.add(task)

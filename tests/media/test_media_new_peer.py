@@ -88,3 +88,27 @@ async def test_a_flood_of_new_peer_offers_is_refused(tmp_path: Path) -> None:
         del bob
     finally:
         await h.close()
+
+
+async def test_the_replaced_sessions_failure_does_not_close_the_new_one(tmp_path: Path) -> None:
+    h = Harness()
+    try:
+        await h.join("alice", play=write_tone(tmp_path / "a.wav", 440), can_speak=True)
+        await h.join("bob")
+
+        async def to_node(message: dict) -> None:
+            await h.room.signal("bob", message)
+
+        new_bob = BotPeer(to_node, ice_addresses=LOOPBACK)
+        h.bots["bob"] = new_bob
+        await new_bob.start()
+        await asyncio.wait_for(new_bob.answered.wait(), 10)
+        await new_bob.wait_connected()
+        current = h.room.session("bob")
+        # the old peer connection's ICE fails later (its client is gone): its callback
+        # names the participant, whose current session is healthy
+        h.room._participants._connection_failed("bob")  # type: ignore[union-attr]
+        await asyncio.sleep(0.1)
+        assert h.room.session("bob") is current and current is not None and not current.closed
+    finally:
+        await h.close()
