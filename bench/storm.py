@@ -241,9 +241,12 @@ async def worker() -> None:
                     if isinstance(c, RoomClient)
                 }
                 states: dict[str, int] = {}
-                for peer in peers:
-                    if peer.first_packet is None:
-                        state = f"{peer.pc.connectionState}/{peer.pc.signalingState}/{peer.answers}"
+                for client in clients:
+                    peer = client.peer
+                    if isinstance(peer, StampingPeer) and peer.first_packet is None:
+                        closed = client.ws.close_code if client.ws is not None else None
+                        state = f"{peer.pc.connectionState}/{peer.pc.signalingState}"
+                        state += f"/answers {peer.answers}/ws closed {closed}"
                         states[state] = states.get(state, 0) + 1
                 reply({"first": firsts, "errors": errors, "unheard_states": states})
             elif cmd["op"] == "close":
