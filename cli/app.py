@@ -37,6 +37,7 @@ from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomStore
 from federation.trunk_origin import TrunkDesk
 from media.engine import MediaConfig, MediaEngine
+from media.ticker import steady_process
 from node.accounts import AccountService
 from node.blocks import BlockService
 from node.clock import Clock, SystemClock
@@ -118,6 +119,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[websocket.SIGNALS] = signal_handlers
     app[remote_rooms.REMOTE_ROOMS] = node.remote_rooms
     app[admin.DESK] = node.desk
+    app[admin.MEDIA] = node.audio.engine
     app[FEDERATION] = node.federation
     app[ice.ICE_SERVERS] = IceServers(
         clock,
@@ -223,6 +225,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             media_tcp_port=settings.media_tcp_port,
             stun_servers=settings.stun_servers,
             native_fanout=settings.native_fanout,
+            tick=settings.media_tick,
         )
     )
     audio = RoomAudio(rooms, engine)
@@ -262,9 +265,6 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             urls, users, follows, follow_activities, actors, block_store, directory, clock
         ),
     )
-    signed = SignedRequests(settings.base_url, directory, clock)
-    seen = SeenActivities(db)
-    inbox = Inbox(signed, policies, seen, handlers, clock)
     worker = DeliveryWorker(
         deliveries,
         policies,
@@ -275,6 +275,9 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         publisher.wake,
         after_pass=announcer.flush,
     )
+    signed = SignedRequests(settings.base_url, directory, clock, heard_from=worker.heard_from)
+    seen = SeenActivities(db)
+    inbox = Inbox(signed, policies, seen, handlers, clock)
     federation = Federation(
         settings=settings,
         clock=clock,
@@ -382,6 +385,8 @@ async def _close_db(app: web.Application) -> None:
 def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; aiohttp then runs the shutdown hooks above in order."""
     app = build_app(settings)
+    if settings.media_tick == "thread":
+        steady_process()
 
     async def announce(app: web.Application) -> None:
         port = app[NODE].audio.engine.port

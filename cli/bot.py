@@ -2,6 +2,13 @@
 
 It signs in with a bearer token, talks to the room over the room WebSocket (commands and
 WebRTC signalling) and carries audio with aiortc (media/client.py).
+
+When the node closes the socket for a passing reason — 4008 "client too slow; reconnect",
+1001 going away, 1011/1012/1013, or a connection lost without a close (1006) — the bot
+reconnects after ``RECONNECT_DELAYS`` (bounded), takes the fresh room state and starts a
+new peer connection, as docs/api.md tells clients to; its seat (and a host's role) waits
+for it meanwhile. It stops for good on 1000 (left, room ended), 4003 (removed) and any
+other code.
 """
 
 from __future__ import annotations
@@ -24,9 +31,25 @@ from media.client import BotPeer, IceConfigError, WavError, read_wav, rtc_config
 
 log = logging.getLogger(__name__)
 
+#: Close codes after which a client should come back (docs/api.md "Closing").
+TRANSIENT_CLOSES = frozenset({4008, 1001, 1006, 1011, 1012, 1013})
+#: Seconds before each reconnection attempt; after the last one the bot gives up (≈ 24 s,
+#: about a seat's reconnect grace).
+RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0)
+
+
+def should_reconnect(close_code: int | None) -> bool:
+    """Whether a room socket closed with CLOSE_CODE is worth opening again (None: the
+    connection dropped without a close frame, i.e. 1006)."""
+    return (1006 if close_code is None else close_code) in TRANSIENT_CLOSES
+
 
 class BotError(RuntimeError):
     """A problem the user can fix (bad URL, wrong password, unknown room, bad WAV)."""
+
+    def __init__(self, message: str, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent  # False: worth another try (the node is unreachable)
 
 
 @dataclass
@@ -48,6 +71,7 @@ class BotOutcome:
     role: str | None = None
     room_url: str = ""
     errors: list[str] = field(default_factory=list)
+    reconnects: int = 0
 
     def as_json(self) -> str:
         return json.dumps(
@@ -57,6 +81,7 @@ class BotOutcome:
                 "role": self.role,
                 "room_url": self.room_url,
                 "errors": self.errors,
+                "reconnects": self.reconnects,
             }
         )
 
@@ -82,6 +107,13 @@ class Bot:
         self.remote_url: str | None = None
         self.stop = asyncio.Event()
         self._cmd = 0
+        self._speak = False
+        self.reconnects = 0
+        # what earlier peer connections heard (a reconnect starts a new one)
+        self._packets_before = 0
+        self._seconds_before = 0.0
+        self._errors_before: list[str] = []
+        self._recording: BotPeer | None = None  # a closed peer whose WAV is still open
 
     async def __aenter__(self) -> Bot:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -90,6 +122,8 @@ class Bot:
     async def __aexit__(self, *exc: object) -> None:
         if self.peer is not None:
             await self.peer.close()
+        if self._recording is not None:
+            await self._recording.close()
         if self.ws is not None:
             await self.ws.close()
         if self.http is not None:
@@ -101,12 +135,15 @@ class Bot:
             async with self.http.request(method, self.base + path, json=body) as resp:
                 data = await resp.json(content_type=None)
         except aiohttp.ClientConnectorError as exc:
-            raise BotError(f"cannot reach node {self.base}: {exc.os_error}") from None
+            raise BotError(f"cannot reach node {self.base}: {exc.os_error}", False) from None
         except (aiohttp.ClientError, json.JSONDecodeError) as exc:
             raise BotError(f"node {self.base} answered badly: {exc}") from None
         if resp.status >= 400:
             message = data.get("error") if isinstance(data, dict) else None
-            raise BotError(f"{method} {path}: {message or resp.status}")
+            raise BotError(
+                f"{method} {path}: {message or resp.status}",
+                permanent=resp.status < 500 and resp.status != 429,
+            )
         return data
 
     async def sign_in(self) -> None:
@@ -138,6 +175,7 @@ class Bot:
 
     async def connect(self, speak: bool) -> None:
         assert self.http is not None
+        self._speak = speak
         url = f"{self.base}/api/rooms/{self.room_id}/ws"
         if self.remote_url is not None:
             joined = await self.request("POST", "/api/remote-rooms", {"url": self.remote_url})
@@ -148,8 +186,13 @@ class Bot:
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status == 404:
                 raise BotError(f"no such room: {self.room_id}") from None
-            raise BotError(f"cannot join the room: HTTP {exc.status} {exc.message}") from None
+            raise BotError(
+                f"cannot join the room: HTTP {exc.status} {exc.message}",
+                permanent=exc.status < 500 and exc.status != 429,
+            ) from None
         state = await self.ws.receive_json(timeout=10)
+        if state.get("type") != "state":
+            raise BotError(f"the node did not send the room state first: {state.get('type')}")
         me = state["room"].get("you") or {}
         self.role = me.get("role")
         # the node's STUN/TURN servers with fresh TURN credentials, as the web client does
@@ -163,14 +206,18 @@ class Bot:
             u.startswith("turn") for u in urls
         ):
             raise BotError("--relay-only: the node offers no TURN server (turn_servers)")
+        first = self.reconnects == 0 and self._recording is None
         self.peer = BotPeer(
             self.signal_out,
             play=self.o.play,
-            record=self.o.record,
+            record=self.o.record if first else None,
             speak=speak,
             ice_addresses=self.o.ice_addresses,
             configuration=configuration,
         )
+        if self._recording is not None:
+            self.peer.take_recording(self._recording)
+            self._recording = None
         await self.peer.start()
 
     async def signal_out(self, message: dict[str, Any]) -> None:
@@ -187,7 +234,59 @@ class Bot:
         await self.ws.send_json(message)
 
     async def run_events(self, auto_invite: bool = False) -> None:
-        """Follow the room until it ends, we are removed, or ``stop`` is set."""
+        """Follow the room until it ends, we are removed, or ``stop`` is set; reconnect
+        when the socket closes for a passing reason."""
+        while True:
+            await self._follow(auto_invite)
+            assert self.ws is not None
+            code = self.ws.close_code
+            if code == 4003:
+                self.role = "removed"
+            if self.stop.is_set() or not should_reconnect(code):
+                log.info("bot: the room socket closed (%s); done", code)
+                break
+            log.warning("bot: the room socket closed (%s); reconnecting", code)
+            if not await self.reconnect():
+                break
+        self.stop.set()
+
+    async def reconnect(self) -> bool:
+        """A new socket and peer connection, within ``RECONNECT_DELAYS``; False: gave up."""
+        for attempt, delay in enumerate(RECONNECT_DELAYS, 1):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), delay)
+            if self.stop.is_set():
+                return False
+            try:
+                await self._rejoin()
+            except BotError as exc:
+                log.warning("bot: reconnect %d/%d: %s", attempt, len(RECONNECT_DELAYS), exc)
+                if exc.permanent:
+                    return False
+                continue
+            except (aiohttp.ClientError, OSError, TimeoutError, KeyError) as exc:
+                log.warning("bot: reconnect %d/%d: %r", attempt, len(RECONNECT_DELAYS), exc)
+                continue
+            self.reconnects += 1
+            log.info("bot: back in the room as %s", self.role)
+            return True
+        log.error("bot: could not reconnect after %d attempts", len(RECONNECT_DELAYS))
+        return False
+
+    async def _rejoin(self) -> None:
+        if self.ws is not None and not self.ws.closed:
+            await self.ws.close()
+        old, self.peer = self.peer, None
+        if old is not None:
+            self._packets_before += old.packets_received
+            self._seconds_before += old.seconds_heard
+            self._errors_before += old.errors
+            await old.close(keep_recording=True)  # the next peer goes on writing its WAV
+            self._recording = old
+        await self.connect(self._speak)
+
+    async def _follow(self, auto_invite: bool) -> None:
+        """Handle one socket's messages until it closes."""
         assert self.ws is not None and self.peer is not None
         async for msg in self.ws:
             if msg.type is not aiohttp.WSMsgType.TEXT:
@@ -200,9 +299,6 @@ class Bot:
                 log.warning("bot: node says: %s", data.get("error"))
             elif kind == "event":
                 await self.on_event(data, auto_invite)
-        if self.ws.close_code == 4003:
-            self.role = "removed"
-        self.stop.set()
 
     async def on_event(self, event: dict[str, Any], auto_invite: bool) -> None:
         kind, who = event.get("event"), event.get("user")
@@ -218,11 +314,12 @@ class Bot:
     def outcome(self, room_url: str) -> BotOutcome:
         peer = self.peer
         return BotOutcome(
-            packets_received=peer.packets_received if peer else 0,
-            seconds_heard=peer.seconds_heard if peer else 0.0,
+            packets_received=self._packets_before + (peer.packets_received if peer else 0),
+            seconds_heard=self._seconds_before + (peer.seconds_heard if peer else 0.0),
             role=self.role,
             room_url=room_url,
-            errors=list(peer.errors) if peer else [],
+            errors=self._errors_before + (list(peer.errors) if peer else []),
+            reconnects=self.reconnects,
         )
 
 

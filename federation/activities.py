@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Self, TypeVar, cast
 from urllib.parse import urlsplit
 
 from federation import keys
+from federation.rfc3339 import TimestampError, parse_rfc3339
 from node.handles import canonical_hostname
 from node.rooms.model import JoinMode, RoomStatus
 
@@ -209,12 +210,9 @@ def _datetime(data: Mapping[str, Any], key: str, what: str) -> datetime | None:
     if not isinstance(value, str):
         raise ActivityError(f"{what}.{key} must be a string")
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ActivityError(f"{what}.{key} is not an ISO 8601 date-time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise ActivityError(f"{what}.{key} must include a timezone: {value!r}")
-    return parsed.astimezone(UTC)
+        return parse_rfc3339(value)
+    except TimestampError:
+        raise ActivityError(f"{what}.{key} is not an RFC 3339 date-time: {value!r}") from None
 
 
 def format_datetime(value: datetime) -> str:

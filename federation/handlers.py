@@ -8,6 +8,7 @@ its own follows, rooms attributed to it and living on its host, its own document
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from federation.activities import (
@@ -25,7 +26,6 @@ from federation.activities import (
     Reject,
     Undo,
     Update,
-    format_datetime,
     host_of,
     same_host,
 )
@@ -36,6 +36,7 @@ from federation.flags import Flag, FlagDesk, Inbound
 from federation.identity import Signers, Urls
 from federation.joins import JoinDesk
 from federation.outbox import FollowBridge
+from federation.rfc3339 import TimestampError, parse_rfc3339
 from federation.store.actors import FollowActivityStore, RemoteActorStore
 from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomStore
@@ -276,9 +277,10 @@ class RoomAnnouncements:
         if host is None or not self.actors.followed_locally(host.user_id):
             return "announcement from an actor nobody here follows ignored"
         stored = self.remote_rooms.room(event.id)
-        updated = format_datetime(event.updated) if event.updated else ""
-        if stored is not None and updated and str(stored.document.get("updated", "")) > updated:
-            return "stale room announcement ignored"
+        if stored is not None and event.updated is not None:
+            before = _updated(stored.document)
+            if before is not None and before > event.updated:  # instants, not text
+                return "stale room announcement ignored"
         assert event.status is not None
         self.remote_rooms.put_room(
             event.id, host.user_id, event.status, event.serialize(), self.clock.now()
@@ -304,3 +306,14 @@ class RoomAnnouncements:
             raise ActivityError("only a room's host may delete it")
         self.remote_rooms.delete_room(uri)
         return "room deleted"
+
+
+def _updated(document: dict[str, Any]) -> datetime | None:
+    """A stored room version's ``updated`` (written by ``Event.serialize``), as a time."""
+    value = document.get("updated")
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_rfc3339(value)
+    except TimestampError:
+        return None

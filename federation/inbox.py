@@ -12,7 +12,7 @@ made for another host), 403 refused domain, 413 body over the cap.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,12 +57,21 @@ class SignatureRejected(Exception):
 class SignedRequests:
     """Who signed an incoming request (inbox POSTs, signed GETs, trunk openings)."""
 
-    def __init__(self, base_url: str, directory: ActorDirectory, clock: Clock) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        directory: ActorDirectory,
+        clock: Clock,
+        heard_from: Callable[[str], None] = lambda host: None,
+    ) -> None:
+        """``heard_from(host)`` is called with the signing key's host after every verified
+        request (the delivery worker clears that host's backoff)."""
         self.base_url = base_url
         self.own_host = host_of(base_url)
         self.scheme = urlsplit(base_url).scheme
         self.directory = directory
         self.clock = clock
+        self.heard_from = heard_from
 
     def request(
         self, method: str, raw_path: str, headers: Iterable[tuple[str, str]], body: bytes
@@ -107,6 +116,8 @@ class SignedRequests:
                 continue
             self._check_host(request, verified.covered)
             self.directory.keep(key_id, fetched)
+            if same_host(actor.id, key_id):  # the signer's own host, and only it, is up
+                self.heard_from(key_host)
             return actor
         raise SignatureRejected(last_error)
 

@@ -6,6 +6,14 @@ probe first: when the host fails it, the host's other rows are deferred to the e
 rest without spending one of their attempts, so a dead node costs one request per backoff
 period instead of one per queued activity. Live hosts get up to
 ``delivery_concurrency_per_host`` requests at a time.
+
+Hearing from a host clears its backoff (``heard_from``): a request signed by one of its
+actors' keys and verified here (inbox, signed fetch, trunk opening), or a delivery it
+accepted after failures. Its rest ends and its queued rows are due at once, so a node
+back from an outage gets its activities within a pass instead of after the rest of its
+backoff (up to 6 hours). Once per ``WAKE_INTERVAL`` per host at most: a host that keeps
+talking to us while its inbox still fails costs one probe per interval, not one per
+request it sends.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from node.settings import Settings
 log = logging.getLogger(__name__)
 
 BATCH = 500
+WAKE_INTERVAL = 5.0  # seconds: at most one backoff reset per host in this time
 
 
 class DeliveryWorker:
@@ -69,6 +78,28 @@ class DeliveryWorker:
             jitter_step=timedelta(seconds=s.delivery_jitter_seconds),
         )
         self.host_policy = HostBackoffPolicy(base=timedelta(seconds=s.host_backoff_seconds))
+        self._woken: dict[str, float] = {}  # host → monotonic time of its last reset
+        self.wakes = 0  # backoff resets so far (for tests and stats)
+
+    def heard_from(self, host: str) -> None:
+        """HOST is up (it signed a request we verified, or accepted a delivery): end its
+        backoff and make its queued deliveries due now. Only for HOST itself: callers pass
+        the host of the key that verified, never a host named in a request's content."""
+        now = self.clock.monotonic()
+        last = self._woken.get(host)
+        if last is not None and now - last < WAKE_INTERVAL:
+            return
+        failures, available = self.deliveries.host(host)
+        if failures == 0 and available is None:
+            return  # not backing off: nothing to clear (the common case, one SELECT)
+        if len(self._woken) >= 1000:  # only hosts reset within the interval matter
+            self._woken = {h: t for h, t in self._woken.items() if now - t < WAKE_INTERVAL}
+        self._woken[host] = now
+        self.deliveries.put_host(HostBackoff(host), None)
+        due = self.deliveries.wake_host(host, self.clock.now())
+        self.wakes += 1
+        log.info("deliver [%s]: heard from it, backoff cleared, %d queued now due", host, due)
+        self.wake.set()
 
     async def run_once(self) -> int:
         if self.after_pass is not None:
@@ -161,9 +192,12 @@ class DeliveryWorker:
             retry_after=retry_after,
             policy=self.policy,
         )
-        backoff = self._backoff(row.host).after_attempt(
+        before = self._backoff(row.host)
+        backoff = before.after_attempt(
             status, now=now_dt, retry_after=retry_after, policy=self.host_policy
         )
+        if before.consecutive_failures and not backoff.consecutive_failures:
+            self.heard_from(row.host)  # back: its other rows need not wait out their delays
         available = backoff.available_at.timestamp() if backoff.available_at else None
         self.deliveries.put_host(backoff, available)
         now = self.clock.now()

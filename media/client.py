@@ -228,19 +228,24 @@ class BotPeer:
                     raise ConnectionError(f"peer connection {self.pc.connectionState}")
                 await asyncio.sleep(0.02)
 
+    def take_recording(self, other: BotPeer) -> None:
+        """Go on writing OTHER's WAV (a bot's new connection after a reconnect)."""
+        self._wav, other._wav = other._wav, None
+
     def heard_since(self, since: float) -> np.ndarray:
         """PCM (mono int16) received after monotonic time ``since``."""
         parts = [pcm for t, pcm in self.chunks if t >= since]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
-    async def close(self) -> None:
+    async def close(self, keep_recording: bool = False) -> None:
+        """KEEP_RECORDING leaves the WAV open for another peer's ``take_recording``."""
         self._track.stop()
         await self.pc.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._wav is not None:
+        if self._wav is not None and not keep_recording:
             self._wav.close()
             self._wav = None
 

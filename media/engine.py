@@ -4,6 +4,23 @@ Each tick: pop one packet per allowed speaker from its jitter buffer, decode, mi
 encode the room mix ONCE for every listener, encode one mix-minus per speaker (nobody hears
 themselves), compute levels with numpy, and hand the packets to the fan-out, which writes
 them to every connection without a coroutine per listener (media/fanout.py).
+
+Where the tick runs (media/ticker.py): by default on the node's tick thread, so that work
+on the event loop cannot delay it. What the tick thread touches, and why that is safe:
+
+- the speakers' jitter buffers: the event loop pushes packets into them and the tick pops
+  them, each under its ``Uplink``'s lock (local speakers and ``RemoteSpeaker``);
+- ``Participants``' dicts (sessions, can-speak decisions) and the room's ``_remote`` and
+  ``_trunks``: read only, through copies made by one C-level call (``list(d.items())``)
+  that the loop cannot interleave with; the loop may add or remove entries meanwhile;
+- ``_minus_encoders``: the tick gets and adds, the loop only pops (single dict operations);
+- the decoders, encoders, level meter and RTP timestamp: the tick's alone;
+- each ``Downlink``: header, sequence number and its own SRTP session (not aiortc's,
+  whose RTCP path runs on the loop; keyed on the loop, which owns the DTLS connection),
+  its entry in the tick's one batch on the media port's socket (media/batch.py: native
+  ``sendmmsg`` or Python ``sendto``, the GIL held for the whole native call); any slower
+  send (socket full, ICE-TCP) is handed to the loop (``call_soon_threadsafe``);
+- the level events and the relay trunks' ``send_tick`` are handed to the loop.
 """
 
 from __future__ import annotations
@@ -12,6 +29,7 @@ import asyncio
 import logging
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,17 +38,17 @@ from aiortc import clock
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
 from media.batch import BatchWriter
-from media.codec import OpusDecoder, OpusEncoder
+from media.codec import OpusEncoder
 from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
 from media.participants import Participants, SendToParticipant
 from media.port import MediaPort
 from media.rtp import audio_level_byte
-from media.session import ParticipantSession
+from media.session import ParticipantSession, Uplink
+from media.ticker import Ticker, make_ticker
 
 logger = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.02
 SAMPLES_PER_TICK = 960
 STATS_EVERY_TICKS = 50
 
@@ -59,6 +77,7 @@ class MediaConfig:
             return self.media_host
         return self.ice_addresses[0] if len(self.ice_addresses) == 1 else "0.0.0.0"
     native_fanout: bool = True  # media/_fastpath.c when built; False: the Python path
+    tick: str = "thread"  # where the 20 ms clock runs: "thread" or "loop" (media/ticker.py)
 
 
 class TrunkPort(Protocol):
@@ -74,8 +93,7 @@ class RemoteSpeaker:
 
     def __init__(self, trunk: TrunkPort) -> None:
         self.trunk = trunk
-        self.jitter = JitterBuffer(prefetch=2, max_depth=6)
-        self.decoder = OpusDecoder()
+        self.uplink = Uplink(JitterBuffer(prefetch=2, max_depth=6))
 
 
 class RoomMedia:
@@ -93,6 +111,7 @@ class RoomMedia:
         send: SendToParticipant,
         on_levels: OnLevels,
         port: MediaPort,
+        ticker: Ticker | None = None,
     ) -> None:
         self.room_id = room_id
         self._config = config
@@ -106,8 +125,10 @@ class RoomMedia:
         self._meter = LevelMeter(window=5)  # 100 ms → at most 10 level events a second
         self._timestamp = secrets.randbits(32)
         self._ticks = 0
-        self._mixer: asyncio.Task[None] | None = None
-        self.late_ticks = 0
+        self._ticker = ticker if ticker is not None else make_ticker("loop")
+        self._ticking = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # where level events go
+        self._loop_thread = 0
         # relay trunks to other nodes (media/relay.py) and their speakers, fed by packets
         self._trunks: list[TrunkPort] = []
         self._remote: dict[str, RemoteSpeaker] = {}
@@ -170,7 +191,7 @@ class RoomMedia:
         remote = self._remote.get(participant)
         if remote is None or not self._participants.may_speak(participant):
             return  # cut at the origin: the relay node cannot make anyone heard
-        remote.jitter.push(sequence, payload)
+        remote.uplink.push(sequence, payload)
 
     @property
     def ticks(self) -> int:
@@ -193,45 +214,43 @@ class RoomMedia:
     # ---- the 20 ms clock --------------------------------------------------------------------
 
     def _start_mixer(self) -> None:
-        if self._mixer is None and not self._participants.closed:
-            self._mixer = asyncio.ensure_future(self._run_mixer())
+        if not self._ticking and not self._participants.closed:
+            self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
+            self._ticking = True
+            self._ticker.start(self)
 
     async def _stop_mixer(self) -> None:
-        mixer, self._mixer = self._mixer, None
-        if mixer is not None and mixer is not asyncio.current_task():
-            mixer.cancel()
-            await asyncio.gather(mixer, return_exceptions=True)
+        if self._ticking:
+            self._ticking = False
+            await self._ticker.stop(self)
 
-    async def _run_mixer(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
-        while True:
-            self.tick()
-            deadline += TICK_SECONDS
-            delay = deadline - loop.time()
-            if delay < -0.1:  # we fell far behind (blocked loop): skip, do not burst
-                self.late_ticks += 1
-                deadline = loop.time()
-                delay = 0
-            await asyncio.sleep(max(0.0, delay))
+    def _on_loop(self, callback: Callable[..., object], *args: object) -> None:
+        """Run CALLBACK on the event loop: now when the tick runs there, else handed over."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            callback(*args)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(callback, *args)
 
     def tick(self) -> None:
         """One 20 ms mixer step (public so tests and benchmarks can drive it by hand)."""
         participants = self._participants
         frames: dict[str, Pcm] = {}
         for name, uplink in participants.speaking_uplinks():
-            self._decode(name, uplink.jitter, uplink.decoder, frames)
-        for name, remote in self._remote.items():
+            self._decode(name, uplink, frames)
+        for name, remote in list(self._remote.items()):
             if participants.may_speak(name):
-                self._decode(name, remote.jitter, remote.decoder, frames)
+                self._decode(name, remote.uplink, frames)
         levels = self._meter.tick()
         if levels is not None:
-            self._on_levels(levels)
+            self._on_loop(self._on_levels, levels)
 
         timestamp = self._timestamp
         self._timestamp = (timestamp + SAMPLES_PER_TICK) & 0xFFFFFFFF
         self._ticks += 1
-        if not self._trunks and not participants.has_downlinks():
+        trunks = tuple(self._trunks)
+        if not trunks and not participants.has_downlinks():
             return
         room_mix, minus = mix(frames)
         main = self._encoder.encode(room_mix)
@@ -244,17 +263,15 @@ class RoomMedia:
                     encoder = self._minus_encoders[name] = OpusEncoder(self._config.bitrate)
                 personal[name] = encoder.encode(minus.get(name, room_mix))
         self.fan_out(main, personal, timestamp, level_byte)
-        for trunk in self._trunks:
-            trunk.send_tick(main, personal, timestamp, level_byte)
+        for trunk in trunks:  # the trunk's socket belongs to the loop
+            self._on_loop(trunk.send_tick, main, personal, timestamp, level_byte)
 
-    def _decode(
-        self, name: str, jitter: JitterBuffer, decoder: OpusDecoder, frames: dict[str, Pcm]
-    ) -> None:
+    def _decode(self, name: str, uplink: Uplink, frames: dict[str, Pcm]) -> None:
         """Take one packet of a speaker (local or remote) into this tick's frames and levels."""
-        payload = jitter.pop()
+        payload = uplink.pop()
         if payload is None:
             return
-        pcm = decoder.decode(payload)
+        pcm = uplink.decoder.decode(payload)
         frames[name] = pcm
         self._meter.add(name, dbov(pcm))
 
@@ -268,7 +285,7 @@ class RoomMedia:
         them all.
         """
         get_personal = personal.get
-        sessions = self._participants.sessions()
+        sessions = list(self._participants.sessions())  # a copy: the loop may change it
         self._writer.write(
             (
                 (session.downlink, get_personal(name, main))
@@ -315,6 +332,7 @@ class MediaEngine:
             silence_timeout=config.silence_timeout,
         )
         self._rooms: dict[str, RoomMedia] = {}
+        self._ticker = make_ticker(config.tick)
 
     async def start(self) -> None:
         if self.port.started:
@@ -334,7 +352,7 @@ class MediaEngine:
         room = self._rooms.get(room_id)
         if room is None:
             room = self._rooms[room_id] = RoomMedia(
-                room_id, self.config, send, on_levels, self.port
+                room_id, self.config, send, on_levels, self.port, self._ticker
             )
         return room
 
@@ -350,10 +368,16 @@ class MediaEngine:
         if room is not None:
             await room.close()
 
+    def stats(self) -> dict[str, object]:
+        """The clock's counters (late ticks, worst lateness) and where it runs."""
+        counters = self._ticker.stats.snapshot()
+        return {"tick": self._ticker.mode, "rooms": len(self._rooms), **counters}
+
     async def close(self) -> None:
         """Close every room's media; the port stays open (``close_port`` after)."""
         for room_id in list(self._rooms):
             await self.close_room(room_id)
+        await self._ticker.close()
 
     async def close_port(self) -> None:
         await self.port.close()

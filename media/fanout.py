@@ -21,22 +21,25 @@ checked by tests/media/test_media_internals.py):
   ``Session.protect`` copies the packet into the session's own 1500-byte C buffer, calls
   ``srtp_protect`` and copies the result out; we do the same with one preallocated length
   cell and send straight from that buffer (a memoryview, no copy out), which saves ≈ 1 µs
-  of Python per listener-packet. Same C call, same buffer, same single-threaded use as
-  aiortc's own RTCP path, so the two never interleave.
-- the same session's ``srtp_t`` (``Session._srtp[0]``) and the address of the bundled
+  of Python per listener-packet. The session is the fan-out's own (media/srtp.py), keyed
+  from the same DTLS material as aiortc's, so the tick thread never shares a libsrtp
+  context or buffer with aiortc's RTCP on the event loop.
+- that session's ``srtp_t`` (``Session._srtp[0]``) and the address of the bundled
   ``srtp_protect`` (``ffi.addressof(lib, "srtp_protect")``), as integers, for the native
   path, which calls that same libsrtp copy on its own buffer.
 - ``RTCIceTransport._connection``: on the node it is our ``LiteConnection`` (media/lite.py),
   whose ``selected`` path says where the client is. A UDP path is batched on the media
   port's raw socket (``MediaPort.sock``); a batch that finds the socket full hands the
-  protected bytes to the port's asyncio transport, which buffers them. A TCP path (ICE-TCP)
-  is not batched: ``write`` sends one RFC 4571 framed packet on its stream.
+  protected bytes to the port's asyncio transport (on the loop), which buffers them. A TCP
+  path (ICE-TCP) is not batched: ``write`` sends one RFC 4571 framed packet on its stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from socket import socket
 
@@ -59,6 +62,7 @@ from media.batch import (
 from media.lite import LiteConnection
 from media.port import MediaPath
 from media.rtp import AUDIO_LEVEL_URI, MID_URI, extension_block, one_byte_element
+from media.srtp import outbound_rtp_session
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +152,16 @@ class Downlink:
     _sock: socket | None = field(init=False, default=None)
     _addr: tuple[str, int] | None = field(init=False, default=None)
     _target: Target | None = field(init=False, default=None)
+    _srtp: SrtpWriter | None = field(init=False, default=None)  # our own session
+    _keyed_from: SrtpSession | None = field(init=False, default=None)  # aiortc's session
+    _keying: bool = field(init=False, default=False)
+    _loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
+    _loop_thread: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
+        # writes may come from the tick thread; keying and slow sends go back to this loop
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self.refresh()
 
     def refresh(self) -> None:
@@ -211,22 +223,31 @@ class Downlink:
         """This connection's batch target, rebuilt when the pair or the SRTP session changed."""
         target = self._target
         tx = self.dtls._tx_srtp
-        if target is not None and target.writer.session is tx and not self._moved():
+        if target is not None and self._keyed_from is tx and not self._moved():
             return target
         if tx is None or not self._resolve():
             return None
+        writer = self._srtp
+        if writer is None or self._keyed_from is not tx:
+            if threading.get_ident() != self._loop_thread:
+                self._key_on_loop()  # the DTLS connection is the loop's: key there
+                return None
+            self._key()
+            writer = self._srtp
+            if writer is None:
+                return None
         assert self._addr is not None
         sock = self._sock
         target = self._target = Target(
             sock=sock,
             sockaddr=pack_sockaddr(*self._addr[:2]) if sock is not None else b"",
-            srtp_ctx=int(ffi.cast("uintptr_t", tx._srtp[0])),
+            srtp_ctx=int(ffi.cast("uintptr_t", writer.session._srtp[0])),
             first_byte=0x90 if self.ext_head else 0x80,
             ssrc=self.ssrc,
             ext_head=self.ext_head,
             has_level=self.has_level,
             ext_tail=self.ext_tail,
-            writer=SrtpWriter(tx),
+            writer=writer,
             addr=self._addr,
         )
         return target
@@ -259,7 +280,7 @@ class Downlink:
         target = self._target
         if (
             target is None
-            or target.writer.session is not dtls._tx_srtp
+            or self._keyed_from is not dtls._tx_srtp
             or dtls._state is not _CONNECTED
             or self._connection.selected is not self._path  # type: ignore[union-attr]
         ):
@@ -302,19 +323,43 @@ class Downlink:
         if path is None or path.tcp is None:
             self.unsent(entry, ERR_PROTECT, None)
             return True
-        path.tcp.send(protected)
+        self._on_loop(path.tcp.send, protected)  # the stream is the loop's
         return True
 
     def unsent(self, entry: Entry, code: int, data: bytes | None) -> None:
         """A batch could not send ENTRY: queue it on asyncio (socket full) or count the error."""
         transport = self._transport
         if data is not None and transport is not None and not transport.is_closing():
-            transport.sendto(data, self._addr)  # buffered; asyncio waits for writability
+            # buffered; asyncio waits for writability (on its loop: we may be the tick thread)
+            self._on_loop(transport.sendto, data, self._addr)
             return
         self.send_errors += 1
         self.packets -= 1  # not sent: sender reports must not count it
         self.octets -= len(entry[3])
         logger.debug("fan-out [%s] packet not sent: code %d", self.name, code)
+
+    def _on_loop(self, callback: Callable[..., object], *args: object) -> None:
+        """Run CALLBACK on the event loop: now if we are on it, else soon (tick thread)."""
+        if threading.get_ident() == self._loop_thread:
+            callback(*args)
+        else:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _key(self) -> None:
+        """Our own SRTP session from the DTLS keying material (on the loop's thread)."""
+        self._keying = False
+        dtls = self.dtls
+        if dtls._state == State.CONNECTED and dtls._tx_srtp is not None:
+            self._srtp = SrtpWriter(outbound_rtp_session(dtls))
+            self._keyed_from = dtls._tx_srtp
+            self._target = None
+
+    def _key_on_loop(self) -> None:
+        if not self._keying:
+            assert self._loop is not None
+            self._keying = True
+            self._loop.call_soon_threadsafe(self._key)
 
     def sync_sender_stats(self, rtp_timestamp: int, ntp_timestamp: int) -> None:
         """Keep aiortc's RTCP sender reports truthful (they read these private counters)."""

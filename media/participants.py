@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, ItemsView
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SendToParticipant = Callable[[str, dict], None]
+#: Seconds between two offers from new peer connections of one participant: a reconnecting
+#: client needs one; a client sending them in a loop would make the node build and tear
+#: down a peer connection (certificate, sockets) per message.
+NEW_PEER_INTERVAL = 1.0
 Forward = Callable[[int, int, bytes], None]  # (sequence, timestamp, payload) of one packet
 
 
@@ -70,6 +75,8 @@ class Participants:
         self._sessions: dict[str, ParticipantSession] = {}
         self._can_speak: dict[str, bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._replaced: set[asyncio.Task[None]] = set()  # old sessions being closed
+        self._new_peer_at: dict[str, float] = {}  # participant → monotonic time
         self.closed = False
 
     # ---- the node's interface -------------------------------------------------------------
@@ -99,6 +106,7 @@ class Participants:
     async def remove(self, participant: str) -> None:
         """Close that participant's peer connection and forget the node's speak decision."""
         self._can_speak.pop(participant, None)
+        self._new_peer_at.pop(participant, None)
         await self._close_session(participant)
 
     async def close(self) -> None:
@@ -106,6 +114,7 @@ class Participants:
         self.closed = True
         for name in list(self._sessions):
             await self.remove(name)
+        await asyncio.gather(*self._replaced, return_exceptions=True)  # let them finish
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -116,9 +125,12 @@ class Participants:
     def may_speak(self, participant: str) -> bool:
         return self._can_speak.get(participant, False)
 
+    # The mixer may call these from the node's tick thread while the loop changes the dicts:
+    # each iterates a copy made by one C-level call (``list(d.items())``), never the dict.
+
     def allowed_speakers(self) -> list[str]:
         """Everyone the node lets speak, in decision order (with or without a session here)."""
-        return [name for name, allowed in self._can_speak.items() if allowed]
+        return [name for name, allowed in list(self._can_speak.items()) if allowed]
 
     def __contains__(self, participant: object) -> bool:
         """Whether PARTICIPANT has a peer connection (session) in this room on this node."""
@@ -136,16 +148,16 @@ class Participants:
         return self._sessions.get(participant)
 
     def sessions(self) -> ItemsView[str, ParticipantSession]:
-        """A read-only live view for the fan-out's hot loop (no copy, no generator layer)."""
+        """A read-only live view (the fan-out copies it with ``list`` before iterating)."""
         return self._sessions.items()
 
     def speaking_uplinks(self) -> list[tuple[str, Uplink]]:
         """The uplinks of participants allowed to speak, in join order (the mix order)."""
         allowed = self._can_speak.get
-        return [(n, s.uplink) for n, s in self._sessions.items() if allowed(n, False)]
+        return [(n, s.uplink) for n, s in list(self._sessions.items()) if allowed(n, False)]
 
     def has_downlinks(self) -> bool:
-        return any(s.downlink is not None for s in self._sessions.values())
+        return any(s.downlink is not None for s in list(self._sessions.values()))
 
     def listener_downlinks(self) -> list[Downlink]:
         """Downlinks of everyone who may not speak: they hear the room's mix."""
@@ -163,21 +175,30 @@ class Participants:
     # ---- signalling ---------------------------------------------------------------------------
 
     async def _offer(self, participant: str, offer: Offer) -> None:
-        session = self._sessions.get(participant)
-        if session is not None and session.pc.signalingState == "closed":
-            # The client closed its old peer connection (e.g. it reconnected within the
-            # room's grace period): this offer starts a new session; the decision is kept.
-            await self._close_session(participant)
-            session = None
-        created = session is None
-        if session is None:
-            session = self._new_session(participant)
-            self._sessions[participant] = session
+        old = self._sessions.get(participant)
+        # A new session when there is none, when the node closed it, or when the offer
+        # comes from a new peer connection of the client (new ICE credentials: it
+        # reconnected within the room's grace period, a bot after a 4008 close, a reloaded
+        # page; aiortc cannot restart ICE). It replaces the old one only once it answered,
+        # so a bad offer never breaks a working session. The speak decision is kept.
+        created = old is None or old.pc.signalingState == "closed" or old.is_new_peer(offer.sdp)
+        if created and old is not None:
+            now = time.monotonic()
+            if now - self._new_peer_at.get(participant, -NEW_PEER_INTERVAL) < NEW_PEER_INTERVAL:
+                raise SignalError("offer: a new peer connection at most once a second")
+            self._new_peer_at[participant] = now
+        session = self._new_session(participant) if created else old
+        assert session is not None
+        self._sessions[participant] = session  # trickled candidates go to the new one
         try:
             sdp = await session.answer(offer.sdp)
         except SignalError:
-            if created:
-                await self.remove(participant)
+            if old is None:
+                await self.remove(participant)  # a failed first offer leaves nothing
+            elif session is not old:
+                if self._sessions.get(participant) is session:  # (not removed meanwhile)
+                    self._sessions[participant] = old
+                await session.close()
             raise
         self._on_answered(participant)
         logger.info(
@@ -188,6 +209,12 @@ class Participants:
             session.negotiated_direction,
         )
         self._send(participant, Answer(sdp=sdp).serialize())
+        if old is not None and session is not old:
+            # closing a peer connection whose client is gone can take a while (DTLS and
+            # ICE shutdown): never hold the answer, or this handler, for it
+            task = asyncio.ensure_future(old.close())
+            self._replaced.add(task)
+            task.add_done_callback(self._replaced.discard)
 
     def _new_session(self, participant: str) -> ParticipantSession:
         upstream = self._upstream
@@ -216,6 +243,9 @@ class Participants:
         await self._on_left(participant)
 
     def _connection_failed(self, participant: str) -> None:
+        session = self._sessions.get(participant)
+        if session is None or session.pc.connectionState not in ("failed", "closed"):
+            return  # a session already replaced by a newer peer connection ended: not ours
         logger.info("media [%s] %s connection ended; closing it", self.room_id, participant)
         task = asyncio.ensure_future(self._close_session(participant))
         self._tasks.add(task)

@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 
 from aiortc import (
@@ -129,17 +130,41 @@ def prune_remote_candidates(sdp: str, limit: int = MAX_REMOTE_CANDIDATES) -> str
     return newline.join(out) + newline
 
 
+def _ice_ufrag(sdp: str) -> str | None:
+    for line in sdp.splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            return line[len("a=ice-ufrag:") :].strip()
+    return None
+
+
 def _random_sequence() -> int:
     return secrets.randbelow(0x8000)  # lower half: avoids early wrap, as aiortc does
 
 
 class Uplink:
-    """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap."""
+    """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap.
 
-    def __init__(self) -> None:
-        self.jitter = JitterBuffer(prefetch=1, max_depth=5)
+    The event loop pushes (the tap, a relay trunk) while the mixer pops, possibly on the
+    node's tick thread (media/ticker.py): the buffer is only touched under ``_lock``.
+    """
+
+    def __init__(self, jitter: JitterBuffer | None = None) -> None:
+        self.jitter = jitter if jitter is not None else JitterBuffer(prefetch=1, max_depth=5)
         self.decoder = OpusDecoder()
         self.opus_types: frozenset[int] = frozenset()
+        self._lock = threading.Lock()
+
+    def push(self, sequence: int, payload: bytes) -> None:
+        with self._lock:
+            self.jitter.push(sequence, payload)
+
+    def pop(self) -> bytes | None:
+        with self._lock:
+            return self.jitter.pop()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.jitter.reset()
 
 
 class ParticipantSession:
@@ -189,6 +214,15 @@ class ParticipantSession:
     def negotiated_direction(self) -> str | None:
         """The node-side direction of the last completed negotiation."""
         return self.transceiver.currentDirection if self.transceiver else None
+
+    def is_new_peer(self, offer_sdp: str) -> bool:
+        """Whether OFFER_SDP comes from another peer connection than the one we answered
+        (its ICE username fragment changed)."""
+        remote = self.pc.remoteDescription
+        offered = _ice_ufrag(offer_sdp)
+        if remote is None or offered is None:
+            return False  # not an offer aiortc could take anyway: the answer will say so
+        return offered != _ice_ufrag(remote.sdp)
 
     async def answer(self, sdp: str) -> str:
         """Apply a client offer and return the answer SDP (raises SignalError).
@@ -260,7 +294,7 @@ class ParticipantSession:
             if forward is not None:
                 forward(packet.sequence_number, packet.timestamp, packet.payload)
             else:
-                uplink.jitter.push(packet.sequence_number, packet.payload)
+                uplink.push(packet.sequence_number, packet.payload)
 
         receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
 
@@ -290,7 +324,7 @@ class ParticipantSession:
             raise SignalError(f"ice: rejected: {exc or type(exc).__name__}") from exc
 
     def reset_uplink(self) -> None:
-        self.uplink.jitter.reset()
+        self.uplink.reset()
 
     async def close(self) -> None:
         if self.closed:

@@ -67,6 +67,9 @@ class Settings:
     ice_servers_per_user_per_minute: int = 30  # GET /api/ice-servers per account
     audio_bitrate: int = 32000
     native_fanout: bool = True  # media/_fastpath.c when built; false forces the Python fan-out
+    # where the 20 ms mixer clock and the fan-out run: "thread" (their own thread, so that
+    # joins and signalling on the event loop cannot delay them) or "loop" (the event loop)
+    media_tick: str = "thread"
     # federation (docs/federation.md)
     authorized_fetch: bool = False  # actor documents only to signed GETs
     allowlist_mode: bool = False  # federate only with domains allowed by `salon admin`
@@ -177,6 +180,8 @@ def _validate(s: Settings) -> Settings:
             "settings 'actor_cache_entries' must be at least 1 and 'actor_cache_bytes'"
             " at least 'actor_document_bytes'"
         )
+    if s.media_tick not in ("thread", "loop"):
+        raise SettingsError("setting 'media_tick' must be 'thread' or 'loop'")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     _validate_ice(s)

@@ -161,6 +161,16 @@ class DeliveryStore:
                 (backoff.host, backoff.consecutive_failures, available_at),
             )
 
+    def wake_host(self, host: str, now: float) -> int:
+        """Make HOST's pending rows due now (it is back); how many were waiting."""
+        with self.db.transaction():
+            cur = self.db.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE host = ? AND state = 'pending'"
+                " AND claimed = 0 AND next_attempt_at > ?",
+                (now, host, now),
+            )
+        return cur.rowcount
+
     def summary(self) -> dict[str, int]:
         rows = self.db.all("SELECT state, count(*) FROM deliveries GROUP BY state")
         counts = {state.value: 0 for state in DeliveryState}

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from media.engine import MediaEngine
 from node.moderation import ModerationDesk
 from node.web.api import SETTINGS
 from node.web.http import USER, HttpError, current_user, read_json
 from node.web.pages import SHELL_HEADERS, shell
 
 DESK = web.AppKey("moderation_desk", ModerationDesk)
+MEDIA = web.AppKey("media_engine", MediaEngine)
 
 routes = web.RouteTableDef()
 
@@ -105,6 +107,16 @@ async def remove_domain(request: web.Request) -> web.Response:
 @routes.get("/api/admin/audit")
 async def audit_log(request: web.Request) -> web.Response:
     return web.json_response({"audit": request.app[DESK].audit_log(current_user(request))})
+
+
+@routes.get("/api/admin/status")
+async def node_status(request: web.Request) -> web.Response:
+    """Admins only: the media clock's counters (late ticks, worst lateness), for operators
+    and monitoring."""
+    user = current_user(request)
+    if not user.is_admin:
+        raise HttpError(403, "admins only")
+    return web.json_response({"media": request.app[MEDIA].stats()})
 
 
 @routes.get("/admin")

@@ -300,10 +300,10 @@ def test_non_salon_event_ignores_colliding_terms() -> None:
             {"relay": "wss://a.example/relay"},
             "Event.relay must be an absolute http(s) URI, got 'wss://a.example/relay'",
         ),
-        ({"startTime": "tomorrow"}, "Event.startTime is not an ISO 8601 date-time: 'tomorrow'"),
+        ({"startTime": "tomorrow"}, "Event.startTime is not an RFC 3339 date-time: 'tomorrow'"),
         (
             {"startTime": "2024-05-03T18:00:00"},
-            "Event.startTime must include a timezone: '2024-05-03T18:00:00'",
+            "Event.startTime is not an RFC 3339 date-time: '2024-05-03T18:00:00'",
         ),
         ({"startTime": 1714759200}, "Event.startTime must be a string"),
     ],
