@@ -19,9 +19,11 @@ from aiortc import clock
 
 from media import ice
 from media.codec import OpusDecoder, OpusEncoder
+from media.conceal import ConcealStats, next_frame
 from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
 from media.participants import Participants, SendToParticipant
+from media.red import RedStream
 from media.rtp import audio_level_byte
 from media.session import ParticipantSession
 
@@ -40,6 +42,8 @@ class MediaConfig:
     ice_port_range: tuple[int, int] | None = None  # inclusive UDP range for host candidates
     bitrate: int = 32000  # Opus voice bitrate of the encode-once mix
     stun_servers: tuple[str, ...] = ()  # RTCConfiguration iceServers urls
+    # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); off = baseline
+    loss_protection: bool = True
 
 
 class TrunkPort(Protocol):
@@ -49,13 +53,18 @@ class TrunkPort(Protocol):
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
     ) -> None: ...
 
+    @property
+    def listener_loss(self) -> int:
+        """Worst loss percentage the remote node's listeners report (feeds in-band FEC)."""
+        ...
+
 
 class RemoteSpeaker:
     """A remote participant's uplink: packets from the trunk, our jitter buffer, a decoder."""
 
     def __init__(self, trunk: TrunkPort) -> None:
         self.trunk = trunk
-        self.jitter = JitterBuffer(prefetch=2, max_depth=6)
+        self.jitter = JitterBuffer(prefetch=2, max_depth=6)  # one ahead: FEC (conceal.py)
         self.decoder = OpusDecoder()
 
 
@@ -76,8 +85,10 @@ class RoomMedia:
         self._participants = Participants(
             room_id, config, send, on_answered=self._answered, on_left=self._left
         )
-        self._encoder = OpusEncoder(config.bitrate)
+        self._encoder = OpusEncoder(config.bitrate, fec=config.loss_protection)
         self._minus_encoders: dict[str, OpusEncoder] = {}
+        self._red: dict[str, RedStream] = {}  # "" = the room mix; else a speaker's mix-minus
+        self.conceal_stats = ConcealStats()
         self._meter = LevelMeter(window=5)  # 100 ms → at most 10 level events a second
         self._timestamp = secrets.randbits(32)
         self._ticks = 0
@@ -97,6 +108,7 @@ class RoomMedia:
         """Node's decision; False cuts the participant's audio at the node immediately."""
         if not allowed:
             self._minus_encoders.pop(participant, None)
+            self._red.pop(participant, None)
         self._participants.set_can_speak(participant, allowed)
 
     async def remove(self, participant: str) -> None:
@@ -118,6 +130,7 @@ class RoomMedia:
 
     async def _left(self, participant: str) -> None:
         self._minus_encoders.pop(participant, None)
+        self._red.pop(participant, None)
         if self._participants.empty and not self._trunks:
             await self._stop_mixer()
 
@@ -141,11 +154,17 @@ class RoomMedia:
         if participant not in self._remote:
             self._remote[participant] = RemoteSpeaker(trunk)
 
-    def push_remote(self, participant: str, sequence: int, payload: bytes) -> None:
+    def push_remote(
+        self, participant: str, sequence: int, payload: bytes, redundant: bool = False
+    ) -> None:
         remote = self._remote.get(participant)
         if remote is None or not self._participants.may_speak(participant):
             return  # cut at the origin: the relay node cannot make anyone heard
-        remote.jitter.push(sequence, payload)
+        remote.jitter.push(sequence, payload, redundant)
+
+    @property
+    def loss_protection(self) -> bool:
+        return self._config.loss_protection
 
     @property
     def ticks(self) -> int:
@@ -216,8 +235,13 @@ class RoomMedia:
             if name in participants or name in self._remote:
                 encoder = self._minus_encoders.get(name)
                 if encoder is None:
-                    encoder = self._minus_encoders[name] = OpusEncoder(self._config.bitrate)
+                    encoder = self._minus_encoders[name] = OpusEncoder(
+                        self._config.bitrate, fec=self._config.loss_protection
+                    )
+                    encoder.set_packet_loss(self._encoder.packet_loss)
                 personal[name] = encoder.encode(minus.get(name, room_mix))
+        if self._config.loss_protection:
+            self._keep_for_red(main, personal, timestamp)
         self.fan_out(main, personal, timestamp, level_byte)
         for trunk in self._trunks:
             trunk.send_tick(main, personal, timestamp, level_byte)
@@ -226,10 +250,9 @@ class RoomMedia:
         self, name: str, jitter: JitterBuffer, decoder: OpusDecoder, frames: dict[str, Pcm]
     ) -> None:
         """Take one packet of a speaker (local or remote) into this tick's frames and levels."""
-        payload = jitter.pop()
-        if payload is None:
+        pcm = next_frame(jitter, decoder, self._config.loss_protection, self.conceal_stats)
+        if pcm is None:
             return
-        pcm = decoder.decode(payload)
         frames[name] = pcm
         self._meter.add(name, dbov(pcm))
 
@@ -244,9 +267,34 @@ class RoomMedia:
             downlink = session.downlink
             if downlink is None:
                 continue
-            downlink.write(get_personal(name, main), timestamp, level_byte)
+            if downlink.sends_red and self._red:
+                red = self._red.get(name if name in personal else "") or self._red[""]
+                payload = red.payload(downlink.payload_type)
+                downlink.write(payload, timestamp, level_byte, downlink.red_type)
+            else:
+                downlink.write(get_personal(name, main), timestamp, level_byte)
             if sync:
                 downlink.sync_sender_stats(timestamp, ntp)
+        if sync and self._config.loss_protection:
+            self._update_fec()
+
+    def _keep_for_red(self, main: bytes, personal: dict[str, bytes], timestamp: int) -> None:
+        """Remember this tick's frames: the next tick's RED payloads repeat them."""
+        for name, payload in [("", main), *personal.items()]:
+            stream = self._red.get(name)
+            if stream is None:
+                stream = self._red[name] = RedStream(depth=1)
+            stream.push(payload, timestamp)
+
+    def _update_fec(self) -> None:
+        """Tell the encoders the worst loss listeners report (libopus sizes its FEC on it)."""
+        reported = [
+            s.loss.percent for _, s in self._participants.sessions() if s.loss.lossy
+        ] + [trunk.listener_loss for trunk in self._trunks]
+        percent = min(max(reported, default=0), 30)
+        self._encoder.set_packet_loss(percent)
+        for encoder in self._minus_encoders.values():
+            encoder.set_packet_loss(percent)
 
 
 class MediaEngine:

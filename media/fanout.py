@@ -44,6 +44,7 @@ from pylibsrtp import Error as SrtpError
 from pylibsrtp import Session as SrtpSession
 from pylibsrtp._binding import ffi, lib
 
+from media.red import RED_MIME, LossReports
 from media.rtp import AUDIO_LEVEL_URI, MID_URI, RTP_HEADER, extension_block, one_byte_element
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ class Downlink:
     name: str
     transceiver: RTCRtpTransceiver
     sequence: int
+    loss: LossReports = field(default_factory=LossReports)  # the listener's RTCP reports
+    red_type: int | None = field(init=False, default=None)  # negotiated audio/red, if any
     dtls: RTCDtlsTransport = field(init=False)
     ssrc: int = field(init=False)
     payload_type: int = field(init=False)
@@ -142,6 +145,8 @@ class Downlink:
         if opus[0].payloadType is None:
             raise NotReady("Opus has no payload type")
         self.payload_type = opus[0].payloadType
+        red = [c.payloadType for c in t._codecs if c.mimeType.lower() == RED_MIME]
+        self.red_type = red[0] if red else None
         self.dtls = t.sender.transport
         self.ssrc = t.sender._ssrc
         ids = {e.uri: e.id for e in t._headerExtensions}
@@ -157,6 +162,15 @@ class Downlink:
             self.ext_head, self.ext_tail = block[:cut], block[cut + 1 :]
         else:
             self.ext_head, self.ext_tail = block, b""
+
+    @property
+    def sends_red(self) -> bool:
+        """RED for this listener: it negotiated ``audio/red`` and reports loss."""
+        return self.red_type is not None and self.loss.lossy
+
+    def skip(self, frames: int) -> None:
+        """Leave a gap of FRAMES sequence numbers: the listener conceals what is missing."""
+        self.sequence = (self.sequence + frames) & 0xFFFF
 
     @property
     def ready(self) -> bool:
@@ -181,8 +195,13 @@ class Downlink:
             self._addr = pair.remote_addr
         return True
 
-    def write(self, payload: bytes, timestamp: int, level_byte: bytes) -> bool:
-        """Write one packet; False when the connection cannot carry it (yet or anymore)."""
+    def write(
+        self, payload: bytes, timestamp: int, level_byte: bytes, payload_type: int | None = None
+    ) -> bool:
+        """Write one packet; False when the connection cannot carry it (yet or anymore).
+
+        PAYLOAD_TYPE: ``red_type`` for a RED payload; default the negotiated Opus type.
+        """
         dtls = self.dtls
         if dtls._state != State.CONNECTED:
             return False
@@ -192,7 +211,8 @@ class Downlink:
         self.sequence = (seq + 1) & 0xFFFF
         header = _pack_header(
             0x90 if self.ext_head else 0x80,
-            (0x80 if not self.packets else 0) | self.payload_type,  # marker: first packet
+            (0x80 if not self.packets else 0)  # marker: first packet
+            | (self.payload_type if payload_type is None else payload_type),
             seq,
             timestamp,
             self.ssrc,

@@ -25,6 +25,7 @@ class JitterStats:
     lost: int = 0
     late: int = 0
     dropped: int = 0
+    recovered: int = 0  # gaps filled from a redundant copy before their turn
 
 
 class JitterBuffer:
@@ -52,8 +53,16 @@ class JitterBuffer:
     def playing(self) -> bool:
         return self._playing
 
-    def push(self, sequence: int, payload: bytes) -> None:
-        self.stats.received += 1
+    def push(self, sequence: int, payload: bytes, redundant: bool = False) -> None:
+        """Queue one packet; REDUNDANT (a copy from RED/trunk redundancy) only fills a gap."""
+        if redundant:
+            if sequence in self._packets or self._next is None:
+                return
+            if not 0 <= seq_diff(sequence, self._next) <= self.max_depth:
+                return  # already played (concealed) past it, or not near the playout point
+            self.stats.recovered += 1
+        else:
+            self.stats.received += 1
         if self._next is not None:
             distance = seq_diff(sequence, self._next)
             if abs(distance) > 0x3000:
@@ -90,6 +99,10 @@ class JitterBuffer:
                 return None
         self.stats.lost += 1
         return b""
+
+    def peek(self) -> bytes | None:
+        """The packet the next ``pop`` will return, if it is here (for FEC recovery)."""
+        return self._packets.get(self._next) if self._next is not None else None
 
     def reset(self) -> None:
         self._packets.clear()

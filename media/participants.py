@@ -197,6 +197,7 @@ class Participants:
             on_failed=self._connection_failed,
             forward=upstream.forward_for(participant) if upstream is not None else None,
             ice_ports=self._config.ice_port_range,
+            protect=self._config.loss_protection,
         )
 
     async def _ice(self, participant: str, message: Ice) -> None:

@@ -11,6 +11,7 @@ pushed into the room's own jitter buffer.
 from __future__ import annotations
 
 import asyncio
+import copy
 import ipaddress
 import logging
 import secrets
@@ -20,17 +21,20 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpCodecParameters,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
-from aiortc.rtp import RtpPacket
-from aiortc.sdp import candidate_from_sdp
+from aiortc.rtp import RtcpRrPacket, RtcpSrPacket, RtpPacket
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from media import ice
 from media.codec import OpusDecoder
 from media.fanout import Downlink, IdleTrack, NotReady
 from media.jitter import JitterBuffer
+from media.recovery import RedUnpacker
+from media.red import RED_MIME, LossReports
 from media.signaling import Ice, SignalError
 
 logger = logging.getLogger(__name__)
@@ -129,17 +133,47 @@ def prune_remote_candidates(sdp: str, limit: int = MAX_REMOTE_CANDIDATES) -> str
     return newline.join(out) + newline
 
 
+def _types(transceiver: RTCRtpTransceiver, mime: str) -> frozenset[int]:
+    return frozenset(
+        c.payloadType
+        for c in transceiver._codecs
+        if c.mimeType.lower() == mime and c.payloadType is not None
+    )
+
+
 def _random_sequence() -> int:
     return secrets.randbelow(0x8000)  # lower half: avoids early wrap, as aiortc does
 
 
-class Uplink:
-    """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap."""
+def offered_red(sdp: str) -> list[RTCRtpCodecParameters]:
+    """The ``audio/red`` codecs of an offer's first audio section (aiortc does not know RED)."""
+    try:
+        media = SessionDescription.parse(sdp).media
+    except (ValueError, IndexError, KeyError, AssertionError):
+        return []
+    audio = [m for m in media if m.kind == "audio"][:1]
+    return [
+        copy.deepcopy(c)
+        for m in audio
+        for c in m.rtp.codecs
+        if c.mimeType.lower() == RED_MIME and c.clockRate == 48000
+    ]
 
-    def __init__(self) -> None:
-        self.jitter = JitterBuffer(prefetch=1, max_depth=5)
+
+class Uplink:
+    """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap.
+
+    Prefetch 2: the jitter buffer keeps one packet ahead of playout, so when a packet is
+    missing the next one is usually already here and its in-band FEC rebuilds the lost
+    frame (media/conceal.py); the price is 20 ms of latency on the uplink.
+    """
+
+    def __init__(self, protect: bool = True) -> None:
+        self.jitter = JitterBuffer(prefetch=2 if protect else 1, max_depth=6)
         self.decoder = OpusDecoder()
         self.opus_types: frozenset[int] = frozenset()
+        self.red_types: frozenset[int] = frozenset()
+        self.unpacker = RedUnpacker()
 
 
 class ParticipantSession:
@@ -153,6 +187,7 @@ class ParticipantSession:
         on_failed: Callable[[str], None],
         forward: Callable[[int, int, bytes], None] | None = None,
         ice_ports: tuple[int, int] | None = None,
+        protect: bool = True,
     ) -> None:
         """``forward(seq, timestamp, payload)``: relay the speaker's packets untouched
         (a relay node sends them on to the origin) instead of buffering them here."""
@@ -162,9 +197,11 @@ class ParticipantSession:
         self._may_speak = may_speak
         self._forward = forward
         self._ice_ports = ice_ports
+        self._protect = protect
+        self.loss = LossReports()  # what this participant's receiver reports say
         servers = [RTCIceServer(urls=url) for url in stun_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
-        self.uplink = Uplink()
+        self.uplink = Uplink(protect)
         self.downlink: Downlink | None = None
         self.transceiver: RTCRtpTransceiver | None = None
         self._track = IdleTrack()
@@ -203,6 +240,9 @@ class ParticipantSession:
                 self.transceiver = transceiver
                 transceiver.sender.replaceTrack(self._track)
                 self._tap(transceiver)
+                self._tap_reports(transceiver)
+            if self._protect:  # answer RED too when offered: lossy listeners get it
+                transceiver._codecs = transceiver._codecs + offered_red(sdp)
             transceiver.direction = "sendrecv" if self._may_speak() else "sendonly"
             try:
                 answer = await self.pc.createAnswer()
@@ -218,17 +258,14 @@ class ParticipantSession:
     def _refresh_downlink(self, transceiver: RTCRtpTransceiver) -> None:
         try:
             if self.downlink is None:
-                self.downlink = Downlink(self.name, transceiver, _random_sequence())
+                self.downlink = Downlink(self.name, transceiver, _random_sequence(), self.loss)
             else:
                 self.downlink.refresh()
         except NotReady as exc:
             logger.info("media [%s/%s] no downlink: %s", self.room_id, self.name, exc)
             self.downlink = None
-        self.uplink.opus_types = frozenset(
-            c.payloadType
-            for c in transceiver._codecs
-            if c.mimeType.lower() == "audio/opus" and c.payloadType is not None
-        )
+        self.uplink.opus_types = _types(transceiver, "audio/opus")
+        self.uplink.red_types = _types(transceiver, RED_MIME)
 
     def _tap(self, transceiver: RTCRtpTransceiver) -> None:
         """Replace the receiver's packet handler with ours (see module docstring)."""
@@ -240,14 +277,43 @@ class ParticipantSession:
         forward = self._forward
 
         async def on_rtp(packet: RtpPacket, arrival_time_ms: int = 0) -> None:
-            if not may_speak() or packet.payload_type not in uplink.opus_types:
+            if not may_speak():
                 return  # cut at the node: a listener's or muted speaker's audio goes nowhere
-            if forward is not None:
-                forward(packet.sequence_number, packet.timestamp, packet.payload)
-            else:
-                uplink.jitter.push(packet.sequence_number, packet.payload)
+            is_red = packet.payload_type in uplink.red_types
+            if not is_red and packet.payload_type not in uplink.opus_types:
+                return
+            seq = packet.sequence_number
+            # RED: the frames this packet repeats come first; each is used once
+            for sequence, timestamp, payload in uplink.unpacker.unpack(
+                seq, packet.timestamp, packet.payload, is_red
+            ):
+                if forward is not None:
+                    forward(sequence, timestamp, payload)
+                else:
+                    uplink.jitter.push(sequence, payload, redundant=sequence != seq)
 
         receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
+
+    def _tap_reports(self, transceiver: RTCRtpTransceiver) -> None:
+        """Read the participant's RTCP receiver reports about our downlink, then let aiortc.
+
+        ``RTCRtpSender._handle_rtcp_packet`` is where aiortc's router delivers them; the
+        "fraction lost" of the report block about our SSRC drives RED and the encoder's FEC.
+        """
+        sender = transceiver.sender
+        if not hasattr(sender, "_handle_rtcp_packet"):
+            raise RuntimeError("aiortc RTCRtpSender._handle_rtcp_packet is gone")
+        original = sender._handle_rtcp_packet
+        loss = self.loss
+
+        async def on_rtcp(packet: object) -> None:
+            if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+                for report in packet.reports:
+                    if report.ssrc == sender._ssrc:
+                        loss.add(report.fraction_lost)
+            await original(packet)  # type: ignore[arg-type]
+
+        sender._handle_rtcp_packet = on_rtcp  # type: ignore[method-assign]
 
     async def add_ice(self, message: Ice) -> None:
         if not message.candidate:
