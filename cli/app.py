@@ -207,6 +207,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             ice_port_range=settings.ice_port_range,
             bitrate=settings.audio_bitrate,
             stun_servers=settings.stun_servers,
+            loss_protection=settings.loss_protection,
         )
     )
     audio = RoomAudio(rooms, engine)

@@ -38,6 +38,7 @@ class BotOptions:
     seconds: float | None = None
     ice_addresses: tuple[str, ...] = ()
     stun_servers: tuple[str, ...] = ()
+    loss_protection: bool = True  # SALON_LOSS_PROTECTION; False: the bench/loss.py baseline
 
 
 @dataclass
@@ -158,6 +159,7 @@ class Bot:
             speak=speak,
             ice_addresses=self.o.ice_addresses,
             stun_servers=self.o.stun_servers,
+            protect=self.o.loss_protection,
         )
         await self.peer.start()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -284,6 +285,8 @@ def _bot_options(
         record=record,
         seconds=seconds,
         ice_addresses=addresses,
+        loss_protection=os.environ.get("SALON_LOSS_PROTECTION", "true").strip().lower()
+        not in ("0", "false", "no", "off"),
     )
 
 

@@ -28,8 +28,11 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from media import ice
-from media.mixer import FRAME_SAMPLES, SAMPLE_RATE, dbov
+from media import ice, red
+from media.codec import OpusEncoder
+from media.conceal import Timeline
+from media.mixer import FRAME_SAMPLES, SAMPLE_RATE, Pcm, dbov
+from media.recovery import RedUnpacker
 from media.signaling import Answer, Offer, Renegotiate, SignalError, parse_node_message
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,11 @@ logger = logging.getLogger(__name__)
 SendMessage = Callable[[dict], Awaitable[None] | None]
 ReceiveMessage = Callable[[], Awaitable[dict]]
 HEARD_DBOV = -50.0  # a frame louder than this counts towards seconds_heard
+# The bot speaks as a browser does by default: mono Opus with in-band FEC (useinbandfec=1),
+# here at a fixed expected loss, and offers RED (Chrome's payload type 63) for what it hears.
+UPLINK_BITRATE = 64_000
+UPLINK_LOSS_PERCENT = 10
+RED_TYPE = 63
 
 
 class WavError(ValueError):
@@ -63,18 +71,24 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 class LoopTrack(MediaStreamTrack):
-    """Plays PCM (looped) or silence in real time, 20 ms per frame."""
+    """Plays PCM (looped) or silence in real time, 20 ms per frame.
+
+    With an ENCODER the frames leave already encoded (``av.Packet``: aiortc's sender then
+    only packs them), so the bot's uplink is mono Opus with in-band FEC like a browser's,
+    not aiortc's fixed 96 kbps stereo without FEC.
+    """
 
     kind = "audio"
 
-    def __init__(self, pcm: np.ndarray | None) -> None:
+    def __init__(self, pcm: np.ndarray | None, encoder: OpusEncoder | None = None) -> None:
         super().__init__()
         self._pcm = pcm
+        self._encoder = encoder
         self._pos = 0
         self._pts = 0
         self._start: float | None = None
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.AudioFrame | av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
@@ -89,6 +103,12 @@ class LoopTrack(MediaStreamTrack):
             idx = (self._pos + np.arange(FRAME_SAMPLES)) % len(self._pcm)
             chunk = self._pcm[idx]
             self._pos = (self._pos + FRAME_SAMPLES) % len(self._pcm)
+        if self._encoder is not None:
+            packet = av.Packet(self._encoder.encode(chunk.astype(np.float32) / 32768.0))
+            packet.pts = self._pts
+            packet.time_base = fractions.Fraction(1, SAMPLE_RATE)
+            self._pts += FRAME_SAMPLES
+            return packet
         frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
@@ -109,8 +129,13 @@ class BotPeer:
         ice_addresses: tuple[str, ...] = (),
         stun_servers: tuple[str, ...] = (),
         keep_audio: bool = True,
+        protect: bool = True,
     ) -> None:
-        """``speak`` (default: True when ``play`` is given) makes offers ``sendrecv``."""
+        """``speak`` (default: True when ``play`` is given) makes offers ``sendrecv``.
+
+        ``protect``: send in-band FEC, offer RED and conceal lost packets in the recording
+        (False: the baseline of bench/loss.py — a lost frame is recorded as silence).
+        """
         self._send = send
         self._receive = receive
         self._pcm = read_wav(play) if play is not None else None
@@ -119,7 +144,16 @@ class BotPeer:
         self._ice_addresses = ice_addresses
         servers = [RTCIceServer(urls=url) for url in stun_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
-        self._track = LoopTrack(self._pcm)
+        encoder = OpusEncoder(UPLINK_BITRATE, fec=protect)
+        encoder.set_packet_loss(UPLINK_LOSS_PERCENT if protect else 0)
+        self._track = LoopTrack(self._pcm, encoder)
+        self._protect = protect
+        self._timeline = Timeline(protect=protect)
+        self._unpacker = RedUnpacker()
+        self._red_type: int | None = None
+        self._opus_type: int | None = None
+        self._record_start = 0.0
+        self._recorded = 0  # samples written to the recording
         self._transceiver: RTCRtpTransceiver | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._keep_audio = keep_audio
@@ -148,6 +182,7 @@ class BotPeer:
             self._wav.setnchannels(1)
             self._wav.setsampwidth(2)
             self._wav.setframerate(SAMPLE_RATE)
+            self._record_start = time.monotonic()
         await self._offer()
         if self._receive is not None:
             self._spawn(self._pump())
@@ -157,6 +192,7 @@ class BotPeer:
         parsed = parse_node_message(message)
         if isinstance(parsed, Answer):
             await self.pc.setRemoteDescription(RTCSessionDescription(parsed.sdp, "answer"))
+            self._learn_types(parsed.sdp)
             self.answers += 1
             self.answered.set()
         elif isinstance(parsed, Renegotiate):
@@ -185,6 +221,11 @@ class BotPeer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._wav is not None:
+            self._record(self._timeline.flush())
+            # the recording is as long as the session: what never arrived is silence
+            missing = int((time.monotonic() - self._record_start) * SAMPLE_RATE) - self._recorded
+            if missing > 0:
+                self._wav.writeframes(np.zeros(missing, dtype="<i2").tobytes())
             self._wav.close()
             self._wav = None
 
@@ -198,7 +239,12 @@ class BotPeer:
             await self.pc.setLocalDescription(offer)
         local = self.pc.localDescription
         assert local is not None
-        result = self._send(Offer(sdp=local.sdp).serialize())
+        sdp = local.sdp
+        assert self._transceiver is not None
+        opus = [c for c in self._transceiver._codecs if c.mimeType.lower() == "audio/opus"]
+        if self._protect and opus and opus[0].payloadType is not None:
+            sdp = red.offer_red(sdp, RED_TYPE, opus[0].payloadType)
+        result = self._send(Offer(sdp=sdp).serialize())
         if inspect.isawaitable(result):
             await result
 
@@ -212,16 +258,50 @@ class BotPeer:
                 logger.warning("bot: bad message from node: %s", exc)
                 self.errors.append(str(exc))
 
+    def _learn_types(self, answer: str) -> None:
+        """The negotiated Opus and RED payload types (aiortc itself drops RED)."""
+        assert self._transceiver is not None
+        opus = [c for c in self._transceiver._codecs if c.mimeType.lower() == "audio/opus"]
+        self._opus_type = opus[0].payloadType if opus else None
+        reds = red.sdp_red_codecs(answer) if self._protect else []
+        self._red_type = reds[0].payloadType if reds else None
+
     def _count_packets(self, transceiver: RTCRtpTransceiver) -> None:
-        """Count RTP packets at the receiver's documented raw hook, then let aiortc go on."""
+        """Take RTP packets at the receiver's documented raw hook, then let aiortc go on.
+
+        The recording is written from here, on the sender's RTP timeline (lost frames
+        concealed, never dropped: media/conceal.py); aiortc's own jitter buffer and decoder
+        still run for ``chunks``/``seconds_heard`` and its receiver reports, and get a RED
+        packet's primary frame as plain Opus (aiortc does not know RED).
+        """
         receiver = transceiver.receiver
         original = receiver._handle_rtp_packet
 
         async def counting(packet: RtpPacket, arrival_time_ms: int) -> None:
             self.packets_received += 1
+            is_red = packet.payload_type == self._red_type and self._opus_type is not None
+            for seq, timestamp, payload in self._unpacker.unpack(
+                packet.sequence_number, packet.timestamp, packet.payload, is_red
+            ):
+                self._record(self._timeline.push(seq, timestamp, payload))
+            if is_red:
+                packet = _primary(packet, self._opus_type or 0)
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = counting  # type: ignore[method-assign]
+
+    def _record(self, frames: list[Pcm]) -> None:
+        if self._wav is None or not frames:
+            return
+        if not self._recorded:  # the first sound: the time before it was silence
+            lead = int((time.monotonic() - self._record_start) * SAMPLE_RATE)
+            lead -= len(frames) * FRAME_SAMPLES
+            if lead > 0:
+                self._wav.writeframes(np.zeros(lead, dtype="<i2").tobytes())
+                self._recorded += lead
+        pcm = np.clip(np.concatenate(frames) * 32768.0, -32768, 32767).astype("<i2")
+        self._wav.writeframes(pcm.tobytes())
+        self._recorded += len(pcm)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
@@ -246,10 +326,26 @@ class BotPeer:
                 self.frames_heard += 1
             if self._keep_audio:
                 self.chunks.append((time.monotonic(), pcm16))
-            if self._wav is not None:
-                self._wav.writeframes(pcm16.tobytes())
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _primary(packet: RtpPacket, opus_type: int) -> RtpPacket:
+    """A RED packet as the plain Opus packet of its primary frame (same header otherwise)."""
+    try:
+        primary = red.parse(packet.payload)[-1].payload
+    except red.RedError:
+        primary = b""
+    plain = RtpPacket(
+        payload_type=opus_type,
+        marker=packet.marker,
+        sequence_number=packet.sequence_number,
+        timestamp=packet.timestamp,
+        ssrc=packet.ssrc,
+        payload=primary,
+    )
+    plain.extensions = packet.extensions
+    return plain

@@ -14,9 +14,13 @@ RED; ``LossReports`` turns a listener's RTCP receiver reports into "send this on
 
 from __future__ import annotations
 
+import copy
 import struct
 from collections import deque
 from dataclasses import dataclass
+
+from aiortc import RTCRtpCodecParameters
+from aiortc.sdp import SessionDescription
 
 RED_MIME = "audio/red"
 MAX_OFFSET = (1 << 14) - 1
@@ -78,6 +82,45 @@ def parse(payload: bytes) -> list[Block]:
         pos += length
     blocks.append(Block(primary_type, 0, payload[pos:]))
     return blocks
+
+
+def sdp_red_codecs(sdp: str) -> list[RTCRtpCodecParameters]:
+    """The ``audio/red`` codecs of an SDP's first audio section (aiortc drops RED itself)."""
+    try:
+        media = SessionDescription.parse(sdp).media
+    except (ValueError, IndexError, KeyError, AssertionError):
+        return []
+    audio = [m for m in media if m.kind == "audio"][:1]
+    return [
+        copy.deepcopy(c)
+        for m in audio
+        for c in m.rtp.codecs
+        if c.mimeType.lower() == RED_MIME and c.clockRate == 48000
+    ]
+
+
+def offer_red(sdp: str, red_type: int, opus_type: int) -> str:
+    """SDP with ``audio/red`` (RED_TYPE, carrying OPUS_TYPE) added to its first audio
+    section, after the codecs already there (aiortc cannot offer RED itself)."""
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    out: list[str] = []
+    in_audio = done = False
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            if in_audio and not done:
+                out += _red_lines(red_type, opus_type)
+                done = True
+            in_audio = line.startswith("m=audio") and not done
+            if in_audio:
+                line = f"{line} {red_type}"
+        out.append(line)
+    if in_audio and not done:
+        out += _red_lines(red_type, opus_type)
+    return newline.join(out) + newline
+
+
+def _red_lines(red_type: int, opus_type: int) -> list[str]:
+    return [f"a=rtpmap:{red_type} red/48000/2", f"a=fmtp:{red_type} {opus_type}/{opus_type}"]
 
 
 class RedStream:

@@ -11,7 +11,6 @@ pushed into the room's own jitter buffer.
 from __future__ import annotations
 
 import asyncio
-import copy
 import ipaddress
 import logging
 import secrets
@@ -21,20 +20,19 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
-    RTCRtpCodecParameters,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 from aiortc.rtp import RtcpRrPacket, RtcpSrPacket, RtpPacket
-from aiortc.sdp import SessionDescription, candidate_from_sdp
+from aiortc.sdp import candidate_from_sdp
 
 from media import ice
 from media.codec import OpusDecoder
 from media.fanout import Downlink, IdleTrack, NotReady
 from media.jitter import JitterBuffer
 from media.recovery import RedUnpacker
-from media.red import RED_MIME, LossReports
+from media.red import RED_MIME, LossReports, sdp_red_codecs
 from media.signaling import Ice, SignalError
 
 logger = logging.getLogger(__name__)
@@ -145,21 +143,6 @@ def _random_sequence() -> int:
     return secrets.randbelow(0x8000)  # lower half: avoids early wrap, as aiortc does
 
 
-def offered_red(sdp: str) -> list[RTCRtpCodecParameters]:
-    """The ``audio/red`` codecs of an offer's first audio section (aiortc does not know RED)."""
-    try:
-        media = SessionDescription.parse(sdp).media
-    except (ValueError, IndexError, KeyError, AssertionError):
-        return []
-    audio = [m for m in media if m.kind == "audio"][:1]
-    return [
-        copy.deepcopy(c)
-        for m in audio
-        for c in m.rtp.codecs
-        if c.mimeType.lower() == RED_MIME and c.clockRate == 48000
-    ]
-
-
 class Uplink:
     """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap.
 
@@ -242,7 +225,7 @@ class ParticipantSession:
                 self._tap(transceiver)
                 self._tap_reports(transceiver)
             if self._protect:  # answer RED too when offered: lossy listeners get it
-                transceiver._codecs = transceiver._codecs + offered_red(sdp)
+                transceiver._codecs = transceiver._codecs + sdp_red_codecs(sdp)
             transceiver.direction = "sendrecv" if self._may_speak() else "sendonly"
             try:
                 answer = await self.pc.createAnswer()

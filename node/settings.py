@@ -54,6 +54,8 @@ class Settings:
     ice_port_max: int = 0
     stun_servers: tuple[str, ...] = ()
     audio_bitrate: int = 32000
+    # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); false = baseline
+    loss_protection: bool = True
     # UDP address relay trunks bind to; "" = `host` for a node without a public `url`
     # (local testing), all interfaces ("0.0.0.0") for a public node
     trunk_bind: str = ""
