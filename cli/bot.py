@@ -44,6 +44,7 @@ class BotOptions:
 @dataclass
 class BotOutcome:
     packets_received: int = 0
+    octets_received: int = 0
     seconds_heard: float = 0.0
     role: str | None = None
     room_url: str = ""
@@ -53,6 +54,7 @@ class BotOutcome:
         return json.dumps(
             {
                 "packets_received": self.packets_received,
+                "octets_received": self.octets_received,
                 "seconds_heard": round(self.seconds_heard, 2),
                 "role": self.role,
                 "room_url": self.room_url,
@@ -209,6 +211,7 @@ class Bot:
         peer = self.peer
         return BotOutcome(
             packets_received=peer.packets_received if peer else 0,
+            octets_received=peer.octets_received if peer else 0,
             seconds_heard=peer.seconds_heard if peer else 0.0,
             role=self.role,
             room_url=room_url,

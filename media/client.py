@@ -160,6 +160,7 @@ class BotPeer:
         self._wav: wave.Wave_write | None = None
         self.chunks: list[tuple[float, np.ndarray]] = []  # (arrival monotonic time, pcm)
         self.packets_received = 0
+        self.octets_received = 0  # RTP payload bytes (RED included): the downlink's cost
         self.frames_heard = 0
         self.answers = 0
         self.errors: list[str] = []
@@ -279,6 +280,7 @@ class BotPeer:
 
         async def counting(packet: RtpPacket, arrival_time_ms: int) -> None:
             self.packets_received += 1
+            self.octets_received += len(packet.payload)
             is_red = packet.payload_type == self._red_type and self._opus_type is not None
             for seq, timestamp, payload in self._unpacker.unpack(
                 packet.sequence_number, packet.timestamp, packet.payload, is_red
