@@ -266,6 +266,12 @@ class BotPeer:
         self._opus_type = opus[0].payloadType if opus else None
         reds = red.sdp_red_codecs(answer) if self._protect else []
         self._red_type = reds[0].payloadType if reds else None
+        if reds and all(c.mimeType.lower() != red.RED_MIME for c in self._transceiver._codecs):
+            # aiortc's router drops packets of a payload type the receiver was not started
+            # with; its receiver starts after ICE and DTLS (a task setRemoteDescription
+            # spawns), so RED added now is registered. aiortc never decodes RED itself:
+            # the hook above hands it each RED packet's primary as plain Opus.
+            self._transceiver._codecs = [*self._transceiver._codecs, reds[0]]
 
     def _count_packets(self, transceiver: RTCRtpTransceiver) -> None:
         """Take RTP packets at the receiver's documented raw hook, then let aiortc go on.
