@@ -45,6 +45,7 @@ class BotOptions:
 class BotOutcome:
     packets_received: int = 0
     octets_received: int = 0
+    concealed: dict[str, int] = field(default_factory=dict)  # lost frames: how each was filled
     seconds_heard: float = 0.0
     role: str | None = None
     room_url: str = ""
@@ -55,6 +56,7 @@ class BotOutcome:
             {
                 "packets_received": self.packets_received,
                 "octets_received": self.octets_received,
+                "concealed": self.concealed,
                 "seconds_heard": round(self.seconds_heard, 2),
                 "role": self.role,
                 "room_url": self.room_url,
@@ -212,6 +214,7 @@ class Bot:
         return BotOutcome(
             packets_received=peer.packets_received if peer else 0,
             octets_received=peer.octets_received if peer else 0,
+            concealed=peer.concealed if peer else {},
             seconds_heard=peer.seconds_heard if peer else 0.0,
             role=self.role,
             room_url=room_url,

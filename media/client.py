@@ -168,6 +168,12 @@ class BotPeer:
         self.pc.on("track", self._on_track)
 
     @property
+    def concealed(self) -> dict[str, int]:
+        """How the recording's lost frames were filled: fec, plc, silent (baseline)."""
+        stats = self._timeline.stats
+        return {"fec": stats.fec, "plc": stats.plc, "silent": stats.silent}
+
+    @property
     def seconds_heard(self) -> float:
         """Seconds of received audio louder than -50 dBov."""
         return self.frames_heard * FRAME_SAMPLES / SAMPLE_RATE

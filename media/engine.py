@@ -62,9 +62,10 @@ class TrunkPort(Protocol):
 class RemoteSpeaker:
     """A remote participant's uplink: packets from the trunk, our jitter buffer, a decoder."""
 
-    def __init__(self, trunk: TrunkPort) -> None:
+    def __init__(self, trunk: TrunkPort, stretch: bool) -> None:
         self.trunk = trunk
-        self.jitter = JitterBuffer(prefetch=2, max_depth=6)  # one ahead: FEC (conceal.py)
+        # one packet ahead: FEC (media/conceal.py); stretch: a late packet is not a lost one
+        self.jitter = JitterBuffer(prefetch=2, max_depth=6, stretch=stretch)
         self.decoder = OpusDecoder()
 
 
@@ -152,7 +153,7 @@ class RoomMedia:
     def add_remote(self, participant: str, trunk: TrunkPort) -> None:
         """A participant whose audio arrives over TRUNK (a user of another node)."""
         if participant not in self._remote:
-            self._remote[participant] = RemoteSpeaker(trunk)
+            self._remote[participant] = RemoteSpeaker(trunk, self._config.loss_protection)
 
     def push_remote(
         self, participant: str, sequence: int, payload: bytes, redundant: bool = False
@@ -288,9 +289,9 @@ class RoomMedia:
 
     def _update_fec(self) -> None:
         """Tell the encoders the worst loss listeners report (libopus sizes its FEC on it)."""
-        reported = [
-            s.loss.percent for _, s in self._participants.sessions() if s.loss.lossy
-        ] + [trunk.listener_loss for trunk in self._trunks]
+        sessions = self._participants.sessions()
+        reported = [s.loss.percent for _, s in sessions if s.loss.lossy]
+        reported += [trunk.listener_loss for trunk in self._trunks]
         percent = min(max(reported, default=0), 30)
         self._encoder.set_packet_loss(percent)
         for encoder in self._minus_encoders.values():

@@ -26,11 +26,17 @@ class JitterStats:
     late: int = 0
     dropped: int = 0
     recovered: int = 0  # gaps filled from a redundant copy before their turn
+    stretched: int = 0  # ticks concealed while waiting for a late packet (stretch)
 
 
 class JitterBuffer:
     def __init__(
-        self, prefetch: int = 1, max_depth: int = 5, idle_reset: int = 10, shrink_after: int = 50
+        self,
+        prefetch: int = 1,
+        max_depth: int = 5,
+        idle_reset: int = 10,
+        shrink_after: int = 50,
+        stretch: bool = False,
     ) -> None:
         if prefetch < 1 or max_depth < prefetch:
             raise ValueError("need 1 <= prefetch <= max_depth")
@@ -38,6 +44,8 @@ class JitterBuffer:
         self.max_depth = max_depth
         self.idle_reset = idle_reset  # consecutive empty ticks before we re-prime
         self.shrink_after = shrink_after  # ticks of standing excess before dropping one
+        self.stretch = stretch
+        self._owed = 0  # ticks concealed while waiting for _next (stretch)
         self.stats = JitterStats()
         self._packets: dict[int, bytes] = {}
         self._next: int | None = None  # sequence number to play at the next pop
@@ -79,16 +87,27 @@ class JitterBuffer:
             self._trim()
 
     def pop(self) -> PayloadOrGap | None:
-        """The payload for this tick, ``b""`` for a lost packet (conceal), None when idle."""
+        """The payload for this tick, ``b""`` for a lost packet (conceal), None when idle.
+
+        With ``stretch``, an empty buffer is an underrun, not a loss: the tick is concealed
+        but the packet keeps its turn, so a late packet is played (20 ms later) instead of
+        dropped — a late packet costs one concealed frame instead of two. If a later packet
+        shows up first, the one waited for is lost and the concealed tick was its turn.
+        """
         if not self._playing:
             if self._next is None or len(self._packets) < self.prefetch:
                 return None
             self._playing = True
         assert self._next is not None
         payload = self._packets.pop(self._next, None)
-        self._next = (self._next + 1) & 0xFFFF
+        if payload is None and self._owed and self._packets:
+            self._owed -= 1  # it never came: its turn was the tick we concealed
+            self._next = (self._next + 1) & 0xFFFF
+            payload = self._packets.pop(self._next, None)
         if payload is not None:
+            self._next = (self._next + 1) & 0xFFFF
             self._empty_ticks = 0
+            self._owed = 0
             self.stats.played += 1
             self._watch_excess()
             return payload
@@ -97,6 +116,11 @@ class JitterBuffer:
             if self._empty_ticks >= self.idle_reset:
                 self.reset()
                 return None
+            if self.stretch:
+                self._owed += 1
+                self.stats.stretched += 1
+                return b""
+        self._next = (self._next + 1) & 0xFFFF
         self.stats.lost += 1
         return b""
 
@@ -108,6 +132,7 @@ class JitterBuffer:
         self._packets.clear()
         self._next = None
         self._playing = False
+        self._owed = 0
         self._empty_ticks = 0
         self._window = 0
 
@@ -133,3 +158,4 @@ class JitterBuffer:
                 del self._packets[seq]
                 self.stats.dropped += 1
         self._next = keep_from
+        self._owed = 0

@@ -152,7 +152,7 @@ class Uplink:
     """
 
     def __init__(self, protect: bool = True) -> None:
-        self.jitter = JitterBuffer(prefetch=2 if protect else 1, max_depth=6)
+        self.jitter = JitterBuffer(prefetch=2 if protect else 1, max_depth=6, stretch=protect)
         self.decoder = OpusDecoder()
         self.opus_types: frozenset[int] = frozenset()
         self.red_types: frozenset[int] = frozenset()

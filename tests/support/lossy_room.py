@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cli.app import NODE
 from tests.support.network import AUDIO
 from tests.support.nodes import Node, free_port, make_settings
 
@@ -158,6 +160,9 @@ async def session(play: Path, seconds: float, out: Path, protect: bool) -> dict[
         result: dict[str, Any] = {}
         for key, (proc, wav) in listeners.items():
             result[key] = {**await _finish(proc, seconds + 60), "wav": str(wav)}
+        assert a.app is not None
+        for room in a.app[NODE].audio.engine.rooms():
+            result["origin_uplink"] = dataclasses.asdict(room.conceal_stats)
         host.terminate()
         with contextlib.suppress(asyncio.TimeoutError, RuntimeError):
             await _finish(host, 20)
