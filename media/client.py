@@ -26,9 +26,10 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtp import RtpPacket
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtp import RtpPacket, is_rtcp
 
-from media import ice, red
+from media import ice, red, rtp
 from media.codec import OpusEncoder
 from media.conceal import Timeline
 from media.mixer import FRAME_SAMPLES, SAMPLE_RATE, Pcm, dbov
@@ -152,6 +153,7 @@ class BotPeer:
         self._unpacker = RedUnpacker()
         self._red_type: int | None = None
         self._opus_type: int | None = None
+        self._red_uplink = False
         self._record_start = 0.0
         self._recorded = 0  # samples written to the recording
         self._transceiver: RTCRtpTransceiver | None = None
@@ -272,12 +274,38 @@ class BotPeer:
         self._opus_type = opus[0].payloadType if opus else None
         reds = red.sdp_red_codecs(answer) if self._protect else []
         self._red_type = reds[0].payloadType if reds else None
+        if reds and not self._red_uplink:
+            self._send_red(self._transceiver.sender.transport)
         if reds and all(c.mimeType.lower() != red.RED_MIME for c in self._transceiver._codecs):
             # aiortc's router drops packets of a payload type the receiver was not started
             # with; its receiver starts after ICE and DTLS (a task setRemoteDescription
             # spawns), so RED added now is registered. aiortc never decodes RED itself:
             # the hook above hands it each RED packet's primary as plain Opus.
             self._transceiver._codecs = [*self._transceiver._codecs, reds[0]]
+
+    def _send_red(self, transport: RTCDtlsTransport) -> None:
+        """Send our Opus frames as RED (each with the previous frame), as Chrome does.
+
+        aiortc's sender cannot send a payload type it has no encoder for; its packets are
+        rewritten on their way to SRTP (``RTCDtlsTransport._send_rtp``): same header, the
+        payload type set to RED's and the payload replaced by RED built from the last two.
+        """
+        original = transport._send_rtp
+        history = red.RedStream(depth=1)
+        self._red_uplink = True
+
+        async def send_rtp(data: bytes) -> None:
+            opus, red_type = self._opus_type, self._red_type
+            if is_rtcp(data) or opus is None or red_type is None or data[1] & 0x7F != opus:
+                await original(data)
+                return
+            head = rtp.header_length(data)
+            history.push(data[head:], int.from_bytes(data[4:8], "big"))
+            marker = data[1] & 0x80
+            await original(data[:1] + bytes([marker | red_type]) + data[2:head]
+                           + history.payload(opus))  # fmt: skip
+
+        transport._send_rtp = send_rtp  # type: ignore[method-assign]
 
     def _count_packets(self, transceiver: RTCRtpTransceiver) -> None:
         """Take RTP packets at the receiver's documented raw hook, then let aiortc go on.

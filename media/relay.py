@@ -317,9 +317,12 @@ class RelayRoom:
             await asyncio.sleep(KEEPALIVE_SECONDS)
 
     def listener_loss(self) -> int:
-        """The worst loss percentage our local listeners' receiver reports show now."""
+        """The worst loss % our local listeners report that RED does not cover (A's FEC)."""
+        sessions = [s for s in map(self.session, self.participants) if s is not None]
         reported = [
-            s.loss.percent for s in map(self.session, self.participants) if s and s.loss.lossy
+            s.loss.percent
+            for s in sessions
+            if s.loss.lossy and (s.downlink is None or s.downlink.red_type is None)
         ]
         return min(max(reported, default=0), 100)
 

@@ -163,6 +163,11 @@ async def session(play: Path, seconds: float, out: Path, protect: bool) -> dict[
         assert a.app is not None
         for room in a.app[NODE].audio.engine.rooms():
             result["origin_uplink"] = dataclasses.asdict(room.conceal_stats)
+            result["origin_late_ticks"] = room.late_ticks
+            for name in room.participants:
+                session = room.session(name)
+                if session is not None and session.uplink.jitter.stats.received:
+                    result[f"jitter_{name}"] = dataclasses.asdict(session.uplink.jitter.stats)
         host.terminate()
         with contextlib.suppress(asyncio.TimeoutError, RuntimeError):
             await _finish(host, 20)
