@@ -137,47 +137,58 @@ def score(recording: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     }
 
 
-def codec_alone(speech: np.ndarray) -> dict[str, float]:
-    """libopus 32 kbit/s encode + decode of the speech: what no network can improve."""
-    encoder, decoder = OpusEncoder(32_000), Decoder(RATE, 960)
+def _code(pcm: np.ndarray, bitrate: int, loss_percent: int) -> np.ndarray:
+    encoder, decoder = OpusEncoder(bitrate), Decoder(RATE, 960)
+    encoder.set_packet_loss(loss_percent)
+    frames = range(0, len(pcm), 960)
+    return np.concatenate([decoder.decode(encoder.encode(pcm[i : i + 960])) for i in frames])
+
+
+def codec_ceilings(speech: np.ndarray) -> dict[str, dict[str, float]]:
+    """What no network can improve: libopus 32 kbit/s once (``codec_alone``), and the two
+    generations every Salon listener hears (``two_generations``: the speaker's 64 kbit/s
+    uplink with FEC as the bot sends it, decoded and re-encoded by the room at 32 kbit/s)."""
     pcm = (speech / 32768.0).astype(np.float32)
     pcm = np.concatenate([pcm, np.zeros(-len(pcm) % 960, dtype=np.float32)])
-    out = np.concatenate(
-        [decoder.decode(encoder.encode(pcm[i : i + 960])) for i in range(0, len(pcm), 960)]
-    )
-    twice = np.concatenate([out, out, out]) * 32768.0
-    return score(to_score_rate(twice), to_score_rate(speech))
+    once = _code(pcm, 32_000, 0)
+    twice = _code(_code(pcm, 64_000, 10), 32_000, 0)
+    ref = to_score_rate(speech)
+    return {
+        name: score(to_score_rate(np.concatenate([out] * 3) * 32768.0), ref)
+        for name, out in (("codec_alone", once), ("two_generations", twice))
+    }
 
 
-def run(losses: list[int], modes: list[str], seconds: float, keep: Path | None) -> dict[str, Any]:
+def run(
+    losses: list[int], modes: list[str], seconds: float, repeat: int, keep: Path | None
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="salon-loss-"))
     try:
         speech = make_speech(work / "speech.wav")
         ref = to_score_rate(speech)
-        results: dict[str, Any] = {"codec_alone": codec_alone(speech), "runs": []}
-        print(f"speech {len(speech) / RATE:.1f} s; codec alone {results['codec_alone']}")
-        for loss in losses:
-            for mode in modes:
-                out = work / f"{mode}-{loss}"
-                with lossy_namespace() as ns:
-                    ns.set_loss(loss)
-                    session = run_in(ns, work / "speech.wav", seconds, out, mode == "salon")
-                row: dict[str, Any] = {"loss_percent": loss, "mode": mode}
-                for key in ("origin", "relay"):
-                    bot = session[key]
-                    heard = to_score_rate(read(Path(bot["wav"])))
-                    packets = max(1, bot["packets_received"])
-                    row[key] = {
-                        **score(heard, ref),
-                        "bytes_per_s": round(bot["octets_received"] / (packets * 0.02)),
-                        "recording_s": round(len(heard) / SCORE_RATE, 2),
-                        "concealed": bot.get("concealed", {}),
-                    }
-                for key, value in session.items():  # the origin's own counters
-                    if key.startswith(("origin_", "jitter_")):
-                        row[key] = value
-                results["runs"].append(row)
-                print(json.dumps(row), flush=True)
+        results: dict[str, Any] = {**codec_ceilings(speech), "runs": []}
+        print(f"speech {len(speech) / RATE:.1f} s; {json.dumps(results)}")
+        for loss, mode, n in ((x, m, n) for n in range(repeat) for x in losses for m in modes):
+            out = work / f"{mode}-{loss}-{n}"
+            with lossy_namespace() as ns:
+                ns.set_loss(loss)
+                session = run_in(ns, work / "speech.wav", seconds, out, mode == "salon")
+            row: dict[str, Any] = {"loss_percent": loss, "mode": mode}
+            for key in ("origin", "relay"):
+                bot = session[key]
+                heard = to_score_rate(read(Path(bot["wav"])))
+                packets = max(1, bot["packets_received"])
+                row[key] = {
+                    **score(heard, ref),
+                    "bytes_per_s": round(bot["octets_received"] / (packets * 0.02)),
+                    "recording_s": round(len(heard) / SCORE_RATE, 2),
+                    "concealed": bot.get("concealed", {}),
+                }
+            for key, value in session.items():  # the origin's own counters
+                if key.startswith(("origin_", "jitter_")):
+                    row[key] = value
+            results["runs"].append(row)
+            print(json.dumps(row), flush=True)
         if keep is not None:
             shutil.copytree(work, keep, dirs_exist_ok=True)
         return results
@@ -186,16 +197,34 @@ def run(losses: list[int], modes: list[str], seconds: float, keep: Path | None) 
 
 
 def table(results: dict[str, Any]) -> str:
+    """Mean (min–max) over repeats per loss rate and mode, plus the timing events."""
     lines = [
         "| loss | mode | origin PESQ-wb | origin STOI | relay PESQ-wb | relay STOI "
-        "| origin B/s | relay B/s |",
+        "| B/s origin / relay | uplink stretched+skipped |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for row in results["runs"]:
-        o, r = row["origin"], row["relay"]
+    keys = sorted(
+        {(r["loss_percent"], r["mode"]) for r in results["runs"]},
+        key=lambda k: (k[0], k[1] != "salon"),
+    )
+    for loss, mode in keys:
+        rows = [r for r in results["runs"] if (r["loss_percent"], r["mode"]) == (loss, mode)]
+
+        def cell(key: str, field: str, rows: list[dict[str, Any]] = rows) -> str:
+            values = [r[key][field] for r in rows]
+            if len(values) == 1:
+                return f"{values[0]}"
+            return f"{np.mean(values):.2f} ({min(values)}–{max(values)})"
+
+        events = [
+            sum(v.get("stretched", 0) + v.get("dropped", 0) for k, v in r.items()
+                if k.startswith("jitter_"))
+            for r in rows
+        ]  # fmt: skip
+        rate = f"{rows[0]['origin']['bytes_per_s']} / {rows[0]['relay']['bytes_per_s']}"
         lines.append(
-            f"| {row['loss_percent']} % | {row['mode']} | {o['pesq_wb']} | {o['stoi']} "
-            f"| {r['pesq_wb']} | {r['stoi']} | {o['bytes_per_s']} | {r['bytes_per_s']} |"
+            f"| {loss} % | {mode} | {cell('origin', 'pesq_wb')} | {cell('origin', 'stoi')} "
+            f"| {cell('relay', 'pesq_wb')} | {cell('relay', 'stoi')} | {rate} | {events} |"
         )
     return "\n".join(lines)
 
@@ -206,12 +235,13 @@ def main() -> None:
     parser.add_argument("--mode", choices=["salon", "baseline"], nargs="+",
                         default=["salon", "baseline"])  # fmt: skip
     parser.add_argument("--seconds", type=float, default=30.0, help="each listener's session")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per loss rate and mode")
     parser.add_argument("--keep", type=Path, help="copy recordings and speech here")
     args = parser.parse_args()
     reason = netns_available()
     if reason:
         raise SystemExit(f"bench/loss.py {reason}")
-    results = run(args.loss, args.mode, args.seconds, args.keep)
+    results = run(args.loss, args.mode, args.seconds, args.repeat, args.keep)
     print(table(results))
     print(json.dumps(results))
 

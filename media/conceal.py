@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 from media.codec import OpusDecoder
 from media.jitter import JitterBuffer
-from media.mixer import FRAME_SAMPLES, SILENCE, Pcm
+from media.mixer import FRAME_SAMPLES, SILENCE, Pcm, dbov
 from media.rtp import seq_diff
+
+QUIET_DBOV = -45.0  # a frame this quiet may be skipped to shrink a jitter buffer
 
 
 @dataclass
@@ -48,10 +50,17 @@ def next_frame(
     payload = jitter.pop()
     if payload is None:
         return None
-    if payload:
-        stats.decoded += 1
-        return decoder.decode(payload)
-    return fill_gap(decoder, jitter.peek(), protect, stats)
+    if not payload:
+        return fill_gap(decoder, jitter.peek(), protect, stats)
+    stats.decoded += 1
+    pcm = decoder.decode(payload)
+    if jitter.may_skip and dbov(pcm) < QUIET_DBOV:
+        # the buffer holds a frame too many: drop this quiet one rather than speech
+        following = jitter.skip()
+        if following is not None:
+            stats.decoded += 1
+            pcm = decoder.decode(following)
+    return pcm
 
 
 class Timeline:

@@ -25,7 +25,7 @@ from media.mixer import LevelMeter, Pcm, dbov, mix
 from media.participants import Participants, SendToParticipant
 from media.red import RedStream
 from media.rtp import audio_level_byte
-from media.session import ParticipantSession
+from media.session import ParticipantSession, protected_jitter
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class RemoteSpeaker:
     def __init__(self, trunk: TrunkPort, stretch: bool) -> None:
         self.trunk = trunk
         # one packet ahead: FEC (media/conceal.py); stretch: a late packet is not a lost one
-        self.jitter = JitterBuffer(prefetch=2, max_depth=6, stretch=stretch)
+        self.jitter = protected_jitter() if stretch else JitterBuffer(prefetch=2, max_depth=6)
         self.decoder = OpusDecoder()
 
 

@@ -46,6 +46,9 @@ class JitterBuffer:
         self.shrink_after = shrink_after  # ticks of standing excess before dropping one
         self.stretch = stretch
         self._owed = 0  # ticks concealed while waiting for _next (stretch)
+        # stretch mode shrinks in quiet frames: a standing excess sets this, the player
+        # (media/conceal.py) skips the next quiet frame it decodes
+        self.may_skip = False
         self.stats = JitterStats()
         self._packets: dict[int, bytes] = {}
         self._next: int | None = None  # sequence number to play at the next pop
@@ -133,6 +136,7 @@ class JitterBuffer:
         self._next = None
         self._playing = False
         self._owed = 0
+        self.may_skip = False
         self._empty_ticks = 0
         self._window = 0
 
@@ -145,9 +149,24 @@ class JitterBuffer:
             return
         self._window = 0
         if self._min_left >= 1 and self._next is not None:
+            if self.stretch:
+                self.may_skip = True  # the player skips a quiet frame (``skip``)
+                return
             self._packets.pop(self._next, None)
             self._next = (self._next + 1) & 0xFFFF
             self.stats.dropped += 1
+
+    def skip(self) -> bytes | None:
+        """Drop one frame of standing excess now (the player found a quiet one): the packet
+        after it, which plays in its place, or None when there is nothing to skip to."""
+        if not self.may_skip or self._next is None or self._next not in self._packets:
+            return None
+        self.may_skip = False
+        self.stats.dropped += 1
+        payload = self._packets.pop(self._next)
+        self._next = (self._next + 1) & 0xFFFF
+        self.stats.played += 1
+        return payload
 
     def _trim(self) -> None:
         """Drop the oldest packets so the depth is back to ``prefetch``."""

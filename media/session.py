@@ -143,16 +143,28 @@ def _random_sequence() -> int:
     return secrets.randbelow(0x8000)  # lower half: avoids early wrap, as aiortc does
 
 
+def protected_jitter() -> JitterBuffer:
+    """A speaker's jitter buffer when loss protection is on (local and trunk speakers).
+
+    Each underrun (a packet later than the 20 ms of slack) adds 20 ms that stays until
+    5 s pass without needing it; shrinking every second instead made a machine with
+    bursty scheduling pay one concealed frame and one skipped frame per second.
+    """
+    return JitterBuffer(prefetch=2, max_depth=8, shrink_after=250, stretch=True)
+
+
 class Uplink:
     """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap.
 
     Prefetch 2: the jitter buffer keeps one packet ahead of playout, so when a packet is
     missing the next one is usually already here and its in-band FEC rebuilds the lost
-    frame (media/conceal.py); the price is 20 ms of latency on the uplink.
+    frame (media/conceal.py); the price is 20 ms of latency on the uplink. With protection
+    the buffer also stretches on an underrun and gives the frame back only in a quiet
+    moment after 5 s without needing it (``protected_jitter``).
     """
 
     def __init__(self, protect: bool = True) -> None:
-        self.jitter = JitterBuffer(prefetch=2 if protect else 1, max_depth=6, stretch=protect)
+        self.jitter = protected_jitter() if protect else JitterBuffer(prefetch=1, max_depth=5)
         self.decoder = OpusDecoder()
         self.opus_types: frozenset[int] = frozenset()
         self.red_types: frozenset[int] = frozenset()
