@@ -288,3 +288,53 @@ def test_the_relay_recovers_lost_datagrams_and_leaves_gaps_for_the_rest() -> Non
     assert [ts // FRAME_SAMPLES for ts, _ in written] == [0, 1, 2, 3, 4, 5, 9, 10, 11]
     assert gaps == [Gap(3)] and recovery.recovered == 3 and recovery.missing == 3
     assert all(payload == bytes([ts // FRAME_SAMPLES + 1]) for ts, payload in written)
+
+
+# ---- the protected jitter buffer -------------------------------------------------------
+
+
+def test_stretch_plays_a_late_packet_instead_of_dropping_it() -> None:
+    jitter = JitterBuffer(prefetch=1, max_depth=6, stretch=True)
+    jitter.push(1, b"one")
+    assert jitter.pop() == b"one"
+    assert jitter.pop() == b""  # packet 2 is late: conceal this tick, keep its turn
+    jitter.push(2, b"two")
+    assert jitter.pop() == b"two"
+    assert (jitter.stats.stretched, jitter.stats.late, jitter.stats.lost) == (1, 0, 0)
+    # without stretch the same late packet is concealed AND dropped
+    plain = JitterBuffer(prefetch=1, max_depth=6)
+    plain.push(1, b"one")
+    assert plain.pop() == b"one" and plain.pop() == b""
+    plain.push(2, b"two")
+    assert plain.stats.late == 1 and len(plain) == 0
+
+
+def test_stretch_counts_the_concealed_tick_as_the_turn_of_a_packet_never_sent() -> None:
+    jitter = JitterBuffer(prefetch=1, max_depth=6, stretch=True)
+    jitter.push(1, b"one")
+    assert jitter.pop() == b"one"
+    assert jitter.pop() == b""  # waiting for 2 ...
+    jitter.push(3, b"three")  # ... which is lost: 3 plays next, no second concealment
+    assert jitter.pop() == b"three"
+
+
+def test_standing_excess_is_given_back_in_a_quiet_frame() -> None:
+    encoder = OpusEncoder()
+    loud = encoder.encode(voice(0.02))
+    quiet = [encoder.encode(np.zeros(FRAME_SAMPLES, dtype=np.float32)) for _ in range(10)]
+    jitter = JitterBuffer(prefetch=2, max_depth=8, shrink_after=5, stretch=True)
+    decoder, stats = OpusDecoder(), ConcealStats()
+    seq = 0
+    for _ in range(2):  # with one pushed per pop: one packet more than playout needs
+        jitter.push(seq, loud)
+        seq += 1
+    for _ in range(8):  # speech: nothing is skipped while it is loud
+        jitter.push(seq, loud)
+        seq += 1
+        next_frame(jitter, decoder, True, stats)
+    assert jitter.may_skip and jitter.stats.dropped == 0
+    for packet in quiet:  # a pause: one quiet frame is skipped, once
+        jitter.push(seq, packet)
+        seq += 1
+        next_frame(jitter, decoder, True, stats)
+    assert jitter.stats.dropped == 1 and len(jitter) == 1  # back to what playout needs
