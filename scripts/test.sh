@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: Chromium and Firefox ESR for the browser tests, espeak-ng and sox for test
-# speech, iproute2 (network namespaces for the ICE privacy tests), and Node.js/npm (the
+# speech, iproute2 (network namespaces for the ICE privacy tests), nftables (random UDP loss
+# inside a namespace: tests/network/test_loss.py, bench/loss.py), and Node.js/npm (the
 # interop tests run @fedify/fedify, the Firefox tests puppeteer-core) when npm is missing.
-SYSTEM_PACKAGES=(chromium firefox-esr espeak-ng sox iproute2)
+SYSTEM_PACKAGES=(chromium firefox-esr espeak-ng sox iproute2 nftables)
 command -v npm >/dev/null 2>&1 || SYSTEM_PACKAGES+=(nodejs npm)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
