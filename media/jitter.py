@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from media.rtp import seq_diff
 
 PayloadOrGap = bytes | None
+BURST_EXCESS = 3  # frames above target after which stretch mode skips quiet frames at once
 
 
 @dataclass
@@ -143,6 +144,8 @@ class JitterBuffer:
     def _watch_excess(self) -> None:
         """Drop the oldest packet after a full window in which we never ran down to target."""
         left = len(self._packets) - (self.prefetch - 1)  # excess over what playout needs
+        if self.stretch and left >= BURST_EXCESS:
+            self.may_skip = True  # a burst (a sender's stall): give it back at the next pause
         self._min_left = left if self._window == 0 else min(self._min_left, left)
         self._window += 1
         if self._window < self.shrink_after:

@@ -148,9 +148,11 @@ def protected_jitter() -> JitterBuffer:
 
     Each underrun (a packet later than the 20 ms of slack) adds 20 ms that stays until
     5 s pass without needing it; shrinking every second instead made a machine with
-    bursty scheduling pay one concealed frame and one skipped frame per second.
+    bursty scheduling pay one concealed frame and one skipped frame per second. A burst
+    (a sender that stalled, then sent what it owed) is kept, up to 240 ms, and given back
+    one quiet frame at a time instead of trimming speech away.
     """
-    return JitterBuffer(prefetch=2, max_depth=8, shrink_after=250, stretch=True)
+    return JitterBuffer(prefetch=2, max_depth=12, shrink_after=250, stretch=True)
 
 
 class Uplink:
