@@ -23,7 +23,7 @@ from media.conceal import ConcealStats, next_frame
 from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
 from media.participants import Participants, SendToParticipant
-from media.red import RedStream
+from media.red import RedStreams
 from media.rtp import audio_level_byte
 from media.session import ParticipantSession, protected_jitter
 
@@ -88,7 +88,7 @@ class RoomMedia:
         )
         self._encoder = OpusEncoder(config.bitrate, fec=config.loss_protection)
         self._minus_encoders: dict[str, OpusEncoder] = {}
-        self._red: dict[str, RedStream] = {}  # "" = the room mix; else a speaker's mix-minus
+        self._red = RedStreams() if config.loss_protection else None
         self.conceal_stats = ConcealStats()
         self._meter = LevelMeter(window=5)  # 100 ms → at most 10 level events a second
         self._timestamp = secrets.randbits(32)
@@ -109,7 +109,8 @@ class RoomMedia:
         """Node's decision; False cuts the participant's audio at the node immediately."""
         if not allowed:
             self._minus_encoders.pop(participant, None)
-            self._red.pop(participant, None)
+            if self._red is not None:
+                self._red.forget(participant)
         self._participants.set_can_speak(participant, allowed)
 
     async def remove(self, participant: str) -> None:
@@ -131,7 +132,8 @@ class RoomMedia:
 
     async def _left(self, participant: str) -> None:
         self._minus_encoders.pop(participant, None)
-        self._red.pop(participant, None)
+        if self._red is not None:
+            self._red.forget(participant)
         if self._participants.empty and not self._trunks:
             await self._stop_mixer()
 
@@ -241,8 +243,8 @@ class RoomMedia:
                     )
                     encoder.set_packet_loss(self._encoder.packet_loss)
                 personal[name] = encoder.encode(minus.get(name, room_mix))
-        if self._config.loss_protection:
-            self._keep_for_red(main, personal, timestamp)
+        if self._red is not None:
+            self._red.keep(main, personal, timestamp)
         self.fan_out(main, personal, timestamp, level_byte)
         for trunk in self._trunks:
             trunk.send_tick(main, personal, timestamp, level_byte)
@@ -268,9 +270,8 @@ class RoomMedia:
             downlink = session.downlink
             if downlink is None:
                 continue
-            if downlink.sends_red and self._red:
-                red = self._red.get(name if name in personal else "") or self._red[""]
-                payload = red.payload(downlink.payload_type)
+            if downlink.sends_red and self._red is not None:
+                payload = self._red.payload(name, downlink.payload_type)  # built once a tick
                 downlink.write(payload, timestamp, level_byte, downlink.red_type)
             else:
                 downlink.write(get_personal(name, main), timestamp, level_byte)
@@ -278,14 +279,6 @@ class RoomMedia:
                 downlink.sync_sender_stats(timestamp, ntp)
         if sync and self._config.loss_protection:
             self._update_fec()
-
-    def _keep_for_red(self, main: bytes, personal: dict[str, bytes], timestamp: int) -> None:
-        """Remember this tick's frames: the next tick's RED payloads repeat them."""
-        for name, payload in [("", main), *personal.items()]:
-            stream = self._red.get(name)
-            if stream is None:
-                stream = self._red[name] = RedStream(depth=1)
-            stream.push(payload, timestamp)
 
     def _update_fec(self) -> None:
         """Tell the encoders the worst loss that RED does not cover (libopus sizes its FEC).

@@ -159,6 +159,29 @@ class RedStream:
         return build(opus_type, primary, redundant)
 
 
+class RedStreams:
+    """The RED payloads of one room's encode-once streams: the mix ("") and each
+    speaker's mix-minus, kept every tick so RED is ready the moment a listener needs it."""
+
+    def __init__(self, depth: int = 1) -> None:
+        self.depth = depth
+        self._streams: dict[str, RedStream] = {}
+
+    def keep(self, main: bytes, personal: dict[str, bytes], timestamp: int) -> None:
+        for name, payload in [("", main), *personal.items()]:
+            stream = self._streams.get(name)
+            if stream is None:
+                stream = self._streams[name] = RedStream(self.depth)
+            stream.push(payload, timestamp)
+
+    def forget(self, name: str) -> None:
+        self._streams.pop(name, None)
+
+    def payload(self, name: str, opus_type: int) -> bytes:
+        """NAME's RED payload this tick: their mix-minus if they speak, else the mix."""
+        return (self._streams.get(name) or self._streams[""]).payload(opus_type)
+
+
 # A receiver report's fraction lost is 8-bit fixed point (RFC 3550 §6.4.1): 3/256 ≈ 1.2 %.
 RED_ON_FRACTION = 3
 RED_HOLD_REPORTS = 10  # reports without loss (≈ 10 s with aiortc/browsers) before RED stops
