@@ -22,7 +22,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,19 +45,24 @@ class Netns:
 
     def set_loss(self, percent: int) -> None:
         """Drop PERCENT % of every UDP packet leaving any socket in the namespace."""
-        rules = "flush ruleset\n"
-        if percent > 0:
+        set_udp_loss(self.command, percent, ("output",))
+
+
+def set_udp_loss(command: Callable[..., list[str]], percent: int, hooks: tuple[str, ...]) -> None:
+    """nftables in the namespace COMMAND runs in: drop PERCENT % of UDP at each of HOOKS
+    (``output``: every packet a socket there sends; ``input``: every one it receives)."""
+    rules = "flush ruleset\n"
+    if percent > 0:
+        rules += "table inet salon_loss {\n"
+        for hook in hooks:
             rules += (
-                "table inet salon_loss {\n"
-                "  chain out {\n"
-                "    type filter hook output priority 0; policy accept;\n"
+                f"  chain {hook} {{\n"
+                f"    type filter hook {hook} priority 0; policy accept;\n"
                 f"    meta l4proto udp numgen random mod 100 < {percent} drop\n"
                 "  }\n"
-                "}\n"
             )
-        subprocess.run(
-            self.command("nft", "-f", "-"), input=rules, text=True, check=True, timeout=10
-        )
+        rules += "}\n"
+    subprocess.run(command("nft", "-f", "-"), input=rules, text=True, check=True, timeout=10)
 
 
 def netns_available() -> str | None:
