@@ -322,15 +322,27 @@ class BotPeer:
             self.packets_received += 1
             self.octets_received += len(packet.payload)
             is_red = packet.payload_type == self._red_type and self._opus_type is not None
+            restarts = self._timeline.restarts
             for seq, timestamp, payload in self._unpacker.unpack(
                 packet.sequence_number, packet.timestamp, packet.payload, is_red
             ):
                 self._record(self._timeline.push(seq, timestamp, payload))
+            if self._timeline.restarts != restarts:
+                self._pad_to_now()  # the sender restarted: the outage was silence
             if is_red:
                 packet = _primary(packet, self._opus_type or 0)
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = counting  # type: ignore[method-assign]
+
+    def _pad_to_now(self) -> None:
+        """Silence up to the present, on the wall clock (before the last frames written)."""
+        if self._wav is None or not self._recorded:
+            return
+        missing = int((time.monotonic() - self._record_start) * SAMPLE_RATE) - self._recorded
+        if missing > 0:
+            self._wav.writeframes(np.zeros(missing, dtype="<i2").tobytes())
+            self._recorded += missing
 
     def _record(self, frames: list[Pcm]) -> None:
         if self._wav is None or not frames:

@@ -75,7 +75,8 @@ class Timeline:
     def __init__(self, protect: bool = True, window: int = 3, max_gap: int = 500) -> None:
         self.protect = protect
         self.window = window
-        self.max_gap = max_gap  # frames; a longer jump is a restart, filled with silence
+        self.max_gap = max_gap  # frames; a longer jump is a restart (the caller fills it)
+        self.restarts = 0
         self.decoder = OpusDecoder()
         self.stats = ConcealStats()
         self._packets: dict[int, tuple[int, bytes]] = {}  # seq → (timestamp, payload)
@@ -124,10 +125,13 @@ class Timeline:
         """Frames missing between the last frame out and TIMESTAMP (same sequence run)."""
         gap = ((timestamp - self._next_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         frames = round(gap / FRAME_SAMPLES)
+        if frames < -self.max_gap:
+            self.restarts += 1
         if frames <= 0:
             return []
         if frames > self.max_gap:
-            return [SILENCE] * min(frames, 50 * 60)
+            self.restarts += 1  # a new timeline (the origin restarted): nothing to conceal
+            return []
         out = [
             fill_gap(self.decoder, payload if i == frames - 1 else None, self.protect, self.stats)
             for i in range(frames)

@@ -95,11 +95,11 @@ class StreamRecovery:
             return [(timestamp, payload)]
         behind = ((timestamp - expected + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         missing, rest = divmod(behind, FRAME_SAMPLES)
+        if abs(behind) > self.max_gap * FRAME_SAMPLES:
+            return [(timestamp, payload)]  # the origin restarted (a new timeline), not a loss
         if behind < 0 or rest:
             self._next_ts = expected
             return []  # late or duplicate: its turn has passed (the listener concealed it)
-        if missing > self.max_gap:
-            return [(timestamp, payload)]  # a restart, not a loss
         copies = {timestamp - b.offset & 0xFFFFFFFF: b.payload for b in redundant}
         out: list[tuple[int, bytes] | Gap] = []
         for k in range(missing, 0, -1):

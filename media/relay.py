@@ -235,6 +235,8 @@ class RelayRoom:
         """The origin restarted and a new trunk was agreed; our users' connections stay."""
         self.sealer = Sealer(trunk_id, own_key, origin_key, Direction.RELAY_TO_ORIGIN)
         self.origin = origin
+        self._recovery.clear()  # a new origin mixer: new timestamps
+        self._red.clear()
 
     def stream_for(self, participant: str) -> int:
         """The stream id of one of our users (announced to A on the control channel)."""

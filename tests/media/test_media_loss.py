@@ -338,3 +338,26 @@ def test_standing_excess_is_given_back_in_a_quiet_frame() -> None:
         seq += 1
         next_frame(jitter, decoder, True, stats)
     assert jitter.stats.dropped == 1 and len(jitter) == 1  # back to what playout needs
+
+
+def test_a_restarted_origin_is_a_new_timeline_not_a_loss() -> None:
+    """After an origin restart its mixer's timestamps start anywhere: the relay forwards
+    at once (it neither waits for a 'late' frame nor fills a gap), and a recording bot
+    neither conceals nor fills the jump itself (it pads the outage by the wall clock)."""
+    for jump in (-(1 << 30), 1 << 30):
+        recovery = StreamRecovery()
+        assert recovery.receive(10_000, b"a", []) == [(10_000, b"a")]
+        restarted = (10_000 + jump) & 0xFFFFFFFF
+        assert recovery.receive(restarted, b"b", []) == [(restarted, b"b")]
+        assert recovery.receive(restarted + FRAME_SAMPLES, b"c", []) == [
+            (restarted + FRAME_SAMPLES, b"c")
+        ]
+        packets = encode(voice())[:4]
+        timeline = Timeline()
+        frames = timeline.push(0, 10_000, packets[0])
+        frames += timeline.push(1, 10_000 + FRAME_SAMPLES, packets[1])
+        frames += timeline.push(2, restarted, packets[2])
+        frames += timeline.push(3, restarted + FRAME_SAMPLES, packets[3])
+        frames += timeline.flush()
+        assert timeline.restarts == 1 and len(frames) == 4
+        assert timeline.stats.plc == timeline.stats.fec == 0
