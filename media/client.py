@@ -46,6 +46,10 @@ HEARD_DBOV = -50.0  # a frame louder than this counts towards seconds_heard
 UPLINK_BITRATE = 64_000
 UPLINK_LOSS_PERCENT = 10
 RED_TYPE = 63
+# The bot's voice keeps the level it had through aiortc's encoder, which upmixes mono to
+# stereo at -3 dB (FFmpeg's centre mix level; measured: 0.706). A bot 3 dB louder made
+# Chromium's echo canceller duck its microphone (tests/browser/test_browser_ice_privacy.py).
+_LEVEL = 0.7071 / 32768.0
 
 
 class WavError(ValueError):
@@ -105,7 +109,7 @@ class LoopTrack(MediaStreamTrack):
             chunk = self._pcm[idx]
             self._pos = (self._pos + FRAME_SAMPLES) % len(self._pcm)
         if self._encoder is not None:
-            packet = av.Packet(self._encoder.encode(chunk.astype(np.float32) / 32768.0))
+            packet = av.Packet(self._encoder.encode(chunk.astype(np.float32) * _LEVEL))
             packet.pts = self._pts
             packet.time_base = fractions.Fraction(1, SAMPLE_RATE)
             self._pts += FRAME_SAMPLES
