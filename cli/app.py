@@ -226,6 +226,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             stun_servers=settings.stun_servers,
             native_fanout=settings.native_fanout,
             tick=settings.media_tick,
+            loss_protection=settings.loss_protection,
         )
     )
     audio = RoomAudio(rooms, engine)

@@ -62,11 +62,14 @@ class BotOptions:
     seconds: float | None = None
     ice_addresses: tuple[str, ...] = ()
     relay_only: bool = False  # use only TURN-relayed candidates (the node's TURN servers)
+    loss_protection: bool = True  # SALON_LOSS_PROTECTION; False: the bench/loss.py baseline
 
 
 @dataclass
 class BotOutcome:
     packets_received: int = 0
+    octets_received: int = 0
+    concealed: dict[str, int] = field(default_factory=dict)  # lost frames: how each was filled
     seconds_heard: float = 0.0
     role: str | None = None
     room_url: str = ""
@@ -77,6 +80,8 @@ class BotOutcome:
         return json.dumps(
             {
                 "packets_received": self.packets_received,
+                "octets_received": self.octets_received,
+                "concealed": self.concealed,
                 "seconds_heard": round(self.seconds_heard, 2),
                 "role": self.role,
                 "room_url": self.room_url,
@@ -214,6 +219,7 @@ class Bot:
             speak=speak,
             ice_addresses=self.o.ice_addresses,
             configuration=configuration,
+            protect=self.o.loss_protection,
         )
         if self._recording is not None:
             self.peer.take_recording(self._recording)
@@ -315,6 +321,8 @@ class Bot:
         peer = self.peer
         return BotOutcome(
             packets_received=self._packets_before + (peer.packets_received if peer else 0),
+            octets_received=peer.octets_received if peer else 0,
+            concealed=peer.concealed if peer else {},
             seconds_heard=self._seconds_before + (peer.seconds_heard if peer else 0.0),
             role=self.role,
             room_url=room_url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -313,6 +314,8 @@ def _bot_options(
         seconds=seconds,
         ice_addresses=addresses,
         relay_only=relay_only,
+        loss_protection=os.environ.get("SALON_LOSS_PROTECTION", "true").strip().lower()
+        not in ("0", "false", "no", "off"),
     )
 
 

@@ -141,18 +141,21 @@ class BatchWriter:
         self.native = module is not None
         self.send_batch: SendBatch = module.send_batch if module is not None else send_batch_python
 
-    def write(self, items: Iterable[tuple[Downlink, bytes]], timestamp: int, level: bytes) -> None:
-        """Each (downlink, payload) gets one packet; downlinks that cannot batch write alone."""
+    def write(
+        self, items: Iterable[tuple[Downlink, bytes, int | None]], timestamp: int, level: bytes
+    ) -> None:
+        """Each (downlink, payload, payload type or None for Opus) gets one packet;
+        downlinks that cannot batch write alone."""
         entries: list[Entry] = []
         owners: list[Downlink] = []
         add_entry, add_owner = entries.append, owners.append
-        for downlink, payload in items:
-            entry = downlink.entry(payload)
+        for downlink, payload, payload_type in items:
+            entry = downlink.entry(payload, payload_type)
             if entry is not None:
                 add_entry(entry)
                 add_owner(downlink)
-            else:
-                downlink.write(payload, timestamp, level)  # not ready (no-op) or TURN
+            else:  # not ready (a no-op) or ICE-TCP
+                downlink.write(payload, timestamp, level, payload_type)
         self.send(entries, owners, timestamp, level)
 
     def send(

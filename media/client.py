@@ -28,11 +28,15 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcicetransport import parse_stun_turn_uri
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtpPacket, is_rtcp
 
-from media import ice
-from media.mixer import FRAME_SAMPLES, SAMPLE_RATE, dbov
+from media import ice, red, rtp
+from media.codec import OpusEncoder
+from media.conceal import Timeline
+from media.mixer import FRAME_SAMPLES, SAMPLE_RATE, Pcm, dbov
+from media.recovery import RedUnpacker
 from media.signaling import Answer, Offer, Renegotiate, SignalError, parse_node_message
 
 logger = logging.getLogger(__name__)
@@ -40,6 +44,15 @@ logger = logging.getLogger(__name__)
 SendMessage = Callable[[dict], Awaitable[None] | None]
 ReceiveMessage = Callable[[], Awaitable[dict]]
 HEARD_DBOV = -50.0  # a frame louder than this counts towards seconds_heard
+# The bot speaks as a browser does by default: mono Opus with in-band FEC (useinbandfec=1),
+# here at a fixed expected loss, and offers RED (Chrome's payload type 63) for what it hears.
+UPLINK_BITRATE = 64_000
+UPLINK_LOSS_PERCENT = 10
+RED_TYPE = 63
+# The bot's voice keeps the level it had through aiortc's encoder, which upmixes mono to
+# stereo at -3 dB (FFmpeg's centre mix level; measured: 0.706). A bot 3 dB louder made
+# Chromium's echo canceller duck its microphone (tests/browser/test_browser_ice_privacy.py).
+_LEVEL = 0.7071 / 32768.0
 
 
 class WavError(ValueError):
@@ -113,18 +126,24 @@ def rtc_configuration(data: Mapping[str, Any], relay_only: bool = False) -> RTCC
 
 
 class LoopTrack(MediaStreamTrack):
-    """Plays PCM (looped) or silence in real time, 20 ms per frame."""
+    """Plays PCM (looped) or silence in real time, 20 ms per frame.
+
+    With an ENCODER the frames leave already encoded (``av.Packet``: aiortc's sender then
+    only packs them), so the bot's uplink is mono Opus with in-band FEC like a browser's,
+    not aiortc's fixed 96 kbps stereo without FEC.
+    """
 
     kind = "audio"
 
-    def __init__(self, pcm: np.ndarray | None) -> None:
+    def __init__(self, pcm: np.ndarray | None, encoder: OpusEncoder | None = None) -> None:
         super().__init__()
         self._pcm = pcm
+        self._encoder = encoder
         self._pos = 0
         self._pts = 0
         self._start: float | None = None
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.AudioFrame | av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
@@ -139,6 +158,12 @@ class LoopTrack(MediaStreamTrack):
             idx = (self._pos + np.arange(FRAME_SAMPLES)) % len(self._pcm)
             chunk = self._pcm[idx]
             self._pos = (self._pos + FRAME_SAMPLES) % len(self._pcm)
+        if self._encoder is not None:
+            packet = av.Packet(self._encoder.encode(chunk.astype(np.float32) * _LEVEL))
+            packet.pts = self._pts
+            packet.time_base = fractions.Fraction(1, SAMPLE_RATE)
+            self._pts += FRAME_SAMPLES
+            return packet
         frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
@@ -160,11 +185,15 @@ class BotPeer:
         stun_servers: tuple[str, ...] = (),
         keep_audio: bool = True,
         configuration: RTCConfiguration | None = None,
+        protect: bool = True,
     ) -> None:
         """``speak`` (default: True when ``play`` is given) makes offers ``sendrecv``.
 
         ``configuration`` (ICE servers and policy, see :func:`rtc_configuration`) replaces
-        the plain ``stun_servers`` list."""
+        the plain ``stun_servers`` list. ``protect``: send in-band FEC, offer RED and
+        conceal lost packets in the recording (False: the baseline of bench/loss.py — a
+        lost frame is recorded as silence).
+        """
         self._send = send
         self._receive = receive
         self._pcm = read_wav(play) if play is not None else None
@@ -175,18 +204,35 @@ class BotPeer:
             servers = [RTCIceServer(urls=url) for url in stun_servers]
             configuration = RTCConfiguration(iceServers=servers)
         self.pc = RTCPeerConnection(configuration)
-        self._track = LoopTrack(self._pcm)
+        encoder = OpusEncoder(UPLINK_BITRATE, fec=protect)
+        encoder.set_packet_loss(UPLINK_LOSS_PERCENT if protect else 0)
+        self._track = LoopTrack(self._pcm, encoder)
+        self._protect = protect
+        self._timeline = Timeline(protect=protect)
+        self._unpacker = RedUnpacker()
+        self._red_type: int | None = None
+        self._opus_type: int | None = None
+        self._red_uplink = False
+        self._record_start = 0.0
+        self._recorded = 0  # samples written to the recording
         self._transceiver: RTCRtpTransceiver | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._keep_audio = keep_audio
         self._wav: wave.Wave_write | None = None
         self.chunks: list[tuple[float, np.ndarray]] = []  # (arrival monotonic time, pcm)
         self.packets_received = 0
+        self.octets_received = 0  # RTP payload bytes (RED included): the downlink's cost
         self.frames_heard = 0
         self.answers = 0
         self.errors: list[str] = []
         self.answered = asyncio.Event()
         self.pc.on("track", self._on_track)
+
+    @property
+    def concealed(self) -> dict[str, int]:
+        """How the recording's lost frames were filled: fec, plc, silent (baseline)."""
+        stats = self._timeline.stats
+        return {"fec": stats.fec, "plc": stats.plc, "silent": stats.silent}
 
     @property
     def seconds_heard(self) -> float:
@@ -204,6 +250,7 @@ class BotPeer:
             self._wav.setnchannels(1)
             self._wav.setsampwidth(2)
             self._wav.setframerate(SAMPLE_RATE)
+            self._record_start = time.monotonic()
         await self._offer()
         if self._receive is not None:
             self._spawn(self._pump())
@@ -213,6 +260,7 @@ class BotPeer:
         parsed = parse_node_message(message)
         if isinstance(parsed, Answer):
             await self.pc.setRemoteDescription(RTCSessionDescription(parsed.sdp, "answer"))
+            self._learn_types(parsed.sdp)
             self.answers += 1
             self.answered.set()
         elif isinstance(parsed, Renegotiate):
@@ -231,6 +279,7 @@ class BotPeer:
     def take_recording(self, other: BotPeer) -> None:
         """Go on writing OTHER's WAV (a bot's new connection after a reconnect)."""
         self._wav, other._wav = other._wav, None
+        self._record_start, self._recorded = other._record_start, other._recorded
 
     def heard_since(self, since: float) -> np.ndarray:
         """PCM (mono int16) received after monotonic time ``since``."""
@@ -245,7 +294,13 @@ class BotPeer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._wav is not None:
+            self._record(self._timeline.flush())
         if self._wav is not None and not keep_recording:
+            # the recording is as long as the session: what never arrived is silence
+            missing = int((time.monotonic() - self._record_start) * SAMPLE_RATE) - self._recorded
+            if missing > 0:
+                self._wav.writeframes(np.zeros(missing, dtype="<i2").tobytes())
             self._wav.close()
             self._wav = None
 
@@ -259,7 +314,12 @@ class BotPeer:
             await self.pc.setLocalDescription(offer)
         local = self.pc.localDescription
         assert local is not None
-        result = self._send(Offer(sdp=local.sdp).serialize())
+        sdp = local.sdp
+        assert self._transceiver is not None
+        opus = [c for c in self._transceiver._codecs if c.mimeType.lower() == "audio/opus"]
+        if self._protect and opus and opus[0].payloadType is not None:
+            sdp = red.offer_red(sdp, RED_TYPE, opus[0].payloadType)
+        result = self._send(Offer(sdp=sdp).serialize())
         if inspect.isawaitable(result):
             await result
 
@@ -273,16 +333,95 @@ class BotPeer:
                 logger.warning("bot: bad message from node: %s", exc)
                 self.errors.append(str(exc))
 
+    def _learn_types(self, answer: str) -> None:
+        """The negotiated Opus and RED payload types (aiortc itself drops RED)."""
+        assert self._transceiver is not None
+        opus = [c for c in self._transceiver._codecs if c.mimeType.lower() == "audio/opus"]
+        self._opus_type = opus[0].payloadType if opus else None
+        reds = red.sdp_red_codecs(answer) if self._protect else []
+        self._red_type = reds[0].payloadType if reds else None
+        if reds and not self._red_uplink:
+            self._send_red(self._transceiver.sender.transport)
+        if reds and all(c.mimeType.lower() != red.RED_MIME for c in self._transceiver._codecs):
+            # aiortc's router drops packets of a payload type the receiver was not started
+            # with; its receiver starts after ICE and DTLS (a task setRemoteDescription
+            # spawns), so RED added now is registered. aiortc never decodes RED itself:
+            # the hook above hands it each RED packet's primary as plain Opus.
+            self._transceiver._codecs = [*self._transceiver._codecs, reds[0]]
+
+    def _send_red(self, transport: RTCDtlsTransport) -> None:
+        """Send our Opus frames as RED (each with the previous frame), as Chrome does.
+
+        aiortc's sender cannot send a payload type it has no encoder for; its packets are
+        rewritten on their way to SRTP (``RTCDtlsTransport._send_rtp``): same header, the
+        payload type set to RED's and the payload replaced by RED built from the last two.
+        """
+        original = transport._send_rtp
+        history = red.RedStream(depth=1)
+        self._red_uplink = True
+
+        async def send_rtp(data: bytes) -> None:
+            opus, red_type = self._opus_type, self._red_type
+            if is_rtcp(data) or opus is None or red_type is None or data[1] & 0x7F != opus:
+                await original(data)
+                return
+            head = rtp.header_length(data)
+            history.push(data[head:], int.from_bytes(data[4:8], "big"))
+            marker = data[1] & 0x80
+            await original(data[:1] + bytes([marker | red_type]) + data[2:head]
+                           + history.payload(opus))  # fmt: skip
+
+        transport._send_rtp = send_rtp  # type: ignore[method-assign]
+
     def _count_packets(self, transceiver: RTCRtpTransceiver) -> None:
-        """Count RTP packets at the receiver's documented raw hook, then let aiortc go on."""
+        """Take RTP packets at the receiver's documented raw hook, then let aiortc go on.
+
+        The recording is written from here, on the sender's RTP timeline (lost frames
+        concealed, never dropped: media/conceal.py); aiortc's own jitter buffer and decoder
+        still run for ``chunks``/``seconds_heard`` and its receiver reports, and get a RED
+        packet's primary frame as plain Opus (aiortc does not know RED).
+        """
         receiver = transceiver.receiver
         original = receiver._handle_rtp_packet
 
         async def counting(packet: RtpPacket, arrival_time_ms: int) -> None:
             self.packets_received += 1
+            self.octets_received += len(packet.payload)
+            is_red = packet.payload_type == self._red_type and self._opus_type is not None
+            restarts = self._timeline.restarts
+            for seq, timestamp, payload in self._unpacker.unpack(
+                packet.sequence_number, packet.timestamp, packet.payload, is_red
+            ):
+                self._record(self._timeline.push(seq, timestamp, payload))
+            if self._timeline.restarts != restarts:
+                self._pad_to_now()  # the sender restarted: the outage was silence
+            if is_red:
+                packet = _primary(packet, self._opus_type or 0)
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = counting  # type: ignore[method-assign]
+
+    def _pad_to_now(self) -> None:
+        """Silence up to the present, on the wall clock (before the last frames written)."""
+        if self._wav is None or not self._recorded:
+            return
+        missing = int((time.monotonic() - self._record_start) * SAMPLE_RATE) - self._recorded
+        if missing > 0:
+            self._wav.writeframes(np.zeros(missing, dtype="<i2").tobytes())
+            self._recorded += missing
+
+    def _record(self, frames: list[Pcm]) -> None:
+        if self._wav is None or not frames:
+            return
+        if not self._recorded:  # the first sound: the time before it was silence
+            lead = int((time.monotonic() - self._record_start) * SAMPLE_RATE)
+            lead -= len(frames) * FRAME_SAMPLES
+            if lead > 0:
+                self._wav.writeframes(np.zeros(lead, dtype="<i2").tobytes())
+                self._recorded += lead
+        pcm = np.clip(np.concatenate(frames) * 32768.0, -32768, 32767).astype("<i2")
+        self._wav.writeframes(pcm.tobytes())
+        self._recorded += len(pcm)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
@@ -307,10 +446,26 @@ class BotPeer:
                 self.frames_heard += 1
             if self._keep_audio:
                 self.chunks.append((time.monotonic(), pcm16))
-            if self._wav is not None:
-                self._wav.writeframes(pcm16.tobytes())
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _primary(packet: RtpPacket, opus_type: int) -> RtpPacket:
+    """A RED packet as the plain Opus packet of its primary frame (same header otherwise)."""
+    try:
+        primary = red.parse(packet.payload)[-1].payload
+    except red.RedError:
+        primary = b""
+    plain = RtpPacket(
+        payload_type=opus_type,
+        marker=packet.marker,
+        sequence_number=packet.sequence_number,
+        timestamp=packet.timestamp,
+        ssrc=packet.ssrc,
+        payload=primary,
+    )
+    plain.extensions = packet.extensions
+    return plain

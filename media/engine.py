@@ -30,7 +30,7 @@ import logging
 import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,12 +39,15 @@ from aiortc.rtcicetransport import parse_stun_turn_uri
 
 from media.batch import BatchWriter
 from media.codec import OpusEncoder
+from media.conceal import ConcealStats
+from media.fanout import Downlink
 from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
 from media.participants import Participants, SendToParticipant
 from media.port import MediaPort
+from media.red import RedStreams
 from media.rtp import audio_level_byte
-from media.session import ParticipantSession, Uplink
+from media.session import ParticipantSession, Uplink, protected_jitter
 from media.ticker import Ticker, make_ticker
 
 logger = logging.getLogger(__name__)
@@ -78,6 +81,8 @@ class MediaConfig:
         return self.ice_addresses[0] if len(self.ice_addresses) == 1 else "0.0.0.0"
     native_fanout: bool = True  # media/_fastpath.c when built; False: the Python path
     tick: str = "thread"  # where the 20 ms clock runs: "thread" or "loop" (media/ticker.py)
+    # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); off = baseline
+    loss_protection: bool = True
 
 
 class TrunkPort(Protocol):
@@ -87,13 +92,20 @@ class TrunkPort(Protocol):
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
     ) -> None: ...
 
+    @property
+    def listener_loss(self) -> int:
+        """Worst loss percentage the remote node's listeners report (feeds in-band FEC)."""
+        ...
+
 
 class RemoteSpeaker:
     """A remote participant's uplink: packets from the trunk, our jitter buffer, a decoder."""
 
-    def __init__(self, trunk: TrunkPort) -> None:
+    def __init__(self, trunk: TrunkPort, stretch: bool) -> None:
         self.trunk = trunk
-        self.uplink = Uplink(JitterBuffer(prefetch=2, max_depth=6))
+        # one packet ahead: FEC (media/conceal.py); stretch: a late packet is not a lost one
+        jitter = protected_jitter() if stretch else JitterBuffer(prefetch=2, max_depth=6)
+        self.uplink = Uplink(jitter)
 
 
 class RoomMedia:
@@ -119,9 +131,11 @@ class RoomMedia:
         self._participants = Participants(
             room_id, config, send, port, on_answered=self._answered, on_left=self._left
         )
-        self._encoder = OpusEncoder(config.bitrate)
+        self._encoder = OpusEncoder(config.bitrate, fec=config.loss_protection)
         self._writer = BatchWriter(config.native_fanout)
         self._minus_encoders: dict[str, OpusEncoder] = {}
+        self._red = RedStreams() if config.loss_protection else None
+        self.conceal_stats = ConcealStats()
         self._meter = LevelMeter(window=5)  # 100 ms → at most 10 level events a second
         self._timestamp = secrets.randbits(32)
         self._ticks = 0
@@ -143,6 +157,8 @@ class RoomMedia:
         """Node's decision; False cuts the participant's audio at the node immediately."""
         if not allowed:
             self._minus_encoders.pop(participant, None)
+            if self._red is not None:
+                self._red.forget(participant)
         self._participants.set_can_speak(participant, allowed)
 
     async def remove(self, participant: str) -> None:
@@ -164,6 +180,8 @@ class RoomMedia:
 
     async def _left(self, participant: str) -> None:
         self._minus_encoders.pop(participant, None)
+        if self._red is not None:
+            self._red.forget(participant)
         if self._participants.empty and not self._trunks:
             await self._stop_mixer()
 
@@ -185,13 +203,19 @@ class RoomMedia:
     def add_remote(self, participant: str, trunk: TrunkPort) -> None:
         """A participant whose audio arrives over TRUNK (a user of another node)."""
         if participant not in self._remote:
-            self._remote[participant] = RemoteSpeaker(trunk)
+            self._remote[participant] = RemoteSpeaker(trunk, self._config.loss_protection)
 
-    def push_remote(self, participant: str, sequence: int, payload: bytes) -> None:
+    def push_remote(
+        self, participant: str, sequence: int, payload: bytes, redundant: bool = False
+    ) -> None:
         remote = self._remote.get(participant)
         if remote is None or not self._participants.may_speak(participant):
             return  # cut at the origin: the relay node cannot make anyone heard
-        remote.uplink.push(sequence, payload)
+        remote.uplink.push(sequence, payload, redundant)
+
+    @property
+    def loss_protection(self) -> bool:
+        return self._config.loss_protection
 
     @property
     def ticks(self) -> int:
@@ -260,18 +284,22 @@ class RoomMedia:
             if name in participants or name in self._remote:
                 encoder = self._minus_encoders.get(name)
                 if encoder is None:
-                    encoder = self._minus_encoders[name] = OpusEncoder(self._config.bitrate)
+                    encoder = self._minus_encoders[name] = OpusEncoder(
+                        self._config.bitrate, fec=self._config.loss_protection
+                    )
+                    encoder.set_packet_loss(self._encoder.packet_loss)
                 personal[name] = encoder.encode(minus.get(name, room_mix))
+        if self._red is not None:
+            self._red.keep(main, personal, timestamp)
         self.fan_out(main, personal, timestamp, level_byte)
         for trunk in trunks:  # the trunk's socket belongs to the loop
             self._on_loop(trunk.send_tick, main, personal, timestamp, level_byte)
 
     def _decode(self, name: str, uplink: Uplink, frames: dict[str, Pcm]) -> None:
         """Take one packet of a speaker (local or remote) into this tick's frames and levels."""
-        payload = uplink.pop()
-        if payload is None:
+        pcm = uplink.next_frame(self._config.loss_protection, self.conceal_stats)
+        if pcm is None:
             return
-        pcm = uplink.decoder.decode(payload)
         frames[name] = pcm
         self._meter.add(name, dbov(pcm))
 
@@ -286,21 +314,44 @@ class RoomMedia:
         """
         get_personal = personal.get
         sessions = list(self._participants.sessions())  # a copy: the loop may change it
-        self._writer.write(
-            (
-                (session.downlink, get_personal(name, main))
-                for name, session in sessions
-                if session.downlink is not None
-            ),
-            timestamp,
-            level_byte,
-        )
+        red = self._red
+
+        def payloads() -> Iterator[tuple[Downlink, bytes, int | None]]:
+            for name, session in sessions:
+                downlink = session.downlink
+                if downlink is None:
+                    continue
+                if red is not None and downlink.sends_red:  # built once a tick, shared
+                    yield downlink, red.payload(name, downlink.payload_type), downlink.red_type
+                else:
+                    yield downlink, get_personal(name, main), None
+
+        self._writer.write(payloads(), timestamp, level_byte)
         if self._ticks % STATS_EVERY_TICKS == 0:
             ntp = clock.current_ntp_time()
             for _, session in sessions:
                 if session.downlink is not None:
                     session.downlink.sync_sender_stats(timestamp, ntp)
+            if self._config.loss_protection:
+                self._update_fec(sessions)
 
+    def _update_fec(self, sessions: list[tuple[str, ParticipantSession]]) -> None:
+        """Tell the encoders the worst loss that RED does not cover (libopus sizes its FEC).
+
+        In-band FEC is paid by every listener (libopus moves bits from the frame to its
+        low-bit-rate copy: PESQ-wb of a 32 kbit/s stream drops ≈ 0.2 at 10 %), so it is
+        sized for lossy listeners that cannot take RED, and for relay nodes' such listeners.
+        """
+        reported = [s.loss.percent for _, s in sessions if s.loss.lossy and not _red(s)]
+        reported += [trunk.listener_loss for trunk in list(self._trunks)]
+        percent = min(max(reported, default=0), 30)
+        self._encoder.set_packet_loss(percent)
+        for encoder in list(self._minus_encoders.values()):
+            encoder.set_packet_loss(percent)
+
+
+def _red(session: ParticipantSession) -> bool:
+    return session.downlink is not None and session.downlink.red_type is not None
 
 async def _stun_address(url: str) -> tuple[str, int] | None:
     """``stun:host[:port]`` resolved to one IPv4 address (None, logged, when it cannot be)."""

@@ -61,6 +61,7 @@ from media.batch import (
 )
 from media.lite import LiteConnection
 from media.port import MediaPath
+from media.red import RED_MIME, LossReports
 from media.rtp import AUDIO_LEVEL_URI, MID_URI, extension_block, one_byte_element
 from media.srtp import outbound_rtp_session
 
@@ -137,6 +138,8 @@ class Downlink:
     name: str
     transceiver: RTCRtpTransceiver
     sequence: int
+    loss: LossReports = field(default_factory=LossReports)  # the listener's RTCP reports
+    red_type: int | None = field(init=False, default=None)  # negotiated audio/red, if any
     dtls: RTCDtlsTransport = field(init=False)
     ssrc: int = field(init=False)
     payload_type: int = field(init=False)
@@ -173,6 +176,8 @@ class Downlink:
         if opus[0].payloadType is None:
             raise NotReady("Opus has no payload type")
         self.payload_type = opus[0].payloadType
+        red = [c.payloadType for c in t._codecs if c.mimeType.lower() == RED_MIME]
+        self.red_type = red[0] if red else None
         self.dtls = t.sender.transport
         self.ssrc = t.sender._ssrc
         ids = {e.uri: e.id for e in t._headerExtensions}
@@ -189,6 +194,15 @@ class Downlink:
         else:
             self.ext_head, self.ext_tail = block, b""
         self._target = None  # rebuilt from the new parameters on the next packet
+
+    @property
+    def sends_red(self) -> bool:
+        """RED for this listener: it negotiated ``audio/red`` and reports loss."""
+        return self.red_type is not None and self.loss.lossy
+
+    def skip(self, frames: int) -> None:
+        """Leave a gap of FRAMES sequence numbers: the listener conceals what is missing."""
+        self.sequence = (self.sequence + frames) & 0xFFFF
 
     @property
     def ready(self) -> bool:

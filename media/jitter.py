@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from media.rtp import seq_diff
 
 PayloadOrGap = bytes | None
+BURST_EXCESS = 3  # frames above target after which stretch mode skips quiet frames at once
 
 
 @dataclass
@@ -25,11 +26,18 @@ class JitterStats:
     lost: int = 0
     late: int = 0
     dropped: int = 0
+    recovered: int = 0  # gaps filled from a redundant copy before their turn
+    stretched: int = 0  # ticks concealed while waiting for a late packet (stretch)
 
 
 class JitterBuffer:
     def __init__(
-        self, prefetch: int = 1, max_depth: int = 5, idle_reset: int = 10, shrink_after: int = 50
+        self,
+        prefetch: int = 1,
+        max_depth: int = 5,
+        idle_reset: int = 10,
+        shrink_after: int = 50,
+        stretch: bool = False,
     ) -> None:
         if prefetch < 1 or max_depth < prefetch:
             raise ValueError("need 1 <= prefetch <= max_depth")
@@ -37,6 +45,11 @@ class JitterBuffer:
         self.max_depth = max_depth
         self.idle_reset = idle_reset  # consecutive empty ticks before we re-prime
         self.shrink_after = shrink_after  # ticks of standing excess before dropping one
+        self.stretch = stretch
+        self._owed = 0  # ticks concealed while waiting for _next (stretch)
+        # stretch mode shrinks in quiet frames: a standing excess sets this, the player
+        # (media/conceal.py) skips the next quiet frame it decodes
+        self.may_skip = False
         self.stats = JitterStats()
         self._packets: dict[int, bytes] = {}
         self._next: int | None = None  # sequence number to play at the next pop
@@ -52,8 +65,16 @@ class JitterBuffer:
     def playing(self) -> bool:
         return self._playing
 
-    def push(self, sequence: int, payload: bytes) -> None:
-        self.stats.received += 1
+    def push(self, sequence: int, payload: bytes, redundant: bool = False) -> None:
+        """Queue one packet; REDUNDANT (a copy from RED/trunk redundancy) only fills a gap."""
+        if redundant:
+            if sequence in self._packets or self._next is None:
+                return
+            if not 0 <= seq_diff(sequence, self._next) <= self.max_depth:
+                return  # already played (concealed) past it, or not near the playout point
+            self.stats.recovered += 1
+        else:
+            self.stats.received += 1
         if self._next is not None:
             distance = seq_diff(sequence, self._next)
             if abs(distance) > 0x3000:
@@ -70,16 +91,27 @@ class JitterBuffer:
             self._trim()
 
     def pop(self) -> PayloadOrGap | None:
-        """The payload for this tick, ``b""`` for a lost packet (conceal), None when idle."""
+        """The payload for this tick, ``b""`` for a lost packet (conceal), None when idle.
+
+        With ``stretch``, an empty buffer is an underrun, not a loss: the tick is concealed
+        but the packet keeps its turn, so a late packet is played (20 ms later) instead of
+        dropped — a late packet costs one concealed frame instead of two. If a later packet
+        shows up first, the one waited for is lost and the concealed tick was its turn.
+        """
         if not self._playing:
             if self._next is None or len(self._packets) < self.prefetch:
                 return None
             self._playing = True
         assert self._next is not None
         payload = self._packets.pop(self._next, None)
-        self._next = (self._next + 1) & 0xFFFF
+        if payload is None and self._owed and self._packets:
+            self._owed -= 1  # it never came: its turn was the tick we concealed
+            self._next = (self._next + 1) & 0xFFFF
+            payload = self._packets.pop(self._next, None)
         if payload is not None:
+            self._next = (self._next + 1) & 0xFFFF
             self._empty_ticks = 0
+            self._owed = 0
             self.stats.played += 1
             self._watch_excess()
             return payload
@@ -88,28 +120,56 @@ class JitterBuffer:
             if self._empty_ticks >= self.idle_reset:
                 self.reset()
                 return None
+            if self.stretch:
+                self._owed += 1
+                self.stats.stretched += 1
+                return b""
+        self._next = (self._next + 1) & 0xFFFF
         self.stats.lost += 1
         return b""
+
+    def peek(self) -> bytes | None:
+        """The packet the next ``pop`` will return, if it is here (for FEC recovery)."""
+        return self._packets.get(self._next) if self._next is not None else None
 
     def reset(self) -> None:
         self._packets.clear()
         self._next = None
         self._playing = False
+        self._owed = 0
+        self.may_skip = False
         self._empty_ticks = 0
         self._window = 0
 
     def _watch_excess(self) -> None:
         """Drop the oldest packet after a full window in which we never ran down to target."""
         left = len(self._packets) - (self.prefetch - 1)  # excess over what playout needs
+        if self.stretch and left >= BURST_EXCESS:
+            self.may_skip = True  # a burst (a sender's stall): give it back at the next pause
         self._min_left = left if self._window == 0 else min(self._min_left, left)
         self._window += 1
         if self._window < self.shrink_after:
             return
         self._window = 0
         if self._min_left >= 1 and self._next is not None:
+            if self.stretch:
+                self.may_skip = True  # the player skips a quiet frame (``skip``)
+                return
             self._packets.pop(self._next, None)
             self._next = (self._next + 1) & 0xFFFF
             self.stats.dropped += 1
+
+    def skip(self) -> bytes | None:
+        """Drop one frame of standing excess now (the player found a quiet one): the packet
+        after it, which plays in its place, or None when there is nothing to skip to."""
+        if not self.may_skip or self._next is None or self._next not in self._packets:
+            return None
+        self.may_skip = False
+        self.stats.dropped += 1
+        payload = self._packets.pop(self._next)
+        self._next = (self._next + 1) & 0xFFFF
+        self.stats.played += 1
+        return payload
 
     def _trim(self) -> None:
         """Drop the oldest packets so the depth is back to ``prefetch``."""
@@ -120,3 +180,4 @@ class JitterBuffer:
                 del self._packets[seq]
                 self.stats.dropped += 1
         self._next = keep_from
+        self._owed = 0

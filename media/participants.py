@@ -226,6 +226,7 @@ class Participants:
             may_speak=lambda: self._can_speak.get(participant, False),
             on_failed=self._connection_failed,
             forward=upstream.forward_for(participant) if upstream is not None else None,
+            protect=self._config.loss_protection,
         )
 
     async def _ice(self, participant: str, message: Ice) -> None:

@@ -22,14 +22,19 @@ from nacl.public import PrivateKey, PublicKey
 
 from media.batch import BatchWriter
 from media.engine import STATS_EVERY_TICKS, MediaConfig, RoomMedia
+from media.fanout import Downlink
+from media.mixer import FRAME_SAMPLES
 from media.participants import Forward, Participants, SendToParticipant
 from media.port import MediaPort, TrunkHandler
+from media.recovery import Gap, Redundancy, StreamRecovery
+from media.red import RedStream
 from media.session import ParticipantSession
 from media.trunk import Direction, Frame, Kind, Sealer, TrunkError
 
 logger = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 1.0
+TRUNK_REDUNDANCY = 2  # earlier frames repeated in each trunk datagram (docs/media.md)
 Address = tuple[str, int]
 
 
@@ -74,6 +79,10 @@ class OriginTrunk:
         self.packets_received = 0
         self.rejected = 0
         self.last_heard = time.monotonic()
+        self.listener_loss = 0  # worst loss % B's listeners report (B's keepalives say)
+        depth = TRUNK_REDUNDANCY if room.loss_protection else 0
+        self._redundancy: dict[int, Redundancy] = {0: Redundancy(depth)}
+        self._depth = depth
         room.attach_trunk(self)
 
     def add_stream(self, stream: int, participant: str) -> None:
@@ -82,6 +91,7 @@ class OriginTrunk:
             raise TrunkError("stream ids are 1-65535 (0 is the room mix)")
         self.streams[stream] = participant
         self._stream_of[participant] = stream
+        self._redundancy.setdefault(stream, Redundancy(self._depth))
         self.room.add_remote(participant, self)
 
     def set_can_speak(self, participant: str, allowed: bool) -> None:
@@ -95,12 +105,15 @@ class OriginTrunk:
             return
         level = level_byte[0] if level_byte else 127
         seq = self.packets_sent & 0xFFFF
-        self.sock.send(self.sealer.seal(Frame(Kind.MIX, 0, seq, timestamp, level, main)), self.peer)
+        earlier = self._redundancy[0].blocks(timestamp, main)
+        mix = Frame(Kind.MIX, 0, seq, timestamp, level, main, earlier)
+        self.sock.send(self.sealer.seal(mix), self.peer)
         self.packets_sent += 1
         for participant, stream in self._stream_of.items():
             payload = personal.get(participant)
             if payload is not None:
-                frame = Frame(Kind.MINUS, stream, seq, timestamp, level, payload)
+                earlier = self._redundancy[stream].blocks(timestamp, payload)
+                frame = Frame(Kind.MINUS, stream, seq, timestamp, level, payload, earlier)
                 self.sock.send(self.sealer.seal(frame), self.peer)
                 self.packets_sent += 1
 
@@ -122,6 +135,12 @@ class OriginTrunk:
             participant = self.streams.get(frame.stream)
             if participant is not None:
                 self.room.push_remote(participant, frame.seq, frame.payload)
+                for block in frame.redundant:  # fills a gap left by a lost datagram
+                    steps = block.offset // FRAME_SAMPLES
+                    seq = (frame.seq - steps) & 0xFFFF
+                    self.room.push_remote(participant, seq, block.payload, redundant=True)
+        elif frame.kind is Kind.KEEPALIVE and frame.payload:
+            self.listener_loss = min(frame.payload[0], 100)
 
     async def close(self) -> None:
         await self.room.detach_trunk(self)
@@ -159,6 +178,9 @@ class RelayRoom:
         self.packets_to_origin = 0
         self.rejected = 0
         self.last_heard = time.monotonic()
+        self._protect = config.loss_protection
+        self._recovery: dict[int, StreamRecovery] = {}  # per trunk stream (0: the mix)
+        self._red: dict[int, RedStream] = {}  # what lossy local listeners get, per stream
         self._participants = Participants(room_id, config, send, port, upstream=self)
         self._writer = BatchWriter(config.native_fanout)
         self._mixes = 0  # MIX frames fanned out (sender reports are synced every 50)
@@ -196,6 +218,8 @@ class RelayRoom:
             port = self.sock.port
             self.sock.close()
             self.sock = TrunkEnd(port, trunk_id, self._received)
+        self._recovery.clear()  # a new origin mixer: new timestamps
+        self._red.clear()
 
     def stream_for(self, participant: str) -> int:
         """The stream id of one of our users (announced to A on the control channel)."""
@@ -210,9 +234,11 @@ class RelayRoom:
     def forward_for(self, participant: str) -> Forward:
         """``Upstream``: a local speaker's packets go to A untouched, as they arrive."""
         stream = self.stream_for(participant)
+        redundancy = Redundancy(TRUNK_REDUNDANCY if self._protect else 0)
 
         def relay_uplink(seq: int, timestamp: int, payload: bytes) -> None:
-            frame = Frame(Kind.UPLINK, stream, seq & 0xFFFF, timestamp, 127, payload)
+            earlier = redundancy.blocks(timestamp, payload)
+            frame = Frame(Kind.UPLINK, stream, seq & 0xFFFF, timestamp, 127, payload, earlier)
             self.sock.send(self.sealer.seal(frame), self.origin)
             self.packets_to_origin += 1
 
@@ -232,9 +258,7 @@ class RelayRoom:
         self.packets_from_origin += 1
         level = bytes([frame.level])  # A's RFC 6464 byte, passed through
         if frame.kind is Kind.MIX:  # one batch for every local listener
-            payload = frame.payload
-            listeners = self._participants.listener_downlinks()
-            self._writer.write(((d, payload) for d in listeners), frame.timestamp, level)
+            self._forward(frame, level, self._participants.listener_downlinks())
             self._mixes += 1
             if self._mixes % STATS_EVERY_TICKS == 0:  # about once a second, as an origin does
                 self._sync_sender_stats(frame.timestamp)
@@ -242,7 +266,7 @@ class RelayRoom:
             speaker = self._by_stream.get(frame.stream)
             own = self._participants.downlink_of(speaker) if speaker is not None else None
             if own is not None:
-                self._writer.write([(own, frame.payload)], frame.timestamp, level)
+                self._forward(frame, level, [own])
 
     def _sync_sender_stats(self, rtp_timestamp: int) -> None:
         """Our downlinks' RTCP sender reports count what the batches really sent."""
@@ -251,12 +275,55 @@ class RelayRoom:
             if session.downlink is not None:
                 session.downlink.sync_sender_stats(rtp_timestamp, ntp)
 
+    def _forward(self, frame: Frame, level: bytes, downlinks: list[Downlink]) -> None:
+        """Write one trunk frame to DOWNLINKS (one batch), after what its redundancy recovers.
+
+        Frames lost on the trunk come back from the next datagram's copies; what is still
+        missing is a gap in each listener's sequence numbers, concealed by the listener
+        (media/recovery.py says why the relay does not decode). Listeners that report loss
+        and negotiated RED get this stream's frames as RED, built here once per frame.
+        """
+        if not self._protect:
+            payload = frame.payload
+            self._writer.write(((d, payload, None) for d in downlinks), frame.timestamp, level)
+            return
+        recovery = self._recovery.setdefault(frame.stream, StreamRecovery())
+        red = self._red.setdefault(frame.stream, RedStream(depth=1))
+        for item in recovery.receive(frame.timestamp, frame.payload, list(frame.redundant)):
+            if isinstance(item, Gap):
+                for downlink in downlinks:
+                    downlink.skip(item.frames)
+                continue
+            timestamp, payload = item
+            red.push(payload, timestamp)
+            self._writer.write(
+                (
+                    (d, red.payload(d.payload_type), d.red_type)
+                    if d.sends_red
+                    else (d, payload, None)
+                    for d in downlinks
+                ),
+                timestamp,
+                level,
+            )
+
     async def _keep_alive(self) -> None:
         """Opens the path through B's NAT and tells A where to send (and that we live)."""
         while True:
-            frame = Frame(Kind.KEEPALIVE, 0, 0, 0, 127, b"")
+            # the payload: the worst loss % our listeners report, for A's in-band FEC
+            frame = Frame(Kind.KEEPALIVE, 0, 0, 0, 127, bytes([self.listener_loss()]))
             self.sock.send(self.sealer.seal(frame), self.origin)
             await asyncio.sleep(KEEPALIVE_SECONDS)
+
+    def listener_loss(self) -> int:
+        """The worst loss % our local listeners report that RED does not cover (A's FEC)."""
+        sessions = [s for s in map(self.session, self.participants) if s is not None]
+        reported = [
+            s.loss.percent
+            for s in sessions
+            if s.loss.lossy and (s.downlink is None or s.downlink.red_type is None)
+        ]
+        return min(max(reported, default=0), 100)
 
     async def close(self) -> None:
         self._keepalive.cancel()

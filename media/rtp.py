@@ -53,6 +53,20 @@ def pack_header(
     )
 
 
+def header_length(packet: bytes) -> int:
+    """Bytes before the payload of an RTP packet: fixed header, CSRCs, extension block."""
+    if len(packet) < 12:
+        raise ValueError("RTP packet shorter than its fixed header")
+    length = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10:
+        if len(packet) < length + 4:
+            raise ValueError("RTP header extension runs past the packet")
+        length += 4 + 4 * int.from_bytes(packet[length + 2 : length + 4], "big")
+    if len(packet) < length:
+        raise ValueError("RTP header runs past the packet")
+    return length
+
+
 def seq_diff(a: int, b: int) -> int:
     """Signed distance a - b between 16-bit sequence numbers, in -32768..32767."""
     return ((a - b + 0x8000) & 0xFFFF) - 0x8000

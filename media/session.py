@@ -24,14 +24,18 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpRrPacket, RtcpSrPacket, RtpPacket
 from aiortc.sdp import candidate_from_sdp
 
 from media import ice, lite, rtcp
 from media.codec import OpusDecoder
+from media.conceal import ConcealStats, next_frame
 from media.fanout import Downlink, IdleTrack, NotReady
 from media.jitter import JitterBuffer
+from media.mixer import Pcm
 from media.port import MediaPort
+from media.recovery import RedUnpacker
+from media.red import RED_MIME, LossReports, sdp_red_codecs
 from media.signaling import Ice, SignalError
 
 logger = logging.getLogger(__name__)
@@ -137,30 +141,65 @@ def _ice_ufrag(sdp: str) -> str | None:
     return None
 
 
+def _types(transceiver: RTCRtpTransceiver, mime: str) -> frozenset[int]:
+    return frozenset(
+        c.payloadType
+        for c in transceiver._codecs
+        if c.mimeType.lower() == mime and c.payloadType is not None
+    )
+
+
 def _random_sequence() -> int:
     return secrets.randbelow(0x8000)  # lower half: avoids early wrap, as aiortc does
+
+
+def protected_jitter() -> JitterBuffer:
+    """A speaker's jitter buffer when loss protection is on (local and trunk speakers).
+
+    Each underrun (a packet later than the 20 ms of slack) adds 20 ms that stays until
+    5 s pass without needing it; shrinking every second instead made a machine with
+    bursty scheduling pay one concealed frame and one skipped frame per second. A burst
+    (a sender that stalled, then sent what it owed) is kept, up to 240 ms, and given back
+    one quiet frame at a time instead of trimming speech away.
+    """
+    return JitterBuffer(prefetch=2, max_depth=12, shrink_after=250, stretch=True)
 
 
 class Uplink:
     """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap.
 
+    Prefetch 2: the jitter buffer keeps one packet ahead of playout, so when a packet is
+    missing the next one is usually already here and its in-band FEC rebuilds the lost
+    frame (media/conceal.py); the price is 20 ms of latency on the uplink. With protection
+    the buffer also stretches on an underrun and gives the frame back only in a quiet
+    moment after 5 s without needing it (``protected_jitter``).
+
     The event loop pushes (the tap, a relay trunk) while the mixer pops, possibly on the
     node's tick thread (media/ticker.py): the buffer is only touched under ``_lock``.
     """
 
-    def __init__(self, jitter: JitterBuffer | None = None) -> None:
-        self.jitter = jitter if jitter is not None else JitterBuffer(prefetch=1, max_depth=5)
+    def __init__(self, jitter: JitterBuffer | None = None, protect: bool = True) -> None:
+        if jitter is None:
+            jitter = protected_jitter() if protect else JitterBuffer(prefetch=1, max_depth=5)
+        self.jitter = jitter
         self.decoder = OpusDecoder()
         self.opus_types: frozenset[int] = frozenset()
+        self.red_types: frozenset[int] = frozenset()
+        self.unpacker = RedUnpacker()
         self._lock = threading.Lock()
 
-    def push(self, sequence: int, payload: bytes) -> None:
+    def push(self, sequence: int, payload: bytes, redundant: bool = False) -> None:
         with self._lock:
-            self.jitter.push(sequence, payload)
+            self.jitter.push(sequence, payload, redundant)
 
     def pop(self) -> bytes | None:
         with self._lock:
             return self.jitter.pop()
+
+    def next_frame(self, protect: bool, stats: ConcealStats) -> Pcm | None:
+        """This tick's frame (decoded, recovered from FEC or concealed); None when idle."""
+        with self._lock:
+            return next_frame(self.jitter, self.decoder, protect, stats)
 
     def reset(self) -> None:
         with self._lock:
@@ -177,6 +216,7 @@ class ParticipantSession:
         may_speak: Callable[[], bool],
         on_failed: Callable[[str], None],
         forward: Callable[[int, int, bytes], None] | None = None,
+        protect: bool = True,
     ) -> None:
         """``forward(seq, timestamp, payload)``: relay the speaker's packets untouched
         (a relay node sends them on to the origin) instead of buffering them here.
@@ -190,7 +230,9 @@ class ParticipantSession:
         self._may_speak = may_speak
         self._forward = forward
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.uplink = Uplink()
+        self._protect = protect
+        self.loss = LossReports()  # what this participant's receiver reports say
+        self.uplink = Uplink(protect=protect)
         self.downlink: Downlink | None = None
         self.transceiver: RTCRtpTransceiver | None = None
         self._track = IdleTrack()
@@ -253,6 +295,9 @@ class ParticipantSession:
                 self.transceiver = transceiver
                 transceiver.sender.replaceTrack(self._track)
                 self._tap(transceiver)
+                self._tap_reports(transceiver)
+            if self._protect:  # answer RED too when offered: lossy listeners get it
+                transceiver._codecs = transceiver._codecs + sdp_red_codecs(sdp)
             transceiver.direction = "sendrecv" if self._may_speak() else "sendonly"
             try:
                 answer = await self.pc.createAnswer()
@@ -267,17 +312,14 @@ class ParticipantSession:
     def _refresh_downlink(self, transceiver: RTCRtpTransceiver) -> None:
         try:
             if self.downlink is None:
-                self.downlink = Downlink(self.name, transceiver, _random_sequence())
+                self.downlink = Downlink(self.name, transceiver, _random_sequence(), self.loss)
             else:
                 self.downlink.refresh()
         except NotReady as exc:
             logger.info("media [%s/%s] no downlink: %s", self.room_id, self.name, exc)
             self.downlink = None
-        self.uplink.opus_types = frozenset(
-            c.payloadType
-            for c in transceiver._codecs
-            if c.mimeType.lower() == "audio/opus" and c.payloadType is not None
-        )
+        self.uplink.opus_types = _types(transceiver, "audio/opus")
+        self.uplink.red_types = _types(transceiver, RED_MIME)
 
     def _tap(self, transceiver: RTCRtpTransceiver) -> None:
         """Replace the receiver's packet handler with ours (see module docstring)."""
@@ -289,14 +331,43 @@ class ParticipantSession:
         forward = self._forward
 
         async def on_rtp(packet: RtpPacket, arrival_time_ms: int = 0) -> None:
-            if not may_speak() or packet.payload_type not in uplink.opus_types:
+            if not may_speak():
                 return  # cut at the node: a listener's or muted speaker's audio goes nowhere
-            if forward is not None:
-                forward(packet.sequence_number, packet.timestamp, packet.payload)
-            else:
-                uplink.push(packet.sequence_number, packet.payload)
+            is_red = packet.payload_type in uplink.red_types
+            if not is_red and packet.payload_type not in uplink.opus_types:
+                return
+            seq = packet.sequence_number
+            # RED: the frames this packet repeats come first; each is used once
+            for sequence, timestamp, payload in uplink.unpacker.unpack(
+                seq, packet.timestamp, packet.payload, is_red
+            ):
+                if forward is not None:
+                    forward(sequence, timestamp, payload)
+                else:
+                    uplink.push(sequence, payload, redundant=sequence != seq)
 
         receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
+
+    def _tap_reports(self, transceiver: RTCRtpTransceiver) -> None:
+        """Read the participant's RTCP receiver reports about our downlink, then let aiortc.
+
+        ``RTCRtpSender._handle_rtcp_packet`` is where aiortc's router delivers them; the
+        "fraction lost" of the report block about our SSRC drives RED and the encoder's FEC.
+        """
+        sender = transceiver.sender
+        if not hasattr(sender, "_handle_rtcp_packet"):
+            raise RuntimeError("aiortc RTCRtpSender._handle_rtcp_packet is gone")
+        original = sender._handle_rtcp_packet
+        loss = self.loss
+
+        async def on_rtcp(packet: object) -> None:
+            if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+                for report in packet.reports:
+                    if report.ssrc == sender._ssrc:
+                        loss.add(report.fraction_lost)
+            await original(packet)  # type: ignore[arg-type]
+
+        sender._handle_rtcp_packet = on_rtcp  # type: ignore[method-assign]
 
     async def add_ice(self, message: Ice) -> None:
         if not message.candidate:

@@ -9,7 +9,10 @@ pynacl). Layout (all integers big-endian)::
     frame     = kind:u8 stream:u16 seq:u16 timestamp:u32 level:u8 payload
     nonce     = direction:u8 · 15 zero bytes · counter:u64    # never reused per direction
 
-``kind``: MIX (A→B, the room's listener mix, stream 0), MINUS (A→B, the mix-minus for B's
+``kind``: bit 0x80 set means the payload is an RFC 2198 RED payload (media/red.py, block
+payload types 0): copies of the stream's previous frame(s), timestamp offsets counted back
+from this frame's, then this frame — a relay recovers a lost datagram from the next one.
+The low bits: MIX (A→B, the room's listener mix, stream 0), MINUS (A→B, the mix-minus for B's
 speaker ``stream``), UPLINK (B→A, B's speaker ``stream``), KEEPALIVE (either way, empty).
 Stream ids are assigned by B for its own users and announced on the control channel.
 Replayed or reordered-too-far counters are dropped by a 64-entry sliding window.
@@ -30,11 +33,14 @@ import nacl.bindings
 import nacl.exceptions
 from nacl.public import PrivateKey, PublicKey
 
+from media import red
+
 MARKER = 0x08
 HEADER = struct.Struct("!BIQ")
 FRAME = struct.Struct("!BHHIB")
 MAX_PAYLOAD = 1200
 WINDOW = 64
+REDUNDANT = 0x80  # kind flag: the payload is RED (previous frames + this one)
 
 
 class TrunkError(ValueError):
@@ -61,13 +67,20 @@ class Frame:
     timestamp: int
     level: int
     payload: bytes
+    redundant: tuple[red.Block, ...] = ()  # earlier frames of the same stream, oldest first
 
     def serialize(self) -> bytes:
-        if len(self.payload) > MAX_PAYLOAD:
-            raise TrunkError(f"payload of {len(self.payload)} bytes exceeds {MAX_PAYLOAD}")
-        return (
-            FRAME.pack(self.kind, self.stream, self.seq, self.timestamp, self.level) + self.payload
-        )
+        kind: int = self.kind
+        payload = self.payload
+        if self.redundant:
+            kind |= REDUNDANT
+            try:
+                payload = red.build(0, payload, list(self.redundant))
+            except red.RedError as exc:
+                raise TrunkError(f"frame: {exc}") from None
+        if len(payload) > MAX_PAYLOAD:
+            raise TrunkError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+        return FRAME.pack(kind, self.stream, self.seq, self.timestamp, self.level) + payload
 
     @classmethod
     def parse(cls, data: bytes) -> Frame:
@@ -75,10 +88,17 @@ class Frame:
             raise TrunkError("frame: shorter than its header")
         kind, stream, seq, timestamp, level = FRAME.unpack_from(data)
         try:
-            parsed_kind = Kind(kind)
+            parsed_kind = Kind(kind & ~REDUNDANT)
         except ValueError:
             raise TrunkError(f"frame: unknown kind {kind}") from None
-        return cls(parsed_kind, stream, seq, timestamp, level, bytes(data[FRAME.size :]))
+        payload = bytes(data[FRAME.size :])
+        if not kind & REDUNDANT:
+            return cls(parsed_kind, stream, seq, timestamp, level, payload)
+        try:
+            *earlier, primary = red.parse(payload)
+        except red.RedError as exc:
+            raise TrunkError(f"frame: {exc}") from None
+        return cls(parsed_kind, stream, seq, timestamp, level, primary.payload, tuple(earlier))
 
 
 def new_keypair() -> tuple[PrivateKey, bytes]:

@@ -70,6 +70,8 @@ class Settings:
     # where the 20 ms mixer clock and the fan-out run: "thread" (their own thread, so that
     # joins and signalling on the event loop cannot delay them) or "loop" (the event loop)
     media_tick: str = "thread"
+    # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); false = baseline
+    loss_protection: bool = True
     # federation (docs/federation.md)
     authorized_fetch: bool = False  # actor documents only to signed GETs
     allowlist_mode: bool = False  # federate only with domains allowed by `salon admin`

@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: Chromium and Firefox ESR for the browser tests, espeak-ng and sox for test
-# speech, iproute2 and nftables (network namespaces for the ICE privacy and ICE-TCP tests),
-# coturn (the TURN tests start their own turnserver on a free port), and Node.js/npm (the
-# interop tests run @fedify/fedify, the Firefox tests puppeteer-core) when npm is missing.
+# speech, iproute2 and nftables (network namespaces for the ICE privacy and ICE-TCP tests,
+# random UDP loss inside a namespace: tests/network/test_loss.py, bench/loss.py), coturn (the
+# TURN tests start their own turnserver on a free port), and Node.js/npm (the interop tests
+# run @fedify/fedify, the Firefox tests puppeteer-core) when npm is missing.
 SYSTEM_PACKAGES=(chromium firefox-esr espeak-ng sox iproute2 nftables coturn)
 command -v npm >/dev/null 2>&1 || SYSTEM_PACKAGES+=(nodejs npm)
 missing=()

@@ -84,6 +84,26 @@ def test_static_hooks_exist() -> None:
     assert "asyncio.sleep(0.5 + random.random())" in inspect.getsource(RTCRtpSender._run_rtcp)
 
 
+def test_loss_protection_hooks_exist() -> None:
+    """media/session.py reads receiver reports at the sender's RTCP handler; the bot adds
+    RED to its transceiver after the answer (the receiver starts later, in a task) and
+    rewrites its RTP on the way to SRTP (media/client.py)."""
+    params = list(inspect.signature(RTCRtpSender._handle_rtcp_packet).parameters)
+    assert params == ["self", "packet"]
+    assert inspect.iscoroutinefunction(RTCRtpSender._handle_rtcp_packet)
+    assert "report.fraction_lost" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "recipient._handle_rtcp_packet(" in inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
+    assert "await self.transport._send_rtp(" in inspect.getsource(RTCRtpSender._run_rtp)
+    source = inspect.getsource(aiortc.RTCPeerConnection.setRemoteDescription)
+    assert "asyncio.ensure_future(self.__connect())" in source
+    connect = inspect.getsource(aiortc.RTCPeerConnection._RTCPeerConnection__connect)
+    assert "transceiver.receiver.receive(" in connect
+    remote = inspect.getsource(aiortc.RTCPeerConnection._RTCPeerConnection__remoteRtp)
+    assert "codecs=transceiver._codecs" in remote
+    route = inspect.getsource(RTCDtlsTransport._register_rtp_receiver)
+    assert "payload_types=[codec.payloadType for codec in parameters.codecs]" in route
+
+
 def test_host_address_override_is_scoped() -> None:
     ice.install()
     assert ice.is_installed()

@@ -45,6 +45,7 @@ class _Room:
 
     def __init__(self) -> None:
         self.pushed: list[tuple[str, int]] = []
+        self.loss_protection = True  # the trunk repeats earlier frames (docs/media.md)
 
     def attach_trunk(self, trunk: Any) -> None:
         pass
@@ -55,7 +56,9 @@ class _Room:
     def add_remote(self, participant: str, trunk: Any) -> None:
         pass
 
-    def push_remote(self, participant: str, seq: int, payload: bytes) -> None:
+    def push_remote(
+        self, participant: str, seq: int, payload: bytes, redundant: bool = False
+    ) -> None:
         self.pushed.append((participant, seq))
 
 

@@ -185,6 +185,10 @@ export class RoomAudio {
           totalAudioEnergy: report.totalAudioEnergy || 0,
           audioLevel: report.audioLevel || 0,
           totalSamplesDuration: report.totalSamplesDuration || 0,
+          totalSamplesReceived: report.totalSamplesReceived || 0,
+          concealedSamples: report.concealedSamples || 0,
+          packetsLost: report.packetsLost || 0,
+          codec: (stats.get(report.codecId) || {}).mimeType || "",
         };
       }
     }
