@@ -166,9 +166,10 @@ async def session(play: Path, seconds: float, out: Path, protect: bool) -> dict[
         for key, (proc, wav) in listeners.items():
             result[key] = {**await _finish(proc, seconds + 60), "wav": str(wav)}
         assert a.app is not None
-        for room in a.app[NODE].audio.engine.rooms():
+        engine = a.app[NODE].audio.engine
+        result["origin_late_ticks"] = engine.stats()["late_ticks"]
+        for room in engine.rooms():
             result["origin_uplink"] = dataclasses.asdict(room.conceal_stats)
-            result["origin_late_ticks"] = room.late_ticks
             for name in room.participants:
                 session = room.session(name)
                 if session is not None and session.uplink.jitter.stats.received:
