@@ -215,10 +215,25 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: {exc}") from None
+    removed = sorted(set(data) & set(_REMOVED))
+    if removed:
+        raise SettingsError(
+            f"{path}: " + "; ".join(f"setting {name!r} {_REMOVED[name]}" for name in removed)
+        )
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
         raise SettingsError(f"{path}: unknown setting(s): {', '.join(unknown)}")
     return data
+
+
+# Settings of earlier versions that are gone, and what replaces them (an operator upgrading
+# gets told what to change instead of "unknown setting").
+_ONE_PORT = "was removed: every WebRTC session and trunk now uses one port, 'media_port'"
+_REMOVED = {
+    "ice_port_min": _ONE_PORT,
+    "ice_port_max": _ONE_PORT,
+    "trunk_bind": "was removed: trunks use the media port, bound to 'media_bind'",
+}
 
 
 def load_settings(
