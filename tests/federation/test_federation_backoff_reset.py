@@ -10,37 +10,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from federation.activities import host_of
 from federation.delivery import HostBackoff
 from federation.sender import WAKE_INTERVAL
 from federation.service import FEDERATION, Federation
 from node.clock import FakeClock
-from tests.federation.test_federation_inbox import FakeRemote, post
-from tests.federation.test_federation_sender import Inbox, make_sending
+from tests.support.delivery import Inbox, make_sending, publish_updates
 from tests.support.network import FAST, eventually, follow_accepted
 from tests.support.nodes import Node, NodeFactory
-
-
-@pytest.fixture
-async def inbox() -> AsyncIterator[Inbox]:
-    fake = Inbox()
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeRemote]:
-    fake = FakeRemote()
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
-
+from tests.support.remote import FakeRemote, post
 
 # ---- the worker ------------------------------------------------------------------------------
 
@@ -51,9 +31,7 @@ async def test_heard_from_clears_the_backoff_and_makes_the_queue_due(
     clock = FakeClock()
     ctx = await make_sending(tmp_path / "n", clock)
     try:
-        for n in range(3):
-            doc = {"id": f"{ctx.urls.base}/activities/{n}", "type": "Update", "actor": "x"}
-            ctx.publisher.publish(doc, None, [inbox.url], public=False)
+        publish_updates(ctx, inbox.url, 3)
         worker = ctx.worker()
         assert await worker.run_once() == 3
         host = host_of(inbox.url)
@@ -91,9 +69,7 @@ async def test_a_flood_of_requests_is_one_probe_per_interval(tmp_path: Path, inb
     clock = FakeClock()
     ctx = await make_sending(tmp_path / "n", clock)
     try:
-        for n in range(20):
-            doc = {"id": f"{ctx.urls.base}/activities/{n}", "type": "Update", "actor": "x"}
-            ctx.publisher.publish(doc, None, [inbox.url], public=False)
+        publish_updates(ctx, inbox.url, 20)
         worker = ctx.worker()
         await worker.run_once()
         assert inbox.hits == 1
