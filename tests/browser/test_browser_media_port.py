@@ -10,7 +10,6 @@ speaker is alice's `salon bot host` (a 440 Hz tone) in this namespace.
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,13 @@ import pytest
 
 from cli.app import NODE
 from media.lite import LiteConnection
-from tests.browser.browser_harness import CHROMIUM, CHROMIUM_ARGS, Person, require_chromium
+from tests.browser.browser_harness import (
+    Person,
+    bot_room_url,
+    chromium_in_namespace,
+    require_chromium,
+    stop_bot,
+)
 from tests.browser.netns import Namespace, drop_udp, network_namespace
 from tests.support.audio import tone
 from tests.support.cli import creds, salon
@@ -49,8 +54,7 @@ async def host_bot(node: Node, ns: Namespace, tmp_path: Path) -> tuple[Any, str]
         "--seconds",
         "90",
     )
-    assert host.stdout is not None
-    room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+    room_url = await bot_room_url(host)
     assert room_url.startswith(node.url + "/rooms/"), room_url
     return host, room_url
 
@@ -76,36 +80,12 @@ def paths(node: Node, room_url: str) -> dict[str, tuple[str, int, int]]:
 
 
 async def chromium_listens(node: Node, ns: Namespace, room_url: str, tmp_path: Path) -> None:
-    from playwright.async_api import async_playwright
-
-    wrapper = tmp_path / "chromium-in-namespace"
-    wrapper.write_text(f'#!/bin/sh\nexec {" ".join(ns.command(str(CHROMIUM)))} "$@"\n')
-    wrapper.chmod(0o755)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(wrapper),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            ignore_default_args=["--mute-audio"],
-        )
-        try:
-            page = await (await browser.new_context()).new_page()
-            page.set_default_timeout(15_000)
-            bob = Person(page, node.url, "bob")
-            await bob.signup()
-            await bob.page.goto(room_url)
-            await bob.page.get_by_role("heading", name="Port check").wait_for()
-            await bob.button("Join")
-            await bob.wait_hearing(timeout=30)
-            assert not bob.errors, bob.errors
-        finally:
-            await browser.close()
-
-
-async def stop_bot(host: Any) -> None:
-    if host.returncode is None:
-        host.send_signal(signal.SIGINT)
-    await asyncio.wait_for(host.communicate(), 30)
+    async with chromium_in_namespace(ns, tmp_path) as browser:
+        page = await (await browser.new_context()).new_page()
+        page.set_default_timeout(15_000)
+        bob = Person(page, node.url, "bob")
+        await bob.join_and_hear(room_url, "Port check", timeout=30)
+        assert not bob.errors, bob.errors
 
 
 async def test_chromium_hears_a_bot_over_the_one_udp_port(
