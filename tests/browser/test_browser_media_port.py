@@ -88,11 +88,11 @@ async def chromium_listens(node: Node, ns: Namespace, room_url: str, tmp_path: P
         assert not bob.errors, bob.errors
 
 
-async def test_chromium_hears_a_bot_over_the_one_udp_port(
-    namespaced_node: tuple[Node, Namespace], tmp_path: Path
-) -> None:
-    require_chromium()
-    node, ns = namespaced_node
+async def paths_while_chromium_listens(
+    node: Node, ns: Namespace, tmp_path: Path
+) -> tuple[dict[str, tuple[str, int]], Any]:
+    """alice's bot speaks and Chromium (in NS) hears it: each participant's last selected
+    (protocol, node port) meanwhile, and the node's media port."""
     host, room_url = await host_bot(node, ns, tmp_path)
     try:
         watch = asyncio.create_task(_watch(node, room_url))
@@ -102,6 +102,15 @@ async def test_chromium_hears_a_bot_over_the_one_udp_port(
         await stop_bot(host)
     port = node.app[NODE].audio.engine.port if node.app else None
     assert port is not None
+    return seen, port
+
+
+async def test_chromium_hears_a_bot_over_the_one_udp_port(
+    namespaced_node: tuple[Node, Namespace], tmp_path: Path
+) -> None:
+    require_chromium()
+    node, ns = namespaced_node
+    seen, port = await paths_while_chromium_listens(node, ns, tmp_path)
     # the bot and the browser both on the node's one UDP port
     assert {p for p in seen.values()} <= {("udp", port.udp_port)}, seen
     assert len(seen) == 2, seen
@@ -113,15 +122,7 @@ async def test_chromium_without_udp_hears_a_bot_over_ice_tcp(
     require_chromium()
     node, ns = namespaced_node
     drop_udp(ns)
-    host, room_url = await host_bot(node, ns, tmp_path)
-    try:
-        watch = asyncio.create_task(_watch(node, room_url))
-        await chromium_listens(node, ns, room_url, tmp_path)
-        seen = await _stop(watch)
-    finally:
-        await stop_bot(host)
-    port = node.app[NODE].audio.engine.port if node.app else None
-    assert port is not None
+    seen, port = await paths_while_chromium_listens(node, ns, tmp_path)
     # the bot (outside the namespace) on UDP, the browser on the TCP port
     assert sorted(seen.values()) == [("tcp", port.tcp_port), ("udp", port.udp_port)], seen
 
