@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,10 @@ from tests.browser.browser_harness import (
     require_chromium,
     stop_bot,
 )
-from tests.browser.netns import Namespace, network_namespace
+from tests.browser.netns import Namespace
 from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
 from tests.support.cli import creds, salon
-from tests.support.nodes import Node, NodeFactory
+from tests.support.nodes import Node
 
 FIREFOX = Path("/usr/bin/firefox-esr")
 DRIVER_DIR = Path(__file__).parent / "firefox"
@@ -73,15 +72,6 @@ async def host_bot(node: Node, ns: Namespace, tmp_path: Path) -> tuple[Any, str,
     room_url = await bot_room_url(host)
     assert room_url.startswith(node.url + "/rooms/"), room_url
     return host, room_url, recording
-
-
-@pytest.fixture
-async def namespaced_node(node_factory: NodeFactory) -> AsyncIterator[tuple[Node, Namespace]]:
-    with network_namespace() as ns:
-        node = await node_factory(host=ns.host_ip, ice_addresses=(ns.host_ip,))
-        await node.user("alice")
-        yield node, ns
-        await node.stop()
 
 
 LOCAL_CANDIDATES = """async () => [...(await window.salonDebug.pc.getStats()).values()]

@@ -10,7 +10,6 @@ speaker is alice's `salon bot host` (a 440 Hz tone) in this namespace.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,12 @@ from tests.browser.browser_harness import (
     require_chromium,
     stop_bot,
 )
-from tests.browser.netns import Namespace, drop_udp, network_namespace
+from tests.browser.netns import Namespace, drop_udp
 from tests.support.audio import tone
 from tests.support.cli import creds, salon
-from tests.support.nodes import Node, NodeFactory
+from tests.support.nodes import Node
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def namespaced_node(node_factory: NodeFactory) -> AsyncIterator[tuple[Node, Namespace]]:
-    with network_namespace() as ns:
-        node = await node_factory(host=ns.host_ip, ice_addresses=(ns.host_ip,))
-        await node.user("alice")
-        yield node, ns
-        await node.stop()
 
 
 async def host_bot(node: Node, ns: Namespace, tmp_path: Path) -> tuple[Any, str]:
