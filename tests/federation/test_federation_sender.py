@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from node.clock import FakeClock
-from tests.support.delivery import Inbox, make_sending, publish_updates
+from tests.support.delivery import Inbox, publish_updates, sending
 
 
 async def test_retry_backoff_and_restart(tmp_path: Path, inbox: Inbox) -> None:
     clock = FakeClock()
-    ctx = await make_sending(tmp_path / "n", clock)
-    try:
+    async with sending(tmp_path / "n", clock) as ctx:
         publish_updates(ctx, inbox.url, 3)
         worker = ctx.worker()
         assert await worker.run_once() == 3
@@ -30,14 +29,11 @@ async def test_retry_backoff_and_restart(tmp_path: Path, inbox: Inbox) -> None:
         assert await fresh.run_once() == 3
         assert ctx.deliveries.summary()["sent"] == 3
         assert inbox.hits == 4
-    finally:
-        await ctx.close()
 
 
 async def test_permanent_failure_and_blocked_domain(tmp_path: Path, inbox: Inbox) -> None:
     clock = FakeClock()
-    ctx = await make_sending(tmp_path / "n", clock)
-    try:
+    async with sending(tmp_path / "n", clock) as ctx:
         publisher = ctx.publisher
         inbox.status = 410
         publisher.publish(
@@ -53,5 +49,3 @@ async def test_permanent_failure_and_blocked_domain(tmp_path: Path, inbox: Inbox
         await worker.run_once()
         assert ctx.deliveries.summary()["skipped"] == 1
         assert inbox.hits == 1
-    finally:
-        await ctx.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -71,7 +73,9 @@ class Sending:
         self.db.close()
 
 
-async def make_sending(data: Path, clock: FakeClock) -> Sending:
+@contextlib.asynccontextmanager
+async def sending(data: Path, clock: FakeClock) -> AsyncIterator[Sending]:
+    """The sending parts of a node with its data directory at DATA; closed on exit."""
     ensure_data_dir(data)
     settings = dataclasses.replace(
         load_settings(data, environ={}),
@@ -86,7 +90,7 @@ async def make_sending(data: Path, clock: FakeClock) -> Sending:
     client = SafeClient(None, clock, testnet=True)
     await client.start()
     signers = Signers(urls, load_node_keys(data), KeyStore(db), UserStore(db), clock)
-    return Sending(
+    ctx = Sending(
         settings,
         clock,
         db,
@@ -97,6 +101,10 @@ async def make_sending(data: Path, clock: FakeClock) -> Sending:
         signers,
         Publisher(urls, deliveries, clock),
     )
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
 
 
 def publish_updates(ctx: Sending, inbox_url: str, count: int) -> None:
