@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -103,19 +102,6 @@ async def chromium_in_namespace(
             yield browser
         finally:
             await browser.close()
-
-
-async def bot_room_url(host: Any) -> str:
-    """The room URL a `salon bot host` process prints as its first line."""
-    assert host.stdout is not None
-    return (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
-
-
-async def stop_bot(host: Any) -> None:
-    """Stop a `salon bot` process cleanly (SIGINT) and wait for it."""
-    if host.returncode is None:
-        host.send_signal(signal.SIGINT)
-    await asyncio.wait_for(host.communicate(), 30)
 
 
 def speech(path: Path, text: str) -> Path:

@@ -26,14 +26,12 @@ from tests.browser.browser_harness import (
     CHROMIUM_ARGS,
     ENERGY_HEARD,
     Person,
-    bot_room_url,
     chromium_in_namespace,
     require_chromium,
-    stop_bot,
 )
 from tests.browser.netns import Namespace
 from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
-from tests.support.cli import creds, salon
+from tests.support.cli import bot_room_url, creds, salon, stop_bot
 from tests.support.nodes import Node
 
 FIREFOX = Path("/usr/bin/firefox-esr")

@@ -19,14 +19,12 @@ import pytest
 from cli.app import NODE
 from tests.browser.browser_harness import (
     Person,
-    bot_room_url,
     chromium_in_namespace,
     require_chromium,
-    stop_bot,
 )
 from tests.browser.netns import Namespace, network_namespace
 from tests.support.audio import tone
-from tests.support.cli import creds, salon
+from tests.support.cli import bot_room_url, creds, salon, stop_bot
 from tests.support.lossy_room import netns_available, set_udp_loss
 from tests.support.nodes import Node, NodeFactory
 

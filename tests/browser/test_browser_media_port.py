@@ -19,14 +19,12 @@ from cli.app import NODE
 from media.lite import LiteConnection
 from tests.browser.browser_harness import (
     Person,
-    bot_room_url,
     chromium_in_namespace,
     require_chromium,
-    stop_bot,
 )
 from tests.browser.netns import Namespace, drop_udp
 from tests.support.audio import tone
-from tests.support.cli import creds, salon
+from tests.support.cli import bot_room_url, creds, salon, stop_bot
 from tests.support.nodes import Node
 
 pytestmark = pytest.mark.timeout(120)

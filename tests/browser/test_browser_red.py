@@ -11,9 +11,9 @@ import pytest
 
 from cli.app import NODE
 from media.session import ParticipantSession
-from tests.browser.browser_harness import ENERGY_HEARD, Launch, Person, bot_room_url
+from tests.browser.browser_harness import ENERGY_HEARD, Launch, Person
 from tests.support.audio import tone
-from tests.support.cli import creds, salon
+from tests.support.cli import bot_room_url, creds, salon
 from tests.support.nodes import NodeFactory
 
 
