@@ -60,13 +60,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import LineWorker, free_port  # noqa: E402
 from latency import (  # noqa: E402
     LOOPBACK,
     RoomClient,
     TimedLoopTrack,
     click_train,
     delays_ms,
-    free_port,
     onsets,
     timed_speaker,
 )
@@ -211,31 +211,10 @@ async def worker() -> None:
     reply({})
 
 
-class Worker:
-    """The main process's handle on the worker (JSON lines over stdin/stdout)."""
+class Worker(LineWorker):
+    """The main process's handle on the bulk-listener worker."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    @classmethod
-    async def start(cls) -> Worker:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        return cls(proc)
-
-    async def call(self, timeout: float = 60, **cmd: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
-        await self.proc.stdin.drain()
-        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        if not line:
-            raise RuntimeError("the listener worker died")
-        return dict(json.loads(line))
+    name = "the listener worker"
 
     async def join(self, listeners: list[tuple[str, str, str]], batch: int = 10) -> None:
         for i in range(0, len(listeners), batch):
@@ -246,16 +225,6 @@ class Worker:
     async def counts(self) -> tuple[list[int], list[int]]:
         answer = await self.call(op="counts")
         return list(answer["packets"]), list(answer["octets"])
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(Exception):
-                await self.call(op="exit", timeout=10)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
 
 
 # ---- nodes ----------------------------------------------------------------------------------
@@ -464,7 +433,7 @@ def join_summary(name: str, runs: list[dict[str, float]]) -> dict[str, float]:
 @contextlib.asynccontextmanager
 async def resources() -> AsyncIterator[tuple[Path, Cluster, Worker]]:
     cluster = Cluster()
-    worker_proc = await Worker.start()
+    worker_proc = await Worker.start(__file__)
     with tempfile.TemporaryDirectory(prefix="salon-cascade-") as tmp:
         try:
             yield Path(tmp), cluster, worker_proc

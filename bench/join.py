@@ -40,7 +40,8 @@ from aiortc.rtp import RtpPacket
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from latency import LOOPBACK, RATE, RoomClient, bearer, salon_node
+from common import salon_node
+from latency import LOOPBACK, RATE, RoomClient, bearer
 
 from media import ice
 from media.client import BotPeer, LoopTrack

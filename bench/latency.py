@@ -31,13 +31,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +45,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import salon_node  # noqa: E402
 
 from media import ice  # noqa: E402
 from media.client import BotPeer, LoopTrack  # noqa: E402
@@ -181,56 +180,6 @@ async def run_direct(seconds: float) -> list[float]:
 
 
 # ---- through a real node -----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def salon_node(data: Path) -> AsyncIterator[str]:
-    """``python -m cli serve`` on a free port with loopback ICE; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SALON_ICE_ADDRESSES": "127.0.0.1"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        "serve",
-        "--data",
-        str(data),
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        env=env,
-        cwd=str(ROOT),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.returncode is not None:
-                    raise SystemExit(f"salon serve exited with {proc.returncode}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(url + "/api/rooms") as response:
-                        if response.status < 500:
-                            break
-                if time.monotonic() > deadline:
-                    raise SystemExit("salon serve did not come up within 30 s")
-                await asyncio.sleep(0.1)
-        yield url
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 async def bearer(http: aiohttp.ClientSession, url: str, user: str) -> dict[str, str]:

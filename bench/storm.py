@@ -58,7 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from latency import LOOPBACK, RATE, RoomClient, free_port  # noqa: E402
+from common import LineWorker, salon_node  # noqa: E402
+from latency import LOOPBACK, RATE, RoomClient  # noqa: E402
 
 from media.client import BotPeer, LoopTrack  # noqa: E402
 
@@ -96,56 +97,9 @@ def prepare_accounts(data: Path, names: list[str]) -> dict[str, str]:
     return tokens
 
 
-@contextlib.asynccontextmanager
-async def node_process(data: Path, tick: str, profile: Path | None = None) -> Any:
-    """``python -m cli serve`` with loopback ICE and the given tick scheduling."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "SALON_ICE_ADDRESSES": "127.0.0.1",
-        "SALON_MEDIA_TICK": tick,
-        "SALON_ROOM_EMPTY_GRACE_SECONDS": "600",
-    }
-    prefix = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *prefix,
-        "-m",
-        "cli",
-        "serve",
-        "--data",
-        str(data),
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        env=env,
-        cwd=str(ROOT),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.returncode is not None:
-                    raise SystemExit(f"salon serve exited with {proc.returncode}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(url + "/api/instance") as response:
-                        if response.status < 500:
-                            break
-                if time.monotonic() > deadline:
-                    raise SystemExit("salon serve did not come up within 30 s")
-                await asyncio.sleep(0.1)
-        yield url
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(2)  # SIGINT: a clean exit (cProfile writes its file)
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+def node_env(tick: str) -> dict[str, str]:
+    """The node's settings for a storm: the given tick scheduling, rooms kept while empty."""
+    return {"SALON_MEDIA_TICK": tick, "SALON_ROOM_EMPTY_GRACE_SECONDS": "600"}
 
 
 # ---- listeners ------------------------------------------------------------------------------
@@ -258,39 +212,9 @@ async def worker() -> None:
     reply({})
 
 
-class Worker:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    @classmethod
-    async def start(cls) -> Worker:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        return cls(proc)
-
-    async def call(self, timeout: float = 120, **cmd: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
-        await self.proc.stdin.drain()
-        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        if not line:
-            raise RuntimeError("a joiner worker died")
-        return dict(json.loads(line))
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(Exception):
-                await self.call(op="exit", timeout=10)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+class Worker(LineWorker):
+    call_timeout = 120.0
+    name = "a joiner worker"
 
 
 # ---- one storm ------------------------------------------------------------------------------
@@ -362,10 +286,10 @@ async def storms_on_node(
     results: list[dict[str, Any]] = []
     joiners = [tokens[n] for n in tokens if n.startswith("j")]
     JOINED_BEFORE.clear()
-    async with node_process(data, tick, profile) as url, aiohttp.ClientSession() as http:
+    async with salon_node(data, node_env(tick), profile) as url, aiohttp.ClientSession() as http:
         host = RoomClient(http, url, {"Authorization": f"Bearer {tokens['host']}"})
         ears: list[RoomClient] = []
-        workers = await asyncio.gather(*(Worker.start() for _ in range(WORKERS)))
+        workers = await asyncio.gather(*(Worker.start(__file__) for _ in range(WORKERS)))
         try:
             room_id = await host.open_room(f"storm {tick}")
             speaker = BotPeer(host.send_signal, ice_addresses=LOOPBACK, speak=True)

@@ -106,30 +106,25 @@ class LiteConnection:
             return
         port = self._port
         addresses = tuple(dict.fromkeys(self._addresses + port.public_addresses))
-        for address in addresses:
-            self._local.append(
-                Candidate(
-                    foundation=candidate_foundation("host", "udp", address),
-                    component=1,
-                    transport="udp",
-                    priority=candidate_priority(1, "host"),
-                    host=address,
-                    port=port.udp_port,
-                    type="host",
-                )
-            )
+        # (transport, port, priority, tcptype): UDP, then passive ICE-TCP (RFC 6544) if open
+        kinds: list[tuple[str, int, int, str | None]] = [
+            ("udp", port.udp_port, candidate_priority(1, "host"), None)
+        ]
         if port.tcp_port:
+            priority = candidate_priority(1, "host", TCP_LOCAL_PREF)
+            kinds.append(("tcp", port.tcp_port, priority, "passive"))
+        for transport, number, priority, tcptype in kinds:
             for address in addresses:
                 self._local.append(
                     Candidate(
-                        foundation=candidate_foundation("host", "tcp", address),
+                        foundation=candidate_foundation("host", transport, address),
                         component=1,
-                        transport="tcp",
-                        priority=candidate_priority(1, "host", TCP_LOCAL_PREF),
+                        transport=transport,
+                        priority=priority,
                         host=address,
-                        port=port.tcp_port,
+                        port=number,
                         type="host",
-                        tcptype="passive",
+                        tcptype=tcptype,
                     )
                 )
         port.register(self)

@@ -41,6 +41,38 @@ class OpusError(RuntimeError):
     """libopus returned an error code (negative) for a call that must not fail."""
 
 
+# opus.h: (return type, argument types) of each function used; the variadic ``_ctl`` calls
+# declare no argument types (ctypes then passes each argument as given)
+_SIGNATURES: dict[str, tuple[Any, list[Any] | None]] = {
+    "opus_encoder_create": (
+        ctypes.c_void_p,
+        [ctypes.c_int32, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int)],
+    ),
+    "opus_encoder_destroy": (None, [ctypes.c_void_p]),
+    "opus_encode_float": (
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int32],
+    ),
+    "opus_encoder_ctl": (ctypes.c_int, None),
+    "opus_decoder_create": (
+        ctypes.c_void_p,
+        [ctypes.c_int32, ctypes.c_int, ctypes.POINTER(ctypes.c_int)],
+    ),
+    "opus_decoder_destroy": (None, [ctypes.c_void_p]),
+    "opus_decode_float": (
+        ctypes.c_int,
+        [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_int32,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_int,
+        ],
+    ),
+    "opus_strerror": (ctypes.c_char_p, [ctypes.c_int]),
+}
+
 _lib: ctypes.CDLL | None = None
 
 
@@ -53,41 +85,11 @@ def _load() -> ctypes.CDLL:
             lib = ctypes.CDLL(name)
         except OSError as exc:
             raise OpusError(f"cannot load libopus ({name}): install libopus0") from exc
-        lib.opus_encoder_create.restype = ctypes.c_void_p
-        lib.opus_encoder_create.argtypes = [
-            ctypes.c_int32,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.POINTER(ctypes.c_int),
-        ]
-        lib.opus_encoder_destroy.argtypes = [ctypes.c_void_p]
-        lib.opus_encode_float.restype = ctypes.c_int32
-        lib.opus_encode_float.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-            ctypes.c_int,
-            ctypes.c_void_p,
-            ctypes.c_int32,
-        ]
-        lib.opus_encoder_ctl.restype = ctypes.c_int
-        lib.opus_decoder_create.restype = ctypes.c_void_p
-        lib.opus_decoder_create.argtypes = [
-            ctypes.c_int32,
-            ctypes.c_int,
-            ctypes.POINTER(ctypes.c_int),
-        ]
-        lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
-        lib.opus_decode_float.restype = ctypes.c_int
-        lib.opus_decode_float.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_char_p,
-            ctypes.c_int32,
-            ctypes.c_void_p,
-            ctypes.c_int,
-            ctypes.c_int,
-        ]
-        lib.opus_strerror.restype = ctypes.c_char_p
-        lib.opus_strerror.argtypes = [ctypes.c_int]
+        for function, (restype, argtypes) in _SIGNATURES.items():
+            entry = getattr(lib, function)
+            entry.restype = restype
+            if argtypes is not None:
+                entry.argtypes = argtypes
         _lib = lib
     return _lib
 

@@ -7,6 +7,7 @@ command line), so every person who speaks runs in their own browser.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.netns import Namespace
 from tests.support.audio import tone
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -78,6 +80,30 @@ async def chromium_launcher() -> AsyncIterator[Launch]:
                 await browser.close()
 
 
+@contextlib.asynccontextmanager
+async def chromium_in_namespace(
+    ns: Namespace, tmp_path: Path, args: list[str] = CHROMIUM_ARGS
+) -> AsyncIterator[Any]:
+    """A headless Chromium (playwright) running inside NS's network namespace, audio not
+    muted; closed on exit."""
+    from playwright.async_api import async_playwright
+
+    wrapper = tmp_path / "chromium-in-namespace"
+    wrapper.write_text(f'#!/bin/sh\nexec {" ".join(ns.command(str(CHROMIUM)))} "$@"\n')
+    wrapper.chmod(0o755)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(wrapper),
+            args=args,
+            headless=True,
+            ignore_default_args=["--mute-audio"],
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
 def speech(path: Path, text: str) -> Path:
     """Speech as a 48 kHz mono WAV (espeak-ng + sox); a tone if they are missing."""
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
@@ -118,6 +144,14 @@ class Person:
         await page.get_by_label("Password").fill("password123")
         await page.get_by_role("button", name="Create account").click()
         await page.get_by_role("heading", name="Hallway").wait_for()
+
+    async def join_and_hear(self, room_url: str, title: str, timeout: float) -> None:
+        """Sign up, open the room titled TITLE, join it and wait until sound is heard."""
+        await self.signup()
+        await self.page.goto(room_url)
+        await self.page.get_by_role("heading", name=title).wait_for()
+        await self.button("Join")
+        await self.wait_hearing(timeout=timeout)
 
     async def button(self, name: str, **kw: Any) -> None:
         await self.page.get_by_role("button", name=name, exact=True, **kw).click()

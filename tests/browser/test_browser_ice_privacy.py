@@ -14,9 +14,7 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +23,16 @@ import pytest
 from cli.app import NODE
 from media.lite import LiteConnection
 from tests.browser.browser_harness import (
-    CHROMIUM,
     CHROMIUM_ARGS,
     ENERGY_HEARD,
     Person,
+    chromium_in_namespace,
     require_chromium,
 )
-from tests.browser.netns import Namespace, network_namespace
+from tests.browser.netns import Namespace
 from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
-from tests.support.cli import creds, salon
-from tests.support.nodes import Node, NodeFactory
+from tests.support.cli import bot_room_url, creds, salon, stop_bot
+from tests.support.nodes import Node
 
 FIREFOX = Path("/usr/bin/firefox-esr")
 DRIVER_DIR = Path(__file__).parent / "firefox"
@@ -69,25 +67,9 @@ async def host_bot(node: Node, ns: Namespace, tmp_path: Path) -> tuple[Any, str,
         "--seconds",
         "90",
     )
-    assert host.stdout is not None
-    room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+    room_url = await bot_room_url(host)
     assert room_url.startswith(node.url + "/rooms/"), room_url
     return host, room_url, recording
-
-
-async def stop_bot(host: Any) -> None:
-    if host.returncode is None:
-        host.send_signal(signal.SIGINT)
-    await asyncio.wait_for(host.communicate(), 30)
-
-
-@pytest.fixture
-async def namespaced_node(node_factory: NodeFactory) -> AsyncIterator[tuple[Node, Namespace]]:
-    with network_namespace() as ns:
-        node = await node_factory(host=ns.host_ip, ice_addresses=(ns.host_ip,))
-        await node.user("alice")
-        yield node, ns
-        await node.stop()
 
 
 LOCAL_CANDIDATES = """async () => [...(await window.salonDebug.pc.getStats()).values()]
@@ -198,12 +180,7 @@ async def test_chromium_with_mdns_on_hears_and_is_heard(
     namespaced_node: tuple[Node, Namespace], tmp_path: Path
 ) -> None:
     require_chromium()
-    from playwright.async_api import async_playwright
-
     node, ns = namespaced_node
-    wrapper = tmp_path / "chromium-in-namespace"
-    wrapper.write_text(f'#!/bin/sh\nexec {" ".join(ns.command(str(CHROMIUM)))} "$@"\n')
-    wrapper.chmod(0o755)
     # Chromium's defaults for ICE: mDNS on, no loopback candidate. It also stops hiding its
     # address once the page may use the microphone, so no fake-UI auto-grant: the test
     # grants the microphone only when bob goes on stage, after his first offer.
@@ -215,42 +192,29 @@ async def test_chromium_with_mdns_on_hears_and_is_heard(
 
     host, room_url, recording = await host_bot(node, ns, tmp_path)
     try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=str(wrapper),
-                args=args,
-                headless=True,
-                ignore_default_args=["--mute-audio"],
-            )
-            try:
-                context = await browser.new_context()
-                page = await context.new_page()
-                page.set_default_timeout(15_000)
-                bob = Person(page, node.url, "bob")
-                await bob.signup()
-                await bob.page.goto(room_url)
-                await bob.page.get_by_role("heading", name="Privacy check").wait_for()
-                await bob.button("Join")
-                await bob.wait_hearing(timeout=20)
-                sdp = await bob.page.evaluate("() => window.salonDebug.pc.localDescription.sdp")
-                # Chromium hides its host address (its stats too) and offers no candidate
-                # the node could resolve: the node knows bob only as peer-reflexive
-                assert ".local " in sdp or "a=candidate:" not in sdp, sdp
-                local = await bob.page.evaluate(LOCAL_CANDIDATES)
-                hosts = [c for c in local if (c["candidateType"], c["protocol"]) == ("host", "udp")]
-                assert hosts and not any(c.get("address") for c in hosts), local
-                assert {"prflx"} in remote_candidate_types(node, room_url).values()
+        async with chromium_in_namespace(ns, tmp_path, args) as browser:
+            context = await browser.new_context()
+            page = await context.new_page()
+            page.set_default_timeout(15_000)
+            bob = Person(page, node.url, "bob")
+            await bob.join_and_hear(room_url, "Privacy check", timeout=20)
+            sdp = await bob.page.evaluate("() => window.salonDebug.pc.localDescription.sdp")
+            # Chromium hides its host address (its stats too) and offers no candidate
+            # the node could resolve: the node knows bob only as peer-reflexive
+            assert ".local " in sdp or "a=candidate:" not in sdp, sdp
+            local = await bob.page.evaluate(LOCAL_CANDIDATES)
+            hosts = [c for c in local if (c["candidateType"], c["protocol"]) == ("host", "udp")]
+            assert hosts and not any(c.get("address") for c in hosts), local
+            assert {"prflx"} in remote_candidate_types(node, room_url).values()
 
-                await context.grant_permissions(["microphone"], origin=node.url)
-                await bob.button("Raise hand")
-                await bob.button("Join as speaker")
-                await bob.page.get_by_role("button", name="Mute", exact=True).wait_for()
-                await asyncio.sleep(4)  # the bot records the browser speaking
-                await bob.button("Leave quietly")
-                await bob.page.get_by_text("You left the room.").wait_for()
-                assert not bob.errors, bob.errors
-            finally:
-                await browser.close()
+            await context.grant_permissions(["microphone"], origin=node.url)
+            await bob.button("Raise hand")
+            await bob.button("Join as speaker")
+            await bob.page.get_by_role("button", name="Mute", exact=True).wait_for()
+            await asyncio.sleep(4)  # the bot records the browser speaking
+            await bob.button("Leave quietly")
+            await bob.page.get_by_text("You left the room.").wait_for()
+            assert not bob.errors, bob.errors
     finally:
         await stop_bot(host)
     pcm = read_pcm(recording)

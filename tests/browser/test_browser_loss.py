@@ -11,17 +11,20 @@ it would be about the loss rate itself, 5 %.
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from cli.app import NODE
-from tests.browser.browser_harness import CHROMIUM, CHROMIUM_ARGS, Person, require_chromium
+from tests.browser.browser_harness import (
+    Person,
+    chromium_in_namespace,
+    require_chromium,
+)
 from tests.browser.netns import Namespace, network_namespace
 from tests.support.audio import tone
-from tests.support.cli import creds, salon
+from tests.support.cli import bot_room_url, creds, salon, stop_bot
 from tests.support.lossy_room import netns_available, set_udp_loss
 from tests.support.nodes import Node, NodeFactory
 
@@ -46,62 +49,41 @@ async def test_chromium_hears_continuous_sound_under_five_percent_loss(
     lossy_browser_node: tuple[Node, Namespace], tmp_path: Path
 ) -> None:
     require_chromium()
-    from playwright.async_api import async_playwright
-
     node, ns = lossy_browser_node
-    wrapper = tmp_path / "chromium-in-namespace"
-    wrapper.write_text(f'#!/bin/sh\nexec {" ".join(ns.command(str(CHROMIUM)))} "$@"\n')
-    wrapper.chmod(0o755)
     host = await salon(
         "bot", "host", *creds(node, "alice", ns.host_ip), "--title", "Loss check",
         "--play", str(tone(tmp_path / "440.wav", 440)), "--seconds", "90",
     )  # fmt: skip
     try:
-        assert host.stdout is not None
-        room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=str(wrapper),
-                args=CHROMIUM_ARGS,
-                headless=True,
-                ignore_default_args=["--mute-audio"],
-            )
-            try:
-                page = await browser.new_page()
-                page.set_default_timeout(20_000)
-                bob = Person(page, node.url, "bob")
-                await bob.signup()
-                await bob.page.goto(room_url)
-                await bob.page.get_by_role("heading", name="Loss check").wait_for()
-                await bob.button("Join")
-                await bob.wait_hearing(timeout=30)
+        room_url = await bot_room_url(host)
+        async with chromium_in_namespace(ns, tmp_path) as browser:
+            page = await browser.new_page()
+            page.set_default_timeout(20_000)
+            bob = Person(page, node.url, "bob")
+            await bob.join_and_hear(room_url, "Loss check", timeout=30)
 
-                assert node.app is not None
-                room = node.app[NODE].audio.engine.rooms()[0]
-                sessions = [room.session(name) for name in room.participants]
-                listener = [s for s in sessions if s and s.negotiated_direction == "sendonly"]
-                assert len(listener) == 1 and listener[0].downlink is not None
+            assert node.app is not None
+            room = node.app[NODE].audio.engine.rooms()[0]
+            sessions = [room.session(name) for name in room.participants]
+            listener = [s for s in sessions if s and s.negotiated_direction == "sendonly"]
+            assert len(listener) == 1 and listener[0].downlink is not None
 
-                async def sends_red() -> bool:
-                    for _ in range(40):
-                        if listener[0].downlink and listener[0].downlink.sends_red:
-                            return True
-                        await asyncio.sleep(0.25)
-                    return False
+            async def sends_red() -> bool:
+                for _ in range(40):
+                    if listener[0].downlink and listener[0].downlink.sends_red:
+                        return True
+                    await asyncio.sleep(0.25)
+                return False
 
-                # Chromium's receiver reports show the loss: the node switches it to RED
-                assert await sends_red(), listener[0].loss
-                before = await bob.inbound()
-                await asyncio.sleep(8)
-                after = await bob.inbound()
-                received = after["totalSamplesReceived"] - before["totalSamplesReceived"]
-                concealed = after["concealedSamples"] - before["concealedSamples"]
-                assert received > 48_000 * 6, (before, after)
-                assert concealed <= CONCEALMENT_BOUND * received, (concealed, received)
-                assert after["packetsLost"] > before["packetsLost"]  # the link did lose
-            finally:
-                await browser.close()
+            # Chromium's receiver reports show the loss: the node switches it to RED
+            assert await sends_red(), listener[0].loss
+            before = await bob.inbound()
+            await asyncio.sleep(8)
+            after = await bob.inbound()
+            received = after["totalSamplesReceived"] - before["totalSamplesReceived"]
+            concealed = after["concealedSamples"] - before["concealedSamples"]
+            assert received > 48_000 * 6, (before, after)
+            assert concealed <= CONCEALMENT_BOUND * received, (concealed, received)
+            assert after["packetsLost"] > before["packetsLost"]  # the link did lose
     finally:
-        if host.returncode is None:
-            host.send_signal(signal.SIGINT)
-        await asyncio.wait_for(host.communicate(), 30)
+        await stop_bot(host)

@@ -10,8 +10,6 @@ speaker is alice's `salon bot host` (a 440 Hz tone) in this namespace.
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +17,17 @@ import pytest
 
 from cli.app import NODE
 from media.lite import LiteConnection
-from tests.browser.browser_harness import CHROMIUM, CHROMIUM_ARGS, Person, require_chromium
-from tests.browser.netns import Namespace, drop_udp, network_namespace
+from tests.browser.browser_harness import (
+    Person,
+    chromium_in_namespace,
+    require_chromium,
+)
+from tests.browser.netns import Namespace, drop_udp
 from tests.support.audio import tone
-from tests.support.cli import creds, salon
-from tests.support.nodes import Node, NodeFactory
+from tests.support.cli import bot_room_url, creds, salon, stop_bot
+from tests.support.nodes import Node
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def namespaced_node(node_factory: NodeFactory) -> AsyncIterator[tuple[Node, Namespace]]:
-    with network_namespace() as ns:
-        node = await node_factory(host=ns.host_ip, ice_addresses=(ns.host_ip,))
-        await node.user("alice")
-        yield node, ns
-        await node.stop()
 
 
 async def host_bot(node: Node, ns: Namespace, tmp_path: Path) -> tuple[Any, str]:
@@ -49,8 +42,7 @@ async def host_bot(node: Node, ns: Namespace, tmp_path: Path) -> tuple[Any, str]
         "--seconds",
         "90",
     )
-    assert host.stdout is not None
-    room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+    room_url = await bot_room_url(host)
     assert room_url.startswith(node.url + "/rooms/"), room_url
     return host, room_url
 
@@ -76,43 +68,19 @@ def paths(node: Node, room_url: str) -> dict[str, tuple[str, int, int]]:
 
 
 async def chromium_listens(node: Node, ns: Namespace, room_url: str, tmp_path: Path) -> None:
-    from playwright.async_api import async_playwright
-
-    wrapper = tmp_path / "chromium-in-namespace"
-    wrapper.write_text(f'#!/bin/sh\nexec {" ".join(ns.command(str(CHROMIUM)))} "$@"\n')
-    wrapper.chmod(0o755)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(wrapper),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            ignore_default_args=["--mute-audio"],
-        )
-        try:
-            page = await (await browser.new_context()).new_page()
-            page.set_default_timeout(15_000)
-            bob = Person(page, node.url, "bob")
-            await bob.signup()
-            await bob.page.goto(room_url)
-            await bob.page.get_by_role("heading", name="Port check").wait_for()
-            await bob.button("Join")
-            await bob.wait_hearing(timeout=30)
-            assert not bob.errors, bob.errors
-        finally:
-            await browser.close()
+    async with chromium_in_namespace(ns, tmp_path) as browser:
+        page = await (await browser.new_context()).new_page()
+        page.set_default_timeout(15_000)
+        bob = Person(page, node.url, "bob")
+        await bob.join_and_hear(room_url, "Port check", timeout=30)
+        assert not bob.errors, bob.errors
 
 
-async def stop_bot(host: Any) -> None:
-    if host.returncode is None:
-        host.send_signal(signal.SIGINT)
-    await asyncio.wait_for(host.communicate(), 30)
-
-
-async def test_chromium_hears_a_bot_over_the_one_udp_port(
-    namespaced_node: tuple[Node, Namespace], tmp_path: Path
-) -> None:
-    require_chromium()
-    node, ns = namespaced_node
+async def paths_while_chromium_listens(
+    node: Node, ns: Namespace, tmp_path: Path
+) -> tuple[dict[str, tuple[str, int]], Any]:
+    """alice's bot speaks and Chromium (in NS) hears it: each participant's last selected
+    (protocol, node port) meanwhile, and the node's media port."""
     host, room_url = await host_bot(node, ns, tmp_path)
     try:
         watch = asyncio.create_task(_watch(node, room_url))
@@ -122,6 +90,15 @@ async def test_chromium_hears_a_bot_over_the_one_udp_port(
         await stop_bot(host)
     port = node.app[NODE].audio.engine.port if node.app else None
     assert port is not None
+    return seen, port
+
+
+async def test_chromium_hears_a_bot_over_the_one_udp_port(
+    namespaced_node: tuple[Node, Namespace], tmp_path: Path
+) -> None:
+    require_chromium()
+    node, ns = namespaced_node
+    seen, port = await paths_while_chromium_listens(node, ns, tmp_path)
     # the bot and the browser both on the node's one UDP port
     assert {p for p in seen.values()} <= {("udp", port.udp_port)}, seen
     assert len(seen) == 2, seen
@@ -133,15 +110,7 @@ async def test_chromium_without_udp_hears_a_bot_over_ice_tcp(
     require_chromium()
     node, ns = namespaced_node
     drop_udp(ns)
-    host, room_url = await host_bot(node, ns, tmp_path)
-    try:
-        watch = asyncio.create_task(_watch(node, room_url))
-        await chromium_listens(node, ns, room_url, tmp_path)
-        seen = await _stop(watch)
-    finally:
-        await stop_bot(host)
-    port = node.app[NODE].audio.engine.port if node.app else None
-    assert port is not None
+    seen, port = await paths_while_chromium_listens(node, ns, tmp_path)
     # the bot (outside the namespace) on UDP, the browser on the TCP port
     assert sorted(seen.values()) == [("tcp", port.tcp_port), ("udp", port.udp_port)], seen
 

@@ -13,7 +13,7 @@ from cli.app import NODE
 from media.session import ParticipantSession
 from tests.browser.browser_harness import ENERGY_HEARD, Launch, Person
 from tests.support.audio import tone
-from tests.support.cli import creds, salon
+from tests.support.cli import bot_room_url, creds, salon
 from tests.support.nodes import NodeFactory
 
 
@@ -28,14 +28,9 @@ async def test_chromium_negotiates_and_plays_red(
         "--play", str(tone(tmp_path / "440.wav", 440)), "--seconds", "60",
     )  # fmt: skip
     try:
-        assert host.stdout is not None
-        room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+        room_url = await bot_room_url(host)
         bob = await Person.open(await launch(), node.url, "bob")
-        await bob.signup()
-        await bob.page.goto(room_url)
-        await bob.page.get_by_role("heading", name="Red check").wait_for()
-        await bob.button("Join")
-        await bob.wait_hearing(timeout=20)
+        await bob.join_and_hear(room_url, "Red check", timeout=20)
 
         assert node.app is not None
         room = node.app[NODE].audio.engine.rooms()[0]

@@ -10,37 +10,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from federation.activities import host_of
 from federation.delivery import HostBackoff
 from federation.sender import WAKE_INTERVAL
 from federation.service import FEDERATION, Federation
 from node.clock import FakeClock
-from tests.federation.test_federation_inbox import FakeRemote, post
-from tests.federation.test_federation_sender import Inbox, make_sending
+from tests.support.delivery import Inbox, publish_updates, sending
 from tests.support.network import FAST, eventually, follow_accepted
 from tests.support.nodes import Node, NodeFactory
-
-
-@pytest.fixture
-async def inbox() -> AsyncIterator[Inbox]:
-    fake = Inbox()
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeRemote]:
-    fake = FakeRemote()
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
-
+from tests.support.remote import FakeRemote, post
 
 # ---- the worker ------------------------------------------------------------------------------
 
@@ -49,11 +29,8 @@ async def test_heard_from_clears_the_backoff_and_makes_the_queue_due(
     tmp_path: Path, inbox: Inbox
 ) -> None:
     clock = FakeClock()
-    ctx = await make_sending(tmp_path / "n", clock)
-    try:
-        for n in range(3):
-            doc = {"id": f"{ctx.urls.base}/activities/{n}", "type": "Update", "actor": "x"}
-            ctx.publisher.publish(doc, None, [inbox.url], public=False)
+    async with sending(tmp_path / "n", clock) as ctx:
+        publish_updates(ctx, inbox.url, 3)
         worker = ctx.worker()
         assert await worker.run_once() == 3
         host = host_of(inbox.url)
@@ -66,14 +43,11 @@ async def test_heard_from_clears_the_backoff_and_makes_the_queue_due(
         assert await worker.run_once() == 3  # no clock movement needed
         assert ctx.deliveries.summary()["sent"] == 3
         assert inbox.hits == 4
-    finally:
-        await ctx.close()
 
 
 async def test_a_healthy_or_unknown_host_costs_nothing(tmp_path: Path, inbox: Inbox) -> None:
     clock = FakeClock()
-    ctx = await make_sending(tmp_path / "n", clock)
-    try:
+    async with sending(tmp_path / "n", clock) as ctx:
         worker = ctx.worker()
         for _ in range(100):
             worker.heard_from("unknown.example")
@@ -81,19 +55,14 @@ async def test_a_healthy_or_unknown_host_costs_nothing(tmp_path: Path, inbox: In
         assert worker.wakes == 0
         assert ctx.deliveries.host("unknown.example") == (0, None)
         assert not worker.wake.is_set()
-    finally:
-        await ctx.close()
 
 
 async def test_a_flood_of_requests_is_one_probe_per_interval(tmp_path: Path, inbox: Inbox) -> None:
     """A host that keeps signing requests while its inbox fails gets one probe per
     WAKE_INTERVAL, not one per request (no delivery storm)."""
     clock = FakeClock()
-    ctx = await make_sending(tmp_path / "n", clock)
-    try:
-        for n in range(20):
-            doc = {"id": f"{ctx.urls.base}/activities/{n}", "type": "Update", "actor": "x"}
-            ctx.publisher.publish(doc, None, [inbox.url], public=False)
+    async with sending(tmp_path / "n", clock) as ctx:
+        publish_updates(ctx, inbox.url, 20)
         worker = ctx.worker()
         await worker.run_once()
         assert inbox.hits == 1
@@ -115,16 +84,13 @@ async def test_a_flood_of_requests_is_one_probe_per_interval(tmp_path: Path, inb
         assert inbox.hits == 3
         rows = ctx.deliveries.recent(50)
         assert sum(r.attempts for r in rows) == 3  # only the probes used an attempt
-    finally:
-        await ctx.close()
 
 
 async def test_a_delivery_accepted_after_failures_wakes_the_rest(
     tmp_path: Path, inbox: Inbox
 ) -> None:
     clock = FakeClock()
-    ctx = await make_sending(tmp_path / "n", clock)
-    try:
+    async with sending(tmp_path / "n", clock) as ctx:
         first = {"id": f"{ctx.urls.base}/activities/first", "type": "Update", "actor": "x"}
         ctx.publisher.publish(first, None, [inbox.url], public=False)
         worker = ctx.worker()
@@ -141,8 +107,6 @@ async def test_a_delivery_accepted_after_failures_wakes_the_rest(
         assert await worker.run_once() == 1  # the first row, due again, is accepted
         assert await worker.run_once() == 1  # and the deferred one was woken with it
         assert ctx.deliveries.summary()["sent"] == 2
-    finally:
-        await ctx.close()
 
 
 # ---- real nodes ------------------------------------------------------------------------------

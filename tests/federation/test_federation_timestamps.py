@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import count
 
@@ -12,8 +11,8 @@ import pytest
 from federation.activities import ActivityError, Event
 from federation.rfc3339 import TimestampError, parse_rfc3339
 from federation.service import FEDERATION
-from tests.federation.test_federation_inbox import FakeRemote, follow, post
 from tests.support.nodes import Node, NodeFactory
+from tests.support.remote import FakeRemote, follow, post
 
 
 @pytest.mark.parametrize(
@@ -74,14 +73,6 @@ def test_event_fields_are_rfc3339() -> None:
 
 
 # ---- the inbox keeps the newest version of a remote room ------------------------------------
-
-
-@pytest.fixture
-async def remote() -> AsyncIterator[FakeRemote]:
-    fake = FakeRemote()
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
 
 
 class Announcer:

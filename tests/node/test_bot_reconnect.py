@@ -14,7 +14,7 @@ from media.session import ParticipantSession
 from node.rooms.service import Subscription
 from tests.support.attacks import parts
 from tests.support.audio import dominant_hz, read_pcm, tone
-from tests.support.cli import creds, salon
+from tests.support.cli import bot_room_url, creds, salon
 from tests.support.network import eventually
 from tests.support.nodes import Node, NodeFactory
 
@@ -78,8 +78,7 @@ async def test_host_bot_reconnects_after_4008_and_keeps_its_room(
         "--seconds",
         "20",
     )
-    assert host.stdout is not None
-    room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+    room_url = await bot_room_url(host)
     room_id = room_url.rsplit("/", 1)[-1]
 
     async def speaking() -> ParticipantSession | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
-from tests.support.cli import creds, salon
+from tests.support.cli import bot_room_url, creds, salon
 from tests.support.nodes import Node, NodeFactory
 
 
@@ -18,9 +18,6 @@ async def audio_node(node_factory: NodeFactory) -> Node:
     for name in ("alice", "bob"):
         await node.user(name)
     return node
-
-
-
 
 
 @pytest.mark.timeout(60)
@@ -39,8 +36,7 @@ async def test_bot_listener_hears_host_tone_through_node(
         "--seconds",
         "9",
     )
-    assert host.stdout is not None
-    room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+    room_url = await bot_room_url(host)
     assert room_url.startswith(node.url + "/rooms/")
     heard = tmp_path / "heard.wav"
     listener = await salon(
@@ -78,8 +74,7 @@ async def test_raised_hand_invited_and_heard_by_host(
         "--seconds",
         "12",
     )
-    assert host.stdout is not None
-    room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+    room_url = await bot_room_url(host)
     listener = await salon(
         "bot",
         "listen",

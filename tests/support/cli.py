@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.support.nodes import Node
 
@@ -25,6 +27,19 @@ async def salon(*args: str) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def bot_room_url(host: Any) -> str:
+    """The room URL a `salon bot host` process prints as its first line."""
+    assert host.stdout is not None
+    return (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+
+
+async def stop_bot(host: Any) -> None:
+    """Stop a `salon bot` process cleanly (SIGINT) and wait for it."""
+    if host.returncode is None:
+        host.send_signal(signal.SIGINT)
+    await asyncio.wait_for(host.communicate(), 30)
 
 
 def creds(node: Node, user: str, ice_address: str = "127.0.0.1") -> list[str]:

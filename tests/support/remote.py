@@ -7,15 +7,18 @@ and signed POST headers — is written once here.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from federation import keys
 from federation.activities import Actor, ActorPublicKey, Multikey, host_of
 from federation.signatures import HttpRequest, sign_cavage
+from tests.support.nodes import Node
 
 AS2 = "application/activity+json"
 
@@ -89,3 +92,54 @@ class LoopbackActors:
 
 def as2_response(document: dict[str, Any]) -> web.Response:
     return web.json_response(document, content_type=AS2)
+
+
+class FakeRemote(LoopbackActors):
+    """A tiny ActivityPub server: actors with keys, an inbox that records what it gets."""
+
+    def __init__(self) -> None:
+        self.keys = {name: keys.ActorKeys.generate() for name in ("mallory", "eve")}
+        self.received: list[dict[str, Any]] = []
+        self.documents: dict[str, dict[str, Any]] = {}
+        app = web.Application()
+        app.router.add_get("/users/{name}", self.actor)
+        app.router.add_get("/objects/{name}", self.obj)
+        app.router.add_post("/inbox", self.inbox)
+        app.router.add_post("/users/{name}/inbox", self.inbox)
+        super().__init__(app)
+
+    async def actor(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        return as2_response(self.document(name, self.keys[name]))
+
+    async def obj(self, request: web.Request) -> web.Response:
+        return web.json_response(self.documents[request.match_info["name"]])
+
+    async def inbox(self, request: web.Request) -> web.Response:
+        self.received.append(json.loads(await request.read()))
+        return web.Response(status=202)
+
+    def sign(
+        self, url: str, body: bytes, signer: str = "mallory", now: datetime | None = None
+    ) -> dict[str, str]:
+        return self.signed_post_headers(url, body, signer, self.keys[signer], now)
+
+
+async def post(node: Node, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{node.url}/inbox", data=body, headers=headers) as resp,
+    ):
+        return resp.status, await resp.json(content_type=None)
+
+
+def follow(remote: FakeRemote, node: Node, n: int = 1, actor: str = "mallory") -> bytes:
+    return json.dumps(
+        {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{remote.base}/activities/follow-{n}",
+            "type": "Follow",
+            "actor": remote.actor_id(actor),
+            "object": f"{node.url}/users/alice",
+        }
+    ).encode()
