@@ -38,10 +38,21 @@ class JitterBuffer:
         idle_reset: int = 10,
         shrink_after: int = 50,
         stretch: bool = False,
+        loss_prefetch: int | None = None,
+        calm_ticks: int = 500,
     ) -> None:
+        """LOSS_PREFETCH (adaptive): play with PREFETCH while the stream loses nothing, and
+        hold LOSS_PREFETCH packets from its first loss until CALM_TICKS pass without one."""
         if prefetch < 1 or max_depth < prefetch:
             raise ValueError("need 1 <= prefetch <= max_depth")
+        if loss_prefetch is not None and not prefetch <= loss_prefetch <= max_depth:
+            raise ValueError("need prefetch <= loss_prefetch <= max_depth")
         self.prefetch = prefetch
+        self.base_prefetch = prefetch
+        self.loss_prefetch = loss_prefetch
+        self.calm_ticks = calm_ticks
+        self._calm = 0  # pops since the last loss (adaptive)
+        self._build = 0  # ticks to conceal on purpose, to deepen the buffer (adaptive)
         self.max_depth = max_depth
         self.idle_reset = idle_reset  # consecutive empty ticks before we re-prime
         self.shrink_after = shrink_after  # ticks of standing excess before dropping one
@@ -108,7 +119,18 @@ class JitterBuffer:
             self._owed -= 1  # it never came: its turn was the tick we concealed
             self._next = (self._next + 1) & 0xFFFF
             payload = self._packets.pop(self._next, None)
+            self._lost_one()
+        elif payload is not None and self._build:  # never right after a concealed loss
+            if len(self._packets) < self.prefetch - 1:
+                # one tick concealed on purpose, the packet keeps its turn: the buffer gets
+                # one packet deeper, so the next loss can be rebuilt from the FEC after it
+                self._build -= 1
+                self._packets[self._next] = payload
+                self.stats.stretched += 1
+                return b""
+            self._build = 0  # already deep enough
         if payload is not None:
+            self._calm_tick()
             self._next = (self._next + 1) & 0xFFFF
             self._empty_ticks = 0
             self._owed = 0
@@ -126,7 +148,26 @@ class JitterBuffer:
                 return b""
         self._next = (self._next + 1) & 0xFFFF
         self.stats.lost += 1
+        self._lost_one()
         return b""
+
+    def _lost_one(self) -> None:
+        """Adaptive: a loss deepens the buffer to ``loss_prefetch`` (FEC needs the next one)."""
+        self._calm = 0
+        if self.loss_prefetch is not None and self.prefetch < self.loss_prefetch:
+            self._build += self.loss_prefetch - self.prefetch
+            self.prefetch = self.loss_prefetch
+
+    def _calm_tick(self) -> None:
+        """Adaptive: after ``calm_ticks`` without a loss, back to the low-latency depth;
+        the excess is given back like any standing excess (a quiet frame skipped)."""
+        if self.prefetch == self.base_prefetch:
+            return
+        self._calm += 1
+        if self._calm >= self.calm_ticks:
+            self.prefetch = self.base_prefetch
+            self._calm = 0
+            self._build = 0
 
     def peek(self) -> bytes | None:
         """The packet the next ``pop`` will return, if it is here (for FEC recovery)."""
@@ -140,6 +181,7 @@ class JitterBuffer:
         self.may_skip = False
         self._empty_ticks = 0
         self._window = 0
+        self._build = 0
 
     def _watch_excess(self) -> None:
         """Drop the oldest packet after a full window in which we never ran down to target."""

@@ -156,21 +156,28 @@ def _random_sequence() -> int:
 def protected_jitter() -> JitterBuffer:
     """A speaker's jitter buffer when loss protection is on (local and trunk speakers).
 
+    Adaptive depth: while the stream loses nothing it plays one packet deep (no added
+    latency); its first loss makes it hold one packet ahead (one tick concealed on
+    purpose, +20 ms), so that later losses are rebuilt from the next packet's in-band FEC
+    instead of concealed; after 10 s without a loss it gives that 20 ms back in a quiet
+    frame.
+
     Each underrun (a packet later than the 20 ms of slack) adds 20 ms that stays until
     5 s pass without needing it; shrinking every second instead made a machine with
     bursty scheduling pay one concealed frame and one skipped frame per second. A burst
     (a sender that stalled, then sent what it owed) is kept, up to 240 ms, and given back
     one quiet frame at a time instead of trimming speech away.
     """
-    return JitterBuffer(prefetch=2, max_depth=12, shrink_after=250, stretch=True)
+    return JitterBuffer(prefetch=1, loss_prefetch=2, max_depth=12, shrink_after=250, stretch=True)
 
 
 class Uplink:
     """A speaker's incoming Opus stream: jitter buffer and decoder, fed by the tap.
 
-    Prefetch 2: the jitter buffer keeps one packet ahead of playout, so when a packet is
-    missing the next one is usually already here and its in-band FEC rebuilds the lost
-    frame (media/conceal.py); the price is 20 ms of latency on the uplink. With protection
+    Once the stream has lost a packet, the jitter buffer keeps one packet ahead of playout,
+    so when a packet is missing the next one is usually already here and its in-band FEC
+    rebuilds the lost frame (media/conceal.py); the price, 20 ms of latency on the uplink,
+    is paid only by a speaker whose packets get lost (``protected_jitter``). With protection
     the buffer also stretches on an underrun and gives the frame back only in a quiet
     moment after 5 s without needing it (``protected_jitter``).
 

@@ -361,3 +361,37 @@ def test_a_restarted_origin_is_a_new_timeline_not_a_loss() -> None:
         frames += timeline.flush()
         assert timeline.restarts == 1 and len(frames) == 4
         assert timeline.stats.plc == timeline.stats.fec == 0
+
+
+def test_adaptive_depth_plays_at_once_until_a_loss_then_keeps_one_ahead_for_fec() -> None:
+    jitter = JitterBuffer(prefetch=1, loss_prefetch=2, max_depth=12, stretch=True, calm_ticks=5)
+    seq = 0
+
+    def arrive_and_pop(lost: bool = False) -> bytes | None:
+        nonlocal seq
+        if not lost:
+            jitter.push(seq, bytes([seq]))
+        seq += 1
+        return jitter.pop()
+
+    # a clean stream plays each packet on the tick it arrives: no added latency
+    assert [arrive_and_pop() for _ in range(3)] == [b"\x00", b"\x01", b"\x02"]
+    assert jitter.prefetch == 1 and jitter.peek() is None
+    assert arrive_and_pop(lost=True) == b""  # packet 3 lost: concealed (no FEC to use yet)
+    assert arrive_and_pop() == b"\x04"
+    assert jitter.prefetch == 2
+    # the next tick is concealed on purpose: from then on one packet waits in the buffer
+    assert arrive_and_pop() == b""
+    assert arrive_and_pop() == b"\x05" and jitter.peek() == b"\x06"
+    # so the next loss finds the packet after it already here (its FEC rebuilds the frame)
+    assert arrive_and_pop(lost=True) == b"\x06"
+    assert jitter.pop() == b"" and jitter.peek() is None  # 7's turn; 8 is not sent yet
+    # after calm_ticks without a loss it goes back to the low-latency depth
+    for _ in range(6):
+        assert arrive_and_pop() is not None
+    assert jitter.prefetch == 1
+
+
+def test_adaptive_depth_refuses_a_loss_prefetch_below_prefetch() -> None:
+    with pytest.raises(ValueError, match="loss_prefetch"):
+        JitterBuffer(prefetch=2, loss_prefetch=1)
