@@ -125,7 +125,10 @@ class Person:
         self.base = base
         self.name = name
         self.errors: list[str] = []
+        self.console: list[str] = []
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
+        page.on("requestfailed", lambda req: self.console.append(f"failed: {req.url}"))
 
     @classmethod
     async def open(
@@ -140,6 +143,13 @@ class Person:
     async def signup(self) -> None:
         page = self.page
         await page.goto(self.base + "/")
+        try:
+            await page.get_by_label("Username").wait_for()
+        except Exception as exc:  # playwright's TimeoutError: say what the page showed
+            text = await page.locator("body").inner_text()
+            raise AssertionError(
+                f"sign-in form not shown: {text[:300]!r}; console: {self.console[-20:]}"
+            ) from exc
         await page.get_by_label("Username").fill(self.name)
         await page.get_by_label("Password").fill("password123")
         await page.get_by_role("button", name="Create account").click()
