@@ -53,7 +53,7 @@ from node.store.db import Database, open_database
 from node.store.follows import FollowStore
 from node.store.users import UserStore
 from node.turn import IceServers
-from node.web import admin, api, blocks_api, ice, pages, remote_rooms, websocket
+from node.web import admin, api, blocks_api, ice, listeners_api, pages, remote_rooms, websocket
 from node.web.http import (
     ACCOUNTS,
     API_BODY_LIMIT,
@@ -132,6 +132,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.add_routes(api.routes)
     app.add_routes(ice.routes)
     app.add_routes(blocks_api.routes)
+    app.add_routes(listeners_api.routes)
     app.add_routes(websocket.routes)
     app.add_routes(remote_rooms.routes)
     app.add_routes(admin.routes)
@@ -314,9 +315,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         signers,
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
-    return Node(
-        settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk
-    )
+    return Node(settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk)
 
 
 async def _start_media(app: web.Application) -> None:

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +40,13 @@ from media.relay import RelayRoom
 from media.signaling import SignalError
 from media.trunk import TrunkError, parse_public_key
 from node.rooms import protocol
+from node.rooms.broadcast import (
+    AudienceCounts,
+    AudiencePolicy,
+    RoomBroadcast,
+    loop_schedule,
+    parse_audience,
+)
 from node.rooms.model import Role, RoomRuleError, speaks
 from node.rooms.protocol import ProtocolError
 from node.rooms.service import Subscription
@@ -90,6 +98,19 @@ class RemoteRoom:
         self._background: set[asyncio.Future[None]] = set()
         self._grace: dict[int, asyncio.Task[None]] = {}
         self.joining = 0  # joins under way (RemoteRooms.join forgets a room nobody got in)
+        # what we know of the room's audience: its last state or `audience` message, kept
+        # roughly current from the events in between; our sockets get it coalesced like a
+        # local room's (node/rooms/broadcast.py)
+        self.counts = AudienceCounts(0, 0, 0)
+        self.broadcast = RoomBroadcast(
+            AudiencePolicy.from_settings(self.settings),
+            self.subs,
+            counts=lambda: self.counts,
+            size=lambda: self.counts.participant_count,
+            moderators=self._moderator_ids,
+            monotonic=time.monotonic,
+            schedule=loop_schedule,
+        )
 
     # ---- membership --------------------------------------------------------------------
     def is_member(self, user: User) -> bool:
@@ -104,6 +125,7 @@ class RemoteRoom:
     def unsubscribe(self, sub: Subscription) -> None:
         """Keep the seat for the reconnect grace period, then leave for the user."""
         self.subs.discard(sub)
+        self.broadcast.forget(sub)
         user = sub.user
         if user is None or user.id not in self.members or self.owner.closing:
             return  # shutting down: the origin frees the seat when our trunk goes
@@ -265,6 +287,8 @@ class RemoteRoom:
                     await self._rejoin(missing)
             elif kind in ("event", "speaking"):
                 self._apply(data)
+            elif kind == "audience":
+                self._audience(data)
         close_code = self.ws.close_code
         log.info(
             "relay [%s]: trunk to %s closed (%s, members %d)",
@@ -305,8 +329,12 @@ class RemoteRoom:
         elif kind == "joined" and member is not None:
             participant = data.get("participant") or {}
             self._set_role(member, str(participant.get("role", "listener")), False)
-        for sub in list(self.subs):
-            sub.offer(data, droppable=data.get("type") == "speaking")
+        if data.get("type") == "speaking":
+            for sub in list(self.subs):
+                sub.offer(data, droppable=True)
+        else:
+            self._count(data)
+            self.broadcast.publish(data)
         if kind in ("removed", "left") and member is not None:
             self.members.pop(member.id, None)
             code, reason = (4003, "removed from the room") if kind == "removed" else (1000, "left")
@@ -319,6 +347,31 @@ class RemoteRoom:
                 task.add_done_callback(self._background.discard)
         if kind == "room_ended":
             self._end_locally(1000, "room ended")
+
+    def _audience(self, data: dict[str, Any]) -> None:
+        """The origin's counts (it sends them while the room is coalesced there)."""
+        parsed = parse_audience(data)
+        if parsed is not None:
+            seq, self.counts, _ = parsed
+            self.broadcast.refresh(seq)
+
+    def _count(self, event: dict[str, Any]) -> None:
+        """Keep the counts roughly current between the origin's ``audience`` messages."""
+        kind, role = event.get("event"), event.get("role")
+        if kind == "joined" and isinstance(event.get("participant"), dict):
+            role = event["participant"].get("role")
+        step = {"joined": 1, "left": -1, "removed": -1}.get(str(kind), 0)
+        hands = {"hand_raised": 1, "hand_lowered": -1}.get(str(kind), 0)
+        c = self.counts
+        listeners = step if role == "listener" else 0
+        self.counts = AudienceCounts(
+            max(0, c.participant_count + step),
+            max(0, c.listener_count + listeners),
+            max(0, c.hand_count + hands),
+        )
+
+    def _moderator_ids(self) -> set[int]:
+        return {uid for uid, (role, _) in self.roles.items() if role in ("host", "moderator")}
 
     def _member(self, handle: Any) -> User | None:
         if not isinstance(handle, str) or "@" in handle:
@@ -379,12 +432,26 @@ class RemoteRoom:
             raise RoomRuleError("conflict", str(answer.get("error", "no state")))
         room: dict[str, Any] = answer["room"]
         room["id"] = self.alias
+        self._counts_from(room)
         room["remote"] = True
         room["node"] = self.origin_host
         me = room.get("you")
         if isinstance(me, dict):
             self._set_role(user, str(me.get("role", Role.LISTENER.value)), bool(me.get("muted")))
         return room
+
+    def _counts_from(self, room: dict[str, Any]) -> None:
+        def count(key: str, fallback: object) -> int:
+            value = room.get(key)
+            if type(value) is int and value >= 0:
+                return value
+            return len(fallback) if isinstance(fallback, list) else 0
+
+        self.counts = AudienceCounts(
+            count("participant_count", None),
+            count("listener_count", room.get("listeners")),
+            count("hand_count", room.get("hands")),
+        )
 
     async def signal(self, user: User, message: dict[str, Any]) -> None:
         if self.relay is None:
@@ -401,6 +468,7 @@ class RemoteRoom:
 
     async def close(self) -> None:
         self.ended = True
+        self.broadcast.close()
         for task in list(self._grace.values()):
             task.cancel()
         if self.ws is not None:

@@ -44,6 +44,12 @@ class Settings:
     room_empty_grace_seconds: float = 60.0
     reconnect_grace_seconds: float = 20.0
     ws_queue_size: int = 256
+    # large audiences (node/rooms/broadcast.py): above this many participants, listener
+    # churn reaches listeners as coalesced `audience` counts; 0 = never coalesce (the naive
+    # per-event broadcast, the benchmark's baseline)
+    audience_coalesce_above: int = 50
+    audience_flushes_per_second: float = 4.0  # `audience` messages per socket per second, at most
+    listeners_page_max: int = 200  # largest `limit` of GET /api/rooms/{id}/listeners
     # limits on what one account or one remote node can make this node hold (docs/security.md)
     room_sockets_per_user: int = 8  # open room WebSockets (local and remote rooms) per account
     rooms_per_user: int = 10  # scheduled + live rooms one account hosts at once
@@ -184,6 +190,12 @@ def _validate(s: Settings) -> Settings:
         )
     if s.media_tick not in ("thread", "loop"):
         raise SettingsError("setting 'media_tick' must be 'thread' or 'loop'")
+    if s.audience_coalesce_above < 0:
+        raise SettingsError("setting 'audience_coalesce_above' must be ≥ 0")
+    if not 0.1 <= s.audience_flushes_per_second <= 50:
+        raise SettingsError("setting 'audience_flushes_per_second' must be 0.1-50")
+    if not 1 <= s.listeners_page_max <= 10_000:
+        raise SettingsError("setting 'listeners_page_max' must be 1-10000")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     _validate_ice(s)

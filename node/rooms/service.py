@@ -22,6 +22,13 @@ from node.accounts import handle
 from node.clock import Clock
 from node.handles import split_handle
 from node.rooms import model
+from node.rooms.broadcast import (
+    AudienceCounts,
+    AudiencePolicy,
+    RoomBroadcast,
+    loop_schedule,
+    room_counts,
+)
 from node.rooms.gate import Gate, NoBlocks, OpenDomains
 from node.rooms.hallway import HallwayCard, Viewer, rank
 from node.rooms.limits import ActionLimiter
@@ -134,7 +141,10 @@ class RoomService:
         self.settings = settings
         self.clock = clock
         self.gate = gate or Gate(self.follows, self.users, OpenDomains(), NoBlocks())
-        self.views = RoomViews(self.users, self.follows, self.gate, settings.base_url)
+        self.audience = AudiencePolicy.from_settings(settings)
+        self.views = RoomViews(
+            self.users, self.follows, self.gate, settings.base_url, self.audience
+        )
         self._actions = ActionLimiter(
             clock, settings.room_actions_per_second, settings.room_actions_burst
         )
@@ -148,6 +158,7 @@ class RoomService:
         self._levels: dict[str, dict[int, float]] = {}
         self._empty_deadlines: dict[str, float] = {}
         self._held: list[tuple[Subscription, int, str]] | None = None
+        self._broadcasts: dict[str, RoomBroadcast] = {}
 
     def observe(self, observer: RoomObserver) -> None:
         """OBSERVER hears every event of every room, right after it is saved (media and
@@ -399,6 +410,9 @@ class RoomService:
         self._empty_deadlines.pop(room.id, None)
         for key in [k for k in self._seat_deadlines if k[0] == room.id]:
             del self._seat_deadlines[key]
+        broadcast = self._broadcasts.pop(room.id, None)
+        if broadcast is not None:
+            broadcast.close()
         for sub in self._subs.pop(room.id, set()):
             self._close_sub(sub, 1000, "room ended")
 
@@ -489,6 +503,9 @@ class RoomService:
         subs = self._subs.get(sub.room_id)
         if subs is not None:
             subs.discard(sub)
+        broadcast = self._broadcasts.get(sub.room_id)
+        if broadcast is not None:
+            broadcast.forget(sub)
         if sub.user is None:
             self.unwatch(sub)
             return
@@ -531,15 +548,38 @@ class RoomService:
         if not subs:
             return
         message = self.event_message(room, seq, event)
-        gone = event.data.get("user") if event.kind in ("left", "removed") else None
+        self._broadcast(room.id, subs).publish(message)
+        if event.kind not in ("left", "removed"):
+            return
+        gone = event.data.get("user")
         for sub in list(subs):
-            sub.offer(message)
             if sub.user is not None and sub.user.id == gone:
                 subs.discard(sub)
                 if event.kind == "removed":
                     self._close_sub(sub, 4003, "removed from the room")
                 else:
                     self._close_sub(sub, 1000, "left the room")
+
+    def _broadcast(self, room_id: str, subs: set[Subscription]) -> RoomBroadcast:
+        """The room's fan-out (node/rooms/broadcast.py), over the room's subscriptions."""
+        broadcast = self._broadcasts.get(room_id)
+        if broadcast is None or broadcast.subs is not subs:
+            if broadcast is not None:
+                broadcast.close()
+            broadcast = self._broadcasts[room_id] = RoomBroadcast(
+                self.audience,
+                subs,
+                counts=lambda: self.audience_counts(room_id),
+                size=lambda: len(room.participants) if (room := self.active(room_id)) else 0,
+                moderators=lambda: room.moderator_ids() if (room := self.active(room_id)) else (),
+                monotonic=self.clock.monotonic,
+                schedule=loop_schedule,
+            )
+        return broadcast
+
+    def audience_counts(self, room_id: str) -> AudienceCounts:
+        room = self._rooms.get(room_id)
+        return room_counts(room) if room is not None else AudienceCounts(0, 0, 0)
 
     def close_all(self) -> list[Subscription]:
         subs = [s for group in self._subs.values() for s in group]
