@@ -2,7 +2,7 @@
 // and automatic reconnection with backoff. Joining a room is opening this socket.
 
 import { ApiError, get } from "../api.js";
-import { applyEvent, find, fromView, onStage } from "./state.js";
+import { applyMessage, find, fromView, onStage } from "./state.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const REFRESH_MS = 300;
@@ -106,6 +106,7 @@ export class RoomConnection {
         this.setStatus(Status.LIVE);
         break;
       case "event":
+      case "audience":
         this.event(message);
         break;
       case "speaking":
@@ -137,7 +138,7 @@ export class RoomConnection {
       this.buffered.push(message);
       return;
     }
-    const { room, resync } = applyEvent(this.room, message, this.myself);
+    const { room, resync } = applyMessage(this.room, message, this.myself);
     if (resync) {
       this.buffered.push(message);
       this.resync();
@@ -146,7 +147,8 @@ export class RoomConnection {
     const before = this.room;
     this.room = room;
     this.handlers.onRoom?.(room, message);
-    if (audienceMayRegroup(before, room, message)) this.refreshSoon();
+    // a coalesced room's audience is paged (GET …/listeners), never refetched whole
+    if (!room.coalesced && audienceMayRegroup(before, room, message)) this.refreshSoon();
   }
 
   /**
@@ -173,8 +175,9 @@ export class RoomConnection {
         let regroup = false;
         for (const message of this.buffered) {
           if (message.seq <= room.seq) continue;
-          const next = applyEvent(room, message, this.myself).room;
-          regroup = regroup || audienceMayRegroup(room, next, message);
+          const next = applyMessage(room, message, this.myself).room;
+          regroup = regroup || (!next.coalesced && message.type === "event"
+            && audienceMayRegroup(room, next, message));
           room = next;
         }
         this.room = room;

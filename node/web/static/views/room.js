@@ -67,6 +67,7 @@ function roomPage(root, app, source, navState) {
     audioState: "",
     openMenu: null,
     levels: {},
+    listenerPages: null, // a large audience's "Show listeners" pages: {items, next, loading}
     stopped: false,
     timer: null,
     audioTimer: null,
@@ -306,6 +307,10 @@ function roomPage(root, app, source, navState) {
    * stage or the audience changes.
    */
   function drawAudience(room) {
+    if (room.coalesced) {
+      drawLargeAudience(room);
+      return;
+    }
     const count = room.listeners.length;
     const heading = h("h2", { id: "audience-h" }, "Listeners ", h("span", { class: "count" }, `(${count})`));
     if (!count) {
@@ -324,6 +329,46 @@ function roomPage(root, app, source, navState) {
     clear(audience, heading,
       group("followed-h", "Followed by the speakers", followed),
       others.length ? group("others-h", "Others in the room", others) : null);
+  }
+
+  /**
+   * A large audience (the node coalesces its updates): the count, the listeners the view
+   * lists, and "Show listeners" to page through everyone (GET …/listeners).
+   */
+  function drawLargeAudience(room) {
+    const count = room.listener_count || 0;
+    const heading = h("h2", { id: "audience-h" }, "Listeners ", h("span", { class: "count" }, `(${count})`));
+    const paged = view.listenerPages;
+    const path = source.listenersPath ? source.listenersPath() : null;
+    const toggle = path ? h("button", { type: "button", class: "secondary small", dataset: { key: "show-listeners" },
+      "aria-expanded": String(Boolean(paged)),
+      onclick: () => { view.listenerPages = paged ? null : { items: [], next: "", loading: false }; if (!paged) morePages(); else draw(); } },
+    paged ? "Hide listeners" : "Show listeners") : null;
+    const people = paged ? paged.items : room.listeners;
+    clear(audience, heading, toggle,
+      h("ul", { class: "people audience-grid" }, people.map((p) => tile(room, p))),
+      paged && paged.next !== null ? h("button", { type: "button", class: "secondary small",
+        dataset: { key: "more-listeners" }, disabled: paged.loading, onclick: morePages }, "More listeners") : null);
+  }
+
+  async function morePages() {
+    const paged = view.listenerPages;
+    const path = source.listenersPath ? source.listenersPath() : null;
+    if (!paged || !path || paged.loading || paged.next === null) return;
+    paged.loading = true;
+    draw();
+    try {
+      const query = paged.next ? `?after=${encodeURIComponent(paged.next)}` : "";
+      const page = await get(`${path}${query}`);
+      if (view.listenerPages !== paged) return;
+      paged.items.push(...(page.listeners || []));
+      paged.next = page.next ?? null;
+    } catch (error) {
+      say(error.message);
+    } finally {
+      paged.loading = false;
+      draw();
+    }
   }
 
   function drawHands(room) {
