@@ -548,7 +548,7 @@ class RoomService:
         if not subs:
             return
         message = self.event_message(room, seq, event)
-        self._broadcast(room.id, subs).publish(message)
+        self._fanout(room.id, subs).publish(message)
         if event.kind not in ("left", "removed"):
             return
         gone = event.data.get("user")
@@ -560,7 +560,7 @@ class RoomService:
                 else:
                     self._close_sub(sub, 1000, "left the room")
 
-    def _broadcast(self, room_id: str, subs: set[Subscription]) -> RoomBroadcast:
+    def _fanout(self, room_id: str, subs: set[Subscription]) -> RoomBroadcast:
         """The room's fan-out (node/rooms/broadcast.py), over the room's subscriptions."""
         broadcast = self._broadcasts.get(room_id)
         if broadcast is None or broadcast.subs is not subs:
