@@ -261,12 +261,13 @@ async def run_mode(args: argparse.Namespace, mode: str, tmp: Path) -> dict[str, 
     if mode == "naive":
         env["SALON_AUDIENCE_COALESCE_ABOVE"] = "0"
     actors_n = min(ACTORS, n // 4)
+    profile = Path(args.profile + f".{mode}") if args.profile else None
     passive = [tokens[f"l{i}"] for i in range(actors_n, n)]
     pids: list[int] = []
     workers = [await Worker.start(__file__) for _ in range(WORKERS)]
     try:
         async with (
-            salon_node(data, env=env, pids=pids) as url,
+            salon_node(data, env=env, pids=pids, profile=profile) as url,
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
         ):
             headers = {"Authorization": f"Bearer {tokens['host']}"}
@@ -367,6 +368,9 @@ async def run_mode(args: argparse.Namespace, mode: str, tmp: Path) -> dict[str, 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="salon-events-"))
     try:
+        if args.only:
+            result = await run_mode(args, args.only, tmp)
+            return {f"events_{args.only}_{k}": v for k, v in result.items()}
         ours = await run_mode(args, "coalesced", tmp)
         naive = await run_mode(args, "naive", tmp)
     finally:
@@ -407,6 +411,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reactions", type=float, default=50.0, help="reactions per second")
     parser.add_argument("--chat", type=float, default=2.0, help="chat messages per second")
     parser.add_argument("--seconds", type=float, default=None, help="measured window")
+    parser.add_argument("--profile", default="", help="write the node's cProfile to PATH.MODE")
+    parser.add_argument("--only", choices=["coalesced", "naive"], help="run one mode only")
     args = parser.parse_args(argv)
     if args.worker:
         asyncio.run(worker())

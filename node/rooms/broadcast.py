@@ -26,6 +26,7 @@ timer, so tests run it on a fake clock.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -76,6 +77,21 @@ class AudiencePolicy:
         return self.coalesce_above > 0 and participants > self.coalesce_above
 
 
+class Shared(dict[str, Any]):
+    """A message offered to many sockets, serialized once: socket writers send ``text()``
+    (node/web/websocket.py) instead of encoding the same dict for every socket. Never
+    changed after it is offered."""
+
+    __slots__ = ("_text",)
+
+    def text(self) -> str:
+        try:
+            return self._text
+        except AttributeError:
+            self._text: str = json.dumps(self)
+            return self._text
+
+
 def room_counts(room: Room) -> AudienceCounts:
     people = room.participants.values()
     return AudienceCounts(
@@ -102,14 +118,16 @@ def loop_schedule(delay: float, flush: Callable[[], None]) -> Timer:
 
 
 def audience_message(seq: int, counts: AudienceCounts, coalesced: bool) -> dict[str, Any]:
-    return {
-        "type": "audience",
-        "seq": seq,
-        "coalesced": coalesced,
-        "participant_count": counts.participant_count,
-        "listener_count": counts.listener_count,
-        "hand_count": counts.hand_count,
-    }
+    return Shared(
+        {
+            "type": "audience",
+            "seq": seq,
+            "coalesced": coalesced,
+            "participant_count": counts.participant_count,
+            "listener_count": counts.listener_count,
+            "hand_count": counts.hand_count,
+        }
+    )
 
 
 def parse_audience(data: dict[str, Any]) -> tuple[int, AudienceCounts, bool] | None:
@@ -183,6 +201,8 @@ class RoomBroadcast:
     # ---- publishing ------------------------------------------------------------------
     def publish(self, message: dict[str, Any]) -> None:
         """An ``event`` message (with its ``seq``) for the room's sockets."""
+        if not isinstance(message, Shared):
+            message = Shared(message)
         seq = message.get("seq")
         if isinstance(seq, int) and seq > self.last_seq:
             self.last_seq = seq
