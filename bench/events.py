@@ -260,6 +260,8 @@ async def run_mode(args: argparse.Namespace, mode: str, tmp: Path) -> dict[str, 
     env = {"SALON_ROOM_EMPTY_GRACE_SECONDS": "600", "SALON_ROOMS_PER_USER": "10"}
     if mode == "naive":
         env["SALON_AUDIENCE_COALESCE_ABOVE"] = "0"
+    elif args.flushes:
+        env["SALON_AUDIENCE_FLUSHES_PER_SECOND"] = str(args.flushes)
     actors_n = min(ACTORS, n // 4)
     profile = Path(args.profile + f".{mode}") if args.profile else None
     passive = [tokens[f"l{i}"] for i in range(actors_n, n)]
@@ -411,6 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reactions", type=float, default=50.0, help="reactions per second")
     parser.add_argument("--chat", type=float, default=2.0, help="chat messages per second")
     parser.add_argument("--seconds", type=float, default=None, help="measured window")
+    parser.add_argument("--flushes", type=float, default=0.0, help="audience flushes/s")
     parser.add_argument("--profile", default="", help="write the node's cProfile to PATH.MODE")
     parser.add_argument("--only", choices=["coalesced", "naive"], help="run one mode only")
     args = parser.parse_args(argv)

@@ -170,6 +170,11 @@ class RoomBroadcast:
         self._last_flush = float("-inf")
         self._was_large = False
         self._names: dict[int, str] = {}
+        # an index of the sockets that may get folded events (rebuilt from new sockets)
+        self._seen: set[Any] = set()
+        self._relays: set[Any] = set()
+        self._by_user: dict[int, set[Any]] = {}
+        self._ids: dict[str, int] = {}
         self.flushes = 0  # audience flushes so far (tests, bench)
 
     # ---- what a socket gets --------------------------------------------------------
@@ -193,10 +198,6 @@ class RoomBroadcast:
         if name is None:
             name = self._names[user.id] = handle(user)
         return name
-
-    def _gets_everything(self, sub: Outbox, subject: object, moderators: set[int]) -> bool:
-        user = sub.user
-        return user is None or user.id in moderators or self._name(sub) == subject
 
     # ---- publishing ------------------------------------------------------------------
     def publish(self, message: dict[str, Any]) -> None:
@@ -223,18 +224,40 @@ class RoomBroadcast:
             sub.offer(message)
 
     def _fold(self, message: dict[str, Any]) -> None:
-        subject = message.get("user")
-        moderators = set(self._moderators())
+        """Offer MESSAGE to the sockets that get every event; mark the others behind.
+        Set operations, not a Python loop over the room: a join in a room of thousands
+        touches only the few sockets that must see it."""
         self._dirty = True
+        targets = self._targets(message.get("user"))
         catch_up = _CatchUp(self, message)
-        for sub in list(self.subs):
-            if self._gets_everything(sub, subject, moderators):
-                if sub in self._behind:
-                    catch_up.send(sub)
-                sub.offer(message)
-            else:
-                self._behind.add(sub)
+        for sub in targets:
+            if sub in self._behind:
+                catch_up.send(sub)
+            sub.offer(message)
+        self._behind |= self.subs
+        self._behind -= targets
         self._arm()
+
+    def _targets(self, subject: object) -> set[Any]:
+        """The room's sockets that get folded events too: relays, moderators, SUBJECT's."""
+        subs = self.subs
+        fresh = subs - self._seen
+        if fresh or len(self._seen) != len(subs):
+            for sub in fresh:
+                user = sub.user
+                if user is None:
+                    self._relays.add(sub)
+                else:
+                    self._by_user.setdefault(user.id, set()).add(sub)
+                    self._ids[self._name(sub) or ""] = user.id
+            self._seen = set(subs)
+        targets = self._relays & subs
+        for uid in self._moderators():
+            targets |= self._by_user.get(uid, set()) & subs
+        own = self._ids.get(subject) if isinstance(subject, str) else None
+        if own is not None:
+            targets |= self._by_user.get(own, set()) & subs
+        return targets
 
     def refresh(self, seq: int | None = None) -> None:
         """The counts changed without an event here (another node's ``audience``): send
@@ -270,7 +293,18 @@ class RoomBroadcast:
             sub.offer(message)
 
     def forget(self, sub: Outbox) -> None:
+        """SUB closed: drop it from the index."""
         self._behind.discard(sub)
+        self._seen.discard(sub)
+        self._relays.discard(sub)
+        user = sub.user
+        if user is not None:
+            mine = self._by_user.get(user.id)
+            if mine is not None:
+                mine.discard(sub)
+                if not mine:
+                    del self._by_user[user.id]
+                    self._ids.pop(self._names.pop(user.id, ""), None)
 
     def close(self) -> None:
         if self._timer is not None:

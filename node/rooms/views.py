@@ -7,6 +7,7 @@ service asks it after every change, and nothing here changes a room.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from typing import Any
 
 from node.accounts import handle
@@ -59,13 +60,18 @@ class RoomViews:
         # Listeners someone on stage follows (accepted), for the "Followed by the speakers"
         # group: one query for the whole room, bounded by the stage's size.
         speakers = room.speakers()
-        listeners = room.listeners()
+        coalesced = self.audience is not None and self.audience.coalesces(len(room.participants))
+        # a coalesced room's view lists a first page: no need to sort its whole audience
+        listeners = (
+            [p for p in room.participants.values() if not p.on_stage]
+            if coalesced
+            else room.listeners()
+        )
         stage_ids = sorted(p.user_id for p in speakers)
         listener_ids = {p.user_id for p in listeners}
         followed: frozenset[int] = frozenset()
         if stage_ids and listener_ids:
             followed = frozenset(self.follows.followed_by(stage_ids)) & listener_ids
-        coalesced = self.audience is not None and self.audience.coalesces(len(room.participants))
         if coalesced and self.audience is not None:
             listeners = first_listeners(
                 listeners, followed, self.audience.coalesce_above, viewer.id if viewer else None
@@ -167,8 +173,9 @@ def first_listeners(
 ) -> list[Participant]:
     """A coalesced room's view lists COUNT listeners (those the speakers follow first) and
     the viewer, wherever they sit; the rest come from the paged listener list."""
-    ranked = sorted(listeners, key=lambda p: p.user_id not in followed)  # stable
-    shown = ranked[:count]
+    shown = heapq.nsmallest(
+        count, listeners, key=lambda p: (p.user_id not in followed, p.joined_at, p.user_id)
+    )
     if viewer_id is not None and all(p.user_id != viewer_id for p in shown):
-        shown += [p for p in ranked[count:] if p.user_id == viewer_id]
+        shown += [p for p in listeners if p.user_id == viewer_id]
     return shown
