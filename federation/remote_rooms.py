@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import socket
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
 RECONNECT_GIVE_UP = 120.0
 REQUEST_TIMEOUT = 10.0
+#: what A sends about its chat, passed to our users' sockets as it is (node/rooms/chat_service.py)
+CHAT_KINDS = ("chat", "chat_deleted", "chat_mode", "reactions")
 
 
 def localize(value: Any, own_host: str) -> Any:
@@ -263,7 +266,7 @@ class RemoteRoom:
                 if missing:
                     # only act on a gap: answering every `seats` with `users` would ping-pong
                     await self._rejoin(missing)
-            elif kind in ("event", "speaking"):
+            elif kind in ("event", "speaking", *CHAT_KINDS):
                 self._apply(data)
         close_code = self.ws.close_code
         log.info(
@@ -306,7 +309,7 @@ class RemoteRoom:
             participant = data.get("participant") or {}
             self._set_role(member, str(participant.get("role", "listener")), False)
         for sub in list(self.subs):
-            sub.offer(data, droppable=data.get("type") == "speaking")
+            sub.offer(data, droppable=data.get("type") in ("speaking", "reactions"))
         if kind in ("removed", "left") and member is not None:
             self.members.pop(member.id, None)
             code, reason = (4003, "removed from the room") if kind == "removed" else (1000, "left")
@@ -344,7 +347,7 @@ class RemoteRoom:
 
     # ---- requests to the origin ----------------------------------------------------------
     async def _request(
-        self, make: Callable[[int], protocol.TrunkCommand | protocol.GetState]
+        self, make: Callable[[int], protocol.TrunkCommand | protocol.GetState | protocol.TrunkChat]
     ) -> dict[str, Any]:
         if self.ws is None or self.ws.closed:
             raise RoomRuleError("conflict", "reconnecting to the room's node; try again")
@@ -366,11 +369,15 @@ class RemoteRoom:
         answer = await self._request(
             lambda msg_id: protocol.TrunkCommand(msg_id, actor, action, target)
         )
-        if answer.get("type") == "error":
-            # the origin's refusal, with the status its own API gives it
-            status = answer.get("status")
-            code = next((c for c, s in RoomRuleError.STATUS.items() if s == status), "forbidden")
-            raise RoomRuleError(code, str(answer.get("error")))
+        _raise_refusal(answer)
+
+    async def chat(self, user: User, request: protocol.ChatRequest) -> None:
+        """USER's chat, react or delete_message, decided by the room's node."""
+        actor = self.urls.actor(user.username)
+        answer = await self._request(
+            lambda msg_id: protocol.TrunkChat(actor, dataclasses.replace(request, id=msg_id))
+        )
+        _raise_refusal(answer)
 
     async def state(self, user: User) -> dict[str, Any]:
         actor = self.urls.actor(user.username)
@@ -414,6 +421,14 @@ class RemoteRoom:
             self.relay = None
         for future in self._pending.values():
             future.cancel()
+
+
+def _raise_refusal(answer: dict[str, Any]) -> None:
+    if answer.get("type") == "error":
+        # the origin's refusal, with the status its own API gives it
+        status = answer.get("status")
+        code = next((c for c, s in RoomRuleError.STATUS.items() if s == status), "forbidden")
+        raise RoomRuleError(code, str(answer.get("error")))
 
 
 class RemoteRooms:
