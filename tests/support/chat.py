@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from nacl.public import PrivateKey
 
+from federation.service import FEDERATION
 from tests.support.network import eventually
+from tests.support.nodes import Node
 
 Check = Callable[[dict[str, Any]], bool]
 _ids = itertools.count(1)
@@ -80,3 +84,44 @@ class RoomSocket:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+class HostileTrunk:
+    """Node B's actor on A's trunk endpoint, saying whatever a hostile node would."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, b: Node, room_url: str) -> HostileTrunk:
+        assert b.app is not None
+        fed = b.app[FEDERATION]
+        url = f"{room_url}/trunk"
+        ws = await fed.client.session.ws_connect(
+            url, headers=fed.client.signed_get_headers(url, fed.signers.node)
+        )
+        key = base64.b64encode(bytes(PrivateKey.generate().public_key)).decode()
+        await ws.send_json({"type": "hello", "key": key})
+        media = await ws.receive_json(timeout=10)
+        assert media["type"] == "media", media
+        return cls(ws)
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send MESSAGE with a fresh id; the answer with that id (events are skipped)."""
+        msg_id = next(_ids)
+        await self.ws.send_json({**message, "id": msg_id})
+        while True:
+            answer: dict[str, Any] = await self.ws.receive_json(timeout=10)
+            if answer.get("id") == msg_id:
+                return answer
+
+    async def seat(self, streams: dict[str, int]) -> list[str]:
+        """Announce B's users; the ones A refused (``seats.missing``)."""
+        await self.ws.send_json({"type": "users", "streams": streams})
+        while True:
+            answer = await self.ws.receive_json(timeout=10)
+            if answer.get("type") == "seats":
+                return list(answer["missing"])
+
+    async def close(self) -> None:
+        await self.ws.close()
