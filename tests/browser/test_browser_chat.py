@@ -1,0 +1,92 @@
+"""Room chat and reactions in a real Chromium: alice hosts, bob listens, each in their own
+context. They chat by the pinned names (`Chat`, `Message`, `Send`); a link in a message is
+a real link opening in a new tab; HTML typed into the chat shows as text; bob's reaction
+shows on his avatar on alice's page; alice deletes bob's message (`Delete message`) and
+turns chat off (`Chat off`), which greys bob's box out until `Chat on`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.browser_harness import Launch, Person
+from tests.support.nodes import NodeFactory
+
+HTML = '<img src=x onerror="window.pwned=1">bold?'
+
+
+@pytest.mark.timeout(120)
+async def test_two_people_chat_a_link_and_a_moderator_deletes(
+    node_factory: NodeFactory, launch: Launch
+) -> None:
+    node = await node_factory(ice_addresses=("127.0.0.1",))
+    browser = await launch()
+    alice = await Person.open(browser, node.url, "alice")
+    bob = await Person.open(browser, node.url, "bob")
+    for person in (alice, bob):
+        await person.signup()
+    await alice.page.get_by_role("link", name="Start a room").first.click()
+    await alice.page.get_by_label("Title").fill("Chat room")
+    await alice.button("Start room")
+    await alice.page.get_by_role("button", name="Mute", exact=True).wait_for()
+    await bob.page.goto(alice.page.url)
+    await bob.button("Join")
+    await bob.page.get_by_role("button", name="Raise hand", exact=True).wait_for()
+
+    a_chat = alice.page.get_by_role("region", name="Chat")
+    b_chat = bob.page.get_by_role("region", name="Chat")
+    await b_chat.get_by_role("textbox", name="Message").fill(
+        "Slides: https://example.org/deck?id=1, see you"
+    )
+    await b_chat.get_by_role("button", name="Send").click()
+    link = a_chat.get_by_role("link", name="https://example.org/deck?id=1")
+    await link.wait_for()
+    assert await link.get_attribute("href") == "https://example.org/deck?id=1"
+    assert await link.get_attribute("target") == "_blank"
+    assert set((await link.get_attribute("rel") or "").split()) == {
+        "noopener",
+        "noreferrer",
+        "nofollow",
+    }
+    bobs = a_chat.get_by_role("listitem").filter(has_text="Slides:")
+    assert "bob" in await bobs.inner_text()
+    assert await b_chat.get_by_role("textbox", name="Message").input_value() == ""
+
+    # alice answers with HTML: bob sees the characters, nothing runs
+    await a_chat.get_by_role("textbox", name="Message").fill(HTML)
+    await a_chat.get_by_role("textbox", name="Message").press("Enter")
+    await b_chat.get_by_role("listitem").filter(has_text="bold?").wait_for()
+    assert HTML in await b_chat.inner_text()
+    assert await b_chat.locator("img").count() == 0
+    assert await bob.page.evaluate("() => window.pwned === undefined")
+    # bob may delete only his own message: alice's has no Delete button on his page
+    alices = b_chat.get_by_role("listitem").filter(has_text="bold?")
+    assert await alices.get_by_role("button", name="Delete message").count() == 0
+
+    # bob claps: the reaction shows on bob's avatar on alice's page
+    await (
+        bob.page.get_by_role("toolbar", name="Reactions")
+        .get_by_role("button", name="Clap", exact=True)
+        .click()
+    )
+    badge = alice.page.locator('li.person[data-user="bob"] .reaction-badge')
+    await badge.wait_for()
+    assert await badge.get_attribute("data-reactions") == "clap"
+
+    # alice, the host, deletes bob's message: it disappears on both pages
+    await bobs.get_by_role("button", name="Delete message").click()
+    await b_chat.get_by_role("listitem").filter(has_text="Slides:").wait_for(state="detached")
+    await a_chat.get_by_role("listitem").filter(has_text="Slides:").wait_for(state="detached")
+
+    # chat off: bob's box is disabled, and on again
+    await a_chat.get_by_role("button", name="Chat off", exact=True).click()
+    await b_chat.get_by_text("Chat is off.").wait_for()
+    assert await b_chat.get_by_role("textbox", name="Message").is_disabled()
+    assert await a_chat.get_by_role("textbox", name="Message").is_disabled()
+    assert await b_chat.get_by_role("button", name="Chat on").count() == 0  # not a moderator
+    await a_chat.get_by_role("button", name="Chat on", exact=True).click()
+    await b_chat.get_by_role("textbox", name="Message").wait_for(state="visible")
+    await bob.page.wait_for_function(
+        "() => !document.querySelector('#chat-box').disabled", timeout=15_000
+    )
+    for person in (alice, bob):
+        assert not person.errors, person.errors
