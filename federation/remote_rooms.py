@@ -42,7 +42,7 @@ from media.trunk import TrunkError, parse_public_key
 from node.rooms import protocol
 from node.rooms.model import Role, RoomRuleError, speaks
 from node.rooms.protocol import ProtocolError
-from node.rooms.service import Subscription
+from node.rooms.service import RoomService, Subscription
 from node.settings import Settings
 from node.store.users import User
 
@@ -308,7 +308,10 @@ class RemoteRoom:
         elif kind == "joined" and member is not None:
             participant = data.get("participant") or {}
             self._set_role(member, str(participant.get("role", "listener")), False)
+        skip = self._blockers_of_author(data)
         for sub in list(self.subs):
+            if sub.user is not None and sub.user.id in skip:
+                continue
             sub.offer(data, droppable=data.get("type") in ("speaking", "reactions"))
         if kind in ("removed", "left") and member is not None:
             self.members.pop(member.id, None)
@@ -322,6 +325,38 @@ class RemoteRoom:
                 task.add_done_callback(self._background.discard)
         if kind == "room_ended":
             self._end_locally(1000, "room ended")
+
+    def _blockers_of_author(self, data: dict[str, Any]) -> set[int]:
+        """Our users who blocked a ``chat`` message's author: they do not get it."""
+        rooms = self.owner.rooms
+        message = data.get("message") if data.get("type") == "chat" else None
+        author = message.get("user") if isinstance(message, dict) else None
+        if rooms is None or not isinstance(author, str):
+            return set()
+        user = rooms.find_user(author)
+        return rooms.gate.blockers_of(user.id) if user is not None else set()
+
+    def _without_blocked(self, chat: Any, viewer: User) -> None:
+        """Leave out of the state's chat history the messages of people VIEWER blocked."""
+        rooms = self.owner.rooms
+        if (
+            rooms is None
+            or not isinstance(chat, dict)
+            or not isinstance(chat.get("messages"), list)
+        ):
+            return
+        authors: dict[str, int] = {}
+        for message in chat["messages"]:
+            name = message.get("user") if isinstance(message, dict) else None
+            if isinstance(name, str) and name not in authors:
+                found = rooms.find_user(name)
+                if found is not None:
+                    authors[name] = found.id
+        blocked = rooms.gate.blocked_by(viewer.id, set(authors.values()))
+        hidden = {name for name, uid in authors.items() if uid in blocked}
+        chat["messages"] = [
+            m for m in chat["messages"] if not (isinstance(m, dict) and m.get("user") in hidden)
+        ]
 
     def _member(self, handle: Any) -> User | None:
         if not isinstance(handle, str) or "@" in handle:
@@ -388,6 +423,7 @@ class RemoteRoom:
         room["id"] = self.alias
         room["remote"] = True
         room["node"] = self.origin_host
+        self._without_blocked(room.get("chat"), user)
         me = room.get("you")
         if isinstance(me, dict):
             self._set_role(user, str(me.get("role", Role.LISTENER.value)), bool(me.get("muted")))
@@ -444,7 +480,12 @@ class RemoteRooms:
         joins: RemoteJoins,
         client: SafeClient,
         signers: Signers,
+        *,
+        rooms: RoomService | None = None,
     ) -> None:
+        """ROOMS: this node's users and blocks (chat from people a user blocked is not
+        passed to them); None in a node built without it."""
+        self.rooms = rooms
         self.urls = urls
         self.settings = settings
         self.config = config

@@ -66,6 +66,9 @@ class ChatService:
             clock, settings.chat_messages_per_second, settings.chat_messages_burst
         )
         self._reacts = ActionLimiter(clock, settings.reactions_per_second, settings.reactions_burst)
+        self._deletes = ActionLimiter(
+            clock, settings.room_actions_per_second, settings.room_actions_burst
+        )
         self._pending: dict[str, dict[int, list[str]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
@@ -127,6 +130,8 @@ class ChatService:
         self.broadcast(room_id, {"type": "reactions", "reactions": reactions}, frozenset(), True)
 
     def delete(self, room: Room, user: User, message_id: str) -> None:
+        if not self._deletes.allow((room.id, user.id)):
+            raise RoomRuleError("rate_limited", "too many room actions; slow down")
         ids = self.chat(room).delete(room, user.id, message_id)
         self.broadcast(room.id, {"type": "chat_deleted", "ids": ids}, frozenset(), False)
 
@@ -172,7 +177,7 @@ class ChatService:
         timer = self._timers.pop(room_id, None)
         if timer is not None:
             timer.cancel()
-        for limiter in (self._messages, self._reacts):
+        for limiter in (self._messages, self._reacts, self._deletes):
             limiter.forget(lambda key: isinstance(key, tuple) and key[0] == room_id)
 
     @staticmethod

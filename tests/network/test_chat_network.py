@@ -102,9 +102,18 @@ async def test_chat_and_reactions_across_three_nodes(node_factory: NodeFactory) 
     assert (await sa.request({"type": "command", "action": "chat_on"}))["type"] == "reply"
     await sc.wait_for(lambda m: m.get("type") == "chat_mode" and m["mode"] == "on")
 
-    # carol is removed and her messages hidden: they disappear everywhere
+    # dave (on B) blocks carol (on C): B does not pass her messages to him, only to bob
+    status, body = await dave.call("POST", f"/api/users/{carol_at}/block")
+    assert status == 200, body
     assert (await sc.request(chat("last word")))["type"] == "reply"
     await sb.wait_for(is_chat("last word"))
+    assert "last word" not in sd.texts()  # B hands a message to all its sockets at once
+    _, dave_view = await dave.call("GET", f"/api/remote-rooms/{sd.state['id']}")
+    assert carol_at not in {m["user"] for m in dave_view["chat"]["messages"]}
+    _, bob_view = await bob.call("GET", f"/api/remote-rooms/{sb.state['id']}")
+    assert "last word" in [m["text"] for m in bob_view["chat"]["messages"]]
+
+    # carol is removed and her messages hidden: they disappear everywhere
     removed = await sa.request({"type": "command", "action": "remove", "user": carol_at})
     assert removed["type"] == "reply", removed
     hidden = await sa.request({"type": "command", "action": "hide_messages", "user": carol_at})
