@@ -2,13 +2,20 @@
 context. They chat by the pinned names (`Chat`, `Message`, `Send`); a link in a message is
 a real link opening in a new tab; HTML typed into the chat shows as text; bob's reaction
 shows on his avatar on alice's page; alice deletes bob's message (`Delete message`) and
-turns chat off (`Chat off`), which greys bob's box out until `Chat on`."""
+turns chat off (`Chat off`), which greys bob's box out until `Chat on`. bob's page is
+phone-sized: it must not overflow, and every control has a name."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.browser.browser_harness import Launch, Person
+from tests.browser.browser_harness import (
+    PHONE,
+    Launch,
+    Person,
+    has_horizontal_overflow,
+    naming_failures,
+)
 from tests.support.nodes import NodeFactory
 
 HTML = '<img src=x onerror="window.pwned=1">bold?'
@@ -21,7 +28,7 @@ async def test_two_people_chat_a_link_and_a_moderator_deletes(
     node = await node_factory(ice_addresses=("127.0.0.1",))
     browser = await launch()
     alice = await Person.open(browser, node.url, "alice")
-    bob = await Person.open(browser, node.url, "bob")
+    bob = await Person.open(browser, node.url, "bob", viewport=PHONE)
     for person in (alice, bob):
         await person.signup()
     await alice.page.get_by_role("link", name="Start a room").first.click()
@@ -34,19 +41,26 @@ async def test_two_people_chat_a_link_and_a_moderator_deletes(
 
     a_chat = alice.page.get_by_role("region", name="Chat")
     b_chat = bob.page.get_by_role("region", name="Chat")
-    await b_chat.get_by_role("textbox", name="Message").fill(
-        "Slides: https://example.org/deck?id=1, see you"
-    )
+    profile = f"{node.url}/@bob?from=chat"
+    await b_chat.get_by_role("textbox", name="Message").fill(f"Slides: {profile}, see you")
     await b_chat.get_by_role("button", name="Send").click()
-    link = a_chat.get_by_role("link", name="https://example.org/deck?id=1")
+    link = a_chat.get_by_role("link", name=profile)
     await link.wait_for()
-    assert await link.get_attribute("href") == "https://example.org/deck?id=1"
+    assert await link.get_attribute("href") == profile  # the trailing comma is not the link's
     assert await link.get_attribute("target") == "_blank"
     assert set((await link.get_attribute("rel") or "").split()) == {
         "noopener",
         "noreferrer",
         "nofollow",
     }
+    # clicking it opens the page in a new tab, which cannot reach back to the room's page
+    async with alice.page.context.expect_page() as opened:
+        await link.click()
+    tab = await opened.value
+    await tab.wait_for_load_state()
+    assert tab.url == profile
+    assert await tab.evaluate("() => window.opener === null")
+    await tab.close()
     bobs = a_chat.get_by_role("listitem").filter(has_text="Slides:")
     assert "bob" in await bobs.inner_text()
     assert await b_chat.get_by_role("textbox", name="Message").input_value() == ""
@@ -88,5 +102,9 @@ async def test_two_people_chat_a_link_and_a_moderator_deletes(
     await bob.page.wait_for_function(
         "() => !document.querySelector('#chat-box').disabled", timeout=15_000
     )
+    # bob's phone-sized page with the chat and the reactions: fits, every control named
+    assert not await has_horizontal_overflow(bob.page)
+    assert await naming_failures(bob.page, "bob's room with chat") == []
+    assert await naming_failures(alice.page, "alice's room with chat") == []
     for person in (alice, bob):
         assert not person.errors, person.errors
