@@ -153,8 +153,11 @@ class ChatService:
 
     # ---- views and lifetime ---------------------------------------------------------------
     def view(self, room: Room, viewer: User | None) -> dict[str, Any]:
-        """``state.room.chat``: the mode and the history, without authors VIEWER blocked."""
+        """``state.room.chat``: the mode and the history, without authors VIEWER blocked;
+        only people in the room see the messages (not a preview, nor someone removed)."""
         chat = self._chats.get(room.id)
+        if chat is not None and (viewer is None or viewer.id not in room.participants):
+            return {"mode": chat.mode.value, "messages": [], "reactions": list(REACTIONS)}
         if chat is None:
             return {"mode": "on", "messages": [], "reactions": list(REACTIONS)}
         authors = {m.user_id for m in chat.messages}

@@ -3,9 +3,13 @@ context. They chat by the pinned names (`Chat`, `Message`, `Send`); a link in a 
 a real link opening in a new tab; HTML typed into the chat shows as text; bob's reaction
 shows on his avatar on alice's page; alice deletes bob's message (`Delete message`) and
 turns chat off (`Chat off`), which greys bob's box out until `Chat on`. bob's page is
-phone-sized: it must not overflow, and every control has a name."""
+phone-sized: it must not overflow, and every control has a name (a screenshot goes to
+tmp_path, and to docs/screenshots/chat-phone.png when SALON_SCREENSHOTS=1)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
@@ -18,12 +22,13 @@ from tests.browser.browser_harness import (
 )
 from tests.support.nodes import NodeFactory
 
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 HTML = '<img src=x onerror="window.pwned=1">bold?'
 
 
 @pytest.mark.timeout(120)
 async def test_two_people_chat_a_link_and_a_moderator_deletes(
-    node_factory: NodeFactory, launch: Launch
+    node_factory: NodeFactory, launch: Launch, tmp_path: Path
 ) -> None:
     node = await node_factory(ice_addresses=("127.0.0.1",))
     browser = await launch()
@@ -104,6 +109,10 @@ async def test_two_people_chat_a_link_and_a_moderator_deletes(
     )
     # bob's phone-sized page with the chat and the reactions: fits, every control named
     assert not await has_horizontal_overflow(bob.page)
+    await b_chat.scroll_into_view_if_needed()
+    shot = await bob.page.screenshot(path=str(tmp_path / "chat-phone.png"), full_page=True)
+    if os.environ.get("SALON_SCREENSHOTS") == "1":
+        (SHOTS / "chat-phone.png").write_bytes(shot)
     assert await naming_failures(bob.page, "bob's room with chat") == []
     assert await naming_failures(alice.page, "alice's room with chat") == []
     for person in (alice, bob):

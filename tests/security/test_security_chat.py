@@ -170,3 +170,22 @@ async def test_a_trunk_speaks_only_for_users_it_seated(node_factory: NodeFactory
     await sa.wait_for(lambda m: m.get("type") == "chat" and m["message"]["text"] == "dave ok")
     assert sa.texts() == ["from B", "dave ok"]
     await trunk.close()
+
+
+async def test_only_people_in_the_room_read_its_chat(node_factory: NodeFactory) -> None:
+    node = await node_factory("a")
+    room, sa, bob, sb = await local_room(node)
+    assert (await sb.request(chat("inside only")))["type"] == "reply"
+    await sa.wait_for(lambda m: m.get("type") == "chat")
+    path = f"/api/rooms/{room['id']}"
+    _, inside = await bob.call("GET", path)
+    assert [m["text"] for m in inside["chat"]["messages"]] == ["inside only"]
+    carol = await node.user("carol")  # signed in, never joined
+    anonymous = await node.user()
+    for reader in (carol, anonymous):
+        status, view = await reader.call("GET", path)
+        assert status == 200 and view["chat"]["messages"] == []
+    removed = await sa.request({"type": "command", "action": "remove", "user": "bob"})
+    assert removed["type"] == "reply"
+    _, after = await bob.call("GET", path)
+    assert after["chat"]["messages"] == []
