@@ -23,6 +23,15 @@ from tests.browser.browser_harness import (
 from tests.support.nodes import NodeFactory
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+LINKIFY_JS = """
+async () => {
+  const { linkify } = await import("/static/room/chat.js");
+  const cases = ["see https://a.example/x).", "javascript:alert(1)", "ftp://c.example/",
+    "(http://b.example/?q=1&r=2)", "http://"];
+  return cases.map((text) => linkify(text).filter((n) => n instanceof HTMLAnchorElement)
+    .map((a) => a.href));
+}
+"""
 HTML = '<img src=x onerror="window.pwned=1">bold?'
 
 
@@ -107,6 +116,15 @@ async def test_two_people_chat_a_link_and_a_moderator_deletes(
     await bob.page.wait_for_function(
         "() => !document.querySelector('#chat-box').disabled", timeout=15_000
     )
+    # what becomes a link: http(s) URLs only, without trailing punctuation
+    links = await bob.page.evaluate(LINKIFY_JS)
+    assert links == [
+        ["https://a.example/x"],
+        [],
+        [],
+        ["http://b.example/?q=1&r=2"],
+        [],
+    ]
     # bob's phone-sized page with the chat and the reactions: fits, every control named
     assert not await has_horizontal_overflow(bob.page)
     await b_chat.scroll_into_view_if_needed()

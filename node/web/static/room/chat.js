@@ -16,10 +16,11 @@ const MODE_TEXT = {
 };
 
 /** TEXT as text nodes and links (http and https only, opened in a new tab). */
-export function linkify(text) {
+export function linkify(raw) {
+  const text = String(raw);
   const parts = [];
   let last = 0;
-  for (const match of String(text).matchAll(LINK)) {
+  for (const match of text.matchAll(LINK)) {
     let raw = match[0];
     const tail = raw.match(TRAILING);
     if (tail) raw = raw.slice(0, -tail[0].length);
@@ -86,14 +87,14 @@ export function chatPanel({ me, send }) {
   }
 
   function item(message, moderator) {
-    const who = message.user || "someone";
+    const who = typeof message.user === "string" ? message.user : "someone";
     const person = room ? find(room, who) : null;
     const name = (person && person.display_name) || who;
     const mine = message.user === me;
-    const at = message.at ? new Date(message.at * 1000) : null;
+    const at = Number.isFinite(message.at) ? new Date(message.at * 1000) : null;
     return h("li", { class: `chat-message${mine ? " mine" : ""}`, dataset: { id: message.id } },
       h("span", { class: "chat-author" }, name),
-      at ? h("time", { class: "chat-time", datetime: at.toISOString() },
+      at && !Number.isNaN(at.getTime()) ? h("time", { class: "chat-time", datetime: at.toISOString() },
         at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })) : null,
       h("p", { class: "chat-text" }, linkify(message.text || "")),
       mine || moderator ? h("button", {
