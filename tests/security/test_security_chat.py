@@ -189,3 +189,20 @@ async def test_only_people_in_the_room_read_its_chat(node_factory: NodeFactory) 
     assert removed["type"] == "reply"
     _, after = await bob.call("GET", path)
     assert after["chat"]["messages"] == []
+
+
+async def test_chat_moderation_over_http_meets_the_same_rules(node_factory: NodeFactory) -> None:
+    node = await node_factory("a")
+    room, _sa, bob, sb = await local_room(node)
+    path = f"/api/rooms/{room['id']}"
+    status, body = await bob.call("POST", f"{path}/chat_off")
+    assert (status, body["error"]) == (403, "only moderators can do that")
+    status, body = await bob.call("POST", f"{path}/hide_messages", {"user": "alice"})
+    assert (status, body["error"]) == (403, "only moderators can do that")
+    alice = node.users[0]
+    status, body = await alice.call("POST", f"{path}/chat_speakers")
+    assert status == 200 and body["chat"]["mode"] == "speakers"
+    await sb.wait_for(lambda m: m.get("type") == "chat_mode" and m["mode"] == "speakers")
+    assert (await sb.request(chat("hi")))["error"] == "only people on stage may chat now"
+    status, body = await alice.call("POST", f"{path}/hide_messages")
+    assert (status, body["error"]) == (400, "hide_messages needs a 'user'")
