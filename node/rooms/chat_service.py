@@ -55,18 +55,22 @@ class ChatService:
         users: UserStore,
         gate: Gate,
         broadcast: Broadcast,
+        find_user: Callable[[str], User | None],
     ) -> None:
+        """FIND_USER: a handle to a user (``RoomService.find_user``), for ``hide_messages``."""
         self.settings = settings
         self.clock = clock
         self.users = users
         self.gate = gate
         self.broadcast = broadcast
+        self.find_user = find_user
         self._chats: dict[str, Chat] = {}
         self._messages = ActionLimiter(
             clock, settings.chat_messages_per_second, settings.chat_messages_burst
         )
         self._reacts = ActionLimiter(clock, settings.reactions_per_second, settings.reactions_burst)
-        self._deletes = ActionLimiter(
+        # deletes and chat moderation: limited like room actions, in a bucket of their own
+        self._moderation = ActionLimiter(
             clock, settings.room_actions_per_second, settings.room_actions_burst
         )
         self._pending: dict[str, dict[int, list[str]]] = {}
@@ -130,18 +134,23 @@ class ChatService:
         self.broadcast(room_id, {"type": "reactions", "reactions": reactions}, frozenset(), True)
 
     def delete(self, room: Room, user: User, message_id: str) -> None:
-        if not self._deletes.allow((room.id, user.id)):
+        if not self._moderation.allow((room.id, user.id)):
             raise RoomRuleError("rate_limited", "too many room actions; slow down")
         ids = self.chat(room).delete(room, user.id, message_id)
         self.broadcast(room.id, {"type": "chat_deleted", "ids": ids}, frozenset(), False)
 
-    def command(self, room: Room, actor: User, action: str, target: User | None) -> None:
+    def command(self, room: Room, actor: User, action: str, target: str | None) -> None:
         """A moderator's ``chat_on``/``chat_speakers``/``chat_off``/``hide_messages``."""
+        if not self._moderation.allow((room.id, actor.id)):
+            raise RoomRuleError("rate_limited", "too many room actions; slow down")
         chat = self.chat(room)
         if action == HIDE_ACTION:
             if target is None:
                 raise RoomRuleError("invalid", f"{action} needs a 'user'")
-            ids = chat.hide_user(room, actor.id, target.id)
+            who = self.find_user(target)
+            if who is None:
+                raise RoomRuleError("not_found", f"no user named {target!r}")
+            ids = chat.hide_user(room, actor.id, who.id)
             if ids:
                 self.broadcast(room.id, {"type": "chat_deleted", "ids": ids}, frozenset(), False)
             return
@@ -180,7 +189,7 @@ class ChatService:
         timer = self._timers.pop(room_id, None)
         if timer is not None:
             timer.cancel()
-        for limiter in (self._messages, self._reacts, self._deletes):
+        for limiter in (self._messages, self._reacts, self._moderation):
             limiter.forget(lambda key: isinstance(key, tuple) and key[0] == room_id)
 
     @staticmethod

@@ -150,7 +150,9 @@ class RoomService:
         self._levels: dict[str, dict[int, float]] = {}
         self._empty_deadlines: dict[str, float] = {}
         self._held: list[tuple[Subscription, int, str]] | None = None
-        self.chat = ChatService(settings, clock, self.users, self.gate, self._broadcast)
+        self.chat = ChatService(
+            settings, clock, self.users, self.gate, self._broadcast, self.find_user
+        )
 
     def observe(self, observer: RoomObserver) -> None:
         """OBSERVER hears every event of every room, right after it is saved (media and
@@ -330,12 +332,7 @@ class RoomService:
     def act(self, room_id: str, actor: User, action: str, target: str | None = None) -> Room:
         if action in CHAT_ACTIONS:  # chat moderation (node/rooms/chat_service.py)
             room = self.get(room_id)
-            if not self._actions.allow((room.id, actor.id)):
-                raise RoomRuleError("rate_limited", "too many room actions; slow down")
-            who = None if target is None else self.find_user(target)
-            if target is not None and who is None:
-                raise RoomRuleError("not_found", f"no user named {target!r}")
-            self.chat.command(room, actor, action, who)
+            self.chat.command(room, actor, action, target)
             return room
         if action not in ACTIONS:
             raise RoomRuleError("not_found", f"unknown room action {action!r}")
