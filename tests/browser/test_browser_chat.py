@@ -75,6 +75,9 @@ async def test_two_people_chat_a_link_and_a_moderator_deletes(
     assert tab.url == profile
     assert await tab.evaluate("() => window.opener === null")
     await tab.close()
+    # alice's screen reader hears bob's new message (a polite status in the panel)
+    said = a_chat.get_by_role("status").filter(has_text="bob: Slides:")
+    await said.wait_for(state="attached")
     bobs = a_chat.get_by_role("listitem").filter(has_text="Slides:")
     assert "bob" in await bobs.inner_text()
     assert await b_chat.get_by_role("textbox", name="Message").input_value() == ""

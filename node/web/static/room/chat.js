@@ -45,6 +45,8 @@ export function chatPanel({ me, send }) {
   const box = h("textarea", { id: "chat-box", rows: 2, maxlength: MAX_CHARS * 2, class: "chat-box" });
   const status = h("p", { class: "hint chat-status", role: "status", "aria-live": "polite" });
   const modeNote = h("p", { class: "hint chat-mode" });
+  // new messages of others, read out politely (the list itself is redrawn, not announced)
+  const heard = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
   const modeButtons = h("div", { class: "row chat-moderation" });
   const sendButton = h("button", { type: "submit", class: "primary small" }, "Send");
   const form = h("form", { class: "chat-form", onsubmit: submit },
@@ -56,8 +58,9 @@ export function chatPanel({ me, send }) {
     }
   });
   const element = h("section", { class: "chat", role: "region", "aria-labelledby": "chat-h" },
-    h("h2", { id: "chat-h" }, "Chat"), modeNote, list, form, status, modeButtons);
+    h("h2", { id: "chat-h" }, "Chat"), modeNote, list, form, status, modeButtons, heard);
   let shown = "";
+  let known = null; // ids already on screen (null: nothing drawn yet, the history is not read out)
   let room = null;
 
   async function submit(event) {
@@ -121,6 +124,15 @@ export function chatPanel({ me, send }) {
     const chat = (room && room.chat) || { mode: "on", messages: [] };
     const moderator = Boolean(room && isModerator(room.you));
     const key = JSON.stringify([chat.messages.map((m) => m.id), moderator, room && room.speakers.length]);
+    if (known) {
+      const fresh = chat.messages.filter((m) => !known.has(m.id) && m.user !== me);
+      if (fresh.length) {
+        const last = fresh[fresh.length - 1];
+        const person = room ? find(room, last.user) : null;
+        heard.textContent = `${(person && person.display_name) || last.user}: ${last.text}`;
+      }
+    }
+    known = new Set(chat.messages.map((m) => m.id));
     if (key !== shown) {
       const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
       clear(list, chat.messages.map((m) => item(m, moderator)));
