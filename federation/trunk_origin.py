@@ -35,7 +35,6 @@ from node.rooms.protocol import ProtocolError
 from node.rooms.service import RoomService, Subscription
 from node.settings import Settings
 from node.store.users import User, UserStore
-from node.web.websocket import serve_chat
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +214,7 @@ class OriginSession:
                 raise RoomRuleError(
                     "forbidden", f"{request.actor} is not seated through this trunk"
                 )
-            serve_chat(self.rooms, self.room_id, user, request.request)
+            self.rooms.chat.handle(self.rooms.get(self.room_id), user, request.request)
             return protocol.reply(request.id)
         if isinstance(request, protocol.GetState):
             room = self.rooms.get(self.room_id)

@@ -24,6 +24,7 @@ from typing import Any
 
 from node.accounts import handle
 from node.clock import Clock
+from node.rooms import protocol
 from node.rooms.chat import (
     HIDE_ACTION,
     MODE_ACTIONS,
@@ -83,6 +84,16 @@ class ChatService:
         return found
 
     # ---- what participants do -----------------------------------------------------------
+    def handle(self, room: Room, user: User, request: protocol.ChatRequest) -> None:
+        """One ``chat``, ``react`` or ``delete_message`` of USER, from their room socket
+        or (for a remote user) their node's relay trunk: the same rules either way."""
+        if isinstance(request, protocol.Chat):
+            self.post(room, user, request.text)
+        elif isinstance(request, protocol.React):
+            self.react(room, user, request.reaction)
+        else:
+            self.delete(room, user, request.message)
+
     def post(self, room: Room, user: User, raw: object) -> dict[str, Any]:
         """USER says RAW in ROOM; the message as sent to the room."""
         text = check_chat_text(raw, self.settings.chat_max_chars)

@@ -115,18 +115,7 @@ class LocalRoom:
             await handler(self.room_id, user, message)
 
     async def chat(self, user: User, request: ChatRequest) -> None:
-        serve_chat(self.rooms, self.room_id, user, request)
-
-
-def serve_chat(rooms: RoomService, room_id: str, user: User, request: ChatRequest) -> None:
-    """One chat request of USER in a room of this node (a local socket or a relay trunk)."""
-    room = rooms.get(room_id)
-    if isinstance(request, protocol.Chat):
-        rooms.chat.post(room, user, request.text)
-    elif isinstance(request, protocol.React):
-        rooms.chat.react(room, user, request.reaction)
-    else:
-        rooms.chat.delete(room, user, request.message)
+        self.rooms.chat.handle(self.rooms.get(self.room_id), user, request)
 
 
 @routes.get("/api/rooms/{id}/ws")
