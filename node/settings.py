@@ -49,6 +49,8 @@ class Settings:
     # per-event broadcast, the benchmark's baseline)
     audience_coalesce_above: int = 50
     audience_flushes_per_second: float = 4.0  # `audience` messages per socket per second, at most
+    # … and per room: a room with more sockets than this gets its counts less often; 0 = no cap
+    audience_room_messages_per_second: float = 2000.0
     listeners_page_max: int = 200  # largest `limit` of GET /api/rooms/{id}/listeners
     # limits on what one account or one remote node can make this node hold (docs/security.md)
     room_sockets_per_user: int = 8  # open room WebSockets (local and remote rooms) per account
@@ -212,6 +214,8 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("setting 'audience_coalesce_above' must be ≥ 0")
     if not 0.1 <= s.audience_flushes_per_second <= 50:
         raise SettingsError("setting 'audience_flushes_per_second' must be 0.1-50")
+    if s.audience_room_messages_per_second != 0 and s.audience_room_messages_per_second < 10:
+        raise SettingsError("setting 'audience_room_messages_per_second' must be 0 or ≥ 10")
     if not 1 <= s.listeners_page_max <= 10_000:
         raise SettingsError("setting 'listeners_page_max' must be 1-10000")
     if s.ws_queue_size < 8:

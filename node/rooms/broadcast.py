@@ -5,7 +5,9 @@ Every room event goes to every subscription in order, except in a room with more
 listener churn — a listener ``joined``, ``left``, ``disconnected``, ``reconnected``, and
 ``hand_raised`` / ``hand_lowered`` — are *folded* for most sockets: instead of one message
 per event, each socket receives at most ``audience_flushes_per_second`` ``audience``
-messages carrying the counts (participants, listeners, hands) and the ``seq`` they cover.
+messages carrying the counts (participants, listeners, hands) and the ``seq`` they cover —
+fewer in a room so big that a flush to every socket would exceed
+``audience_room_messages_per_second`` (the node's cost for counts stays bounded per room).
 
 Who still gets a folded event at once, as an ``event``:
 - the person it is about (your own hand, your own connection);
@@ -68,10 +70,23 @@ class AudienceCounts:
 class AudiencePolicy:
     coalesce_above: int  # 0: never coalesce (per-event broadcast)
     flush_interval: float  # seconds between two flushes, at least
+    room_budget: float = 0.0  # audience messages per second for a whole room; 0 = no cap
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AudiencePolicy:
-        return cls(settings.audience_coalesce_above, 1.0 / settings.audience_flushes_per_second)
+        return cls(
+            settings.audience_coalesce_above,
+            1.0 / settings.audience_flushes_per_second,
+            settings.audience_room_messages_per_second,
+        )
+
+    def interval(self, sockets: int) -> float:
+        """Seconds between two flushes to SOCKETS sockets: the per-socket rate, slowed
+        down in a room so big that the room's budget would be exceeded (a count update
+        costs the node one message per socket, so its cost per room stays bounded)."""
+        if self.room_budget <= 0:
+            return self.flush_interval
+        return max(self.flush_interval, sockets / self.room_budget)
 
     def coalesces(self, participants: int) -> bool:
         return self.coalesce_above > 0 and participants > self.coalesce_above
@@ -270,7 +285,8 @@ class RoomBroadcast:
     def _arm(self) -> None:
         if self._timer is not None:
             return
-        delay = max(0.0, self._last_flush + self.policy.flush_interval - self._monotonic())
+        interval = self.policy.interval(len(self.subs))
+        delay = max(0.0, self._last_flush + interval - self._monotonic())
         self._timer = _ARMING
         timer = self._schedule(delay, self.flush)
         if self._timer is _ARMING:  # not flushed already (a schedule that runs at once)

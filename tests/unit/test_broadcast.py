@@ -142,6 +142,21 @@ def test_flush_rate_is_bounded_on_the_fake_clock() -> None:
     assert room.broadcast.flushes == len(bob.got)
 
 
+def test_a_huge_room_gets_its_counts_less_often() -> None:
+    """3 000 sockets and a budget of 2 000 messages a second: a flush every 1.5 s."""
+    room = Room(size=5000)
+    room.broadcast.policy = AudiencePolicy(50, 0.25, 2000.0)
+    socks = [room.sock(user(100 + i, f"l{i}")) for i in range(3000)]
+    for _ in range(1000):  # churn for 10 s
+        room.event("joined", "someone")
+        room.timers.advance(0.01)
+    flushes = room.broadcast.flushes
+    assert flushes <= 10 / 1.5 + 1
+    assert all(len(s.got) == flushes for s in socks)
+    assert AudiencePolicy(50, 0.25, 2000.0).interval(100) == 0.25
+    assert AudiencePolicy(50, 0.25, 0.0).interval(10**6) == 0.25
+
+
 def test_stage_events_go_out_at_once_after_a_catch_up() -> None:
     room = Room(size=500)
     bob = room.sock(user(2, "bob"))
