@@ -276,7 +276,7 @@ class RemoteRoom:
                 continue
             kind = data.get("type")
             msg_id = data.get("id")
-            if kind in ("reply", "error", "state") and isinstance(msg_id, int):
+            if kind in ("reply", "error", "state", "listeners") and isinstance(msg_id, int):
                 future = self._pending.pop(msg_id, None)
                 if future is not None and not future.done():
                     future.set_result(data)
@@ -434,9 +434,7 @@ class RemoteRoom:
                 sub.offer({"type": "signal", "signal": message})
 
     # ---- requests to the origin ----------------------------------------------------------
-    async def _request(
-        self, make: Callable[[int], protocol.TrunkCommand | protocol.GetState | protocol.TrunkChat]
-    ) -> dict[str, Any]:
+    async def _request(self, make: Callable[[int], protocol.TrunkRequest]) -> dict[str, Any]:
         if self.ws is None or self.ws.closed:
             raise RoomRuleError("conflict", "reconnecting to the room's node; try again")
         self._next_id += 1
@@ -495,6 +493,24 @@ class RemoteRoom:
             count("listener_count", room.get("listeners")),
             count("hand_count", room.get("hands")),
         )
+
+    async def listeners(self, user: User, after: int, limit: int) -> dict[str, Any]:
+        """A page of the room's audience, from the origin (its rules, its cap)."""
+        actor = self.urls.actor(user.username)
+        answer = await self._request(
+            lambda msg_id: protocol.GetListeners(msg_id, actor, after, limit)
+        )
+        if answer.get("type") != "listeners" or not isinstance(answer.get("listeners"), list):
+            status = answer.get("status")
+            code = next((c for c, s in RoomRuleError.STATUS.items() if s == status), "conflict")
+            raise RoomRuleError(code, str(answer.get("error", "no listeners")))
+        next_cursor = answer.get("next")
+        count = answer.get("listener_count")
+        return {
+            "listeners": [p for p in answer["listeners"] if isinstance(p, dict)][:limit],
+            "next": next_cursor if isinstance(next_cursor, str) and next_cursor.isdigit() else None,
+            "listener_count": count if type(count) is int and count >= 0 else None,
+        }
 
     async def signal(self, user: User, message: dict[str, Any]) -> None:
         if self.relay is None:

@@ -48,6 +48,9 @@ class RemoteRoom(Protocol):
 
     async def chat(self, user: User, request: ChatRequest) -> None: ...
 
+    async def listeners(self, user: User, after: int, limit: int) -> dict[str, Any]:
+        """A page of the room's audience (``GET /api/rooms/{id}/listeners`` there)."""
+
     def subscribe(self, user: User) -> Subscription: ...
 
     def unsubscribe(self, sub: Subscription) -> None:

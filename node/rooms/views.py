@@ -15,7 +15,7 @@ from node.rooms.block_marks import mark_blocks
 from node.rooms.broadcast import AudiencePolicy
 from node.rooms.gate import Gate
 from node.rooms.hallway import HallwayCard
-from node.rooms.model import Participant, Room, RoomEvent, RoomStatus
+from node.rooms.model import JoinMode, Participant, Room, RoomEvent, RoomRuleError, RoomStatus
 from node.store.follows import FollowStore
 from node.store.users import User, UserStore
 
@@ -109,6 +109,15 @@ class RoomViews:
                 data["invite_link"] = f"{self.base_url}/rooms/{room.id}?invite={room.invite_token}"
             mark_blocks(data, room, viewer, self.gate, users)
         return data
+
+    @staticmethod
+    def check_listeners_access(room: Room, viewer: User) -> None:
+        """A closed room's audience is for its members: participants, invitees, host
+        and moderators (RoomRuleError forbidden otherwise)."""
+        if room.join_mode is not JoinMode.CLOSED:
+            return
+        if viewer.id not in {*room.participants, *room.invites, *room.moderator_ids()}:
+            raise RoomRuleError("forbidden", "only the room's members may see who listens")
 
     def listener_page(
         self, room: Room, after: int, limit: int

@@ -13,6 +13,7 @@ import re
 from aiohttp import web
 
 from node.rooms.model import JoinMode, Room
+from node.rooms.service import RoomService
 from node.store.users import User
 from node.web.api import ROOMS, SETTINGS
 from node.web.http import USER, HttpError
@@ -24,14 +25,12 @@ LIMIT = re.compile(r"[0-9]{1,6}")
 routes = web.RouteTableDef()
 
 
-def _may_see(room: Room, viewer: User | None) -> None:
+def _may_see(rooms: RoomService, room: Room, viewer: User | None) -> None:
     if room.join_mode is not JoinMode.CLOSED:
         return
     if viewer is None:
         raise HttpError(401, "sign in first")
-    members = {*room.participants, *room.invites, *room.moderator_ids()}
-    if viewer.id not in members:
-        raise HttpError(403, "only the room's members may see who listens")
+    rooms.views.check_listeners_access(room, viewer)
 
 
 def parse_page(after: str | None, limit: str | None, most: int) -> tuple[int, int]:
@@ -55,7 +54,7 @@ async def listeners(request: web.Request) -> web.Response:
     most = request.app[SETTINGS].listeners_page_max
     after, limit = parse_page(request.query.get("after"), request.query.get("limit"), most)
     room = rooms.get(request.match_info["id"])
-    _may_see(room, request[USER])
+    _may_see(rooms, room, request[USER])
     items, cursor = rooms.views.listener_page(room, after, limit)
     return web.json_response(
         {

@@ -23,6 +23,21 @@ async def remote_socket(user: ApiUser, room_url: str) -> RoomSocket:
     return await RoomSocket.open(user.http, f"{user.base}/api/remote-rooms/{joined['id']}/ws")
 
 
+async def all_pages(user: ApiUser, path: str, limit: int) -> tuple[list[str], int]:
+    """Every listener's handle, page by page; and how many pages it took."""
+    seen: list[str] = []
+    after, pages = "", 0
+    while True:
+        status, page = await user.call("GET", f"{path}?limit={limit}&after={after}")
+        assert status == 200, page
+        pages += 1
+        assert len(page["listeners"]) <= limit
+        seen += [p["user"] for p in page["listeners"]]
+        if page["next"] is None:
+            return seen, pages
+        after = page["next"]
+
+
 def check_seq(messages: list[dict[str, Any]]) -> None:
     seq = next(m["room"]["seq"] for m in messages if m.get("type") == "state")
     for m in messages:
@@ -84,3 +99,15 @@ async def test_a_remote_nodes_sockets_get_the_audience_coalesced(
     await sc.wait_for(lambda m: m.get("type") == "audience" and m["hand_count"] == 1)
     assert not [m for m in sc.seen if m.get("event") == "hand_raised"]
     check_seq(sc.seen)
+
+    # the full list, paged through B by the room's node, named as B names people
+    alias = sb.state["id"]
+    seen, pages = await all_pages(bob, f"/api/remote-rooms/{alias}/listeners", 3)
+    host_a = a.url.split("//")[1]
+    assert sorted(seen) == sorted(["bob", "carol", *(f"u{i}@{host_a}" for i in range(5))])
+    assert pages == 3 and len(seen) == len(set(seen))
+    status, body = await bob.call("GET", f"/api/remote-rooms/{alias}/listeners?limit=-1")
+    assert status == 400, body
+    outsider = await b.user("mallory")
+    status, body = await outsider.call("GET", f"/api/remote-rooms/{alias}/listeners")
+    assert status == 403, body

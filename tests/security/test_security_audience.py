@@ -1,6 +1,6 @@
 """Attacks on the paged listener list and the coalesced audience (node/web/listeners_api.py,
 node/rooms/broadcast.py): hostile paging parameters, outsiders of closed rooms, a hostile
-origin's `audience` message."""
+origin's `audience` message, a hostile relay node asking for listeners over its trunk."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import aiohttp
 import pytest
 
 from node.rooms.broadcast import parse_audience
+from tests.support.chat import HostileTrunk
 from tests.support.crowd import Bot, prepare_accounts
+from tests.support.federation import signed_join
+from tests.support.network import FAST
 from tests.support.nodes import NodeFactory
 
 pytestmark = pytest.mark.timeout(60)
@@ -103,3 +106,49 @@ def test_a_hostile_origins_audience_message_is_ignored() -> None:
         {"type": "audience"},
     ):
         assert parse_audience(bad) is None, bad
+
+
+async def test_a_hostile_trunk_asking_for_listeners(node_factory: NodeFactory) -> None:
+    """B's trunk may page the audience only for its own users, with sane numbers, and
+    never more than A's own page cap at once."""
+    a = await node_factory("a", **FAST, listeners_page_max=2)
+    b = await node_factory("b", **FAST)
+    c = await node_factory("c", **FAST)
+    alice = await a.user("alice")
+    await b.user("bob")
+    await c.user("carol")
+    _, room = await alice.call("POST", "/api/rooms", {"title": "Watched"})
+    for i in range(3):
+        listener = await a.user(f"l{i}")
+        status, _ = await listener.call("POST", f"/api/rooms/{room['id']}/join")
+        assert status == 200
+    url = room["url"]
+    assert await signed_join(b, url, username="bob") == 202
+    assert await signed_join(c, url, username="carol") == 202
+    trunk = await HostileTrunk.open(b, url)
+    bob_uri = f"{b.url}/users/bob"
+    assert await trunk.seat({bob_uri: 1}) == []
+
+    def ask(**fields: object) -> dict[str, object]:
+        return {"type": "get_listeners", "actor": bob_uri, "after": 0, "limit": 2, **fields}
+
+    page = await trunk.request(ask(limit=10_000))  # capped at A's listeners_page_max
+    assert page["type"] == "listeners" and len(page["listeners"]) == 2, page
+    assert page["next"] is not None
+    for bad, error in (
+        ({"after": -1}, "after must be a listener cursor"),
+        ({"after": "0"}, "after must be a listener cursor"),
+        ({"after": 10**20}, "after must be a listener cursor"),
+        ({"after": 1.5}, "after must be a listener cursor"),
+        ({"limit": 0}, "limit must be an integer from 1 to 10000"),
+        ({"limit": 10**9}, "limit must be an integer from 1 to 10000"),
+        ({"limit": True}, "limit must be an integer from 1 to 10000"),
+        ({"actor": None}, "actor must be a string"),
+    ):
+        answer = await trunk.request(ask(**bad))
+        assert answer["type"] == "error" and answer["error"] == error, (bad, answer)
+    # another node's user, and the room node's own
+    for actor in (f"{c.url}/users/carol", f"{a.url}/users/alice"):
+        answer = await trunk.request(ask(actor=actor))
+        assert answer["type"] == "error" and answer["status"] == 403, answer
+    await trunk.close()

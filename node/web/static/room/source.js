@@ -61,6 +61,7 @@ export function remoteRoom(rawUrl, invite) {
     },
     socketPath: () => `/api/remote-rooms/${enc(source.id)}/ws`,
     viewPath: () => `/api/remote-rooms/${enc(source.id)}`,
+    listenersPath: () => `/api/remote-rooms/${enc(source.id)}/listeners`,
     ended: (error) => /ended/.test(error.message),
     transient: (error) => error.status === 409,
   };
