@@ -28,6 +28,7 @@ from federation.outbox import FollowBridge, Publisher, RoomAnnouncer, RoomDocume
 from federation.remote_rooms import RemoteRooms
 from federation.routes import rooms_middleware
 from federation.routes import routes as federation_routes
+from federation.rsvp import RemoteRsvpClient, RsvpAudience, RsvpOrigin, RsvpRelay
 from federation.sender import DeliveryWorker
 from federation.service import FEDERATION, Federation, People
 from federation.store.actors import FollowActivityStore, KeyStore, RemoteActorStore
@@ -47,13 +48,16 @@ from node.rooms.audio import RoomAudio
 from node.rooms.gate import Gate
 from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
+from node.rsvp import RsvpService
+from node.rsvp_reminders import LoggedNotifications, RsvpReminders
 from node.settings import Settings
 from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
+from node.store.rsvps import RsvpStore
 from node.store.users import UserStore
 from node.turn import IceServers
-from node.web import admin, api, blocks_api, ice, pages, remote_rooms, websocket
+from node.web import admin, api, blocks_api, ice, pages, remote_rooms, rsvp_api, websocket
 from node.web.http import (
     ACCOUNTS,
     API_BODY_LIMIT,
@@ -82,6 +86,8 @@ class Node:
     remote_rooms: RemoteRooms
     trunks: TrunkDesk
     desk: ModerationDesk
+    rsvps: RsvpService
+    reminders: RsvpReminders
 
 
 NODE = web.AppKey("node", Node)
@@ -113,6 +119,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     )
     app[API_BODY_LIMIT] = settings.api_body_bytes
     app[TRUST_PROXY] = settings.trust_proxy
+    app[rsvp_api.RSVPS] = node.rsvps
     app[websocket.SOCKETS] = set()
     app[websocket.SOCKET_COUNTER] = websocket.SocketCounter(settings.room_sockets_per_user)
     signal_handlers: list[websocket.SignalHandler] = [node.audio.signal]
@@ -129,6 +136,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         policy=settings.ice_transport_policy,
         per_minute=settings.ice_servers_per_user_per_minute,
     )
+    app.add_routes(rsvp_api.routes)  # before api's /api/rooms/{id}/{action} and /rooms/{id}
     app.add_routes(api.routes)
     app.add_routes(ice.routes)
     app.add_routes(blocks_api.routes)
@@ -142,6 +150,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.on_startup.append(_load_rooms)
     app.cleanup_ctx.append(_federation_running)
     app.cleanup_ctx.append(_sweeper)
+    app.cleanup_ctx.append(_reminding)
     app.on_shutdown.append(_close_remote_rooms)
     app.on_shutdown.append(websocket.close_sockets)
     app.on_shutdown.append(_close_audio)
@@ -197,6 +206,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     publisher = Publisher(urls, deliveries, clock)
     bridge = FollowBridge(urls, actors, follow_activities, directory, publisher)
     room_documents = RoomDocuments(urls, users, directory, clock)
+    rsvp_store = RsvpStore(db)
     announcer = RoomAnnouncer(
         users,
         actors,
@@ -204,6 +214,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         publisher,
         clock,
         interval=settings.announce_interval_seconds,
+        rsvps=RsvpAudience(rsvp_store, actors),
     )
 
     accounts = AccountService(
@@ -232,6 +243,27 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     audio = RoomAudio(rooms, engine)
     rooms.observe(audio)
     rooms.observe(announcer)
+    rsvps = RsvpService(
+        rsvp_store,
+        rooms,
+        users,
+        follows,
+        settings,
+        clock,
+        RemoteRsvpClient(
+            urls, client, signers, directory, actors, remote_room_store, users, publisher, clock
+        ),
+    )
+    reminders = RsvpReminders(
+        rsvp_store,
+        rsvps,
+        LoggedNotifications(),
+        clock,
+        lead_seconds=settings.rsvp_reminder_lead_seconds,
+        poll_seconds=settings.rsvp_reminder_poll_seconds,
+    )
+    rooms.observe(reminders)
+    rsvp_relay = RsvpRelay(urls, users, rsvp_store, reminders)
 
     joins = JoinDesk(urls, users, actors, publisher, rooms)
     desk = ModerationDesk(
@@ -257,7 +289,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             block_store,
         ),
         ActorHandlers(actors, directory, rooms),
-        RoomAnnouncements(actors, remote_room_store, client, signers, clock),
+        RoomAnnouncements(actors, remote_room_store, client, signers, clock, rsvp_relay),
         joins,
         directory,
         users,
@@ -265,6 +297,8 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         BlockHandlers(
             urls, users, follows, follow_activities, actors, block_store, directory, clock
         ),
+        RsvpOrigin(urls, users, actors, directory, publisher, rooms, rsvps),
+        rsvp_relay,
     )
     worker = DeliveryWorker(
         deliveries,
@@ -315,7 +349,18 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
     return Node(
-        settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk
+        settings,
+        db,
+        accounts,
+        blocks,
+        rooms,
+        audio,
+        federation,
+        remote,
+        trunks,
+        desk,
+        rsvps,
+        reminders,
     )
 
 
@@ -364,6 +409,15 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
                 log.exception("sweep: unexpected error; continuing")
 
     task = asyncio.create_task(loop(), name="room-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _reminding(app: web.Application) -> AsyncIterator[None]:
+    """RSVP reminders ("starts in 10 minutes", "starting now"): a thin loop."""
+    task = asyncio.create_task(app[NODE].reminders.run(), name="rsvp-reminders")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
