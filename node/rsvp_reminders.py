@@ -3,10 +3,10 @@
 ``run_once()`` looks at every room some local user awaits a reminder for: a scheduled room
 whose start is within ``rsvp_reminder_lead_seconds`` sends ``rsvp_soon``; a live room sends
 ``rsvp_starting``; a room that ended or is no longer known is dropped from every RSVP (it
-leaves the calendar feeds with it). A pass costs one lookup per room some local user
-RSVPed to, and ``rsvps_per_user`` bounds those. Going live is also heard at once: for local rooms as a
-``RoomObserver`` (``room_started``), for remote rooms when federation stores the host's
-announcement that it is live (``room_live``). Each reminder is claimed in the store before
+leaves the calendar feeds with it); a pass costs one lookup per room some local user
+RSVPed to. Going live is also heard at once: for local rooms as a ``RoomObserver``
+(``room_started``), for remote rooms when federation stores the host's announcement that
+it is live (``room_live``). Each reminder is claimed in the store before
 it is sent, and carries a dedupe ``key``, so neither a second pass nor a restart repeats it.
 """
 
