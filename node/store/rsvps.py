@@ -143,6 +143,16 @@ class RsvpStore:
             )
         return sorted(r[0] for r in rows)
 
+    def reminded(self, user_id: int, room: str) -> set[str]:
+        """Which reminders (``soon``, ``start``) went out to USER_ID about ROOM."""
+        row = self.db.one(
+            "SELECT soon_sent, start_sent FROM rsvps WHERE user_id = ? AND room = ?",
+            (user_id, room),
+        )
+        if row is None:
+            return set()
+        return {mark for mark, column in _MARKS.items() if row[column]}
+
     def forget_room(self, room: str) -> int:
         """Every RSVP to ROOM (it ended or is gone); how many were removed."""
         with self.db.transaction():
