@@ -251,18 +251,16 @@ class RsvpOrigin:
     def undo(self, activity: Undo, actor: Actor) -> str:
         target = activity.object
         remote = self.actors.actor_by_uri(actor.id)
-        if remote is None:
-            return "Undo from an unknown actor ignored"
         if isinstance(target, Follow):
             if target.actor != actor.id:
                 raise ActivityError("Undo.object.actor must be the Undo's actor")
             room_id = self.urls.room_id_of(target.object)
         else:
             found = self.service.store.by_activity(target.id)
-            if found is None or found.user_id != remote.user_id:
+            if found is None or remote is None or found.user_id != remote.user_id:
                 raise ActivityError(f"{actor.id} cannot undo an RSVP of someone else")
             room_id = found.room
-        user = self.users.get(remote.user_id)
+        user = self.users.get(remote.user_id) if remote is not None else None
         if room_id is None or user is None:
             return "Undo of an unknown RSVP ignored"
         return "rsvp withdrawn" if self.service.withdraw(user, room_id) else "no such rsvp"

@@ -121,7 +121,7 @@ class RsvpService:
 
     def _local_room(self, room_id: str, user: User) -> Room:
         room = self.rooms.find(room_id)
-        if room is None or not self.may_see(room, user):
+        if room is None or not self.may_see_ended(room, user):
             raise RsvpError("not_found", NO_ROOM)
         if user.domain is not None and self.rooms.gate.domains.refused(user.domain):
             raise RsvpError("forbidden", "this node does not federate with your domain")
