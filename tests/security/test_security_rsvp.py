@@ -185,7 +185,7 @@ HOSTILE = "Tea, cake; and \\ more ‮gnp.exe\u200d 👩‍👩‍👧 é\u0301 \
 async def test_ics_injection_through_title_and_description(node_factory: NodeFactory) -> None:
     a = await node_factory("a")
     alice = await a.user("alice")
-    status, body = await alice.call(
+    status, _ = await alice.call(
         "POST",
         "/api/rooms",
         {"title": "Evil\r\nEND:VEVENT", "start_time": time.time() + 3600},
@@ -237,7 +237,7 @@ async def test_feed_tokens_cannot_be_guessed(node_factory: NodeFactory) -> None:
         "é" * 43,
     ]
     for guess in guesses:
-        status, text = await get(f"{a.url}/calendar/{guess}.ics")
+        status, _ = await get(f"{a.url}/calendar/{guess}.ics")
         assert status == 404, (guess, status)
     assert (await get(feed["url"]))[0] == 200
     row = parts(a).db.one("SELECT token_hash FROM calendar_tokens")
