@@ -95,7 +95,11 @@ class RemoteRsvpClient:
     async def ask(self, user: User, room_uri: str) -> str:
         try:
             host_id, status = await self._room(room_uri)
-        except (FetchError, ActivityError) as exc:
+        except ActivityError:
+            raise RsvpError("not_found", "no such room") from None
+        except FetchError as exc:
+            if exc.status in (404, 410):
+                raise RsvpError("not_found", "no such room") from None
             raise RsvpError("unreachable", f"cannot fetch the room {room_uri}: {exc}") from None
         if status not in ACTIVE:
             raise RsvpError("conflict", f"the room is {status}")

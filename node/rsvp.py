@@ -17,6 +17,7 @@ import logging
 import re
 import secrets
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from node.calendar import CalendarRoom, calendar
 from node.clock import Clock
@@ -90,6 +91,8 @@ class RsvpService:
             raise RsvpError("invalid", "room must be a room id or a room URL")
         if ref.startswith(self.room_prefix):
             ref = ref[len(self.room_prefix) :]
+        elif ref.startswith(self.settings.base_url + "/"):
+            raise RsvpError("not_found", NO_ROOM)  # ours, but not a room
         if ref.startswith(("https://", "http://")):
             if any(c.isspace() or not c.isprintable() for c in ref):
                 raise RsvpError("invalid", "room must be a room id or a room URL")
@@ -141,6 +144,8 @@ class RsvpService:
             raise RsvpError("not_found", NO_ROOM)
         if self.store.has(user.id, key):
             return key
+        if self.rooms.gate.domains.refused(urlsplit(key).netloc.lower()):
+            raise RsvpError("forbidden", "this node does not federate with that room's node")
         self._check_room_for_more(user)
         activity_id = await self.remote.ask(user, key)
         self._add(user, key, activity_id)

@@ -242,3 +242,20 @@ async def test_feed_tokens_cannot_be_guessed(node_factory: NodeFactory) -> None:
     assert (await get(feed["url"]))[0] == 200
     row = parts(a).db.one("SELECT token_hash FROM calendar_tokens")
     assert row is not None and token not in row[0]  # only a hash is stored
+
+
+async def test_no_rsvp_to_a_room_on_a_suspended_domain(node_factory: NodeFactory) -> None:
+    a = await node_factory("a", **FAST)
+    b = await node_factory("b", **FAST)
+    alice, bob = await a.user("alice"), await b.user("bob")
+    room = await scheduled(alice)
+    parts(b).federation.policies.set_policy(host_of(a.url), "suspend", 0.0)
+    status, body = await bob.call("POST", "/api/rsvps", {"room": room["url"]})
+    assert status == 403 and body == {"error": "this node does not federate with that room's node"}
+    assert rsvp_rows(a) == 0 and rsvp_rows(b) == 0
+    # URLs that are no room at all (here, and on a node that answers): nothing is stored
+    parts(b).federation.policies.remove_policy(host_of(a.url))
+    for url in (f"{b.url}/users/bob", f"{a.url}/users/alice", f"{a.url}/rooms/nope"):
+        status, body = await bob.call("POST", "/api/rsvps", {"room": url})
+        assert status == 404 and body == {"error": "no such room"}, (url, body)
+    assert rsvp_rows(a) == 0 and rsvp_rows(b) == 0
