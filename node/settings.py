@@ -51,6 +51,10 @@ class Settings:
     room_actions_burst: int = 10  # … and its bucket size
     trunks_per_node: int = 50  # relay trunks one remote node may hold open here
     reports_per_user_per_hour: int = 10  # reports one account may file per hour
+    # notifications (docs/operating.md "Notifications")
+    notifications_per_user: int = 500  # kept per account; older ones are deleted
+    notification_sockets_per_user: int = 4  # open notification WebSockets per account
+    pings_per_minute: int = 10  # pings one person may send (local, or Invites from one actor)
     ice_addresses: tuple[str, ...] = ()
     # the one media port: every WebRTC session (ICE-lite) and relay trunk shares one UDP
     # port, and ICE-TCP clients one TCP port (docs/operating.md "Media"); 0 = any free port
@@ -164,6 +168,9 @@ def _validate(s: Settings) -> Settings:
         "room_actions_burst",
         "trunks_per_node",
         "reports_per_user_per_hour",
+        "notifications_per_user",
+        "notification_sockets_per_user",
+        "pings_per_minute",
     ):
         if getattr(s, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")
