@@ -34,14 +34,18 @@ from federation.blocks import BlockHandlers
 from federation.fetch import SafeClient
 from federation.flags import Flag, FlagDesk, Inbound
 from federation.identity import Signers, Urls
+from federation.invites import Invite
 from federation.joins import JoinDesk
 from federation.outbox import FollowBridge
+from federation.pings import PingDesk
 from federation.rfc3339 import TimestampError, parse_rfc3339
 from federation.rsvp import RsvpOrigin, RsvpRelay
 from federation.store.actors import FollowActivityStore, RemoteActorStore
 from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomStore
 from node.clock import Clock
+from node.room_notices import RoomNotices
+from node.rooms.model import JoinMode, RoomStatus
 from node.rooms.service import RoomService
 from node.store.blocks import BlockStore
 from node.store.follows import FollowStore
@@ -65,7 +69,9 @@ class Handlers:
         blocks: BlockHandlers,
         rsvps: RsvpOrigin | None = None,
         rsvp_answers: RsvpRelay | None = None,
+        pings: PingDesk | None = None,
     ) -> None:
+        self.pings = pings
         self.rsvps = rsvps  # Follow of one of our rooms (federation/rsvp.py)
         self.rsvp_answers = rsvp_answers
         self.flags = flags
@@ -81,6 +87,10 @@ class Handlers:
         self.flags.check_sender(actor)
         if isinstance(activity, Flag):
             return self.flags.receive(activity, actor)
+        if isinstance(activity, Invite):
+            if self.pings is None:
+                return "Invite ignored"
+            return await self.pings.receive(activity)
         if isinstance(activity, Follow):
             if self.rsvps is not None and self.rsvps.follows_room(activity):
                 return self.rsvps.follow(activity, actor)
@@ -266,8 +276,12 @@ class RoomAnnouncements:
         signers: Signers,
         clock: Clock,
         rsvps: RsvpRelay | None = None,
+        notices: RoomNotices | None = None,
     ) -> None:
-        self.rsvps = rsvps  # rooms our users asked to be notified about are wanted too
+        """NOTICES tells the host's local followers when one of its rooms goes live; RSVPS
+        makes rooms our users asked to be notified about wanted too."""
+        self.rsvps = rsvps
+        self.notices = notices
         self.actors = actors
         self.remote_rooms = remote_rooms
         self.client = client
@@ -299,6 +313,11 @@ class RoomAnnouncements:
         self.remote_rooms.put_room(
             event.id, host.user_id, event.status, event.serialize(), self.clock.now()
         )
+        went_live = event.status is RoomStatus.LIVE and (
+            stored is None or stored.status != RoomStatus.LIVE.value
+        )
+        if went_live and self.notices is not None and event.join_mode is not JoinMode.CLOSED:
+            self.notices.remote_started(host.user_id, event.id, event.name)
         if self.rsvps is not None:
             self.rsvps.stored(event.id, event.status.value)
         return f"room {event.status}"

@@ -38,6 +38,7 @@ from media.port import MediaPort
 from media.relay import RelayRoom
 from media.signaling import SignalError
 from media.trunk import TrunkError, parse_public_key
+from node.notifications import Notifications
 from node.rooms import protocol
 from node.rooms.model import Role, RoomRuleError, speaks
 from node.rooms.protocol import ProtocolError
@@ -90,6 +91,7 @@ class RemoteRoom:
         self._background: set[asyncio.Future[None]] = set()
         self._grace: dict[int, asyncio.Task[None]] = {}
         self.joining = 0  # joins under way (RemoteRooms.join forgets a room nobody got in)
+        self.title = ""  # as the origin last told us (for our users' notifications)
 
     # ---- membership --------------------------------------------------------------------
     def is_member(self, user: User) -> bool:
@@ -319,6 +321,32 @@ class RemoteRoom:
                 task.add_done_callback(self._background.discard)
         if kind == "room_ended":
             self._end_locally(1000, "room ended")
+        self._notice(data, member)
+
+    def _notice(self, data: dict[str, Any], member: User | None) -> None:
+        """A stage invitation or a moderator appointment of one of ours: a notification."""
+        kind = data.get("event")
+        if kind == "room_updated" and isinstance(data.get("title"), str):
+            self.title = data["title"]
+            return
+        notifications = self.owner.notifications
+        if member is None or notifications is None:
+            return
+        if kind == "invited_to_speak":
+            notice = "invited_to_speak"
+        elif kind == "role_changed" and data.get("role") == "moderator":
+            notice = "made_moderator"
+        else:
+            return
+        by = data.get("by")
+        notifications.notify(
+            member.id,
+            notice,
+            room_url=self.uri,
+            title=self.title,
+            actor=by if isinstance(by, str) else None,
+            key=f"{notice}:{self.uri}:{data.get('seq')}",
+        )
 
     def _member(self, handle: Any) -> User | None:
         if not isinstance(handle, str) or "@" in handle:
@@ -378,6 +406,8 @@ class RemoteRoom:
         if answer.get("type") != "state":
             raise RoomRuleError("conflict", str(answer.get("error", "no state")))
         room: dict[str, Any] = answer["room"]
+        if isinstance(room.get("title"), str):
+            self.title = room["title"]
         room["id"] = self.alias
         room["remote"] = True
         room["node"] = self.origin_host
@@ -429,7 +459,10 @@ class RemoteRooms:
         joins: RemoteJoins,
         client: SafeClient,
         signers: Signers,
+        notifications: Notifications | None = None,
     ) -> None:
+        """NOTIFICATIONS hears our users' stage invitations and moderator appointments."""
+        self.notifications = notifications
         self.urls = urls
         self.settings = settings
         self.config = config

@@ -39,22 +39,6 @@ class Notifications(Protocol):
     ) -> None: ...
 
 
-class LoggedNotifications:
-    """Stands in for the notification centre until it is wired: reminders are logged."""
-
-    def notify(
-        self,
-        user_id: int,
-        kind: str,
-        *,
-        room_url: str,
-        title: str,
-        actor: str | None = None,
-        key: str | None = None,
-    ) -> None:
-        log.info("rsvp: %s for user %d about %s (%s)", kind, user_id, room_url, key)
-
-
 class RoomCatalog(Protocol):
     """Rooms by RSVP key, local or remote (``RsvpService.describe``)."""
 
@@ -115,14 +99,17 @@ class RsvpReminders:
             self.store.claim(key, "soon")  # too late for "soon" once it is live
         kind = "rsvp_starting" if mark == "start" else "rsvp_soon"
         for user_id in users:
-            self.notifications.notify(
-                user_id,
-                kind,
-                room_url=room.url,
-                title=room.title,
-                actor=room.host,
-                key=f"{kind}:{key}",
-            )
+            try:
+                self.notifications.notify(
+                    user_id,
+                    kind,
+                    room_url=room.url,
+                    title=room.title,
+                    actor=room.host,
+                    key=f"{kind}:{key}",
+                )
+            except ValueError as exc:  # a remote room's document the centre will not take
+                log.warning("rsvp: %s for %s not stored: %s", kind, key, exc)
         if users:
             log.info("rsvp: %s sent to %d user(s) for %s", kind, len(users), key)
         return len(users)

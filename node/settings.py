@@ -51,6 +51,10 @@ class Settings:
     room_actions_burst: int = 10  # … and its bucket size
     trunks_per_node: int = 50  # relay trunks one remote node may hold open here
     reports_per_user_per_hour: int = 10  # reports one account may file per hour
+    # notifications (docs/operating.md "Notifications")
+    notifications_per_user: int = 500  # kept per account; older ones are deleted
+    notification_sockets_per_user: int = 4  # open notification WebSockets per account
+    pings_per_minute: int = 10  # pings one person may send (local, or Invites from one actor)
     rsvps_per_user: int = 100  # rooms one account (or remote actor) asked to be notified about
     rsvp_changes_per_minute: int = 30  # Notify me / Don't notify me per account per minute
     rsvp_reminder_lead_seconds: float = 600.0  # the "starts soon" reminder, before start
@@ -168,6 +172,9 @@ def _validate(s: Settings) -> Settings:
         "room_actions_burst",
         "trunks_per_node",
         "reports_per_user_per_hour",
+        "notifications_per_user",
+        "notification_sockets_per_user",
+        "pings_per_minute",
         "rsvps_per_user",
         "rsvp_changes_per_minute",
     ):

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from cli.app import NODE
+from federation.activities import host_of
 from tests.support.network import FAST, eventually
 from tests.support.nodes import Node, NodeFactory
 from tests.support.rsvp import events
@@ -52,10 +53,23 @@ async def test_remote_notify_me_count_live_reminder_feed_and_cancel(
     # alice starts the room: A tells bob's node (he RSVPed), B reminds bob once
     assert (await alice.call("POST", f"/api/rooms/{room['id']}/start"))[0] == 200
 
-    async def told() -> bool:
-        return "start" in reminded(b, "bob", room["url"])
+    async def told() -> list[dict]:
+        _, page = await bob.call("GET", "/api/notifications")
+        return [n for n in page["items"] if n["kind"] == "rsvp_starting"]
 
-    await eventually(told)
+    (notice,) = await eventually(told)
+    assert notice["room_url"] == room["url"] and notice["title"] == "Night radio"
+    assert notice["actor"] == f"alice@{host_of(a.url)}"
+    assert "start" in reminded(b, "bob", room["url"])
+    # more announcements of the live room (an Update as it changes) remind nobody again
+    assert (await alice.call("PATCH", f"/api/rooms/{room['id']}", {"title": "Night radio!"}))[
+        0
+    ] == 200
+    b_parts = b.app[NODE] if b.app is not None else None
+    assert b_parts is not None
+    assert b_parts.reminders.room_live(room["url"]) == 0
+    _, page = await bob.call("GET", "/api/notifications")
+    assert [n["kind"] for n in page["items"]].count("rsvp_starting") == 1
 
     # Don't notify me: B sends Undo{Follow}, A's count drops
     status, body = await bob.call("POST", "/api/rsvps", {"room": room["url"], "notify": False})

@@ -10,11 +10,13 @@ import pytest
 from node.accounts import AccountService
 from node.calendar import CalendarRoom, calendar, fold, text
 from node.clock import FakeClock
+from node.notifications import Notifications
 from node.rooms.model import JoinMode
 from node.rooms.service import RoomDraft, RoomService
 from node.rsvp import RsvpError, RsvpService
 from node.rsvp_reminders import RsvpReminders
 from node.store.db import open_database
+from node.store.notifications import NotificationStore
 from node.store.rsvps import RsvpStore
 from node.store.users import User
 from tests.support.nodes import make_settings
@@ -163,3 +165,27 @@ def test_text_escaping_and_folding() -> None:
     (event,) = events(calendar([room], 1_800_000_000.0, "t"))
     assert str(event["SUMMARY"]) == "x" * 500
     assert str(event["DESCRIPTION"]).startswith("line one\nline two")
+
+
+async def test_reminders_land_once_in_the_real_notification_centre(tmp_path: Path) -> None:
+    world = World(tmp_path / "real")
+    centre = Notifications(
+        NotificationStore(world.db),
+        world.accounts.users,
+        world.clock,
+        own_host="127.0.0.1:8080",
+        keep=100,
+        queue_size=16,
+    )
+    reminders = RsvpReminders(world.store, world.rsvps, centre, world.clock, lead_seconds=600.0)
+    alice, bob = world.user("alice"), world.user("bob")
+    room_id = world.scheduled(alice, title="Quiz", in_seconds=900)
+    await world.rsvps.ask(bob, room_id)
+    world.clock.advance(301)
+    assert reminders.run_once() == 1
+    assert reminders.run_once() == 0
+    world.store.db.execute("UPDATE rsvps SET soon_sent = 0")  # even a lost mark: key dedupes
+    assert reminders.run_once() == 1
+    items = centre.page(bob.id, None, 50)
+    assert [(n["kind"], n["title"]) for n in items] == [("rsvp_soon", "Quiz")]
+    assert centre.page(alice.id, None, 50) == []

@@ -5,6 +5,7 @@ import { get, post, userPath } from "../api.js";
 import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
 import { RoomAudio } from "../room/audio.js";
 import { RoomConnection, Status } from "../room/connection.js";
+import { drawSharing } from "../room/share.js";
 import { handleOf, localRoom, remoteRoom } from "../room/source.js";
 import { find, isModerator, onStage } from "../room/state.js";
 import { reportMenu } from "./report.js";
@@ -55,8 +56,9 @@ function roomPage(root, app, source, navState) {
   const hands = h("section", { class: "hands", "aria-labelledby": "hands-h" });
   const audience = h("section", { class: "audience", "aria-labelledby": "audience-h" });
   const share = h("div", { class: "share-slot" });
+  const sharing = h("div", { class: "sharing-slot" });
   const controls = h("div", { class: "controls", role: "toolbar", "aria-label": "Room controls" });
-  root.append(h("article", { class: "room" }, head, rsvpSlot, banner, alert, prompt, stage, hands, audience, share,
+  root.append(h("article", { class: "room" }, head, rsvpSlot, sharing, banner, alert, prompt, stage, hands, audience, share,
     controls, audioElement));
 
   const view = {
@@ -218,7 +220,7 @@ function roomPage(root, app, source, navState) {
     if (!room) {
       clear(head, h("h1", {}, view.status === Status.REJECTED ? "Room not available" : "Loading room…"));
       clear(controls, backLink());
-      [stage, hands, audience, prompt, share].forEach((el) => clear(el));
+      [stage, hands, audience, prompt, share, sharing].forEach((el) => clear(el));
       return;
     }
     document.title = `${room.title} · ${app.instance.name}`;
@@ -229,6 +231,7 @@ function roomPage(root, app, source, navState) {
     drawHands(room);
     drawAudience(room);
     drawShare(room);
+    drawSharing(sharing, room, { joined: view.joined && view.status === Status.LIVE, remote: Boolean(source.remote) });
     drawControls(room);
     paintLevels();
     if (focusKey) {
