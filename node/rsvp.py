@@ -215,6 +215,17 @@ class RsvpService:
         room = self.rooms.find(key)
         return None if room is None else self.calendar_room(room)
 
+    def allowed(self, key: str, user_ids: list[int]) -> list[int]:
+        """Those of USER_IDS who may still see the room (a host may have blocked someone
+        since they asked); remote rooms are their own node's to decide."""
+        if self.is_remote(key):
+            return user_ids
+        room = self.rooms.find(key)
+        if room is None:
+            return []
+        users = self.users.many(user_ids)
+        return [uid for uid in user_ids if uid in users and self.may_see_ended(room, users[uid])]
+
     def calendar_room(self, room: Room) -> CalendarRoom:
         host = self.users.get(room.host_id)
         name = host.username if host else "?"

@@ -44,6 +44,9 @@ class RoomCatalog(Protocol):
 
     def describe(self, key: str) -> CalendarRoom | None: ...
 
+    def allowed(self, key: str, user_ids: list[int]) -> list[int]:
+        """Those of USER_IDS who may still see the room now."""
+
 
 class RsvpReminders:
     def __init__(
@@ -94,7 +97,7 @@ class RsvpReminders:
             self.store.forget_room(room.id)  # local and remote RSVPs: the room is over
 
     def _send(self, key: str, room: CalendarRoom, mark: str) -> int:
-        users = self.store.claim(key, mark)
+        users = self.catalog.allowed(key, self.store.claim(key, mark))
         if mark == "start":
             self.store.claim(key, "soon")  # too late for "soon" once it is live
         kind = "rsvp_starting" if mark == "start" else "rsvp_soon"

@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 
 from node.accounts import AccountService
+from node.blocks import BlockService
 from node.calendar import CalendarRoom, calendar, fold, text
 from node.clock import FakeClock
 from node.notifications import Notifications
+from node.rooms.gate import Gate, OpenDomains
 from node.rooms.model import JoinMode
 from node.rooms.service import RoomDraft, RoomService
 from node.rsvp import RsvpError, RsvpService
 from node.rsvp_reminders import RsvpReminders
+from node.store.blocks import BlockStore
 from node.store.db import open_database
 from node.store.notifications import NotificationStore
 from node.store.rsvps import RsvpStore
@@ -32,7 +35,9 @@ class World:
         self.settings = make_settings(path, **overrides)
         self.db = open_database(path / "salon.db")
         self.accounts = AccountService(self.db, self.settings, self.clock)
-        self.rooms = RoomService(self.db, self.settings, self.clock)
+        self.block_store = BlockStore(self.db)
+        gate = Gate(self.accounts.follows, self.accounts.users, OpenDomains(), self.block_store)
+        self.rooms = RoomService(self.db, self.settings, self.clock, gate)
         self.store = RsvpStore(self.db)
         self.rsvps = RsvpService(
             self.store,
@@ -189,3 +194,13 @@ async def test_reminders_land_once_in_the_real_notification_centre(tmp_path: Pat
     items = centre.page(bob.id, None, 50)
     assert [(n["kind"], n["title"]) for n in items] == [("rsvp_soon", "Quiz")]
     assert centre.page(alice.id, None, 50) == []
+
+
+async def test_no_reminder_for_someone_the_host_blocked_since(world: World) -> None:
+    alice, bob, carol = world.user("alice"), world.user("bob"), world.user("carol")
+    room_id = world.scheduled(alice)
+    await world.rsvps.ask(bob, room_id)
+    await world.rsvps.ask(carol, room_id)
+    BlockService(world.accounts, world.block_store, world.clock).block(alice, bob)
+    world.rooms.act(room_id, alice, "start")
+    assert [s.user_id for s in world.sent.sent] == [carol.id]
