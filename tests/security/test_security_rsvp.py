@@ -259,3 +259,51 @@ async def test_no_rsvp_to_a_room_on_a_suspended_domain(node_factory: NodeFactory
         status, body = await bob.call("POST", "/api/rsvps", {"room": url})
         assert status == 404 and body == {"error": "no such room"}, (url, body)
     assert rsvp_rows(a) == 0 and rsvp_rows(b) == 0
+
+
+async def test_another_node_cannot_reject_or_start_someone_elses_room(
+    node_factory: NodeFactory, remote: FakeActorServer
+) -> None:
+    a = await node_factory("a", **FAST)
+    b = await node_factory("b", **FAST)
+    alice, bob = await a.user("alice"), await b.user("bob")
+    room = await scheduled(alice, title="Real")
+    assert (await bob.call("POST", "/api/rsvps", {"room": room["url"]}))[0] == 200
+    mallory = remote.actor("mallory")
+    key = f"{mallory}#main-key"
+    bob_uri = f"{b.url}/users/bob"
+    for kind in ("Reject", "Accept"):
+        answer = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{remote.url}/activities/{kind.lower()}-{next(_ids)}",
+            "type": kind,
+            "actor": mallory,
+            "object": {
+                "id": f"{b.url}/activities/whatever",
+                "type": "Follow",
+                "actor": bob_uri,
+                "object": room["url"],
+            },
+        }
+        status, text = await remote.post(f"{b.url}/inbox", answer, key_id=key)
+        assert status == 400 and "another node" in text, text
+    # mallory announces alice's room as live: not hers, nobody is reminded
+    update = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{remote.url}/activities/update-{next(_ids)}",
+        "type": "Update",
+        "actor": mallory,
+        "object": {
+            "id": room["url"],
+            "type": "Event",
+            "name": "Fake",
+            "attributedTo": mallory,
+            "status": "live",
+        },
+    }
+    status, _ = await remote.post(f"{b.url}/inbox", update, key_id=key)
+    assert status == 400
+    _, mine = await bob.call("GET", "/api/me/rsvps")
+    assert mine == {"rooms": [room["url"]]}
+    _, page = await bob.call("GET", "/api/notifications")
+    assert page["items"] == []
