@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.browser.browser_harness import Launch, Person
+from tests.support.network import FAST, follow_accepted
 from tests.support.nodes import NodeFactory
 from tests.support.rsvp import events
 
@@ -70,3 +71,36 @@ async def test_notify_me_in_the_browser(node_factory: NodeFactory, launch: Launc
     text = await page.evaluate("(u) => fetch(u).then((r) => r.text())", url)
     assert [str(e["SUMMARY"]) for e in events(text)] == ["Sunday jazz"]
     assert not bob.errors and not host.errors, (bob.errors, host.errors)
+
+
+@pytest.mark.timeout(120)
+async def test_notify_me_on_a_remote_hallway_card(
+    node_factory: NodeFactory, launch: Launch
+) -> None:
+    a = await node_factory("a", **FAST)
+    b = await node_factory("b", **FAST)
+    alice = await a.user("alice")
+    bob_api = await b.user("bob")
+    await follow_accepted(bob_api, alice, a)
+    status, room = await alice.call(
+        "POST", "/api/rooms", {"title": "Remote quiz", "start_time": time.time() + 7200}
+    )
+    assert status == 201, room
+    browser = await launch()
+    bob = await Person.open(browser, b.url, "bob")
+    page = bob.page
+    await page.goto(b.url + "/")
+    await page.get_by_label("Username").fill("bob")
+    await page.get_by_label("Password").fill("password123")
+    await page.get_by_role("button", name="Sign in").click()
+    card = page.get_by_role("article", name="Remote quiz")
+    await card.get_by_role("button", name="Notify me", exact=True).click(timeout=30_000)
+    await card.get_by_role("button", name="Don't notify me", exact=True).wait_for()
+    _, view = await alice.call("GET", f"/api/rooms/{room['id']}")
+    assert view["rsvp_count"] == 1
+    link = card.get_by_role("link", name="Remote quiz")
+    await link.click()
+    await page.get_by_role("button", name="Don't notify me", exact=True).wait_for()
+    href = await page.get_by_role("link", name="Add to calendar").get_attribute("href")
+    assert href == f"{room['url']}.ics"
+    assert not bob.errors, bob.errors
