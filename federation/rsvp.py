@@ -52,6 +52,7 @@ from node.store.users import User, UserStore
 log = logging.getLogger(__name__)
 
 ACTIVE = ("scheduled", "live")
+MAX_REASON = 300  # characters of another node's refusal passed on to our user
 
 
 class RsvpRefused(JoinRefused):
@@ -121,10 +122,10 @@ class RemoteRsvpClient:
             raise RsvpError("unreachable", f"the room's node cannot be reached: {exc}") from None
         if answer_status in (403, 404):
             reason = (answer or {}).get("error") or "the room's node refused"
-            raise RsvpError("forbidden", str(reason))
+            raise RsvpError("forbidden", str(reason)[:MAX_REASON])
         if answer_status >= 300:
             message = (answer or {}).get("error") or f"HTTP {answer_status}"
-            raise RsvpError("unreachable", f"the room's node answered: {message}")
+            raise RsvpError("unreachable", f"the room's node answered: {str(message)[:MAX_REASON]}")
         log.info("rsvp: %s asked %s to be notified", user.username, room_uri)
         return follow.id
 

@@ -148,7 +148,12 @@ class RsvpService:
             raise RsvpError("forbidden", "this node does not federate with that room's node")
         self._check_room_for_more(user)
         activity_id = await self.remote.ask(user, key)
-        self._add(user, key, activity_id)
+        try:
+            self._add(user, key, activity_id)
+        except RsvpError:
+            # a concurrent request took the last place meanwhile: take the Follow back
+            self.remote.cancel(user, key, activity_id)
+            raise
         return key
 
     def rsvp(self, user: User, room_id: str, activity_id: str | None = None) -> Room:
