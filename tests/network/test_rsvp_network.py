@@ -80,3 +80,27 @@ async def test_remote_notify_me_count_live_reminder_feed_and_cancel(
         return bool(view["rsvp_count"] == 0)
 
     await eventually(withdrawn)
+
+
+async def test_remote_room_starting_soon_reminds_once_through_bobs_node(
+    node_factory: NodeFactory,
+) -> None:
+    a = await node_factory("a", **FAST)
+    b = await node_factory("b", **FAST, rsvp_reminder_poll_seconds=0.1)
+    alice = await a.user("alice")
+    bob = await b.user("bob")
+    status, room = await alice.call(
+        "POST", "/api/rooms", {"title": "Soon", "start_time": time.time() + 300}
+    )
+    assert status == 201, room
+    assert (await bob.call("POST", "/api/rsvps", {"room": room["url"]}))[0] == 200
+
+    async def soon() -> list[dict]:
+        _, page = await bob.call("GET", "/api/notifications")
+        return [n for n in page["items"] if n["kind"] == "rsvp_soon"]
+
+    (notice,) = await eventually(soon)  # B's own worker: 5 minutes ahead is within 10
+    assert notice["room_url"] == room["url"] and notice["title"] == "Soon"
+    assert b.app is not None
+    assert b.app[NODE].reminders.run_once() == 0  # and only once
+    assert len(await soon()) == 1
