@@ -249,9 +249,7 @@ class RsvpOrigin:
         target = activity.object
         if isinstance(target, Follow):
             return self.urls.room_id_of(target.object) is not None
-        return (
-            isinstance(target, Reference) and self.service.store.by_activity(target.id) is not None
-        )
+        return isinstance(target, Reference) and self.service.by_activity(target.id) is not None
 
     def undo(self, activity: Undo, actor: Actor) -> str:
         target = activity.object
@@ -261,7 +259,7 @@ class RsvpOrigin:
                 raise ActivityError("Undo.object.actor must be the Undo's actor")
             room_id = self.urls.room_id_of(target.object)
         else:
-            found = self.service.store.by_activity(target.id)
+            found = self.service.by_activity(target.id)
             if found is None or remote is None or found.user_id != remote.user_id:
                 raise ActivityError(f"{actor.id} cannot undo an RSVP of someone else")
             room_id = found.room

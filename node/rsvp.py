@@ -28,7 +28,7 @@ from node.rooms.model import Room, RoomStatus
 from node.rooms.service import RoomService
 from node.settings import Settings
 from node.store.follows import FollowStore
-from node.store.rsvps import RsvpLimitReached, RsvpStore
+from node.store.rsvps import Rsvp, RsvpLimitReached, RsvpStore
 from node.store.users import User, UserStore
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,10 @@ class RsvpService:
             self.remote.cancel(user, key, removed.activity_id)
         return key
 
+    def by_activity(self, activity_id: str) -> Rsvp | None:
+        """The RSVP a remote ``Follow`` (by its id) made."""
+        return self.store.by_activity(activity_id)
+
     def withdraw(self, user: User, room_id: str) -> bool:
         """A remote actor's ``Undo`` of its Follow of our room."""
         return self.store.remove(user.id, room_id) is not None
@@ -277,6 +281,13 @@ class RsvpService:
         token = secrets.token_urlsafe(32)
         self.store.set_calendar_token(user.id, token_hash(token), self.clock.now())
         return token
+
+    def calendar_active(self, user: User) -> bool:
+        return self.store.has_calendar_token(user.id)
+
+    def revoke_calendar(self, user: User) -> bool:
+        """Turn USER's feed off: its URL stops working."""
+        return self.store.delete_calendar_token(user.id)
 
     def feed(self, token: str) -> bytes | None:
         """The calendar behind a feed token; None for a token that is not one."""

@@ -17,7 +17,7 @@ CALENDAR_TYPE = "text/calendar"
 routes = web.RouteTableDef()
 
 
-def _answer(service: RsvpService, key: str, notify: bool) -> web.Response:
+def _answer(key: str, notify: bool) -> web.Response:
     return web.json_response({"room": key, "notify": notify})
 
 
@@ -26,7 +26,7 @@ async def rsvp_local(request: web.Request) -> web.Response:
     user = current_user(request)
     service = request.app[RSVPS]
     key = await service.ask(user, request.match_info["id"])
-    return _answer(service, key, True)
+    return _answer(key, True)
 
 
 @routes.delete("/api/rooms/{id}/rsvp")
@@ -34,7 +34,7 @@ async def unrsvp_local(request: web.Request) -> web.Response:
     user = current_user(request)
     service = request.app[RSVPS]
     key = service.cancel(user, request.match_info["id"])
-    return _answer(service, key, False)
+    return _answer(key, False)
 
 
 @routes.post("/api/rsvps")
@@ -53,7 +53,7 @@ async def rsvp_any(request: web.Request) -> web.Response:
         key = await service.ask(user, body.get("room"))
     else:
         key = service.cancel(user, body.get("room"))
-    return _answer(service, key, notify)
+    return _answer(key, notify)
 
 
 @routes.get("/api/me/rsvps")
@@ -72,7 +72,7 @@ async def room_ics(request: web.Request) -> web.Response:
 @routes.get("/api/me/calendar")
 async def calendar_state(request: web.Request) -> web.Response:
     user = current_user(request)
-    return web.json_response({"active": request.app[RSVPS].store.has_calendar_token(user.id)})
+    return web.json_response({"active": request.app[RSVPS].calendar_active(user)})
 
 
 @routes.post("/api/me/calendar")
@@ -87,7 +87,7 @@ async def calendar_rotate(request: web.Request) -> web.Response:
 @routes.delete("/api/me/calendar")
 async def calendar_revoke(request: web.Request) -> web.Response:
     user = current_user(request)
-    request.app[RSVPS].store.delete_calendar_token(user.id)
+    request.app[RSVPS].revoke_calendar(user)
     return web.json_response({"active": False})
 
 
