@@ -267,7 +267,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         block_store,
         clock,
         per_minute=settings.pings_per_minute,
-        remote=InviteSender(urls, actors, publisher),
+        remote=InviteSender(urls, actors, publisher, rooms, room_documents),
     )
     engine = MediaEngine(
         MediaConfig(

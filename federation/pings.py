@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import logging
 
-from federation.activities import ActivityError, Event
+from federation.activities import ActivityError, Event, same_host
 from federation.fetch import FetchError, SafeClient
 from federation.flags import ActivityDropped
 from federation.identity import Signers, Urls
 from federation.invites import Invite
-from federation.outbox import Publisher
+from federation.outbox import Publisher, RoomDocuments
 from federation.store.actors import RemoteActorStore
 from node.accounts import handle
 from node.notifications import Notifications
 from node.pings import Pings
-from node.rooms.model import Room, RoomStatus
+from node.rooms.model import RoomStatus
+from node.rooms.service import RoomService
 from node.store.users import User, UserStore
 
 log = logging.getLogger(__name__)
@@ -32,21 +33,38 @@ log = logging.getLogger(__name__)
 class InviteSender:
     """Our user pings a remote person: an ``Invite`` to that person's inbox."""
 
-    def __init__(self, urls: Urls, actors: RemoteActorStore, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        urls: Urls,
+        actors: RemoteActorStore,
+        publisher: Publisher,
+        rooms: RoomService,
+        documents: RoomDocuments,
+    ) -> None:
         self.urls = urls
         self.actors = actors
         self.publisher = publisher
+        self.rooms = rooms
+        self.documents = documents
 
-    def invite(self, sender: User, target: User, room: Room) -> bool:
+    def _event(self, room_url: str) -> Event | None:
+        """Our own room as its ``Event`` (embedded: a closed one is not served to others)."""
+        room_id = self.urls.room_id_of(room_url)
+        room = self.rooms.active(room_id) if room_id else None
+        host = self.documents.users.get(room.host_id) if room else None
+        return self.documents.event(room, host) if room and host else None
+
+    def invite(self, sender: User, target: User, room_url: str) -> bool:
         remote = self.actors.actor_by_user(target.id)
         if remote is None:
             return False
         invite = Invite(
             id=self.urls.new_activity_id(),
             actor=self.urls.actor(sender.username),
-            object=self.urls.room(room.id),
+            object=room_url,
             target=remote.actor_uri,
             to=(remote.actor_uri,),
+            event=self._event(room_url),
         )
         self.publisher.publish(invite.serialize(), sender, [remote.inbox], public=False)
         return True
@@ -84,28 +102,38 @@ class PingDesk:
             raise ActivityDropped("Invite from a stranger dropped")
         if not self.pings.allow(("ping", sender.id)):
             raise ActivityDropped("too many pings from this actor; dropped")
-        room = await self._room(invite.object)
+        room_url, title = await self._room(invite)
         self.notifications.notify(
             target.id,
             "ping",
-            room_url=room.id,
-            title=room.name,
+            room_url=room_url,
+            title=title,
             actor=handle(sender),
-            key=f"ping:{room.id}:{invite.actor}",
+            key=f"ping:{room_url}:{invite.actor}",
         )
         return f"ping for {target.username}"
 
-    async def _room(self, uri: str) -> Event:
-        """The room as its own node serves it (wherever it is: it is fetched from its id)."""
+    async def _room(self, invite: Invite) -> tuple[str, str]:
+        """The room's URL and title: ours from memory; an embedded one from the sender's
+        own node as sent (its signature covers it); others as fetched from their id."""
+        uri = invite.object
+        room_id = self.urls.room_id_of(uri)
+        if room_id is not None:
+            room = self.pings.rooms.live(room_id)
+            if room is None:
+                raise ActivityDropped("Invite into a room of this node that is not live dropped")
+            return self.urls.room(room.id), room.title
         if uri.startswith(self.urls.base + "/"):
-            raise ActivityDropped("Invite into a room of this node dropped")
-        try:
-            document = await self.client.get_json(uri, self.signers.node)
-            event = Event.parse(document)
-        except (FetchError, ActivityError) as exc:
-            raise ActivityError(f"Invite.object is not a room: {exc}") from None
-        if event.id != uri:
-            raise ActivityError(f"object fetched from {uri} has another id")
+            raise ActivityDropped("Invite of an object of this node that is not a room dropped")
+        event = invite.event
+        if event is None or not same_host(event.id, invite.actor):
+            try:
+                document = await self.client.get_json(uri, self.signers.node)
+                event = Event.parse(document)
+            except (FetchError, ActivityError) as exc:
+                raise ActivityError(f"Invite.object is not a room: {exc}") from None
+            if event.id != uri:
+                raise ActivityError(f"object fetched from {uri} has another id")
         if event.status not in (RoomStatus.LIVE, RoomStatus.SCHEDULED):
             raise ActivityDropped("Invite into a room that is not live dropped")
-        return event
+        return event.id, event.name

@@ -92,6 +92,7 @@ class RemoteRoom:
         self._grace: dict[int, asyncio.Task[None]] = {}
         self.joining = 0  # joins under way (RemoteRooms.join forgets a room nobody got in)
         self.title = ""  # as the origin last told us (for our users' notifications)
+        self.join_mode = "closed"  # until the origin says otherwise
 
     # ---- membership --------------------------------------------------------------------
     def is_member(self, user: User) -> bool:
@@ -408,6 +409,8 @@ class RemoteRoom:
         room: dict[str, Any] = answer["room"]
         if isinstance(room.get("title"), str):
             self.title = room["title"]
+        if isinstance(room.get("join_mode"), str):
+            self.join_mode = room["join_mode"]
         room["id"] = self.alias
         room["remote"] = True
         room["node"] = self.origin_host

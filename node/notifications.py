@@ -167,31 +167,46 @@ class Notifications:
         key: str | None = None,
     ) -> None:
         """Store and push one notification to a local user; the same KEY is stored once."""
+        self.notify_many([user_id], kind, room_url=room_url, title=title, actor=actor, key=key)
+
+    def notify_many(
+        self,
+        user_ids: list[int],
+        kind: str,
+        *,
+        room_url: str,
+        title: str,
+        actor: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        """``notify`` for several people at once, stored in one transaction (a room's start
+        for all of its host's followers here). Remote and unknown ids are skipped."""
         if kind not in KINDS:
             raise ValueError(f"unknown notification kind {kind!r}")
-        user = self.users.get(user_id)
-        if user is None or not user.is_local:
-            return  # remote people hear of things through their own node
         url = clean(room_url, MAX_URL)
         if not url.startswith(("https://", "http://")):
             raise ValueError("room_url must be an http(s) URL")
-        dedupe = clean(key, MAX_KEY) if key else f"{kind}:{url}:{self.clock.now()}"
-        stored = self.store.add(
-            user_id,
+        users = self.users.many(list(dict.fromkeys(user_ids)))
+        local = [uid for uid, user in users.items() if user.is_local]
+        if not local:
+            return  # remote people hear of things through their own node
+        now = self.clock.now()
+        dedupe = clean(key, MAX_KEY) if key else f"{kind}:{url}:{now}"
+        stored = self.store.add_many(
+            local,
             kind,
             url,
             clean(title, MAX_TITLE) or "a room",
             clean(actor, MAX_ACTOR) if actor else None,
             dedupe,
-            self.clock.now(),
+            now,
             self.keep,
         )
-        if stored is None:
-            return
-        log.info("notifications: %s for user %d (%s)", kind, user_id, url)
-        unread = self.store.unread(user_id)
-        for delivery in self.deliveries:
-            delivery.deliver(stored, unread)
+        for notification in stored:
+            log.info("notifications: %s for user %d (%s)", kind, notification.user_id, url)
+            unread = self.store.unread(notification.user_id)
+            for delivery in self.deliveries:
+                delivery.deliver(notification, unread)
 
     # ---- reading ----------------------------------------------------------------------
     def page(self, user_id: int, before: int | None, limit: int) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from node.accounts import handle
 from node.clock import Clock
 from node.notifications import Notifications
+from node.remote import RemoteRoom
 from node.rooms.limits import ActionLimiter
 from node.rooms.model import JoinMode, Room, RoomRuleError, RoomStatus
 from node.rooms.service import RoomService
@@ -25,9 +26,9 @@ MAX_CANDIDATES = 200
 
 
 class RemoteInvites(Protocol):
-    def invite(self, sender: User, target: User, room: Room) -> bool:
-        """Queue an ``Invite`` of ROOM from SENDER to TARGET's inbox; False when no inbox
-        of TARGET is known."""
+    def invite(self, sender: User, target: User, room_url: str) -> bool:
+        """Queue an ``Invite`` of the room at ROOM_URL from SENDER to TARGET's inbox;
+        False when no inbox of TARGET is known."""
 
 
 class Pings:
@@ -78,22 +79,13 @@ class Pings:
 
     def ping(self, room_id: str, sender: User, target_name: object) -> User:
         """Checks, then the notification or the ``Invite``; the pinged user."""
-        if not isinstance(target_name, str) or not target_name.strip():
-            raise RoomRuleError("invalid", "user must be a handle such as bob or bob@host")
+        name = _name(target_name)
         room = self.rooms.get(room_id)
         if room.status is not RoomStatus.LIVE:
             raise RoomRuleError("conflict", f"the room is {room.status.value}, not live")
         if sender.id not in room.participants:
             raise RoomRuleError("forbidden", "join the room before pinging people into it")
-        if not self.allow(("ping", sender.id)):
-            raise RoomRuleError("rate_limited", "too many pings; slow down", retry_after=60.0)
-        target = self.rooms.find_user(target_name.strip().lstrip("@"))
-        if target is None:
-            raise RoomRuleError("not_found", f"no user named {target_name!r}")
-        if target.id == sender.id:
-            raise RoomRuleError("invalid", "you are already in the room")
-        if not self.related(sender.id, target.id):
-            raise RoomRuleError("forbidden", "you can ping people you follow or who follow you")
+        target = self._target(sender, name)
         if target.id in room.bans:
             raise RoomRuleError("forbidden", "that user was removed from this room")
         if room.join_mode is JoinMode.CLOSED:
@@ -103,21 +95,54 @@ class Pings:
                 )
             if target.id not in room.invites:
                 self.rooms.act(room.id, sender, "invite", handle(target))
-        url = f"{self.rooms.settings.base_url}/rooms/{room.id}"
+        self._send(sender, target, f"{self.rooms.settings.base_url}/rooms/{room.id}", room.title)
+        return target
+
+    def ping_remote(self, room: RemoteRoom, sender: User, target_name: object) -> User:
+        """A ping into a room on another node that SENDER joined through this one."""
+        name = _name(target_name)
+        if not room.is_member(sender):
+            raise RoomRuleError("forbidden", "join the room before pinging people into it")
+        if room.join_mode == JoinMode.CLOSED.value:
+            raise RoomRuleError(
+                "forbidden", "only the room's own node can ping people into a closed room"
+            )
+        target = self._target(sender, name)
+        self._send(sender, target, room.uri, room.title)
+        return target
+
+    def _target(self, sender: User, name: str) -> User:
+        if not self.allow(("ping", sender.id)):
+            raise RoomRuleError("rate_limited", "too many pings; slow down", retry_after=60.0)
+        target = self.rooms.find_user(name)
+        if target is None:
+            raise RoomRuleError("not_found", f"no user named {name!r}")
+        if target.id == sender.id:
+            raise RoomRuleError("invalid", "you are already in the room")
+        if not self.related(sender.id, target.id):
+            raise RoomRuleError("forbidden", "you can ping people you follow or who follow you")
+        return target
+
+    def _send(self, sender: User, target: User, url: str, title: str) -> None:
         if target.is_local:
             self.notifications.notify(
                 target.id,
                 "ping",
                 room_url=url,
-                title=room.title,
+                title=title,
                 actor=handle(sender),
                 key=f"ping:{url}:{sender.id}",
             )
-        elif self.remote is None or not self.remote.invite(sender, target, room):
+        elif self.remote is None or not self.remote.invite(sender, target, url):
             raise RoomRuleError("unreachable", "cannot reach that user's node")
-        return target
 
     @staticmethod
     def _moderates(room: Room, user_id: int) -> bool:
         present = room.participants.get(user_id)
         return user_id in room.moderator_ids() or bool(present and present.is_moderator)
+
+
+def _name(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 500:
+        raise RoomRuleError("invalid", "user must be a handle such as bob or bob@host")
+    return raw.strip().lstrip("@")

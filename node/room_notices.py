@@ -65,17 +65,16 @@ class RoomNotices:
         host = self.users.get(host_id)
         if host is None:
             return
-        for follower_id in self.follows.local_follower_ids(host.id):
-            if self.blocks.between(follower_id, host.id):
-                continue
-            self.notifications.notify(
-                follower_id,
-                "room_started",
-                room_url=url,
-                title=title,
-                actor=handle(host),
-                key=f"room_started:{url}",
-            )
+        followers = self.follows.local_follower_ids(host.id)
+        blocked = set(self.blocks.blocker_ids(host.id)) | set(self.blocks.blocked_ids(host.id))
+        self.notifications.notify_many(
+            [uid for uid in followers if uid not in blocked],
+            "room_started",
+            room_url=url,
+            title=title,
+            actor=handle(host),
+            key=f"room_started:{url}",
+        )
 
     def _to_target(self, room: Room, event: RoomEvent, kind: str) -> None:
         target = event.data.get("user")

@@ -56,21 +56,54 @@ class NotificationStore:
         """Store one notification; None when USER_ID already has one with KEY. The user's
         oldest ones beyond KEEP are deleted in the same transaction."""
         with self.db.transaction():
-            cur = self.db.execute(
-                "INSERT INTO notifications (user_id, kind, room_url, title, actor, dedupe_key,"
-                " created_at, read) VALUES (?, ?, ?, ?, ?, ?, ?, 0)"
-                " ON CONFLICT (user_id, dedupe_key) DO NOTHING",
-                (user_id, kind, room_url, title, actor, key, now),
-            )
-            if cur.rowcount == 0:
-                return None
-            new_id = cur.lastrowid
-            self.db.execute(
-                "DELETE FROM notifications WHERE user_id = ? AND id <= ("
-                " SELECT id FROM notifications WHERE user_id = ?"
-                " ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (user_id, user_id, keep),
-            )
+            return self._add(user_id, kind, room_url, title, actor, key, now, keep)
+
+    def add_many(
+        self,
+        user_ids: list[int],
+        kind: str,
+        room_url: str,
+        title: str,
+        actor: str | None,
+        key: str,
+        now: float,
+        keep: int,
+    ) -> list[Notification]:
+        """The same notification for each of USER_IDS, in one transaction (a room's start
+        for all of its host's followers); those that already had KEY are left out."""
+        with self.db.transaction():
+            added = [
+                self._add(user_id, kind, room_url, title, actor, key, now, keep)
+                for user_id in user_ids
+            ]
+        return [n for n in added if n is not None]
+
+    def _add(
+        self,
+        user_id: int,
+        kind: str,
+        room_url: str,
+        title: str,
+        actor: str | None,
+        key: str,
+        now: float,
+        keep: int,
+    ) -> Notification | None:
+        cur = self.db.execute(
+            "INSERT INTO notifications (user_id, kind, room_url, title, actor, dedupe_key,"
+            " created_at, read) VALUES (?, ?, ?, ?, ?, ?, ?, 0)"
+            " ON CONFLICT (user_id, dedupe_key) DO NOTHING",
+            (user_id, kind, room_url, title, actor, key, now),
+        )
+        if cur.rowcount == 0:
+            return None
+        new_id = cur.lastrowid
+        self.db.execute(
+            "DELETE FROM notifications WHERE user_id = ? AND id <= ("
+            " SELECT id FROM notifications WHERE user_id = ?"
+            " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (user_id, user_id, keep),
+        )
         row = self.db.one(f"SELECT {_COLUMNS} FROM notifications WHERE id = ?", (new_id,))
         return _row(row) if row is not None else None
 

@@ -19,6 +19,7 @@ from node.accounts import handle
 from node.notifications import PAGE_LIMIT, Notifications, NotificationStream
 from node.pings import Pings
 from node.web.http import USER, HttpError, current_user, error, read_json
+from node.web.remote_rooms import REMOTE_ROOMS
 from node.web.websocket import SocketCounter, origin_ok
 
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
@@ -151,6 +152,19 @@ async def ping(request: web.Request) -> web.Response:
     if unknown:
         raise HttpError(400, f"unknown field(s): {', '.join(unknown)}")
     target = request.app[PINGS].ping(request.match_info["id"], user, body.get("user"))
+    return web.json_response({"pinged": handle(target)})
+
+
+@routes.post("/api/remote-rooms/{alias}/ping")
+async def ping_remote(request: web.Request) -> web.Response:
+    """Ping someone into a room on another node that you joined through this one."""
+    user = current_user(request)
+    body = await read_json(request)
+    unknown = sorted(set(body) - {"user"})
+    if unknown:
+        raise HttpError(400, f"unknown field(s): {', '.join(unknown)}")
+    room = request.app[REMOTE_ROOMS].get(request.match_info["alias"])
+    target = request.app[PINGS].ping_remote(room, user, body.get("user"))
     return web.json_response({"pinged": handle(target)})
 
 

@@ -98,3 +98,53 @@ async def test_alice_pings_bob_on_another_node(node_factory: NodeFactory) -> Non
     assert status == 200, body
     made = await eventually(waiting_for(bob, "made_moderator"), timeout=20)
     assert made["link"] == note["link"]
+
+
+async def test_pings_from_a_remote_room_and_into_a_closed_one(node_factory: NodeFactory) -> None:
+    a, b, alice, bob = await two_nodes(node_factory)
+    erin, dave = await a.user("erin"), await b.user("dave")
+    await follow_accepted(bob, alice, a)
+    await follow_accepted(bob, erin, a)  # bob follows erin@A: he may ping her
+    assert (await dave.call("POST", "/api/users/bob/follow"))[0] == 200  # dave@B follows bob
+    room = await live_room(alice, "Open one")
+    status, joined = await bob.call("POST", "/api/remote-rooms", {"url": room["url"]})
+    assert status == 200, joined
+    alias = joined["id"]
+    # bob, in A's room through B, pings dave (on B) and erin (on A)
+    for who in ("dave", acct(erin, a)):
+        status, body = await bob.call("POST", f"/api/remote-rooms/{alias}/ping", {"user": who})
+        assert status == 200, body
+    note = await eventually(waiting_for(dave, "ping"))
+    assert note["room_url"] == room["url"] and note["title"] == "Open one"
+    assert note["actor"] == "bob" and note["link"].startswith("/remote?url=")
+    note = await eventually(waiting_for(erin, "ping"), timeout=20)
+    assert note["link"] == f"/rooms/{room['id']}" and note["actor"] == acct(bob, b)
+    # dave is not in the room: he cannot ping from it
+    status, body = await dave.call("POST", f"/api/remote-rooms/{alias}/ping", {"user": "bob"})
+    assert status == 403, body
+
+    # a closed room on A: alice's ping puts bob@B on its invitation list, so he gets in
+    status, closed = await alice.call(
+        "POST", "/api/rooms", {"title": "Invite only", "join_mode": "closed"}
+    )
+    assert status == 201
+    assert (await alice.call("POST", f"/api/rooms/{closed['id']}/join"))[0] == 200
+    status, body = await bob.call("POST", "/api/remote-rooms", {"url": closed["url"]})
+    assert status == 403, body  # not invited yet
+    status, body = await alice.call(
+        "POST", f"/api/rooms/{closed['id']}/ping", {"user": acct(bob, b)}
+    )
+    assert status == 200, body
+
+    async def closed_ping() -> dict[str, Any] | None:
+        return next((n for n in await items(bob) if n["room_url"] == closed["url"]), None)
+
+    note = await eventually(closed_ping, timeout=20)
+    joined = await open_link(bob, note)
+    assert joined["title"] == "Invite only"
+    # from inside a closed remote room, B does not ping on the origin's behalf
+    status, body = await bob.call(
+        "POST", f"/api/remote-rooms/{joined['id']}/ping", {"user": "dave"}
+    )
+    assert status == 403
+    assert body == {"error": "only the room's own node can ping people into a closed room"}

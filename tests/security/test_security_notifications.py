@@ -246,3 +246,38 @@ async def test_no_ping_across_a_block_or_to_a_removed_user(node: Node) -> None:
     assert [n["kind"] for n in notes["items"]] == ["room_started"]
     _, notes = await carol.call("GET", "/api/notifications")
     assert [n["kind"] for n in notes["items"]] == ["room_started"]
+
+
+async def test_an_embedded_room_of_another_host_is_read_from_that_host(
+    node_factory: NodeFactory, remote: FakeActorServer
+) -> None:
+    a = await node_factory("a", **FAST)
+    b = await node_factory("b", **FAST)
+    alice, bob = await a.user("alice"), await b.user("bob")
+    status, room = await alice.call("POST", "/api/rooms", {"title": "Real title"})
+    assert status == 201
+    mallory = await follower(b, remote, "mallory", f"{b.url}/users/bob")
+    lying = invite(remote, mallory, room["url"], f"{b.url}/users/bob")
+    lying["object"] = {
+        "id": room["url"],
+        "type": "Event",
+        "name": "Click here for free money",
+        "attributedTo": mallory,
+        "status": "live",
+    }
+    assert await send(b, remote, lying, mallory) == 202
+    _, body = await bob.call("GET", "/api/notifications")
+    assert [n["title"] for n in body["items"]] == ["Real title"]
+    # embedded and on the sender's own host, it is taken as sent (the signature covers it)
+    own = invite(remote, mallory, f"{remote.url}/rooms/embedded", f"{b.url}/users/bob")
+    own["object"] = {
+        "id": f"{remote.url}/rooms/embedded",
+        "type": "Event",
+        "name": "Mallory's closed room",
+        "attributedTo": mallory,
+        "status": "live",
+        "joinMode": "closed",
+    }
+    assert await send(b, remote, own, mallory) == 202
+    _, body = await bob.call("GET", "/api/notifications")
+    assert [n["title"] for n in body["items"]] == ["Mallory's closed room", "Real title"]

@@ -1,6 +1,7 @@
 // `Copy link` and `Ping` on the room page. Copy link copies the room's URL, or, for a closed
 // room whose invite link the viewer may see (host and moderators), the invite link. Ping
-// opens a picker of people the viewer follows or who follow them (local rooms, once joined).
+// opens a picker of people the viewer follows or who follow them (once joined; for a room on
+// another node through this node's /api/remote-rooms/{alias}/ping).
 
 import { get, post } from "../api.js";
 import { clear, h } from "../dom.js";
@@ -16,7 +17,10 @@ export function drawSharing(slot, room, { joined = false, remote = false } = {})
   if (!slot.share) slot.share = build(slot);
   const share = slot.share;
   share.room = room;
-  share.pingButton.hidden = !joined || remote || room.status !== "live";
+  share.remote = remote;
+  // the room's own node adds invitees to a closed room: from here only its local rooms
+  share.pingButton.hidden = !joined || room.status !== "live"
+    || (remote && room.join_mode === "closed");
   if (share.pingButton.hidden) closePicker(share);
 }
 
@@ -27,7 +31,7 @@ function linkFor(room) {
 function build(slot) {
   const status = h("p", { class: "hint share-status", role: "status" });
   const picker = h("div", { class: "ping-picker", hidden: true });
-  const share = { room: null, status, picker, pingButton: null };
+  const share = { room: null, remote: false, status, picker, pingButton: null };
   const copyButton = h("button", { type: "button", class: "secondary", dataset: { key: "copy-link" },
     onclick: () => copy(share) }, "Copy link");
   share.pingButton = h("button", { type: "button", class: "secondary", dataset: { key: "ping" },
@@ -95,7 +99,8 @@ async function togglePicker(share) {
 
 async function ping(share, person) {
   try {
-    await post(`/api/rooms/${encodeURIComponent(share.room.id)}/ping`, { user: person.user });
+    const base = share.remote ? "/api/remote-rooms" : "/api/rooms";
+    await post(`${base}/${encodeURIComponent(share.room.id)}/ping`, { user: person.user });
     share.status.textContent = `Pinged ${person.display_name}`;
     closePicker(share);
     share.pingButton.focus();
