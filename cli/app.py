@@ -392,6 +392,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         RemoteJoins(urls, client, signers, directory, publisher),
         client,
         signers,
+        rooms=rooms,  # whom our users blocked: their chat messages are not passed on
         notifications=notifications,
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)

@@ -54,6 +54,9 @@ class InviteSender:
         host = self.documents.users.get(room.host_id) if room else None
         return self.documents.event(room, host) if room and host else None
 
+    def reachable(self, target: User) -> bool:
+        return self.actors.actor_by_user(target.id) is not None
+
     def invite(self, sender: User, target: User, room_url: str) -> bool:
         remote = self.actors.actor_by_user(target.id)
         if remote is None:

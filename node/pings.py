@@ -26,6 +26,9 @@ MAX_CANDIDATES = 200
 
 
 class RemoteInvites(Protocol):
+    def reachable(self, target: User) -> bool:
+        """Is an inbox of TARGET known (checked before anything is written)?"""
+
     def invite(self, sender: User, target: User, room_url: str) -> bool:
         """Queue an ``Invite`` of the room at ROOM_URL from SENDER to TARGET's inbox;
         False when no inbox of TARGET is known."""
@@ -121,6 +124,8 @@ class Pings:
             raise RoomRuleError("invalid", "you are already in the room")
         if not self.related(sender.id, target.id):
             raise RoomRuleError("forbidden", "you can ping people you follow or who follow you")
+        if not target.is_local and (self.remote is None or not self.remote.reachable(target)):
+            raise RoomRuleError("unreachable", "cannot reach that user's node")
         return target
 
     def _send(self, sender: User, target: User, url: str, title: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from node.errors import DomainError
 from node.rooms.hallway import HallwayCard
+from node.rooms.protocol import ChatRequest
 from node.rooms.service import Subscription
 from node.store.users import User
 
@@ -47,6 +48,8 @@ class RemoteRoom(Protocol):
     async def leave(self, user: User) -> None: ...
 
     async def signal(self, user: User, message: dict[str, Any]) -> None: ...
+
+    async def chat(self, user: User, request: ChatRequest) -> None: ...
 
     def subscribe(self, user: User) -> Subscription: ...
 

@@ -4,6 +4,8 @@
 import { get, post, userPath } from "../api.js";
 import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
 import { RoomAudio } from "../room/audio.js";
+import { chatPanel } from "../room/chat.js";
+import { ReactionBadges, reactionBar } from "../room/reactions.js";
 import { RoomConnection, Status } from "../room/connection.js";
 import { drawSharing } from "../room/share.js";
 import { handleOf, localRoom, remoteRoom } from "../room/source.js";
@@ -60,6 +62,17 @@ function roomPage(root, app, source, navState) {
   const controls = h("div", { class: "controls", role: "toolbar", "aria-label": "Room controls" });
   root.append(h("article", { class: "room" }, head, rsvpSlot, sharing, banner, alert, prompt, stage, hands, audience, share,
     controls, audioElement));
+  // chat and reactions (room/chat.js, room/reactions.js): built once, updated on every draw
+  const sendRequest = (fields) => (view.connection ? view.connection.request(fields)
+    : Promise.reject(new Error("not connected; try again in a moment")));
+  const chatUi = chatPanel({ me, send: sendRequest });
+  const reactUi = reactionBar({ send: sendRequest, onError: (message) => say(message) });
+  const heard = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
+  const badges = new ReactionBadges(root, heard);
+  chatUi.element.hidden = true;
+  reactUi.update(false);
+  share.after(chatUi.element);
+  controls.before(reactUi.element, heard);
 
   const view = {
     room: null,
@@ -136,6 +149,7 @@ function roomPage(root, app, source, navState) {
       onStatus: statusChanged,
       onSpeaking: (levels) => { view.levels = levels; paintLevels(); },
       onSignal: (signal) => view.audio && view.audio.handle(signal),
+      onReactions: (reactions) => badges.show(reactions),
       onError: (message) => { if (!/signalling: ice/.test(message)) say(message); },
     });
     draw();
@@ -233,11 +247,21 @@ function roomPage(root, app, source, navState) {
     drawShare(room);
     drawSharing(sharing, room, { joined: view.joined && view.status === Status.LIVE, remote: Boolean(source.remote) });
     drawControls(room);
+    drawChat(room);
     paintLevels();
     if (focusKey) {
       const again = root.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
       if (again) again.focus();
     }
+  }
+
+  function drawChat(room) {
+    const inRoom = view.joined && room.status === "live" && Boolean(room.you)
+      && [Status.LIVE, Status.RECONNECTING].includes(view.status);
+    chatUi.element.hidden = !inRoom;
+    chatUi.update(room, inRoom && view.status === Status.LIVE);
+    reactUi.update(inRoom && view.status === Status.LIVE);
+    badges.paint();
   }
 
   function drawBanner() {
@@ -524,6 +548,7 @@ function roomPage(root, app, source, navState) {
     view.stopped = true;
     clearTimeout(view.timer);
     clearTimeout(view.audioTimer);
+    badges.stop();
     if (view.connection) {
       // Navigating away is leaving quietly (there is no mini-player across pages yet).
       if (view.status === Status.LIVE) view.connection.send({ type: "command", id: 0, action: "leave" });
