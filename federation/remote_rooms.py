@@ -40,6 +40,7 @@ from media.port import MediaPort
 from media.relay import RelayRoom
 from media.signaling import SignalError
 from media.trunk import TrunkError, parse_public_key
+from node.notifications import Notifications
 from node.rooms import protocol
 from node.rooms.broadcast import (
     AudienceCounts,
@@ -114,6 +115,8 @@ class RemoteRoom:
             monotonic=time.monotonic,
             schedule=loop_schedule,
         )
+        self.title = ""  # as the origin last told us (for our users' notifications)
+        self.join_mode = "closed"  # until the origin says otherwise
 
     # ---- membership --------------------------------------------------------------------
     def is_member(self, user: User) -> bool:
@@ -353,6 +356,32 @@ class RemoteRoom:
                 task.add_done_callback(self._background.discard)
         if kind == "room_ended":
             self._end_locally(1000, "room ended")
+        self._notice(data, member)
+
+    def _notice(self, data: dict[str, Any], member: User | None) -> None:
+        """A stage invitation or a moderator appointment of one of ours: a notification."""
+        kind = data.get("event")
+        if kind == "room_updated" and isinstance(data.get("title"), str):
+            self.title = data["title"]
+            return
+        notifications = self.owner.notifications
+        if member is None or notifications is None:
+            return
+        if kind == "invited_to_speak":
+            notice = "invited_to_speak"
+        elif kind == "role_changed" and data.get("role") == "moderator":
+            notice = "made_moderator"
+        else:
+            return
+        by = data.get("by")
+        notifications.notify(
+            member.id,
+            notice,
+            room_url=self.uri,
+            title=self.title,
+            actor=by if isinstance(by, str) else None,
+            key=f"{notice}:{self.uri}:{data.get('seq')}",
+        )
 
     def _audience(self, data: dict[str, Any]) -> None:
         """The origin's counts (it sends them while the room is coalesced there)."""
@@ -471,6 +500,10 @@ class RemoteRoom:
         if answer.get("type") != "state":
             raise RoomRuleError("conflict", str(answer.get("error", "no state")))
         room: dict[str, Any] = answer["room"]
+        if isinstance(room.get("title"), str):
+            self.title = room["title"]
+        if isinstance(room.get("join_mode"), str):
+            self.join_mode = room["join_mode"]
         room["id"] = self.alias
         self._counts_from(room)
         room["remote"] = True
@@ -566,10 +599,13 @@ class RemoteRooms:
         signers: Signers,
         *,
         rooms: RoomService | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         """ROOMS: this node's users and blocks (chat from people a user blocked is not
-        passed to them); None in a node built without it."""
+        passed to them); None in a node built without it. NOTIFICATIONS hears our users'
+        stage invitations and moderator appointments."""
         self.rooms = rooms
+        self.notifications = notifications
         self.urls = urls
         self.settings = settings
         self.config = config

@@ -35,6 +35,9 @@ class RemoteRoom(Protocol):
     """A room on another node that some of our users are in (served through us)."""
 
     alias: str
+    uri: str  # the room's id on its own node
+    title: str  # as its node last told us
+    join_mode: str  # open, social or closed, as its node last told us
 
     def is_member(self, user: User) -> bool: ...
 

@@ -17,6 +17,7 @@ from node.rooms.gate import Gate
 from node.rooms.hallway import HallwayCard
 from node.rooms.model import JoinMode, Participant, Room, RoomEvent, RoomRuleError, RoomStatus
 from node.store.follows import FollowStore
+from node.store.rsvps import RsvpStore
 from node.store.users import User, UserStore
 
 CARD_FIELDS = [f.name for f in dataclasses.fields(HallwayCard) if f.name != "extra"]
@@ -29,14 +30,16 @@ class RoomViews:
         follows: FollowStore,
         gate: Gate,
         base_url: str,
+        rsvps: RsvpStore | None = None,
         audience: AudiencePolicy | None = None,
     ) -> None:
         """AUDIENCE: above its size a view lists only the first listeners (``coalesced``)."""
+        self.rsvps = rsvps
+        self.audience = audience
         self.users = users
         self.follows = follows
         self.gate = gate
         self.base_url = base_url
-        self.audience = audience
 
     def event_message(self, room: Room, seq: int, event: RoomEvent) -> dict[str, Any]:
         data = dict(event.data)
@@ -108,6 +111,10 @@ class RoomViews:
             if viewer.id in room.moderator_ids():
                 data["invite_link"] = f"{self.base_url}/rooms/{room.id}?invite={room.invite_token}"
             mark_blocks(data, room, viewer, self.gate, users)
+            if self.rsvps is not None:  # "Notify me" (node/rsvp.py)
+                data["you_rsvped"] = self.rsvps.has(viewer.id, room.id)
+                if viewer.id in room.moderator_ids():
+                    data["rsvp_count"] = self.rsvps.count(room.id)
         return data
 
     @staticmethod
