@@ -46,6 +46,8 @@ from node.rooms.broadcast import (
     AudienceCounts,
     AudiencePolicy,
     RoomBroadcast,
+    counts_after,
+    counts_of_view,
     loop_schedule,
     parse_audience,
 )
@@ -336,7 +338,7 @@ class RemoteRoom:
             participant = data.get("participant") or {}
             self._set_role(member, str(participant.get("role", "listener")), False)
         if data.get("type") == "event":
-            self._count(data)
+            self.counts = counts_after(self.counts, data)
             self.broadcast.publish(data)  # listener churn folded (node/rooms/broadcast.py)
         else:
             skip = self._blockers_of_author(data)
@@ -389,21 +391,6 @@ class RemoteRoom:
         if parsed is not None:
             seq, self.counts, _ = parsed
             self.broadcast.refresh(seq)
-
-    def _count(self, event: dict[str, Any]) -> None:
-        """Keep the counts roughly current between the origin's ``audience`` messages."""
-        kind, role = event.get("event"), event.get("role")
-        if kind == "joined" and isinstance(event.get("participant"), dict):
-            role = event["participant"].get("role")
-        step = {"joined": 1, "left": -1, "removed": -1}.get(str(kind), 0)
-        hands = {"hand_raised": 1, "hand_lowered": -1}.get(str(kind), 0)
-        c = self.counts
-        listeners = step if role == "listener" else 0
-        self.counts = AudienceCounts(
-            max(0, c.participant_count + step),
-            max(0, c.listener_count + listeners),
-            max(0, c.hand_count + hands),
-        )
 
     def _moderator_ids(self) -> set[int]:
         return {uid for uid, (role, _) in self.roles.items() if role in ("host", "moderator")}
@@ -505,7 +492,7 @@ class RemoteRoom:
         if isinstance(room.get("join_mode"), str):
             self.join_mode = room["join_mode"]
         room["id"] = self.alias
-        self._counts_from(room)
+        self.counts = counts_of_view(room)
         room["remote"] = True
         room["node"] = self.origin_host
         self._without_blocked(room.get("chat"), user)
@@ -513,19 +500,6 @@ class RemoteRoom:
         if isinstance(me, dict):
             self._set_role(user, str(me.get("role", Role.LISTENER.value)), bool(me.get("muted")))
         return room
-
-    def _counts_from(self, room: dict[str, Any]) -> None:
-        def count(key: str, fallback: object) -> int:
-            value = room.get(key)
-            if type(value) is int and value >= 0:
-                return value
-            return len(fallback) if isinstance(fallback, list) else 0
-
-        self.counts = AudienceCounts(
-            count("participant_count", None),
-            count("listener_count", room.get("listeners")),
-            count("hand_count", room.get("hands")),
-        )
 
     async def listeners(self, user: User, after: int, limit: int) -> dict[str, Any]:
         """A page of the room's audience, from the origin (its rules, its cap)."""

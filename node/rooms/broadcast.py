@@ -145,6 +145,38 @@ def audience_message(seq: int, counts: AudienceCounts, coalesced: bool) -> dict[
     )
 
 
+def counts_after(counts: AudienceCounts, event: dict[str, Any]) -> AudienceCounts:
+    """COUNTS moved by one relayed EVENT (a relay node between the origin's ``audience``
+    messages: roughly current, corrected by the next one)."""
+    kind, role = event.get("event"), event.get("role")
+    if kind == "joined" and isinstance(event.get("participant"), dict):
+        role = event["participant"].get("role")
+    step = {"joined": 1, "left": -1, "removed": -1}.get(str(kind), 0)
+    hands = {"hand_raised": 1, "hand_lowered": -1}.get(str(kind), 0)
+    listeners = step if role == LISTENER else 0
+    return AudienceCounts(
+        max(0, counts.participant_count + step),
+        max(0, counts.listener_count + listeners),
+        max(0, counts.hand_count + hands),
+    )
+
+
+def counts_of_view(room: dict[str, Any]) -> AudienceCounts:
+    """The counts a room view (from another node) states; its lists when it has none."""
+
+    def count(key: str, fallback: object) -> int:
+        value = room.get(key)
+        if type(value) is int and value >= 0:
+            return value
+        return len(fallback) if isinstance(fallback, list) else 0
+
+    return AudienceCounts(
+        count("participant_count", None),
+        count("listener_count", room.get("listeners")),
+        count("hand_count", room.get("hands")),
+    )
+
+
 def parse_audience(data: dict[str, Any]) -> tuple[int, AudienceCounts, bool] | None:
     """An ``audience`` message from another node (the trunk); None if malformed."""
     fields = ("seq", "participant_count", "listener_count", "hand_count")

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from node.clock import FakeClock
-from node.rooms.broadcast import AudienceCounts, AudiencePolicy, RoomBroadcast, parse_audience
+from node.rooms.broadcast import (
+    AudienceCounts,
+    AudiencePolicy,
+    RoomBroadcast,
+    counts_after,
+    counts_of_view,
+    parse_audience,
+)
 from node.store.users import User
 
 pytestmark = pytest.mark.timeout(10)
@@ -225,3 +232,19 @@ def test_parse_audience_refuses_garbage() -> None:
     assert parse_audience(good) == (3, AudienceCounts(5, 4, 0), False)
     for bad in ({**good, "seq": -1}, {**good, "hand_count": "2"}, {**good, "seq": True}, {}):
         assert parse_audience(bad) is None
+
+
+def test_a_relay_keeps_counts_from_events_and_views() -> None:
+    start = counts_of_view({"participant_count": 10, "listeners": [{}, {}], "hands": ["x"]})
+    assert start == AudienceCounts(10, 2, 1)
+    joined = {"event": "joined", "participant": {"role": "listener"}}
+    after = counts_after(start, joined)
+    assert after == AudienceCounts(11, 3, 1)
+    after = counts_after(after, {"event": "left", "role": "speaker"})
+    assert after == AudienceCounts(10, 3, 1)
+    after = counts_after(after, {"event": "hand_lowered", "user": "x"})
+    after = counts_after(after, {"event": "hand_lowered", "user": "x"})  # never below 0
+    assert after.hand_count == 0
+    assert counts_of_view({"participant_count": -4, "listener_count": "9"}) == AudienceCounts(
+        0, 0, 0
+    )
