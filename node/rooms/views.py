@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import operator
 from typing import Any
 
 from node.accounts import handle
@@ -20,6 +21,7 @@ from node.store.follows import FollowStore
 from node.store.rsvps import RsvpStore
 from node.store.users import User, UserStore
 
+BY_JOINING = operator.attrgetter("joined_at", "user_id")  # model.Room.listeners' order
 CARD_FIELDS = [f.name for f in dataclasses.fields(HallwayCard) if f.name != "extra"]
 
 
@@ -189,9 +191,14 @@ def first_listeners(
 ) -> list[Participant]:
     """A coalesced room's view lists COUNT listeners (those the speakers follow first) and
     the viewer, wherever they sit; the rest come from the paged listener list."""
-    shown = heapq.nsmallest(
-        count, listeners, key=lambda p: (p.user_id not in followed, p.joined_at, p.user_id)
-    )
+    if followed:
+        first = [p for p in listeners if p.user_id in followed]
+        shown = heapq.nsmallest(count, first, key=BY_JOINING)
+        if len(shown) < count:
+            rest = [p for p in listeners if p.user_id not in followed]
+            shown += heapq.nsmallest(count - len(shown), rest, key=BY_JOINING)
+    else:
+        shown = heapq.nsmallest(count, listeners, key=BY_JOINING)
     if viewer_id is not None and all(p.user_id != viewer_id for p in shown):
         shown += [p for p in listeners if p.user_id == viewer_id]
     return shown
