@@ -477,6 +477,9 @@ class RoomService:
         subs = self._subs.get(sub.room_id)
         if subs is not None:
             subs.discard(sub)
+        broadcast = self._broadcasts.get(sub.room_id)
+        if broadcast is not None:
+            broadcast.forget(sub)
 
     def hold_seat(self, room_id: str, user: User) -> None:
         """A remote participant's node is connected: their seat counts as connected."""
