@@ -1,0 +1,201 @@
+"""Issue 13's player that stays, in real Chromium: a listener joins a bot's room, browses the
+hallway and a profile while the room keeps playing (audio keeps arriving at the browser),
+raises a hand from the player bar, comes back with `Back to room` to the same session (the
+node saw one join, the page kept its RTCPeerConnection) and leaves from the bar.
+
+A second person in the room (carol, over the WebSocket API) records every event the node
+sends about bob: the node's own account of joins, hands and leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.browser.browser_harness import (
+    DESKTOP,
+    PHONE,
+    Launch,
+    Person,
+    has_horizontal_overflow,
+    naming_failures,
+)
+from tests.support.audio import tone
+from tests.support.cli import creds, salon
+from tests.support.network import eventually
+from tests.support.nodes import NodeFactory
+
+TITLE = "Tone all along"
+# what the node says when a browser joins: the seat (POST /join), then its socket claims it
+JOINED = ["joined", "reconnected"]
+
+
+async def record_events(ws: aiohttp.ClientWebSocketResponse, into: list[dict[str, Any]]) -> None:
+    async for msg in ws:
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+        message = msg.json()
+        if message.get("type") == "event":
+            into.append(message)
+
+
+def about(events: list[dict[str, Any]], user: str) -> list[str]:
+    return [e["event"] for e in events if e.get("user") == user]
+
+
+async def packets(person: Person) -> int:
+    return int((await person.inbound())["packetsReceived"])
+
+
+async def keeps_hearing(person: Person, where: str) -> None:
+    """Audio still arrives here: more packets than a moment ago, and sound in them."""
+    before = await packets(person)
+    await person.wait_hearing(timeout=20)
+    after = await packets(person)
+    assert after > before, f"no audio packets arrived on the {where} ({before} → {after})"
+
+
+@pytest.mark.timeout(150)
+async def test_player_keeps_the_room_while_browsing(
+    node_factory: NodeFactory, launch: Launch, tmp_path: Path
+) -> None:
+    node = await node_factory(ice_addresses=("127.0.0.1",))
+    await node.user("alice")
+    host = await salon(
+        "bot",
+        "host",
+        *creds(node, "alice"),
+        "--title",
+        TITLE,
+        "--play",
+        str(tone(tmp_path / "440.wav", 440)),
+        "--seconds",
+        "120",
+    )
+    recorder: asyncio.Task[None] | None = None
+    try:
+        assert host.stdout is not None
+        room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+        room_id = room_url.rsplit("/", 1)[1]
+
+        carol = await node.user("carol")
+        events: list[dict[str, Any]] = []
+        carol_ws = await carol.ws(room_id)
+        recorder = asyncio.create_task(record_events(carol_ws, events))
+
+        bob = await Person.open(await launch(), node.url, "bob")
+        page = bob.page
+        await bob.signup()
+        await page.goto(room_url)
+        await page.get_by_role("heading", name=TITLE).wait_for()
+        await bob.button("Join")
+        await page.get_by_role("button", name="Raise hand", exact=True).wait_for()
+        await bob.wait_hearing(timeout=20)
+
+        async def joined_on_node() -> bool:
+            return about(events, "bob") == JOINED
+
+        await eventually(joined_on_node, timeout=10)
+        await page.evaluate("() => { window.firstPc = window.salonDebug.pc; }")
+        assert await page.evaluate("() => window.salonDebug.sessions()") == 1
+
+        # on the room's own page there is no player bar
+        bar = page.get_by_role("region", name="Now playing")
+        assert await bar.count() == 0 or not await bar.is_visible()
+
+        # hallway: the bar shows the room, and the room keeps playing
+        nav = page.get_by_role("navigation", name="Main")
+        hallway_link = nav.get_by_role("link", name="Hallway")
+        await hallway_link.click()
+        await page.get_by_role("heading", name="Hallway").wait_for()
+        await bar.wait_for()
+        await bar.get_by_text(TITLE).wait_for()
+        await bar.get_by_text(re.compile("^(Speaking|On stage): alice")).wait_for()
+        await keeps_hearing(bob, "hallway")
+
+        # the lock screen knows the room (Media Session)
+        media = await page.evaluate(
+            """() => ({
+              title: navigator.mediaSession.metadata && navigator.mediaSession.metadata.title,
+              artist: navigator.mediaSession.metadata && navigator.mediaSession.metadata.artist,
+              album: navigator.mediaSession.metadata && navigator.mediaSession.metadata.album,
+              state: navigator.mediaSession.playbackState,
+            })"""
+        )
+        assert media == {"title": TITLE, "artist": "alice", "album": "Salon", "state": "playing"}
+
+        # a profile (through the search box), then the hallway again: still playing
+        await page.get_by_label("Search").fill("alice")
+        await page.get_by_label("Search").press("Enter")
+        await page.get_by_role("heading", name="alice", exact=True).wait_for()
+        await bar.wait_for()
+        await keeps_hearing(bob, "profile")
+        await hallway_link.click()
+        await page.get_by_role("heading", name="Hallway").wait_for()
+        await keeps_hearing(bob, "hallway again")
+
+        # at phone width the bar fits and every control in it has a name
+        await page.set_viewport_size(PHONE)
+        await page.wait_for_timeout(300)
+        assert not await has_horizontal_overflow(page)
+        failures = await naming_failures(page, "hallway with the player bar (phone)")
+        assert not failures, failures
+        await page.set_viewport_size(DESKTOP)
+
+        # raise the hand from the bar: the node has it
+        await bar.get_by_role("button", name="Raise hand", exact=True).click()
+        await bar.get_by_role("button", name="Lower hand", exact=True).wait_for()
+
+        async def hand_on_node() -> bool:
+            _, view = await carol.call("GET", f"/api/rooms/{room_id}")
+            return "bob" in view.get("hands", [])
+
+        await eventually(hand_on_node, timeout=10)
+
+        # Back to room: the room page, the same session — no new join, the same peer connection
+        await bar.get_by_role("link", name="Back to room").click()
+        await page.get_by_role("heading", name=TITLE).wait_for()
+        await page.get_by_role("button", name="Lower hand", exact=True).wait_for()
+        assert not await bar.is_visible()
+        assert await page.evaluate("() => window.salonDebug.pc === window.firstPc")
+        assert await page.evaluate("() => window.salonDebug.sessions()") == 1
+        await keeps_hearing(bob, "room page after coming back")
+        assert about(events, "bob") == [*JOINED, "hand_raised"], about(events, "bob")
+
+        # the keyboard reaches the bar's controls (away from the room page again)
+        await page.get_by_role("link", name="alice", exact=True).first.click()
+        await page.get_by_role("heading", name="alice", exact=True).wait_for()
+        await bar.get_by_role("button", name="Lower hand", exact=True).focus()
+        await page.keyboard.press("Enter")
+        await bar.get_by_role("button", name="Raise hand", exact=True).wait_for()
+
+        # Leave quietly from the bar: the node sees bob leave, the bar goes, audio stops
+        await bar.get_by_role("button", name="Leave quietly", exact=True).click()
+        await bar.wait_for(state="hidden")
+        await page.get_by_text(f"You left “{TITLE}”.").wait_for(state="attached")
+
+        async def left_on_node() -> bool:
+            return about(events, "bob")[-1:] == ["left"]
+
+        await eventually(left_on_node, timeout=10)
+        assert about(events, "bob") == [*JOINED, "hand_raised", "hand_lowered", "left"]
+        assert await page.evaluate("() => window.salonDebug.pc") is None
+        assert await page.evaluate("() => navigator.mediaSession.playbackState") == "none"
+        _, view = await carol.call("GET", f"/api/rooms/{room_id}")
+        assert "bob" not in [p["user"] for p in view["listeners"]], view
+        assert not bob.errors, bob.errors
+    finally:
+        if recorder is not None:
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+        if host.returncode is None:
+            host.send_signal(signal.SIGINT)
+        await asyncio.wait_for(host.communicate(), 30)
