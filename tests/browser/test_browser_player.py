@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import re
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from tests.browser.browser_harness import (
 from tests.support.audio import tone
 from tests.support.cli import creds, salon
 from tests.support.network import eventually
-from tests.support.nodes import NodeFactory
+from tests.support.nodes import ApiUser, Node, NodeFactory
 
 TITLE = "Tone all along"
 # what the node says when a browser joins: the seat (POST /join), then its socket claims it
@@ -199,3 +200,91 @@ async def test_player_keeps_the_room_while_browsing(
         if host.returncode is None:
             host.send_signal(signal.SIGINT)
         await asyncio.wait_for(host.communicate(), 30)
+
+
+@contextlib.asynccontextmanager
+async def hosted_room(
+    node: Node, host: str, title: str
+) -> AsyncIterator[tuple[ApiUser, dict[str, Any], list[dict[str, Any]]]]:
+    """HOST's live room over the API, her socket open (so the room lives), its events."""
+    api = await node.user(host)
+    status, room = await api.call("POST", "/api/rooms", {"title": title})
+    assert status == 201, room
+    ws = await api.ws(room["id"])
+    events: list[dict[str, Any]] = []
+    task = asyncio.create_task(record_events(ws, events))
+    try:
+        yield api, room, events
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await ws.close()
+
+
+@pytest.mark.timeout(120)
+async def test_player_bar_on_stage_and_joining_another_room(
+    node_factory: NodeFactory, launch: Launch, tmp_path: Path
+) -> None:
+    """Invited while browsing: the bar says so; on stage the bar has Mute / Unmute; joining
+    another room leaves the first (and the page says so)."""
+    node = await node_factory(ice_addresses=("127.0.0.1",))
+    async with (
+        hosted_room(node, "alice", "First room") as (alice, first, first_events),
+        hosted_room(node, "carol", "Second room") as (_carol, _second, second_events),
+    ):
+        bob = await Person.open(await launch(tone(tmp_path / "660.wav", 660)), node.url, "bob")
+        page = bob.page
+        bar = page.get_by_role("region", name="Now playing")
+        hallway = page.get_by_role("navigation", name="Main").get_by_role("link", name="Hallway")
+        await bob.signup()
+        await page.goto(first["url"])
+        await bob.button("Join")
+        await page.get_by_role("button", name="Raise hand", exact=True).wait_for()
+        await hallway.click()
+        await bar.wait_for()
+
+        # alice invites bob while he is in the hallway: the bar tells him where to go
+        status, _ = await alice.call(
+            "POST", f"/api/rooms/{first['id']}/invite_to_speak", {"user": "bob"}
+        )
+        assert status == 200
+        await bar.get_by_text("You're invited to speak", exact=False).wait_for()
+        assert await bar.get_by_role("button", name="Raise hand", exact=True).is_disabled()
+        await bar.get_by_role("link", name="Back to room").click()
+        await bob.button("Join as speaker")
+        await page.get_by_role("button", name="Mute", exact=True).wait_for()
+
+        # on stage, the bar has Mute / Unmute, and the node follows it
+        await hallway.click()
+        await bar.get_by_role("button", name="Mute", exact=True).click()
+        await bar.get_by_role("button", name="Unmute", exact=True).wait_for()
+
+        async def bob_muted(expected: bool) -> bool:
+            _, view = await alice.call("GET", f"/api/rooms/{first['id']}")
+            bob_seat = [p for p in view["speakers"] if p["user"] == "bob"]
+            return bool(bob_seat) and bob_seat[0]["muted"] is expected
+
+        await eventually(lambda: bob_muted(True), timeout=10)
+        await bar.get_by_role("button", name="Unmute", exact=True).click()
+        await bar.get_by_role("button", name="Mute", exact=True).wait_for()
+        await eventually(lambda: bob_muted(False), timeout=10)
+
+        # another room's page: the bar still plays the first; joining leaves it
+        await page.get_by_role("link", name="Second room").click()
+        await page.get_by_role("heading", name="Second room").wait_for()
+        await bar.get_by_text("First room").wait_for()
+        await bob.button("Join")
+        await page.get_by_text("You left “First room” to join this room.").wait_for()
+        await bar.wait_for(state="hidden")
+
+        async def switched() -> bool:
+            return about(first_events, "bob")[-1:] == ["left"] and "joined" in about(
+                second_events, "bob"
+            )
+
+        await eventually(switched, timeout=10)
+        assert await page.evaluate("() => window.salonDebug.sessions()") == 2
+        await hallway.click()
+        await bar.get_by_text("Second room").wait_for()
+        assert not bob.errors, bob.errors
