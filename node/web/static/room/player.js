@@ -52,20 +52,19 @@ export class Player {
     } else if (previous) {
       previous.dispose();
     }
-    this.session = new RoomSession(source, me, room);
-    this.session.page = location.pathname + location.search;
+    this.session = new RoomSession(source, me, { room, page: location.pathname + location.search });
     this.watch(this.session);
     return { session: this.session, left };
   }
 
   watch(session) {
     if (this.unsubscribe) this.unsubscribe();
-    this.unsubscribe = session.subscribe((kind) => {
+    this.unsubscribe = session.subscribe((kind, ...args) => {
       if (kind === "status" && session.finished && this.attached !== session) {
         this.announce(finishedText(session));
       }
       if (kind === "room" || kind === "status") this.updateMediaSession();
-      if (this.attached !== session) this.bar.update(kind, session);
+      if (this.attached !== session) this.bar.update(kind, session, ...args);
     });
   }
 
@@ -124,6 +123,7 @@ export class Player {
       if (this.mediaKey) {
         media.metadata = null;
         media.playbackState = "none";
+        for (const action of ["pause", "play", "stop"]) this.setAction(action, null);
         this.mediaKey = "";
       }
       return;

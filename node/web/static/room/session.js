@@ -21,13 +21,17 @@ export function sessionCount() {
 }
 
 export class RoomSession {
-  /** source: room/source.js; me: my handle; room: the preview the page showed, if any. */
-  constructor(source, me, room = null) {
+  /**
+   * source: room/source.js; me: my handle; room: the preview the page showed, if any; page:
+   * the path of the room's page (the bar's Back to room).
+   */
+  constructor(source, me, { room = null, page = "/" } = {}) {
     sessionsStarted += 1;
     this.number = sessionsStarted;
     this.source = source;
     this.me = me;
     this.room = room;
+    this.page = page;
     this.status = null;
     this.reason = "";
     this.levels = {};
@@ -48,7 +52,8 @@ export class RoomSession {
   /**
    * listener(kind, ...args) is told of every change: "room" (room, eventMessage?), "status"
    * (status, reason), "speaking" (levels), "audio" (state), "error" (text for the person),
-   * "message" (a socket message of a type the session does not handle). Returns the
+   * "reactions" (who reacted with what), "message" (a socket message of a type the session
+   * does not handle). Returns the
    * function that stops it.
    */
   subscribe(listener) {
@@ -97,6 +102,7 @@ export class RoomSession {
       onSpeaking: (levels) => { this.levels = levels; this.emit("speaking", levels); },
       onSignal: (signal) => this.audio && this.audio.handle(signal),
       onError: (message) => { if (!/signalling: ice/.test(message)) this.emit("error", message); },
+      onReactions: (reactions) => this.emit("reactions", reactions), // chat part's coalesced reactions
       onMessage: (message) => this.emit("message", message),
     });
     this.emit("status", this.status, "");

@@ -39,7 +39,7 @@ export class PlayerBar {
     if (session !== this.session) return;
     if (kind === "speaking") this.drawLine();
     else if (kind === "error") this.error.textContent = args[0] || "";
-    else if (kind !== "message") this.draw();
+    else if (kind === "room" || kind === "status") this.draw();
   }
 
   announce(text) {

@@ -119,7 +119,8 @@ function roomPage(root, app, source, navState) {
   function attach(session) {
     if (view.detach) view.detach();
     view.session = session;
-    view.source = session.source; // a remote room's alias is known to the session's source
+    source = session.source; // the same room; a remote room's alias is known to this one
+    view.source = source;
     view.joined = true;
     sync();
     view.detach = player.attach(session, sessionChanged);
