@@ -285,6 +285,20 @@ async def test_player_bar_on_stage_and_joining_another_room(
 
         await eventually(switched, timeout=10)
         assert await page.evaluate("() => window.salonDebug.sessions()") == 2
+
+        # Leave quietly on the room page, then Join again: a new session, shown by the bar
+        await bob.button("Leave quietly")
+        await page.get_by_text("You left the room.").wait_for()
+        await bob.button("Join")
+        await page.get_by_role("button", name="Raise hand", exact=True).wait_for()
+        assert await bar.is_hidden()
+        assert await page.evaluate("() => window.salonDebug.sessions()") == 3
+
+        async def rejoined() -> bool:
+            return about(second_events, "bob").count("joined") == 2
+
+        await eventually(rejoined, timeout=10)
         await hallway.click()
         await bar.get_by_text("Second room").wait_for()
+        await bar.get_by_role("button", name="Raise hand", exact=True).wait_for()
         assert not bob.errors, bob.errors

@@ -117,13 +117,14 @@ function roomPage(root, app, source, navState) {
 
   /** Show SESSION on this page: from now on it only draws what the session says. */
   function attach(session) {
-    if (view.detach) view.detach();
+    const previous = view.detach; // a session this page showed before (you left, then Join)
     view.session = session;
     source = session.source; // the same room; a remote room's alias is known to this one
     view.source = source;
     view.joined = true;
     sync();
     view.detach = player.attach(session, sessionChanged);
+    if (previous) previous();
     draw();
   }
 
