@@ -4,7 +4,9 @@ raises a hand from the player bar, comes back with `Back to room` to the same se
 node saw one join, the page kept its RTCPeerConnection) and leaves from the bar.
 
 A second person in the room (carol, over the WebSocket API) records every event the node
-sends about bob: the node's own account of joins, hands and leaves.
+sends about bob: the node's own account of joins, hands and leaves. Also: the bar on stage
+(Mute / Unmute) and when invited, joining another room (which leaves the first), and the
+same story for a room on another node joined through bob's own.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
 
+from federation.activities import host_of
 from tests.browser.browser_harness import (
     DESKTOP,
     PHONE,
@@ -30,7 +34,7 @@ from tests.browser.browser_harness import (
 )
 from tests.support.audio import tone
 from tests.support.cli import creds, salon
-from tests.support.network import eventually
+from tests.support.network import AUDIO, eventually
 from tests.support.nodes import ApiUser, Node, NodeFactory
 
 TITLE = "Tone all along"
@@ -302,3 +306,84 @@ async def test_player_bar_on_stage_and_joining_another_room(
         await bar.get_by_text("Second room").wait_for()
         await bar.get_by_role("button", name="Raise hand", exact=True).wait_for()
         assert not bob.errors, bob.errors
+
+
+@pytest.mark.timeout(150)
+async def test_player_keeps_a_remote_room_while_browsing(
+    node_factory: NodeFactory, launch: Launch, tmp_path: Path
+) -> None:
+    """bob on B in alice's room on A (through B): the hallway on B keeps the room playing,
+    the bar's Raise hand reaches A, Back to room is the same session, Leave quietly leaves A."""
+    a = await node_factory("a", **AUDIO)
+    b = await node_factory("b", **AUDIO)
+    await a.user("alice")
+    host = await salon(
+        "bot",
+        "host",
+        *creds(a, "alice"),
+        "--title",
+        "Far away tone",
+        "--play",
+        str(tone(tmp_path / "440.wav", 440)),
+        "--seconds",
+        "120",
+    )
+    recorder: asyncio.Task[None] | None = None
+    try:
+        assert host.stdout is not None
+        room_url = (await asyncio.wait_for(host.stdout.readline(), 20)).decode().strip()
+        room_id = room_url.rsplit("/", 1)[1]
+        carol = await a.user("carol")
+        events: list[dict[str, Any]] = []
+        recorder = asyncio.create_task(record_events(await carol.ws(room_id), events))
+        bob_on_a = f"bob@{host_of(b.url)}"
+
+        bob = await Person.open(await launch(), b.url, "bob")
+        page = bob.page
+        bar = page.get_by_role("region", name="Now playing")
+        hallway = page.get_by_role("navigation", name="Main").get_by_role("link", name="Hallway")
+        await bob.signup()
+        await page.goto(f"{b.url}/remote?url={quote(room_url, safe='')}")
+        await bob.button("Join")
+        await page.get_by_role("button", name="Raise hand", exact=True).wait_for()
+        await bob.wait_hearing(timeout=20)
+        await page.evaluate("() => { window.firstPc = window.salonDebug.pc; }")
+
+        await hallway.click()
+        await bar.get_by_text("Far away tone").wait_for()
+        await keeps_hearing(bob, "hallway on B")
+        await bar.get_by_role("button", name="Raise hand", exact=True).click()
+
+        async def hand_on_a() -> bool:
+            _, view = await carol.call("GET", f"/api/rooms/{room_id}")
+            return bob_on_a in view.get("hands", [])
+
+        await eventually(hand_on_a, timeout=10)
+
+        await bar.get_by_role("link", name="Back to room").click()
+        await page.get_by_role("button", name="Lower hand", exact=True).wait_for()
+        await page.get_by_text(re.compile("This room is on ")).wait_for()
+        assert await page.evaluate("() => window.salonDebug.pc === window.firstPc")
+        assert await page.evaluate("() => window.salonDebug.sessions()") == 1
+        await keeps_hearing(bob, "remote room page after coming back")
+        seen = about(events, bob_on_a)
+        assert seen.count("joined") == 1 and "left" not in seen, seen
+        assert "disconnected" not in seen, seen
+
+        await hallway.click()
+        await bar.get_by_role("button", name="Leave quietly", exact=True).click()
+        await bar.wait_for(state="hidden")
+
+        async def left_a() -> bool:
+            return about(events, bob_on_a)[-1:] == ["left"]
+
+        await eventually(left_a, timeout=15)
+        assert not bob.errors, bob.errors
+    finally:
+        if recorder is not None:
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+        if host.returncode is None:
+            host.send_signal(signal.SIGINT)
+        await asyncio.wait_for(host.communicate(), 30)
