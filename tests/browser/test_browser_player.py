@@ -38,6 +38,19 @@ from tests.support.network import AUDIO, eventually
 from tests.support.nodes import ApiUser, Node, NodeFactory
 
 TITLE = "Tone all along"
+SMALL_PHONE = {"width": 320, "height": 480}
+# at the top of a page longer than the screen, is the room's Join button under the bar?
+CONTROLS_UNDER_BAR_JS = """
+() => {
+  window.scrollTo(0, 0);
+  const join = [...document.querySelectorAll('.controls button')]
+    .find((b) => b.textContent.trim() === 'Join');
+  const bar = document.querySelector('.player');
+  if (!join || !bar) throw new Error('no Join button or no bar');
+  if (document.scrollingElement.scrollHeight <= window.innerHeight) throw new Error('short page');
+  return join.getBoundingClientRect().bottom > bar.getBoundingClientRect().top;
+}
+"""
 # what the node says when a browser joins: the seat (POST /join), then its socket claims it
 JOINED = ["joined", "reconnected"]
 
@@ -185,6 +198,8 @@ async def test_player_keeps_the_room_while_browsing(
         await bar.get_by_role("button", name="Leave quietly", exact=True).click()
         await bar.wait_for(state="hidden")
         await page.get_by_text(f"You left “{TITLE}”.").wait_for(state="attached")
+        # the keyboard lands on the page, not on a control that went away
+        assert await page.evaluate("() => document.activeElement.id") == "main"
 
         async def left_on_node() -> bool:
             return about(events, "bob")[-1:] == ["left"]
@@ -274,13 +289,17 @@ async def test_player_bar_on_stage_and_joining_another_room(
         await bar.get_by_role("button", name="Mute", exact=True).wait_for()
         await eventually(lambda: bob_muted(False), timeout=10)
 
-        # another room's page: the bar still plays the first; joining leaves it
+        # another room's page: the bar still plays the first; joining leaves it. On a small
+        # phone the room's sticky controls sit above the bar (a covered Join fails the click)
+        await page.set_viewport_size(SMALL_PHONE)
         await page.get_by_role("link", name="Second room").click()
         await page.get_by_role("heading", name="Second room").wait_for()
         await bar.get_by_text("First room").wait_for()
+        assert not await page.evaluate(CONTROLS_UNDER_BAR_JS)
         await bob.button("Join")
         await page.get_by_text("You left “First room” to join this room.").wait_for()
         await bar.wait_for(state="hidden")
+        await page.set_viewport_size(DESKTOP)
 
         async def switched() -> bool:
             return about(first_events, "bob")[-1:] == ["left"] and "joined" in about(

@@ -24,7 +24,16 @@ export class PlayerBar {
     this.line = h("p", { class: "player-line" });
     this.error = h("p", { class: "notice-error player-error", role: "alert" });
     clear(dock, this.live, this.region);
-    this.dock = dock;
+    // pages keep their bottom (and the room's sticky controls) clear of the bar: its height
+    // as --player-space on <html>
+    if (typeof ResizeObserver === "function") {
+      new ResizeObserver(() => this.measure()).observe(this.region);
+    }
+  }
+
+  measure() {
+    const height = this.region.hidden ? 0 : this.region.offsetHeight;
+    document.documentElement.style.setProperty("--player-space", `${height}px`);
   }
 
   /** Show SESSION (null hides the bar). */
@@ -49,13 +58,17 @@ export class PlayerBar {
   draw() {
     const session = this.session;
     const shown = Boolean(session);
+    const hadFocus = this.region.contains(document.activeElement);
+    const focusKey = hadFocus ? document.activeElement.dataset.key || "" : null;
     this.region.hidden = !shown;
     document.body.classList.toggle("has-player", shown);
     if (!shown) {
       clear(this.region);
+      this.measure();
+      // the bar went away under the keyboard (Leave quietly, Dismiss): on to the page
+      if (hadFocus) document.getElementById("main")?.focus();
       return;
     }
-    const focusKey = this.region.contains(document.activeElement) ? document.activeElement.dataset.key : null;
     const room = session.room || { title: "", speakers: [] };
     const finished = session.finished;
     const status = finished ? finishedText(session) : STATUS_TEXT[session.status] || "";
@@ -72,7 +85,12 @@ export class PlayerBar {
             : null)),
       this.error,
       h("div", { class: "player-controls" }, this.controls(session, room)));
-    if (focusKey) this.region.querySelector(`[data-key="${CSS.escape(focusKey)}"]`)?.focus();
+    if (focusKey !== null) {
+      // keep the keyboard where it was; a control that went away hands it to the first one
+      const again = focusKey && this.region.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
+      (again || this.region.querySelector("button, a"))?.focus();
+    }
+    this.measure();
   }
 
   drawLine() {
