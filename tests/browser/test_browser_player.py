@@ -39,6 +39,7 @@ from tests.support.nodes import ApiUser, Node, NodeFactory
 
 TITLE = "Tone all along"
 SMALL_PHONE = {"width": 320, "height": 480}
+AUDIO_PAUSED_JS = "() => document.querySelector('audio.room-audio').paused"
 # at the top of a page longer than the screen, is the room's Join button under the bar?
 CONTROLS_UNDER_BAR_JS = """
 () => {
@@ -148,6 +149,17 @@ async def test_player_keeps_the_room_while_browsing(
             })"""
         )
         assert media == {"title": TITLE, "artist": "alice", "album": "Salon", "state": "playing"}
+
+        # the lock screen's pause (what its handler calls): playout stops here, the seat stays;
+        # the bar says so and its Resume plays the live room again
+        await page.evaluate("() => window.salonDebug.player.pause(true)")
+        await bar.get_by_text("Paused on this device.").wait_for()
+        assert await page.evaluate(AUDIO_PAUSED_JS) is True
+        assert await page.evaluate("() => navigator.mediaSession.playbackState") == "paused"
+        await bar.get_by_role("button", name="Resume", exact=True).click()
+        await bar.get_by_text("Paused on this device.").wait_for(state="detached")
+        assert await page.evaluate(AUDIO_PAUSED_JS) is False
+        assert await page.evaluate("() => navigator.mediaSession.playbackState") == "playing"
 
         # a profile (through the search box), then the hallway again: still playing
         await page.get_by_label("Search").fill("alice")

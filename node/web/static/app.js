@@ -24,7 +24,11 @@ export const app = {
   cleanup: null,
   player: new Player({
     nodeName: () => app.instance.name,
-    bar: new PlayerBar(dock, { leave: () => app.player.leave(), dismiss: () => app.player.drop() }),
+    bar: new PlayerBar(dock, {
+      leave: () => app.player.leave(),
+      dismiss: () => app.player.drop(),
+      resume: () => app.player.pause(false),
+    }),
   }),
   signOut: () => signOut(),
   setMe(me) {

@@ -63,7 +63,7 @@ export class Player {
       if (kind === "status" && session.finished && this.attached !== session) {
         this.announce(finishedText(session));
       }
-      if (kind === "room" || kind === "status") this.updateMediaSession();
+      if (kind === "room" || kind === "status" || kind === "paused") this.updateMediaSession();
       if (this.attached !== session) this.bar.update(kind, session, ...args);
     });
   }
@@ -139,11 +139,17 @@ export class Player {
         artwork: [{ src: "/static/icon.svg", sizes: "any", type: "image/svg+xml" }],
       });
     }
-    // A live room cannot be paused for later: pause stops playout here (the seat stays),
-    // play resumes the live audio, stop leaves quietly.
-    this.setAction("pause", () => { this.session?.setPaused(true); media.playbackState = "paused"; });
-    this.setAction("play", () => { this.session?.setPaused(false); media.playbackState = "playing"; });
+    this.setAction("pause", () => this.pause(true));
+    this.setAction("play", () => this.pause(false));
     this.setAction("stop", () => { this.leave(); });
+  }
+
+  /**
+   * A live room cannot be paused for later: pause stops playout on this device (the seat
+   * stays, the bar says so and offers Resume), play resumes the live audio.
+   */
+  pause(paused) {
+    if (this.session && !this.session.finished) this.session.setPaused(paused);
   }
 
   setAction(action, handler) {

@@ -40,6 +40,7 @@ export class RoomSession {
     this.audio = null;
     this.audioTimer = null;
     this.audioRestarts = 0;
+    this.paused = false; // playout paused on this device (Media Session pause)
     this.listeners = new Set();
     // Room features (chat, reactions…) keep what must survive the room page here.
     this.data = {};
@@ -52,8 +53,8 @@ export class RoomSession {
   /**
    * listener(kind, ...args) is told of every change: "room" (room, eventMessage?), "status"
    * (status, reason), "speaking" (levels), "audio" (state), "error" (text for the person),
-   * "reactions" (who reacted with what), "message" (a socket message of a type the session
-   * does not handle). Returns the
+   * "paused" (paused), "reactions" (who reacted with what), "message" (a socket message of
+   * a type the session does not handle). Returns the
    * function that stops it.
    */
   subscribe(listener) {
@@ -84,7 +85,12 @@ export class RoomSession {
     if (this.connection) return;
     this.status = Status.CONNECTING;
     this.audio = new RoomAudio((signal) => this.connection.signal(signal), this.element, {
-      onState: (state) => { this.audioState = state; this.watchAudio(state); this.emit("audio", state); },
+      onState: (state) => {
+        this.audioState = state;
+        if (this.paused) this.element.pause(); // a restarted connection stays paused
+        this.watchAudio(state);
+        this.emit("audio", state);
+      },
       onMicError: (error) => this.emit("error", `Your microphone is not available (${error.name}). You can still listen.`),
     });
     this.element.play().catch(() => {}); // inside the click: lets audio play when it arrives
@@ -167,14 +173,12 @@ export class RoomSession {
     this.statusChanged(Status.LEFT, "");
   }
 
-  /** Pause or resume what we hear (the lock screen's pause); the seat stays. */
+  /** Pause or resume what we hear here (the lock screen's pause); the seat stays. */
   setPaused(paused) {
-    if (paused) this.element.pause();
+    this.paused = Boolean(paused);
+    if (this.paused) this.element.pause();
     else this.element.play().catch(() => {});
-  }
-
-  get paused() {
-    return this.element.paused && Boolean(this.element.srcObject);
+    this.emit("paused", this.paused);
   }
 
   closeAudio() {

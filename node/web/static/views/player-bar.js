@@ -15,7 +15,7 @@ const STATUS_TEXT = {
 };
 
 export class PlayerBar {
-  /** dock: the element the bar lives in; actions: leave(), dismiss(). */
+  /** dock: the element the bar lives in; actions: leave(), dismiss(), resume(). */
   constructor(dock, actions) {
     this.actions = actions;
     this.session = null;
@@ -48,7 +48,7 @@ export class PlayerBar {
     if (session !== this.session) return;
     if (kind === "speaking") this.drawLine();
     else if (kind === "error") this.error.textContent = args[0] || "";
-    else if (kind === "room" || kind === "status") this.draw();
+    else if (kind === "room" || kind === "status" || kind === "paused") this.draw();
   }
 
   announce(text) {
@@ -71,7 +71,8 @@ export class PlayerBar {
     }
     const room = session.room || { title: "", speakers: [] };
     const finished = session.finished;
-    const status = finished ? finishedText(session) : STATUS_TEXT[session.status] || "";
+    const status = finished ? finishedText(session)
+      : STATUS_TEXT[session.status] || (session.paused ? "Paused on this device." : "");
     this.drawLine();
     clear(this.region,
       h("div", { class: "player-now" },
@@ -109,6 +110,7 @@ export class PlayerBar {
     const you = room.you;
     const offline = session.status !== Status.LIVE;
     const out = [];
+    if (session.paused) out.push(button("Resume", "bar-resume", () => this.actions.resume(), "primary"));
     if (you && onStage(you)) {
       out.push(you.muted
         ? button("Unmute", "bar-unmute", () => this.act("unmute"), "secondary", offline || you.mute_locked)

@@ -125,6 +125,7 @@ function roomPage(root, app, source, navState) {
     sync();
     view.detach = player.attach(session, sessionChanged);
     if (previous) previous();
+    if (session.paused) player.pause(false); // back in the room (a click): hear it again
     draw();
   }
 
