@@ -25,6 +25,7 @@ from federation.identity import Signers, Urls, load_node_keys
 from federation.inbox import Inbox, SignedRequests
 from federation.joins import JoinDesk, RemoteJoins
 from federation.outbox import FollowBridge, Publisher, RoomAnnouncer, RoomDocuments
+from federation.pings import InviteSender, PingDesk
 from federation.remote_rooms import RemoteRooms
 from federation.routes import rooms_middleware
 from federation.routes import routes as federation_routes
@@ -43,6 +44,9 @@ from node.blocks import BlockService
 from node.clock import Clock, SystemClock
 from node.datadir import ensure_data_dir
 from node.moderation import ModerationDesk
+from node.notifications import Notifications
+from node.pings import Pings
+from node.room_notices import RoomNotices
 from node.rooms.audio import RoomAudio
 from node.rooms.gate import Gate
 from node.rooms.model import RoomRuleError
@@ -51,9 +55,19 @@ from node.settings import Settings
 from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
+from node.store.notifications import NotificationStore
 from node.store.users import UserStore
 from node.turn import IceServers
-from node.web import admin, api, blocks_api, ice, pages, remote_rooms, websocket
+from node.web import (
+    admin,
+    api,
+    blocks_api,
+    ice,
+    notifications_api,
+    pages,
+    remote_rooms,
+    websocket,
+)
 from node.web.http import (
     ACCOUNTS,
     API_BODY_LIMIT,
@@ -82,6 +96,8 @@ class Node:
     remote_rooms: RemoteRooms
     trunks: TrunkDesk
     desk: ModerationDesk
+    notifications: Notifications
+    pings: Pings
 
 
 NODE = web.AppKey("node", Node)
@@ -118,6 +134,11 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     signal_handlers: list[websocket.SignalHandler] = [node.audio.signal]
     app[websocket.SIGNALS] = signal_handlers
     app[remote_rooms.REMOTE_ROOMS] = node.remote_rooms
+    app[notifications_api.NOTIFICATIONS] = node.notifications
+    app[notifications_api.PINGS] = node.pings
+    app[notifications_api.NOTIFICATION_SOCKETS] = websocket.SocketCounter(
+        settings.notification_sockets_per_user
+    )
     app[admin.DESK] = node.desk
     app[admin.MEDIA] = node.audio.engine
     app[FEDERATION] = node.federation
@@ -129,6 +150,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         policy=settings.ice_transport_policy,
         per_minute=settings.ice_servers_per_user_per_minute,
     )
+    app.add_routes(notifications_api.routes)  # before api's POST /api/rooms/{id}/{action}
     app.add_routes(api.routes)
     app.add_routes(ice.routes)
     app.add_routes(blocks_api.routes)
@@ -144,6 +166,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.cleanup_ctx.append(_sweeper)
     app.on_shutdown.append(_close_remote_rooms)
     app.on_shutdown.append(websocket.close_sockets)
+    app.on_shutdown.append(notifications_api.close_streams)
     app.on_shutdown.append(_close_audio)
     app.on_cleanup.append(_close_media_port)
     app.on_cleanup.append(_close_db)
@@ -216,6 +239,24 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         hooks=[BlockBridge(urls, actors, follow_activities, block_store, publisher)],
     )
     rooms = RoomService(db, settings, clock, Gate(follows, users, policies, block_store))
+    notifications = Notifications(
+        NotificationStore(db),
+        users,
+        clock,
+        own_host=urls.host,
+        keep=settings.notifications_per_user,
+        queue_size=settings.ws_queue_size,
+    )
+    notices = RoomNotices(notifications, users, follows, block_store, settings.base_url)
+    pings = Pings(
+        rooms,
+        notifications,
+        follows,
+        block_store,
+        clock,
+        per_minute=settings.pings_per_minute,
+        remote=InviteSender(urls, actors, publisher, rooms, room_documents),
+    )
     engine = MediaEngine(
         MediaConfig(
             ice_addresses=settings.ice_addresses,
@@ -232,6 +273,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     audio = RoomAudio(rooms, engine)
     rooms.observe(audio)
     rooms.observe(announcer)
+    rooms.observe(notices)
 
     joins = JoinDesk(urls, users, actors, publisher, rooms)
     desk = ModerationDesk(
@@ -257,7 +299,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             block_store,
         ),
         ActorHandlers(actors, directory, rooms),
-        RoomAnnouncements(actors, remote_room_store, client, signers, clock),
+        RoomAnnouncements(actors, remote_room_store, client, signers, clock, notices=notices),
         joins,
         directory,
         users,
@@ -265,6 +307,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         BlockHandlers(
             urls, users, follows, follow_activities, actors, block_store, directory, clock
         ),
+        pings=PingDesk(urls, users, actors, client, signers, pings, notifications),
     )
     worker = DeliveryWorker(
         deliveries,
@@ -312,10 +355,23 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         RemoteJoins(urls, client, signers, directory, publisher),
         client,
         signers,
+        rooms=rooms,  # whom our users blocked: their chat messages are not passed on
+        notifications=notifications,
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
     return Node(
-        settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk
+        settings,
+        db,
+        accounts,
+        blocks,
+        rooms,
+        audio,
+        federation,
+        remote,
+        trunks,
+        desk,
+        notifications,
+        pings,
     )
 
 

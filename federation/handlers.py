@@ -34,13 +34,17 @@ from federation.blocks import BlockHandlers
 from federation.fetch import SafeClient
 from federation.flags import Flag, FlagDesk, Inbound
 from federation.identity import Signers, Urls
+from federation.invites import Invite
 from federation.joins import JoinDesk
 from federation.outbox import FollowBridge
+from federation.pings import PingDesk
 from federation.rfc3339 import TimestampError, parse_rfc3339
 from federation.store.actors import FollowActivityStore, RemoteActorStore
 from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomStore
 from node.clock import Clock
+from node.room_notices import RoomNotices
+from node.rooms.model import JoinMode, RoomStatus
 from node.rooms.service import RoomService
 from node.store.blocks import BlockStore
 from node.store.follows import FollowStore
@@ -62,7 +66,9 @@ class Handlers:
         users: UserStore,
         flags: FlagDesk,
         blocks: BlockHandlers,
+        pings: PingDesk | None = None,
     ) -> None:
+        self.pings = pings
         self.flags = flags
         self.follows = follows
         self.actors = actors
@@ -76,6 +82,10 @@ class Handlers:
         self.flags.check_sender(actor)
         if isinstance(activity, Flag):
             return self.flags.receive(activity, actor)
+        if isinstance(activity, Invite):
+            if self.pings is None:
+                return "Invite ignored"
+            return await self.pings.receive(activity)
         if isinstance(activity, Follow):
             return await self.follows.follow(activity, actor)
         if isinstance(activity, Accept | Reject):
@@ -254,7 +264,10 @@ class RoomAnnouncements:
         client: SafeClient,
         signers: Signers,
         clock: Clock,
+        notices: RoomNotices | None = None,
     ) -> None:
+        """NOTICES tells the host's local followers when one of its rooms goes live."""
+        self.notices = notices
         self.actors = actors
         self.remote_rooms = remote_rooms
         self.client = client
@@ -285,6 +298,11 @@ class RoomAnnouncements:
         self.remote_rooms.put_room(
             event.id, host.user_id, event.status, event.serialize(), self.clock.now()
         )
+        went_live = event.status is RoomStatus.LIVE and (
+            stored is None or stored.status != RoomStatus.LIVE.value
+        )
+        if went_live and self.notices is not None and event.join_mode is not JoinMode.CLOSED:
+            self.notices.remote_started(host.user_id, event.id, event.name)
         return f"room {event.status}"
 
     async def _refetch_event(self, uri: str) -> Event | Reference:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import socket
@@ -38,10 +39,11 @@ from media.port import MediaPort
 from media.relay import RelayRoom
 from media.signaling import SignalError
 from media.trunk import TrunkError, parse_public_key
+from node.notifications import Notifications
 from node.rooms import protocol
 from node.rooms.model import Role, RoomRuleError, speaks
 from node.rooms.protocol import ProtocolError
-from node.rooms.service import Subscription
+from node.rooms.service import RoomService, Subscription
 from node.settings import Settings
 from node.store.users import User
 
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
 RECONNECT_GIVE_UP = 120.0
 REQUEST_TIMEOUT = 10.0
+#: what A sends about its chat, passed to our users' sockets as it is (node/rooms/chat_service.py)
+CHAT_KINDS = ("chat", "chat_deleted", "chat_mode", "reactions")
 
 
 def localize(value: Any, own_host: str) -> Any:
@@ -90,6 +94,8 @@ class RemoteRoom:
         self._background: set[asyncio.Future[None]] = set()
         self._grace: dict[int, asyncio.Task[None]] = {}
         self.joining = 0  # joins under way (RemoteRooms.join forgets a room nobody got in)
+        self.title = ""  # as the origin last told us (for our users' notifications)
+        self.join_mode = "closed"  # until the origin says otherwise
 
     # ---- membership --------------------------------------------------------------------
     def is_member(self, user: User) -> bool:
@@ -263,7 +269,7 @@ class RemoteRoom:
                 if missing:
                     # only act on a gap: answering every `seats` with `users` would ping-pong
                     await self._rejoin(missing)
-            elif kind in ("event", "speaking"):
+            elif kind in ("event", "speaking", *CHAT_KINDS):
                 self._apply(data)
         close_code = self.ws.close_code
         log.info(
@@ -305,8 +311,11 @@ class RemoteRoom:
         elif kind == "joined" and member is not None:
             participant = data.get("participant") or {}
             self._set_role(member, str(participant.get("role", "listener")), False)
+        skip = self._blockers_of_author(data)
         for sub in list(self.subs):
-            sub.offer(data, droppable=data.get("type") == "speaking")
+            if sub.user is not None and sub.user.id in skip:
+                continue
+            sub.offer(data, droppable=data.get("type") in ("speaking", "reactions"))
         if kind in ("removed", "left") and member is not None:
             self.members.pop(member.id, None)
             code, reason = (4003, "removed from the room") if kind == "removed" else (1000, "left")
@@ -319,6 +328,64 @@ class RemoteRoom:
                 task.add_done_callback(self._background.discard)
         if kind == "room_ended":
             self._end_locally(1000, "room ended")
+        self._notice(data, member)
+
+    def _notice(self, data: dict[str, Any], member: User | None) -> None:
+        """A stage invitation or a moderator appointment of one of ours: a notification."""
+        kind = data.get("event")
+        if kind == "room_updated" and isinstance(data.get("title"), str):
+            self.title = data["title"]
+            return
+        notifications = self.owner.notifications
+        if member is None or notifications is None:
+            return
+        if kind == "invited_to_speak":
+            notice = "invited_to_speak"
+        elif kind == "role_changed" and data.get("role") == "moderator":
+            notice = "made_moderator"
+        else:
+            return
+        by = data.get("by")
+        notifications.notify(
+            member.id,
+            notice,
+            room_url=self.uri,
+            title=self.title,
+            actor=by if isinstance(by, str) else None,
+            key=f"{notice}:{self.uri}:{data.get('seq')}",
+        )
+
+    def _blockers_of_author(self, data: dict[str, Any]) -> set[int]:
+        """Our users who blocked a ``chat`` message's author: they do not get it."""
+        rooms = self.owner.rooms
+        message = data.get("message") if data.get("type") == "chat" else None
+        author = message.get("user") if isinstance(message, dict) else None
+        if rooms is None or not isinstance(author, str):
+            return set()
+        user = rooms.find_user(author)
+        return rooms.gate.blockers_of(user.id) if user is not None else set()
+
+    def _without_blocked(self, chat: Any, viewer: User) -> None:
+        """Leave out of the state's chat history the messages of people VIEWER blocked."""
+        rooms = self.owner.rooms
+        if (
+            rooms is None
+            or not isinstance(chat, dict)
+            or not isinstance(chat.get("messages"), list)
+        ):
+            return
+        authors: dict[str, int] = {}
+        for message in chat["messages"]:
+            name = message.get("user") if isinstance(message, dict) else None
+            if isinstance(name, str) and name not in authors:
+                found = rooms.find_user(name)
+                if found is not None:
+                    authors[name] = found.id
+        blocked = rooms.gate.blocked_by(viewer.id, set(authors.values()))
+        hidden = {name for name, uid in authors.items() if uid in blocked}
+        chat["messages"] = [
+            m for m in chat["messages"] if not (isinstance(m, dict) and m.get("user") in hidden)
+        ]
 
     def _member(self, handle: Any) -> User | None:
         if not isinstance(handle, str) or "@" in handle:
@@ -344,7 +411,7 @@ class RemoteRoom:
 
     # ---- requests to the origin ----------------------------------------------------------
     async def _request(
-        self, make: Callable[[int], protocol.TrunkCommand | protocol.GetState]
+        self, make: Callable[[int], protocol.TrunkCommand | protocol.GetState | protocol.TrunkChat]
     ) -> dict[str, Any]:
         if self.ws is None or self.ws.closed:
             raise RoomRuleError("conflict", "reconnecting to the room's node; try again")
@@ -366,11 +433,15 @@ class RemoteRoom:
         answer = await self._request(
             lambda msg_id: protocol.TrunkCommand(msg_id, actor, action, target)
         )
-        if answer.get("type") == "error":
-            # the origin's refusal, with the status its own API gives it
-            status = answer.get("status")
-            code = next((c for c, s in RoomRuleError.STATUS.items() if s == status), "forbidden")
-            raise RoomRuleError(code, str(answer.get("error")))
+        _raise_refusal(answer)
+
+    async def chat(self, user: User, request: protocol.ChatRequest) -> None:
+        """USER's chat, react or delete_message, decided by the room's node."""
+        actor = self.urls.actor(user.username)
+        answer = await self._request(
+            lambda msg_id: protocol.TrunkChat(actor, dataclasses.replace(request, id=msg_id))
+        )
+        _raise_refusal(answer)
 
     async def state(self, user: User) -> dict[str, Any]:
         actor = self.urls.actor(user.username)
@@ -378,9 +449,14 @@ class RemoteRoom:
         if answer.get("type") != "state":
             raise RoomRuleError("conflict", str(answer.get("error", "no state")))
         room: dict[str, Any] = answer["room"]
+        if isinstance(room.get("title"), str):
+            self.title = room["title"]
+        if isinstance(room.get("join_mode"), str):
+            self.join_mode = room["join_mode"]
         room["id"] = self.alias
         room["remote"] = True
         room["node"] = self.origin_host
+        self._without_blocked(room.get("chat"), user)
         me = room.get("you")
         if isinstance(me, dict):
             self._set_role(user, str(me.get("role", Role.LISTENER.value)), bool(me.get("muted")))
@@ -416,6 +492,14 @@ class RemoteRoom:
             future.cancel()
 
 
+def _raise_refusal(answer: dict[str, Any]) -> None:
+    if answer.get("type") == "error":
+        # the origin's refusal, with the status its own API gives it
+        status = answer.get("status")
+        code = next((c for c, s in RoomRuleError.STATUS.items() if s == status), "forbidden")
+        raise RoomRuleError(code, str(answer.get("error")))
+
+
 class RemoteRooms:
     """Every remote room our users are in, one trunk each (``node.remote.RemoteRooms``)."""
 
@@ -429,7 +513,15 @@ class RemoteRooms:
         joins: RemoteJoins,
         client: SafeClient,
         signers: Signers,
+        *,
+        rooms: RoomService | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
+        """ROOMS: this node's users and blocks (chat from people a user blocked is not
+        passed to them); None in a node built without it. NOTIFICATIONS hears our users'
+        stage invitations and moderator appointments."""
+        self.rooms = rooms
+        self.notifications = notifications
         self.urls = urls
         self.settings = settings
         self.config = config

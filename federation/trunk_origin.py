@@ -44,7 +44,8 @@ RECHECK_SECONDS = 2.0  # how often an open trunk asks the gate again (policy cha
 
 
 def rewrite_handles(value: Any, fix: Callable[[Any], Any]) -> Any:
-    """Apply FIX to every handle in a room message (``user``, ``by``, ``host``, hands, levels)."""
+    """Apply FIX to every handle in a room message (``user``, ``by``, ``host``, hands, levels,
+    reactions)."""
     if isinstance(value, list):
         return [rewrite_handles(v, fix) for v in value]
     if not isinstance(value, dict):
@@ -55,7 +56,7 @@ def rewrite_handles(value: Any, fix: Callable[[Any], Any]) -> Any:
             out[key] = fix(item)
         elif key == "hands" and isinstance(item, list):
             out[key] = [fix(h) for h in item]
-        elif key == "levels" and isinstance(item, dict):
+        elif key in ("levels", "reactions") and isinstance(item, dict):
             out[key] = {fix(h): v for h, v in item.items()}
         else:
             out[key] = rewrite_handles(item, fix)
@@ -207,6 +208,14 @@ class OriginSession:
         if isinstance(request, protocol.Users):
             return self._seat(request)
         user = self._user(request.actor)
+        if isinstance(request, protocol.TrunkChat):
+            # a trunk speaks only for the users it seated (not merely any user of its node)
+            if user.id not in self.seats:
+                raise RoomRuleError(
+                    "forbidden", f"{request.actor} is not seated through this trunk"
+                )
+            self.rooms.chat.handle(self.rooms.get(self.room_id), user, request.request)
+            return protocol.reply(request.id)
         if isinstance(request, protocol.GetState):
             room = self.rooms.get(self.room_id)
             view = canonical(self.rooms.view(room, user), self.own_host)

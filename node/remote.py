@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from node.errors import DomainError
 from node.rooms.hallway import HallwayCard
+from node.rooms.protocol import ChatRequest
 from node.rooms.service import Subscription
 from node.store.users import User
 
@@ -34,6 +35,9 @@ class RemoteRoom(Protocol):
     """A room on another node that some of our users are in (served through us)."""
 
     alias: str
+    uri: str  # the room's id on its own node
+    title: str  # as its node last told us
+    join_mode: str  # open, social or closed, as its node last told us
 
     def is_member(self, user: User) -> bool: ...
 
@@ -44,6 +48,8 @@ class RemoteRoom(Protocol):
     async def leave(self, user: User) -> None: ...
 
     async def signal(self, user: User, message: dict[str, Any]) -> None: ...
+
+    async def chat(self, user: User, request: ChatRequest) -> None: ...
 
     def subscribe(self, user: User) -> Subscription: ...
 

@@ -49,8 +49,21 @@ class Settings:
     rooms_per_user: int = 10  # scheduled + live rooms one account hosts at once
     room_actions_per_second: float = 5.0  # room actions per participant (token bucket rate)
     room_actions_burst: int = 10  # … and its bucket size
+    # room chat and reactions (docs/api.md "Chat and reactions")
+    chat_max_chars: int = 500  # characters of one chat message, after NFC and trimming
+    chat_history: int = 100  # last messages kept per room for late joiners
+    chat_messages_per_second: float = 0.5  # chat messages per participant (token bucket)
+    chat_messages_burst: int = 5  # … and its bucket size
+    reactions_per_second: float = 3.0  # reactions per participant (token bucket)
+    reactions_burst: int = 10  # … and its bucket size
+    reactions_interval_seconds: float = 0.25  # one coalesced `reactions` message at most this often
+    reactions_batch_users: int = 200  # people one `reactions` message names at most
     trunks_per_node: int = 50  # relay trunks one remote node may hold open here
     reports_per_user_per_hour: int = 10  # reports one account may file per hour
+    # notifications (docs/operating.md "Notifications")
+    notifications_per_user: int = 500  # kept per account; older ones are deleted
+    notification_sockets_per_user: int = 4  # open notification WebSockets per account
+    pings_per_minute: int = 10  # pings one person may send (local, or Invites from one actor)
     ice_addresses: tuple[str, ...] = ()
     # the one media port: every WebRTC session (ICE-lite) and relay trunk shares one UDP
     # port, and ICE-TCP clients one TCP port (docs/operating.md "Media"); 0 = any free port
@@ -164,11 +177,23 @@ def _validate(s: Settings) -> Settings:
         "room_actions_burst",
         "trunks_per_node",
         "reports_per_user_per_hour",
+        "chat_history",
+        "chat_messages_burst",
+        "reactions_burst",
+        "reactions_batch_users",
+        "notifications_per_user",
+        "notification_sockets_per_user",
+        "pings_per_minute",
     ):
         if getattr(s, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")
     if not s.room_actions_per_second > 0:
         raise SettingsError("setting 'room_actions_per_second' must be positive")
+    if not 1 <= s.chat_max_chars <= 4096:
+        raise SettingsError("setting 'chat_max_chars' must be 1-4096")
+    for name in ("chat_messages_per_second", "reactions_per_second", "reactions_interval_seconds"):
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"setting {name!r} must be positive")
     if s.header_timeout_seconds <= 0:
         raise SettingsError("setting 'header_timeout_seconds' must be > 0")
     if s.signin_attempts < 1 or s.signin_window_seconds < 1:

@@ -40,6 +40,8 @@ class Blocks(Protocol):
 
     def blocked_among(self, blocker_ids: set[int], user_ids: set[int]) -> set[int]: ...
 
+    def blocker_ids(self, blocked_id: int) -> list[int]: ...
+
 
 class NoBlocks:
     """Nobody blocks anybody (a room service built without the blocks table)."""
@@ -49,6 +51,9 @@ class NoBlocks:
 
     def blocked_among(self, blocker_ids: set[int], user_ids: set[int]) -> set[int]:
         return set()
+
+    def blocker_ids(self, blocked_id: int) -> list[int]:
+        return []
 
 
 BLOCKED_JOIN = "you cannot join: a host or moderator of this room has blocked you"
@@ -97,6 +102,10 @@ class Gate:
     def blocked_by(self, viewer_id: int, user_ids: set[int]) -> set[int]:
         """Those of USER_IDS the viewer has blocked."""
         return self.blocks.blocked_among({viewer_id}, user_ids)
+
+    def blockers_of(self, user_id: int) -> set[int]:
+        """Everyone who blocked USER_ID (chat messages are not sent to them)."""
+        return set(self.blocks.blocker_ids(user_id))
 
     def may_stay(self, room: Room, user_id: int) -> bool:
         return room.status is not RoomStatus.ENDED and user_id in room.participants

@@ -5,7 +5,8 @@ docs/federation.md §10.2):
 - a client's room socket on its own node, for a local room or a remote one served through
   the node (``ClientMessage`` in, ``reply``/``error``/``pong``/``state``/events out);
 - a relay trunk's control channel, from the user's node B to the room's node A
-  (``TrunkRequest``: ``hello``, ``users``, ``command``, ``get_state``);
+  (``TrunkRequest``: ``hello``, ``users``, ``command``, ``get_state``, ``chat``, ``react``,
+  ``delete_message``);
 - the same channel from A back to B (``TrunkAnswer``: ``media``, ``seats``, ``reply``,
   ``error``, ``state``, and the room's events and ``speaking`` levels, passed through).
 
@@ -111,12 +112,70 @@ class Ping:
         return {"type": "ping", "id": self.id}
 
 
-ClientMessage = Command | Signal | Ping
+@dataclass(frozen=True)
+class Chat:
+    """A chat message to the room (node/rooms/chat.py checks the text)."""
+
+    id: MessageId
+    text: str
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "chat", "id": self.id, "text": self.text}
+
+
+@dataclass(frozen=True)
+class React:
+    id: MessageId
+    reaction: str
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "react", "id": self.id, "reaction": self.reaction}
+
+
+@dataclass(frozen=True)
+class DeleteMessage:
+    """Delete one chat message (its author, or a moderator)."""
+
+    id: MessageId
+    message: str
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "delete_message", "id": self.id, "message": self.message}
+
+
+ClientMessage = Command | Signal | Ping | Chat | React | DeleteMessage
+ChatRequest = Chat | React | DeleteMessage
+MAX_CHAT_FRAME_TEXT = 4096  # characters a chat's text may have on the wire (rules: chat.py)
+
+
+def _chat_request(kind: object, msg_id: MessageId, data: dict[str, Any]) -> ChatRequest | None:
+    """The chat messages, shared by the client socket and the trunk (None: not one)."""
+    if kind == "chat":
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise ProtocolError("chat needs a 'text' string")
+        if len(text) > MAX_CHAT_FRAME_TEXT:
+            raise ProtocolError(f"chat text is at most {MAX_CHAT_FRAME_TEXT} characters")
+        return Chat(msg_id, text)
+    if kind == "react":
+        reaction = data.get("reaction")
+        if not isinstance(reaction, str) or len(reaction) > MAX_ID_TEXT:
+            raise ProtocolError("react needs a 'reaction' name")
+        return React(msg_id, reaction)
+    if kind == "delete_message":
+        target = data.get("message")
+        if not isinstance(target, str) or not 0 < len(target) <= MAX_ID_TEXT:
+            raise ProtocolError("delete_message needs a 'message' id string")
+        return DeleteMessage(msg_id, target)
+    return None
 
 
 def parse_client(data: dict[str, Any]) -> ClientMessage:
     kind = data.get("type")
     msg_id = message_id(data)
+    chat = _chat_request(kind, msg_id, data)
+    if chat is not None:
+        return chat
     if kind == "command":
         return Command(msg_id, _action(data), _optional_handle(data))
     if kind == "signal":
@@ -198,7 +257,22 @@ class GetState:
         return {"type": "get_state", "id": self.id, "actor": self.actor}
 
 
-TrunkRequest = Users | TrunkCommand | GetState
+@dataclass(frozen=True)
+class TrunkChat:
+    """A chat, react or delete_message of one of B's users (``actor``), B -> A."""
+
+    actor: str
+    request: ChatRequest
+
+    @property
+    def id(self) -> MessageId:
+        return self.request.id
+
+    def serialize(self) -> dict[str, Any]:
+        return {**self.request.serialize(), "actor": self.actor}
+
+
+TrunkRequest = Users | TrunkCommand | GetState | TrunkChat
 MAX_STREAMS = 1024  # users one node may seat over one trunk
 
 
@@ -218,10 +292,13 @@ def parse_trunk_request(data: dict[str, Any]) -> TrunkRequest:
         if len(streams) > MAX_STREAMS:
             raise ProtocolError(f"at most {MAX_STREAMS} users per trunk")
         return Users(dict(streams))
-    if kind in ("command", "get_state"):
+    if kind in ("command", "get_state", "chat", "react", "delete_message"):
         actor = data.get("actor")
         if not isinstance(actor, str):
             raise ProtocolError("actor must be a string")
+        chat = _chat_request(kind, msg_id, data)
+        if chat is not None:
+            return TrunkChat(actor, chat)
         if kind == "get_state":
             return GetState(msg_id, actor)
         return TrunkCommand(msg_id, actor, _action(data), _optional_handle(data))

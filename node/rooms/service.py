@@ -22,6 +22,8 @@ from node.accounts import handle
 from node.clock import Clock
 from node.handles import split_handle
 from node.rooms import model
+from node.rooms.chat import CHAT_ACTIONS
+from node.rooms.chat_service import ChatService
 from node.rooms.gate import Gate, NoBlocks, OpenDomains
 from node.rooms.hallway import HallwayCard, Viewer, rank
 from node.rooms.limits import ActionLimiter
@@ -148,6 +150,9 @@ class RoomService:
         self._levels: dict[str, dict[int, float]] = {}
         self._empty_deadlines: dict[str, float] = {}
         self._held: list[tuple[Subscription, int, str]] | None = None
+        self.chat = ChatService(
+            settings, clock, self.users, self.gate, self._broadcast, self.find_user
+        )
 
     def observe(self, observer: RoomObserver) -> None:
         """OBSERVER hears every event of every room, right after it is saved (media and
@@ -325,6 +330,10 @@ class RoomService:
         return room
 
     def act(self, room_id: str, actor: User, action: str, target: str | None = None) -> Room:
+        if action in CHAT_ACTIONS:  # chat moderation (node/rooms/chat_service.py)
+            room = self.get(room_id)
+            self.chat.command(room, actor, action, target)
+            return room
         if action not in ACTIONS:
             raise RoomRuleError("not_found", f"unknown room action {action!r}")
         rule, target_mode = ACTIONS[action]
@@ -394,6 +403,7 @@ class RoomService:
 
     def _close_room(self, room: Room) -> None:
         self._rooms.pop(room.id, None)
+        self.chat.forget(room.id)
         self._levels.pop(room.id, None)
         self._actions.forget(lambda key: isinstance(key, tuple) and key[0] == room.id)
         self._empty_deadlines.pop(room.id, None)
@@ -526,6 +536,14 @@ class RoomService:
         for sub in self._subs.get(room_id, ()):
             sub.offer(message, droppable=True)
 
+    def _broadcast(
+        self, room_id: str, message: dict[str, Any], skip: frozenset[int], droppable: bool
+    ) -> None:
+        """MESSAGE to every socket of the room (relay trunks too) but those of SKIP."""
+        for sub in list(self._subs.get(room_id, ())):
+            if sub.user is None or sub.user.id not in skip:
+                sub.offer(message, droppable=droppable)
+
     def _publish(self, room: Room, seq: int, event: RoomEvent) -> None:
         subs = self._subs.get(room.id)
         if not subs:
@@ -552,7 +570,9 @@ class RoomService:
         return self.views.event_message(room, seq, event)
 
     def view(self, room: Room, viewer: User | None) -> dict[str, Any]:
-        return self.views.view(room, viewer, self._levels.get(room.id, {}))
+        data = self.views.view(room, viewer, self._levels.get(room.id, {}))
+        data["chat"] = self.chat.view(room, viewer)
+        return data
 
     def card(self, room: Room, viewer: User) -> HallwayCard:
         return self.views.card(room, viewer, self._levels.get(room.id, {}))

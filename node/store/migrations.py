@@ -287,9 +287,30 @@ def _v4_blocks(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v5_notifications(db: sqlite_utils.Database) -> None:
+    """In-app notifications: one row per user and event, deduplicated by a per-user key."""
+    db.execute(
+        """
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            room_url TEXT NOT NULL,
+            title TEXT NOT NULL,
+            actor TEXT,
+            dedupe_key TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            read INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX notifications_key ON notifications(user_id, dedupe_key)")
+    db.execute("CREATE INDEX notifications_user ON notifications(user_id, id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
     _v2_federation,
     _v3_moderation_desk,
     _v4_blocks,
+    _v5_notifications,
 ]

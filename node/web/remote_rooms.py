@@ -15,6 +15,7 @@ from aiohttp import web
 
 from node.remote import RemoteRoom, RemoteRooms
 from node.rooms.model import RoomRuleError
+from node.rooms.protocol import ChatRequest
 from node.store.users import User
 from node.web.http import USER, current_user, error, read_json
 from node.web.websocket import MAX_MESSAGE, SOCKET_COUNTER, origin_ok, serve_socket
@@ -40,6 +41,9 @@ class _Channel:
 
     async def signal(self, user: User, message: dict[str, Any]) -> None:
         await self.room.signal(user, message)
+
+    async def chat(self, user: User, request: ChatRequest) -> None:
+        await self.room.chat(user, request)
 
 
 def _member_room(request: web.Request, user: User) -> RemoteRoom:

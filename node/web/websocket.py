@@ -21,7 +21,7 @@ from aiohttp import WSMessage, WSMsgType, web
 from node.errors import DomainError
 from node.rooms import protocol
 from node.rooms.model import RoomRuleError
-from node.rooms.protocol import ClientMessage, Ping, ProtocolError, Signal
+from node.rooms.protocol import ChatRequest, ClientMessage, Ping, ProtocolError, Signal
 from node.rooms.service import RoomService, Subscription
 from node.store.users import User
 from node.web.api import ROOMS, SETTINGS
@@ -90,6 +90,9 @@ class RoomChannel(Protocol):
 
     async def signal(self, user: User, message: dict[str, Any]) -> None: ...
 
+    async def chat(self, user: User, request: ChatRequest) -> None:
+        """A ``chat``, ``react`` or ``delete_message`` (node/rooms/chat_service.py)."""
+
 
 class LocalRoom:
     """A room of this node, as one socket sees it."""
@@ -110,6 +113,9 @@ class LocalRoom:
             raise RoomRuleError("conflict", "this node has no media engine")
         for handler in self.signals:
             await handler(self.room_id, user, message)
+
+    async def chat(self, user: User, request: ChatRequest) -> None:
+        self.rooms.chat.handle(self.rooms.get(self.room_id), user, request)
 
 
 @routes.get("/api/rooms/{id}/ws")
@@ -229,6 +235,9 @@ async def _handle(
             return protocol.error(message.id, exc.message)
         return None
     try:
+        if isinstance(message, protocol.Chat | protocol.React | protocol.DeleteMessage):
+            await channel.chat(user, message)
+            return protocol.reply(message.id)
         await channel.command(user, message.action, message.user)
     except DomainError as exc:
         return protocol.error(message.id, exc.message)

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { applyEvent, fromView } from "../../node/web/static/room/state.js";
+import { applyChat, applyEvent, fromView, mayChat } from "../../node/web/static/room/state.js";
 
 const person = (user, role, extra = {}) => ({
   user, display_name: user, role, muted: false, mute_locked: false, hand_raised: false,
@@ -81,4 +81,28 @@ test("followed_by_speakers from the view survives events; newcomers have none ye
   room = apply(room, { seq: 6, event: "joined", user: "bob", role: "listener",
     participant: person("bob", "listener") }).room;
   assert.equal(room.you.followed_by_speakers, true);
+});
+
+test("chat messages, deletions and the mode update the room's chat", () => {
+  let room = fromView({ ...view(), chat: { mode: "on", messages: [] } }, "bob");
+  const msg = (id, user, text) => ({ type: "chat", message: { id, user, text, at: 1 } });
+  room = applyChat(room, msg("a", "alice", "hi"));
+  const before = room;
+  room = applyChat(room, msg("b", "bob", "hello"));
+  assert.deepEqual(before.chat.messages.map((m) => m.id), ["a"]); // the old room untouched
+  assert.equal(applyChat(room, msg("b", "bob", "again")), room); // a duplicate id: no change
+  assert.equal(mayChat(room), true);
+  room = applyChat(room, { type: "chat_deleted", ids: ["a", "zzz"] });
+  assert.deepEqual(room.chat.messages.map((m) => m.text), ["hello"]);
+  room = applyChat(room, { type: "chat_mode", mode: "speakers", by: "alice" });
+  assert.equal(room.chat.mode, "speakers");
+  assert.equal(mayChat(room), false); // bob listens
+  room = applyChat(room, { type: "chat_mode", mode: "off" });
+  assert.equal(mayChat(room), false);
+  assert.equal(applyChat(room, { type: "reactions", reactions: {} }), room);
+});
+
+test("a view without chat still takes chat messages", () => {
+  const room = applyChat(fromView(view(), "bob"), { type: "chat", message: { id: "x", user: "a", text: "t" } });
+  assert.deepEqual(room.chat, { mode: "on", messages: [{ id: "x", user: "a", text: "t" }] });
 });

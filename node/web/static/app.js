@@ -6,6 +6,7 @@ import { navigate, route, start } from "./router.js";
 import { adminView } from "./views/admin.js";
 import { hallwayView } from "./views/hallway.js";
 import { newRoomView } from "./views/new-room.js";
+import { notificationsButton, notificationsView, watchNotifications } from "./views/notifications.js";
 import { profileView } from "./views/profile.js";
 import { PlayerBar } from "./views/player-bar.js";
 import { remoteRoomView, roomView } from "./views/room.js";
@@ -34,6 +35,7 @@ export const app = {
   setMe(me) {
     app.me = me;
     if (me && me.csrf_token) setCsrf(me.csrf_token);
+    watchNotifications(me);
     drawTopbar();
   },
 };
@@ -44,6 +46,7 @@ route(/^\/rooms\/([^/]+)$/, roomView);
 route(/^\/remote$/, remoteRoomView);
 route(/^\/@(.+)$/, profileView);
 route(/^\/admin$/, adminView);
+route(/^\/notifications$/, notificationsView);
 
 function show(view, params, query, state) {
   if (app.cleanup) {
@@ -86,6 +89,7 @@ function drawTopbar() {
     h("a", { href: "/", class: "navlink nav-hallway" }, "Hallway"),
     h("a", { href: "/new", class: "navlink" }, "Start a room"),
     h("a", { href: profileHref(app.me.handle), class: "navlink" }, "Profile"),
+    notificationsButton(),
     app.me.is_admin ? h("a", { href: "/admin", class: "navlink" }, "Moderation") : null);
   topbar.append(brand, nav, form);
   markCurrent();

@@ -2,7 +2,7 @@
 // and automatic reconnection with backoff. Joining a room is opening this socket.
 
 import { ApiError, get } from "../api.js";
-import { applyEvent, find, fromView, onStage } from "./state.js";
+import { CHAT_MESSAGES, applyChat, applyEvent, find, fromView, onStage } from "./state.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const REFRESH_MS = 300;
@@ -32,6 +32,7 @@ export const Status = Object.freeze({
 export class RoomConnection {
   /**
    * handlers: onRoom(room), onStatus(status, reason), onSpeaking(levels), onSignal(signal),
+   * onReactions(reactions) (who reacted with what, coalesced by the node),
    * onError(message) for errors the node sends without a command id, onMessage(message) for
    * the other message types.
    * The source says where the room is; only its URLs differ between local and remote rooms.
@@ -114,6 +115,20 @@ export class RoomConnection {
         break;
       case "signal":
         this.handlers.onSignal?.(message.signal || {});
+        break;
+      case "chat":
+      case "chat_deleted":
+      case "chat_mode":
+        if (this.room && CHAT_MESSAGES.has(message.type)) {
+          const room = applyChat(this.room, message);
+          if (room !== this.room) {
+            this.room = room;
+            this.handlers.onRoom?.(room, message);
+          }
+        }
+        break;
+      case "reactions":
+        this.handlers.onReactions?.(message.reactions || {});
         break;
       case "reply":
       case "error": {
@@ -237,9 +252,13 @@ export class RoomConnection {
 
   /** Send a room command; resolves on the node's reply, rejects with its error. */
   command(action, user) {
+    return this.request(user ? { type: "command", action, user } : { type: "command", action });
+  }
+
+  /** Send any request (`chat`, `react`, `delete_message`, `command`) and await its answer. */
+  request(fields) {
     const id = ++this.nextId;
-    const message = { type: "command", id, action };
-    if (user) message.user = user;
+    const message = { ...fields, id };
     return new Promise((resolve, reject) => {
       if (!this.send(message)) {
         reject(new Error("not connected; try again in a moment"));

@@ -136,3 +136,46 @@ export function applyEvent(current, message, myself) {
   }
   return { room: derive(room, myself), resync: false };
 }
+
+// ---- chat (node/rooms/chat_service.py): not part of the ordered events --------------------
+
+/** The messages that change the room's chat; reactions are fleeting and kept elsewhere. */
+export const CHAT_MESSAGES = new Set(["chat", "chat_deleted", "chat_mode"]);
+const CHAT_KEEP = 200; // messages a client keeps (the node sends at most its chat_history)
+
+/**
+ * Apply a `chat`, `chat_deleted` or `chat_mode` message to ROOM; a new room object (the
+ * old one untouched), or ROOM itself when the message changes nothing.
+ */
+export function applyChat(current, message) {
+  const chat = current.chat || { mode: "on", messages: [] };
+  let next;
+  switch (message.type) {
+    case "chat": {
+      const m = message.message;
+      if (!m || typeof m.id !== "string" || chat.messages.some((x) => x.id === m.id)) return current;
+      next = { ...chat, messages: [...chat.messages, m].slice(-CHAT_KEEP) };
+      break;
+    }
+    case "chat_deleted": {
+      const gone = new Set(message.ids || []);
+      if (!chat.messages.some((m) => gone.has(m.id))) return current;
+      next = { ...chat, messages: chat.messages.filter((m) => !gone.has(m.id)) };
+      break;
+    }
+    case "chat_mode":
+      if (chat.mode === message.mode) return current;
+      next = { ...chat, mode: message.mode };
+      break;
+    default:
+      return current;
+  }
+  return { ...current, chat: next };
+}
+
+/** May MYSELF post now? (the node decides; this only greys the box out) */
+export function mayChat(room) {
+  const mode = room && room.chat ? room.chat.mode : "on";
+  if (!room || !room.you || mode === "off") return false;
+  return mode === "on" || onStage(room.you);
+}

@@ -5,8 +5,11 @@
 
 import { get, post, userPath } from "../api.js";
 import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
+import { chatPanel } from "../room/chat.js";
 import { Status } from "../room/connection.js";
 import { SPEAKING_LEVEL } from "../room/now-playing.js";
+import { ReactionBadges, reactionBar } from "../room/reactions.js";
+import { drawSharing } from "../room/share.js";
 import { handleOf, localRoom, remoteRoom } from "../room/source.js";
 import { find, isModerator, onStage } from "../room/state.js";
 import { reportMenu } from "./report.js";
@@ -53,9 +56,21 @@ function roomPage(root, app, source, navState) {
   const hands = h("section", { class: "hands", "aria-labelledby": "hands-h" });
   const audience = h("section", { class: "audience", "aria-labelledby": "audience-h" });
   const share = h("div", { class: "share-slot" });
+  const sharing = h("div", { class: "sharing-slot" });
   const controls = h("div", { class: "controls", role: "toolbar", "aria-label": "Room controls" });
-  root.append(h("article", { class: "room" }, head, banner, alert, prompt, stage, hands, audience, share,
+  root.append(h("article", { class: "room" }, head, sharing, banner, alert, prompt, stage, hands, audience, share,
     controls));
+  // chat and reactions (room/chat.js, room/reactions.js): built once, updated on every draw
+  const sendRequest = (fields) => (view.connection ? view.connection.request(fields)
+    : Promise.reject(new Error("not connected; try again in a moment")));
+  const chatUi = chatPanel({ me, send: sendRequest });
+  const reactUi = reactionBar({ send: sendRequest, onError: (message) => say(message) });
+  const heard = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
+  const badges = new ReactionBadges(root, heard);
+  chatUi.element.hidden = true;
+  reactUi.update(false);
+  share.after(chatUi.element);
+  controls.before(reactUi.element, heard);
 
   const view = {
     room: null,
@@ -144,6 +159,7 @@ function roomPage(root, app, source, navState) {
     if (kind === "speaking") paintLevels();
     else if (kind === "audio") drawBanner();
     else if (kind === "error") say(args[0]);
+    else if (kind === "reactions") badges.show(args[0]);
     else if (kind === "status") {
       draw();
       if (view.status === Status.ENDED || view.status === Status.REMOVED) banner.focus();
@@ -186,7 +202,7 @@ function roomPage(root, app, source, navState) {
     if (!room) {
       clear(head, h("h1", {}, view.status === Status.REJECTED ? "Room not available" : "Loading room…"));
       clear(controls, backLink());
-      [stage, hands, audience, prompt, share].forEach((el) => clear(el));
+      [stage, hands, audience, prompt, share, sharing].forEach((el) => clear(el));
       return;
     }
     document.title = `${room.title} · ${app.instance.name}`;
@@ -196,12 +212,23 @@ function roomPage(root, app, source, navState) {
     drawHands(room);
     drawAudience(room);
     drawShare(room);
+    drawSharing(sharing, room, { joined: view.joined && view.status === Status.LIVE, remote: Boolean(source.remote) });
     drawControls(room);
+    drawChat(room);
     paintLevels();
     if (focusKey) {
       const again = root.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
       if (again) again.focus();
     }
+  }
+
+  function drawChat(room) {
+    const inRoom = view.joined && room.status === "live" && Boolean(room.you)
+      && [Status.LIVE, Status.RECONNECTING].includes(view.status);
+    chatUi.element.hidden = !inRoom;
+    chatUi.update(room, inRoom && view.status === Status.LIVE);
+    reactUi.update(inRoom && view.status === Status.LIVE);
+    badges.paint();
   }
 
   function drawBanner() {
@@ -475,6 +502,7 @@ function roomPage(root, app, source, navState) {
     // Navigating away keeps the session (the player bar shows it); only detach.
     view.stopped = true;
     clearTimeout(view.timer);
+    badges.stop();
     if (view.detach) view.detach();
     if (window.salonDebug.room === view) window.salonDebug.room = null;
   };
