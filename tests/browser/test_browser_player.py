@@ -16,6 +16,7 @@ import contextlib
 import re
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -233,19 +234,27 @@ async def test_player_keeps_the_room_while_browsing(
         await asyncio.wait_for(host.communicate(), 30)
 
 
+@dataclass
+class HostedRoom:
+    """A room hosted over the API: the host's client, the room, her socket, its events."""
+
+    api: ApiUser
+    room: dict[str, Any]
+    socket: aiohttp.ClientWebSocketResponse
+    events: list[dict[str, Any]]
+
+
 @contextlib.asynccontextmanager
-async def hosted_room(
-    node: Node, host: str, title: str
-) -> AsyncIterator[tuple[ApiUser, dict[str, Any], list[dict[str, Any]]]]:
+async def hosted_room(node: Node, host: str, title: str) -> AsyncIterator[HostedRoom]:
     """HOST's live room over the API, her socket open (so the room lives), its events."""
     api = await node.user(host)
     status, room = await api.call("POST", "/api/rooms", {"title": title})
     assert status == 201, room
     ws = await api.ws(room["id"])
-    events: list[dict[str, Any]] = []
-    task = asyncio.create_task(record_events(ws, events))
+    hosted = HostedRoom(api, room, ws, [])
+    task = asyncio.create_task(record_events(ws, hosted.events))
     try:
-        yield api, room, events
+        yield hosted
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -261,9 +270,11 @@ async def test_player_bar_on_stage_and_joining_another_room(
     another room leaves the first (and the page says so)."""
     node = await node_factory(ice_addresses=("127.0.0.1",))
     async with (
-        hosted_room(node, "alice", "First room") as (alice, first, first_events),
-        hosted_room(node, "carol", "Second room") as (_carol, _second, second_events),
+        hosted_room(node, "alice", "First room") as first_room,
+        hosted_room(node, "carol", "Second room") as second_room,
     ):
+        alice, first, first_events = first_room.api, first_room.room, first_room.events
+        second_events = second_room.events
         bob = await Person.open(await launch(tone(tmp_path / "660.wav", 660)), node.url, "bob")
         page = bob.page
         bar = page.get_by_role("region", name="Now playing")
@@ -300,6 +311,14 @@ async def test_player_bar_on_stage_and_joining_another_room(
         await bar.get_by_role("button", name="Unmute", exact=True).click()
         await bar.get_by_role("button", name="Mute", exact=True).wait_for()
         await eventually(lambda: bob_muted(False), timeout=10)
+
+        # chat that arrives while bob is away is on the room page when he comes back
+        await first_room.socket.send_json({"type": "chat", "id": 1, "text": "While you were out"})
+        await bar.get_by_role("link", name="Back to room").click()
+        chat = page.get_by_role("region", name="Chat")
+        await chat.get_by_role("listitem").filter(has_text="While you were out").wait_for()
+        assert await page.evaluate("() => window.salonDebug.sessions()") == 1
+        await hallway.click()
 
         # another room's page: the bar still plays the first; joining leaves it. On a small
         # phone the room's sticky controls sit above the bar (a covered Join fails the click)
