@@ -437,3 +437,40 @@ async def test_player_keeps_a_remote_room_while_browsing(
         if host.returncode is None:
             host.send_signal(signal.SIGINT)
         await asyncio.wait_for(host.communicate(), 30)
+
+
+@pytest.mark.timeout(90)
+async def test_reload_then_join_keeps_a_speakers_seat(
+    node_factory: NodeFactory, launch: Launch, tmp_path: Path
+) -> None:
+    """Reloading the tab sends no leave: the node holds the seat for the reconnect grace, so
+    Join after a reload gets it back and a speaker is still on stage."""
+    node = await node_factory(ice_addresses=("127.0.0.1",), reconnect_grace_seconds=600.0)
+    async with hosted_room(node, "alice", "Reload room") as hosted:
+        bob = await Person.open(await launch(tone(tmp_path / "660.wav", 660)), node.url, "bob")
+        page = bob.page
+        await bob.signup()
+        await page.goto(hosted.room["url"])
+        await bob.button("Join")
+        await page.get_by_role("button", name="Raise hand", exact=True).wait_for()
+        status, _ = await hosted.api.call(
+            "POST", f"/api/rooms/{hosted.room['id']}/invite_to_speak", {"user": "bob"}
+        )
+        assert status == 200
+        await bob.button("Join as speaker")
+        await page.get_by_role("button", name="Mute", exact=True).wait_for()
+
+        await page.reload()
+        await page.get_by_role("heading", name="Reload room").wait_for()
+        await bob.button("Join")
+        await page.get_by_role("button", name="Mute", exact=True).wait_for()
+
+        async def back_on_stage() -> bool:
+            seen = about(hosted.events, "bob")
+            return seen[-2:] == ["disconnected", "reconnected"]
+
+        await eventually(back_on_stage, timeout=10)
+        assert "left" not in about(hosted.events, "bob"), about(hosted.events, "bob")
+        _, view = await hosted.api.call("GET", f"/api/rooms/{hosted.room['id']}")
+        assert "bob" in [p["user"] for p in view["speakers"]], view
+        assert not bob.errors, bob.errors

@@ -2,7 +2,9 @@
 // the person browses the hallway, profiles or search. The room view attaches to the current
 // session (or starts one) and detaches on navigation without leaving; the bar
 // (views/player-bar.js) shows the session whenever the room page does not. Only `Leave
-// quietly`, the room ending, a removal, joining another room or closing the tab end it.
+// quietly`, the room ending, a removal, joining another room, signing out or closing the tab
+// end it. Closing (or reloading) the tab sends no leave: the node holds the seat for its
+// reconnect grace, so a reload and Join gets the same seat back (a speaker stays on stage).
 // It also tells the browser what is playing (Media Session: the lock screen of a phone).
 
 import { Status } from "./connection.js";
@@ -18,10 +20,6 @@ export class Player {
     this.attached = null; // the session the room page shows, if it shows one
     this.unsubscribe = null;
     this.mediaKey = "";
-    window.addEventListener("pagehide", (event) => {
-      // a page kept in the back/forward cache comes back with its socket; leave only for good
-      if (!event.persisted && this.session) this.session.leaveNow();
-    });
     window.salonDebug = window.salonDebug || {};
     Object.assign(window.salonDebug, {
       player: this,

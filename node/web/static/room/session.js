@@ -165,14 +165,6 @@ export class RoomSession {
     this.statusChanged(Status.LEFT, "");
   }
 
-  /** The tab is closing: a last leave over the socket, without waiting for the reply. */
-  leaveNow() {
-    if (!this.connection || this.finished) return;
-    if (this.live) this.connection.send({ type: "command", id: 0, action: "leave" });
-    this.connection.stop();
-    this.statusChanged(Status.LEFT, "");
-  }
-
   /** Pause or resume what we hear here (the lock screen's pause); the seat stays. */
   setPaused(paused) {
     this.paused = Boolean(paused);
