@@ -29,6 +29,7 @@ from federation.pings import InviteSender, PingDesk
 from federation.remote_rooms import RemoteRooms
 from federation.routes import rooms_middleware
 from federation.routes import routes as federation_routes
+from federation.rsvp import RemoteRsvpClient, RsvpAudience, RsvpOrigin, RsvpRelay
 from federation.sender import DeliveryWorker
 from federation.service import FEDERATION, Federation, People
 from federation.store.actors import FollowActivityStore, KeyStore, RemoteActorStore
@@ -51,11 +52,14 @@ from node.rooms.audio import RoomAudio
 from node.rooms.gate import Gate
 from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
+from node.rsvp import RsvpService
+from node.rsvp_reminders import RsvpReminders
 from node.settings import Settings
 from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
 from node.store.notifications import NotificationStore
+from node.store.rsvps import RsvpStore
 from node.store.users import UserStore
 from node.turn import IceServers
 from node.web import (
@@ -66,6 +70,7 @@ from node.web import (
     notifications_api,
     pages,
     remote_rooms,
+    rsvp_api,
     websocket,
 )
 from node.web.http import (
@@ -98,6 +103,8 @@ class Node:
     desk: ModerationDesk
     notifications: Notifications
     pings: Pings
+    rsvps: RsvpService
+    reminders: RsvpReminders
 
 
 NODE = web.AppKey("node", Node)
@@ -129,6 +136,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     )
     app[API_BODY_LIMIT] = settings.api_body_bytes
     app[TRUST_PROXY] = settings.trust_proxy
+    app[rsvp_api.RSVPS] = node.rsvps
     app[websocket.SOCKETS] = set()
     app[websocket.SOCKET_COUNTER] = websocket.SocketCounter(settings.room_sockets_per_user)
     signal_handlers: list[websocket.SignalHandler] = [node.audio.signal]
@@ -151,6 +159,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         per_minute=settings.ice_servers_per_user_per_minute,
     )
     app.add_routes(notifications_api.routes)  # before api's POST /api/rooms/{id}/{action}
+    app.add_routes(rsvp_api.routes)  # before api's /api/rooms/{id}/{action} and /rooms/{id}
     app.add_routes(api.routes)
     app.add_routes(ice.routes)
     app.add_routes(blocks_api.routes)
@@ -164,6 +173,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.on_startup.append(_load_rooms)
     app.cleanup_ctx.append(_federation_running)
     app.cleanup_ctx.append(_sweeper)
+    app.cleanup_ctx.append(_reminding)
     app.on_shutdown.append(_close_remote_rooms)
     app.on_shutdown.append(websocket.close_sockets)
     app.on_shutdown.append(notifications_api.close_streams)
@@ -220,6 +230,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     publisher = Publisher(urls, deliveries, clock)
     bridge = FollowBridge(urls, actors, follow_activities, directory, publisher)
     room_documents = RoomDocuments(urls, users, directory, clock)
+    rsvp_store = RsvpStore(db)
     announcer = RoomAnnouncer(
         users,
         actors,
@@ -227,6 +238,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         publisher,
         clock,
         interval=settings.announce_interval_seconds,
+        rsvps=RsvpAudience(rsvp_store, actors),
     )
 
     accounts = AccountService(
@@ -274,6 +286,27 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     rooms.observe(audio)
     rooms.observe(announcer)
     rooms.observe(notices)
+    rsvps = RsvpService(
+        rsvp_store,
+        rooms,
+        users,
+        follows,
+        settings,
+        clock,
+        RemoteRsvpClient(
+            urls, client, signers, directory, actors, remote_room_store, users, publisher, clock
+        ),
+    )
+    reminders = RsvpReminders(
+        rsvp_store,
+        rsvps,
+        notifications,
+        clock,
+        lead_seconds=settings.rsvp_reminder_lead_seconds,
+        poll_seconds=settings.rsvp_reminder_poll_seconds,
+    )
+    rooms.observe(reminders)
+    rsvp_relay = RsvpRelay(urls, users, rsvp_store, reminders)
 
     joins = JoinDesk(urls, users, actors, publisher, rooms)
     desk = ModerationDesk(
@@ -299,7 +332,9 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             block_store,
         ),
         ActorHandlers(actors, directory, rooms),
-        RoomAnnouncements(actors, remote_room_store, client, signers, clock, notices=notices),
+        RoomAnnouncements(
+            actors, remote_room_store, client, signers, clock, rsvps=rsvp_relay, notices=notices
+        ),
         joins,
         directory,
         users,
@@ -307,6 +342,8 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         BlockHandlers(
             urls, users, follows, follow_activities, actors, block_store, directory, clock
         ),
+        rsvps=RsvpOrigin(urls, users, actors, directory, publisher, rooms, rsvps),
+        rsvp_answers=rsvp_relay,
         pings=PingDesk(urls, users, actors, client, signers, pings, notifications),
     )
     worker = DeliveryWorker(
@@ -372,6 +409,8 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         desk,
         notifications,
         pings,
+        rsvps,
+        reminders,
     )
 
 
@@ -420,6 +459,15 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
                 log.exception("sweep: unexpected error; continuing")
 
     task = asyncio.create_task(loop(), name="room-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _reminding(app: web.Application) -> AsyncIterator[None]:
+    """RSVP reminders ("starts in 10 minutes", "starting now"): a thin loop."""
+    task = asyncio.create_task(app[NODE].reminders.run(), name="rsvp-reminders")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -39,6 +39,7 @@ from federation.joins import JoinDesk
 from federation.outbox import FollowBridge
 from federation.pings import PingDesk
 from federation.rfc3339 import TimestampError, parse_rfc3339
+from federation.rsvp import RsvpOrigin, RsvpRelay
 from federation.store.actors import FollowActivityStore, RemoteActorStore
 from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomStore
@@ -66,9 +67,13 @@ class Handlers:
         users: UserStore,
         flags: FlagDesk,
         blocks: BlockHandlers,
+        rsvps: RsvpOrigin | None = None,
+        rsvp_answers: RsvpRelay | None = None,
         pings: PingDesk | None = None,
     ) -> None:
         self.pings = pings
+        self.rsvps = rsvps  # Follow of one of our rooms (federation/rsvp.py)
+        self.rsvp_answers = rsvp_answers
         self.flags = flags
         self.follows = follows
         self.actors = actors
@@ -87,14 +92,20 @@ class Handlers:
                 return "Invite ignored"
             return await self.pings.receive(activity)
         if isinstance(activity, Follow):
+            if self.rsvps is not None and self.rsvps.follows_room(activity):
+                return self.rsvps.follow(activity, actor)
             return await self.follows.follow(activity, actor)
         if isinstance(activity, Accept | Reject):
+            if self.rsvp_answers is not None and self.rsvp_answers.answers(activity):
+                return self.rsvp_answers.answer(activity, actor)
             return self.follows.answer(activity, actor)
         if isinstance(activity, Block):
             return self.blocks.block(activity, actor)
         if isinstance(activity, Undo):
             if self.blocks.undoes_block(activity):
                 return self.blocks.undo(activity, actor)
+            if self.rsvps is not None and self.rsvps.undoes(activity):
+                return self.rsvps.undo(activity, actor)
             return self.follows.undo(activity, actor)
         if isinstance(activity, Create | Update):
             if isinstance(activity.object, Actor):
@@ -264,9 +275,12 @@ class RoomAnnouncements:
         client: SafeClient,
         signers: Signers,
         clock: Clock,
+        rsvps: RsvpRelay | None = None,
         notices: RoomNotices | None = None,
     ) -> None:
-        """NOTICES tells the host's local followers when one of its rooms goes live."""
+        """NOTICES tells the host's local followers when one of its rooms goes live; RSVPS
+        makes rooms our users asked to be notified about wanted too."""
+        self.rsvps = rsvps
         self.notices = notices
         self.actors = actors
         self.remote_rooms = remote_rooms
@@ -287,7 +301,8 @@ class RoomAnnouncements:
         if not event.is_salon_room:
             return "non-Salon Event ignored"
         host = self.actors.actor_by_uri(actor.id)
-        if host is None or not self.actors.followed_locally(host.user_id):
+        wanted = self.rsvps is not None and self.rsvps.wanted(event.id)
+        if host is None or not (wanted or self.actors.followed_locally(host.user_id)):
             return "announcement from an actor nobody here follows ignored"
         stored = self.remote_rooms.room(event.id)
         if stored is not None and event.updated is not None:
@@ -303,6 +318,8 @@ class RoomAnnouncements:
         )
         if went_live and self.notices is not None and event.join_mode is not JoinMode.CLOSED:
             self.notices.remote_started(host.user_id, event.id, event.name)
+        if self.rsvps is not None:
+            self.rsvps.stored(event.id, event.status.value)
         return f"room {event.status}"
 
     async def _refetch_event(self, uri: str) -> Event | Reference:

@@ -64,6 +64,10 @@ class Settings:
     notifications_per_user: int = 500  # kept per account; older ones are deleted
     notification_sockets_per_user: int = 4  # open notification WebSockets per account
     pings_per_minute: int = 10  # pings one person may send (local, or Invites from one actor)
+    rsvps_per_user: int = 100  # rooms one account (or remote actor) asked to be notified about
+    rsvp_changes_per_minute: int = 30  # Notify me / Don't notify me per account per minute
+    rsvp_reminder_lead_seconds: float = 600.0  # the "starts soon" reminder, before start
+    rsvp_reminder_poll_seconds: float = 5.0  # how often the reminder worker looks
     ice_addresses: tuple[str, ...] = ()
     # the one media port: every WebRTC session (ICE-lite) and relay trunk shares one UDP
     # port, and ICE-TCP clients one TCP port (docs/operating.md "Media"); 0 = any free port
@@ -184,6 +188,8 @@ def _validate(s: Settings) -> Settings:
         "notifications_per_user",
         "notification_sockets_per_user",
         "pings_per_minute",
+        "rsvps_per_user",
+        "rsvp_changes_per_minute",
     ):
         if getattr(s, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")
@@ -194,6 +200,11 @@ def _validate(s: Settings) -> Settings:
     for name in ("chat_messages_per_second", "reactions_per_second", "reactions_interval_seconds"):
         if not getattr(s, name) > 0:
             raise SettingsError(f"setting {name!r} must be positive")
+    if not 0 < s.rsvp_reminder_lead_seconds <= 86400 or not s.rsvp_reminder_poll_seconds > 0:
+        raise SettingsError(
+            "setting 'rsvp_reminder_lead_seconds' must be 0-86400 (exclusive of 0) and"
+            " 'rsvp_reminder_poll_seconds' positive"
+        )
     if s.header_timeout_seconds <= 0:
         raise SettingsError("setting 'header_timeout_seconds' must be > 0")
     if s.signin_attempts < 1 or s.signin_window_seconds < 1:

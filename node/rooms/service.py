@@ -33,6 +33,7 @@ from node.settings import Settings
 from node.store.db import Database
 from node.store.follows import FollowStore
 from node.store.rooms import RoomStore
+from node.store.rsvps import RsvpStore
 from node.store.users import User, UserStore
 from node.text import check_text
 
@@ -136,7 +137,9 @@ class RoomService:
         self.settings = settings
         self.clock = clock
         self.gate = gate or Gate(self.follows, self.users, OpenDomains(), NoBlocks())
-        self.views = RoomViews(self.users, self.follows, self.gate, settings.base_url)
+        self.views = RoomViews(
+            self.users, self.follows, self.gate, settings.base_url, RsvpStore(db)
+        )
         self._actions = ActionLimiter(
             clock, settings.room_actions_per_second, settings.room_actions_burst
         )
@@ -294,6 +297,10 @@ class RoomService:
         """The room if it is live now (media and trunks only exist for live rooms)."""
         room = self._rooms.get(room_id)
         return room if room is not None and room.status is RoomStatus.LIVE else None
+
+    def hosted_by(self, user_id: int) -> list[Room]:
+        """The scheduled and live rooms USER_ID hosts (at most ``rooms_per_user``)."""
+        return [room for room in self._rooms.values() if room.host_id == user_id]
 
     def hallway(self, viewer: User) -> list[Room]:
         me = Viewer(

@@ -15,13 +15,22 @@ from node.rooms.gate import Gate
 from node.rooms.hallway import HallwayCard
 from node.rooms.model import Participant, Room, RoomEvent, RoomStatus
 from node.store.follows import FollowStore
+from node.store.rsvps import RsvpStore
 from node.store.users import User, UserStore
 
 CARD_FIELDS = [f.name for f in dataclasses.fields(HallwayCard) if f.name != "extra"]
 
 
 class RoomViews:
-    def __init__(self, users: UserStore, follows: FollowStore, gate: Gate, base_url: str) -> None:
+    def __init__(
+        self,
+        users: UserStore,
+        follows: FollowStore,
+        gate: Gate,
+        base_url: str,
+        rsvps: RsvpStore | None = None,
+    ) -> None:
+        self.rsvps = rsvps
         self.users = users
         self.follows = follows
         self.gate = gate
@@ -78,6 +87,10 @@ class RoomViews:
             if viewer.id in room.moderator_ids():
                 data["invite_link"] = f"{self.base_url}/rooms/{room.id}?invite={room.invite_token}"
             mark_blocks(data, room, viewer, self.gate, users)
+            if self.rsvps is not None:  # "Notify me" (node/rsvp.py)
+                data["you_rsvped"] = self.rsvps.has(viewer.id, room.id)
+                if viewer.id in room.moderator_ids():
+                    data["rsvp_count"] = self.rsvps.count(room.id)
         return data
 
     def _current_levels(

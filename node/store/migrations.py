@@ -307,10 +307,42 @@ def _v5_notifications(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX notifications_user ON notifications(user_id, id)")
 
 
+def _v6_rsvps(db: sqlite_utils.Database) -> None:
+    """RSVPs ("Notify me") and calendar feed tokens.
+
+    ``room`` is a local room's id or a remote room's Event URI; ``user_id`` is a local user
+    (their own RSVP) or a remote actor's row (their RSVP to one of our rooms, by ``Follow``
+    of the room: ``activity_id``). The reminder marks say which reminders went out.
+    """
+    db.execute(
+        """
+        CREATE TABLE rsvps (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            room TEXT NOT NULL,
+            activity_id TEXT,
+            soon_sent INTEGER NOT NULL DEFAULT 0,
+            start_sent INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (user_id, room)
+        )"""
+    )
+    db.execute("CREATE INDEX rsvps_room ON rsvps(room)")
+    db.execute("CREATE INDEX rsvps_activity ON rsvps(activity_id)")
+    db.execute(
+        """
+        CREATE TABLE calendar_tokens (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
     _v2_federation,
     _v3_moderation_desk,
     _v4_blocks,
     _v5_notifications,
+    _v6_rsvps,
 ]

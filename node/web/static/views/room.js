@@ -13,6 +13,7 @@ import { drawSharing } from "../room/share.js";
 import { handleOf, localRoom, remoteRoom } from "../room/source.js";
 import { find, isModerator, onStage } from "../room/state.js";
 import { reportMenu } from "./report.js";
+import { rsvpPanel } from "./rsvp.js";
 
 const PREVIEW_POLL_MS = 4000;
 const ROLE_LABEL = { host: "Host", moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
@@ -51,6 +52,7 @@ function roomPage(root, app, source, navState) {
   const banner = h("div", { class: "banner", role: "status", "aria-live": "polite" });
   const alert = h("p", { class: "notice-error", role: "alert" });
   const head = h("header", { class: "room-head" });
+  const rsvpSlot = h("div", { class: "rsvp-slot" }); // Notify me, count, .ics (views/rsvp.js)
   const prompt = h("div", { class: "invitation-slot" });
   const stage = h("section", { class: "stage", "aria-labelledby": "stage-h" });
   const hands = h("section", { class: "hands", "aria-labelledby": "hands-h" });
@@ -58,7 +60,7 @@ function roomPage(root, app, source, navState) {
   const share = h("div", { class: "share-slot" });
   const sharing = h("div", { class: "sharing-slot" });
   const controls = h("div", { class: "controls", role: "toolbar", "aria-label": "Room controls" });
-  root.append(h("article", { class: "room" }, head, sharing, banner, alert, prompt, stage, hands, audience, share,
+  root.append(h("article", { class: "room" }, head, rsvpSlot, sharing, banner, alert, prompt, stage, hands, audience, share,
     controls));
   // chat and reactions (room/chat.js, room/reactions.js): built once, updated on every draw
   const sendRequest = (fields) => (view.connection ? view.connection.request(fields)
@@ -207,6 +209,7 @@ function roomPage(root, app, source, navState) {
     }
     document.title = `${room.title} · ${app.instance.name}`;
     drawHead(room);
+    drawRsvp(room);
     drawPrompt(room);
     drawStage(room);
     drawHands(room);
@@ -270,6 +273,22 @@ function roomPage(root, app, source, navState) {
       source.remote ? h("p", { class: "hint remote-note" },
         `This room is on ${node}. You take part through ${app.instance.name}.`) : null,
       room.host === me || room.unknown ? null : reportMenu(room.url, `“${room.title}”`, source.remote));
+  }
+
+  let rsvp = null;
+  function drawRsvp(room) {
+    if (room.status !== "scheduled" || room.unknown) {
+      rsvp = null;
+      clear(rsvpSlot);
+      return;
+    }
+    const shown = source.remote ? { ...room, remote: true, url: source.url } : room;
+    if (!rsvp) {
+      rsvp = rsvpPanel(source.remote ? source.url : room.id, shown);
+      clear(rsvpSlot, rsvp.element);
+    } else {
+      rsvp.update(shown);
+    }
   }
 
   function drawPrompt(room) {
