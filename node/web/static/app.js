@@ -8,16 +8,29 @@ import { hallwayView } from "./views/hallway.js";
 import { newRoomView } from "./views/new-room.js";
 import { notificationsButton, notificationsView, watchNotifications } from "./views/notifications.js";
 import { profileView } from "./views/profile.js";
+import { PlayerBar } from "./views/player-bar.js";
 import { remoteRoomView, roomView } from "./views/room.js";
+import { Player } from "./room/player.js";
 import { roomPageFor } from "./room/source.js";
 
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
+// The player bar lives outside <main>: pages come and go, the room keeps playing.
+const dock = h("div", { class: "player-dock" });
+main.after(dock);
 
 export const app = {
   me: null,
   instance: { name: "Salon", open_registration: true },
   cleanup: null,
+  player: new Player({
+    nodeName: () => app.instance.name,
+    bar: new PlayerBar(dock, {
+      leave: () => app.player.leave(),
+      dismiss: () => app.player.drop(),
+      resume: () => app.player.pause(false),
+    }),
+  }),
   signOut: () => signOut(),
   setMe(me) {
     app.me = me;
@@ -26,8 +39,6 @@ export const app = {
     drawTopbar();
   },
 };
-
-window.salonDebug = window.salonDebug || {};
 
 route(/^\/$/, hallwayView);
 route(/^\/new$/, newRoomView);
@@ -122,6 +133,7 @@ function markCurrent() {
 }
 
 export async function signOut() {
+  await app.player.leave();
   try { await post("/api/auth/signout"); } catch { /* the cookie is gone either way */ }
   app.setMe(null);
   navigate("/", { replace: true });

@@ -33,7 +33,8 @@ export class RoomConnection {
   /**
    * handlers: onRoom(room), onStatus(status, reason), onSpeaking(levels), onSignal(signal),
    * onReactions(reactions) (who reacted with what, coalesced by the node),
-   * onError(message) for errors the node sends without a command id.
+   * onError(message) for errors the node sends without a command id, onMessage(message) for
+   * the other message types.
    * The source says where the room is; only its URLs differ between local and remote rooms.
    */
   constructor(source, myself, handlers) {
@@ -143,6 +144,8 @@ export class RoomConnection {
         break;
       }
       default:
+        // room features (chat, reactions…) handle their own message types
+        this.handlers.onMessage?.(message);
         break;
     }
   }
