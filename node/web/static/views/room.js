@@ -16,6 +16,7 @@ import { reportMenu } from "./report.js";
 import { rsvpPanel } from "./rsvp.js";
 
 const PREVIEW_POLL_MS = 4000;
+const LARGE_AUDIENCE_SHOWN = 60; // listeners shown without "Show listeners" in a large room
 const ROLE_LABEL = { host: "Host", moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
 
 const STATUS_TEXT = {
@@ -360,7 +361,8 @@ function roomPage(root, app, source, navState) {
       "aria-expanded": String(Boolean(paged)),
       onclick: () => { view.listenerPages = paged ? null : { items: [], next: "", loading: false }; if (!paged) morePages(); else draw(); } },
     paged ? "Hide listeners" : "Show listeners") : null;
-    const people = paged ? paged.items : room.listeners;
+    // moderators get every arrival as an event: show the first ones, page for the rest
+    const people = paged ? paged.items : room.listeners.slice(0, LARGE_AUDIENCE_SHOWN);
     clear(audience, heading, toggle,
       h("ul", { class: "people audience-grid" }, people.map((p) => tile(room, p))),
       paged && paged.next !== null ? h("button", { type: "button", class: "secondary small",
