@@ -570,7 +570,12 @@ class RoomService:
     def _broadcast(
         self, room_id: str, message: dict[str, Any], skip: frozenset[int], droppable: bool
     ) -> None:
-        """MESSAGE to every socket of the room (relay trunks too) but those of SKIP."""
+        """MESSAGE to every socket of the room (relay trunks too) but those of SKIP. A
+        coalesced room's ``reactions`` ride on its broadcaster's next flush instead."""
+        if message.get("type") == "reactions":
+            subs = self._subs.get(room_id)
+            if not subs or self._fanout(room_id, subs).react(message.get("reactions")):
+                return
         message = Shared(message)  # encoded once for all the room's sockets
         for sub in list(self._subs.get(room_id, ())):
             if sub.user is None or sub.user.id not in skip:
