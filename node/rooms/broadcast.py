@@ -331,17 +331,7 @@ class RoomBroadcast:
 
     def _targets(self, subject: object) -> set[Any]:
         """The room's sockets that get folded events too: relays, moderators, SUBJECT's."""
-        subs = self.subs
-        fresh = subs - self._seen
-        if fresh or len(self._seen) != len(subs):
-            for sub in fresh:
-                user = sub.user
-                if user is None:
-                    self._relays.add(sub)
-                else:
-                    self._by_user.setdefault(user.id, set()).add(sub)
-                    self._ids[self._name(sub) or ""] = user.id
-            self._seen = set(subs)
+        subs = self._index()
         targets = self._relays & subs
         for uid in self._moderators():
             targets |= self._by_user.get(uid, set()) & subs
@@ -360,6 +350,27 @@ class RoomBroadcast:
         if self._reactions:
             self._arm()
         return True
+
+    def _index(self) -> set[Any]:
+        """Bring the index up to date with the room's sockets (set operations: only new
+        sockets are looked at); the room's sockets."""
+        subs = self.subs
+        fresh = subs - self._seen
+        if fresh or len(self._seen) != len(subs):
+            for sub in fresh:
+                user = sub.user
+                if user is None:
+                    self._relays.add(sub)
+                else:
+                    self._by_user.setdefault(user.id, set()).add(sub)
+                    self._ids[self._name(sub) or ""] = user.id
+            self._seen = set(subs)
+        return subs
+
+    def sockets_of(self, user_id: int) -> set[Any]:
+        """The room's sockets of USER_ID (a copy), without a pass over the room."""
+        subs = self._index()
+        return self._by_user.get(user_id, set()) & subs
 
     def refresh(self, seq: int | None = None) -> None:
         """The counts changed without an event here (another node's ``audience``): send

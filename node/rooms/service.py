@@ -153,6 +153,8 @@ class RoomService:
             settings.base_url,
             RsvpStore(db),
             audience=self.audience,
+            monotonic=clock.monotonic,
+            names_seconds=settings.audience_names_seconds,
         )
         self._actions = ActionLimiter(
             clock, settings.room_actions_per_second, settings.room_actions_burst
@@ -586,11 +588,12 @@ class RoomService:
         if not subs:
             return
         message = self.event_message(room, seq, event)
-        self._fanout(room.id, subs).publish(message)
+        fanout = self._fanout(room.id, subs)
+        fanout.publish(message)
         if event.kind not in ("left", "removed"):
             return
         gone = event.data.get("user")
-        for sub in list(subs):
+        for sub in fanout.sockets_of(gone) if isinstance(gone, int) else ():
             if sub.user is not None and sub.user.id == gone:
                 subs.discard(sub)
                 if event.kind == "removed":
