@@ -46,9 +46,11 @@ from node.rooms.broadcast import (
     AudienceCounts,
     AudiencePolicy,
     RoomBroadcast,
+    Shared,
     counts_after,
     counts_of_view,
     loop_schedule,
+    merge_reactions,
     parse_audience,
 )
 from node.rooms.model import Role, RoomRuleError, speaks
@@ -340,6 +342,8 @@ class RemoteRoom:
         if data.get("type") == "event":
             self.counts = counts_after(self.counts, data)
             self.broadcast.publish(data)  # listener churn folded (node/rooms/broadcast.py)
+        elif data.get("type") == "reactions":
+            self._reactions(data.get("reactions"))
         else:
             skip = self._blockers_of_author(data)
             for sub in list(self.subs):
@@ -391,6 +395,20 @@ class RemoteRoom:
         if parsed is not None:
             seq, self.counts, _ = parsed
             self.broadcast.refresh(seq)
+        if "reactions" in data:  # a coalesced room's reactions ride on its flushes
+            self._reactions(data.get("reactions"))
+
+    def _reactions(self, reactions: object) -> None:
+        """A batch of reactions from A: folded into our own flushes when the room is
+        coalesced (node/rooms/broadcast.py), else a ``reactions`` message at once."""
+        if self.broadcast.react(reactions):
+            return
+        batch = merge_reactions({}, reactions)
+        if not batch:
+            return
+        message = Shared({"type": "reactions", "reactions": batch})
+        for sub in list(self.subs):
+            sub.offer(message, droppable=True)
 
     def _moderator_ids(self) -> set[int]:
         return {uid for uid, (role, _) in self.roles.items() if role in ("host", "moderator")}

@@ -51,6 +51,9 @@ class Settings:
     audience_flushes_per_second: float = 4.0  # `audience` messages per socket per second, at most
     # … and per room: a room with more sockets than this gets its counts less often; 0 = no cap
     audience_room_messages_per_second: float = 2000.0
+    # a coalesced room's view reuses its first listeners' names this long (a join does not
+    # read them again); a display name may be that much behind in a view; 0 = always read
+    audience_names_seconds: float = 1.0
     listeners_page_max: int = 200  # largest `limit` of GET /api/rooms/{id}/listeners
     # limits on what one account or one remote node can make this node hold (docs/security.md)
     room_sockets_per_user: int = 8  # open room WebSockets (local and remote rooms) per account
@@ -234,6 +237,8 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("setting 'audience_flushes_per_second' must be 0.1-50")
     if s.audience_room_messages_per_second != 0 and s.audience_room_messages_per_second < 10:
         raise SettingsError("setting 'audience_room_messages_per_second' must be 0 or ≥ 10")
+    if not 0 <= s.audience_names_seconds <= 60:
+        raise SettingsError("setting 'audience_names_seconds' must be 0-60")
     if not 1 <= s.listeners_page_max <= 10_000:
         raise SettingsError("setting 'listeners_page_max' must be 1-10000")
     if s.ws_queue_size < 8:

@@ -11,15 +11,22 @@ from typing import Any
 
 from node.accounts import handle
 from node.rooms.gate import Gate
-from node.rooms.model import Room
+from node.rooms.model import Participant, Room
 from node.store.users import User
 
 
 def mark_blocks(
-    data: dict[str, Any], room: Room, viewer: User, gate: Gate, users: dict[int, User]
+    data: dict[str, Any],
+    room: Room,
+    viewer: User,
+    gate: Gate,
+    users: dict[int, User],
+    speakers: list[Participant] | None = None,
 ) -> None:
-    """Add the block marks to the room view DATA built for VIEWER."""
-    stage = {p.user_id for p in room.speakers()} - {viewer.id}
+    """Add the block marks to the room view DATA built for VIEWER (SPEAKERS: the room's,
+    when the caller has them already)."""
+    on_stage = room.speakers() if speakers is None else speakers
+    stage = {p.user_id for p in on_stage} - {viewer.id}
     data["blocked_on_stage"] = sorted(
         handle(users[uid]) for uid in gate.blocked_by(viewer.id, stage) if uid in users
     )

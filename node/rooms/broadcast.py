@@ -15,11 +15,17 @@ Who still gets a folded event at once, as an ``event``:
 - watchers that are not a person (another node's relay trunk: it mirrors the room and its
   node folds again for its own sockets, with this same class).
 
+Reactions (the chat part's coalesced batches, node/rooms/chat_service.py) ride on the same
+flushes in a coalesced room, under the same per-room budget: one frame per flush for
+everything coalesced — an ``audience`` message with a ``reactions`` field when counts are
+due, else a ``reactions`` message — instead of a second stream of messages on a timer of
+their own (a message costs the node about the same per socket whatever it carries).
+
 Everything else — stage changes, roles, mutes, invitations, removals, the room's end — is
 never folded and goes out at once, in order. ``seq`` stays gap-free per socket: before a
 socket that has folded events pending gets its next event, it gets an ``audience`` message
 whose ``seq`` covers them (docs/api.md "Large audiences"). Replies, signalling, ``speaking``
-levels, chat and reactions do not pass through here and are never folded.
+levels and chat do not pass through here and are never folded.
 
 The policy is pure apart from two injected seams, the clock and a ``schedule(delay, fn)``
 timer, so tests run it on a fake clock.
@@ -71,6 +77,7 @@ class AudiencePolicy:
     coalesce_above: int  # 0: never coalesce (per-event broadcast)
     flush_interval: float  # seconds between two flushes, at least
     room_budget: float = 0.0  # audience messages per second for a whole room; 0 = no cap
+    reactions_cap: int = 0  # people one flush's reactions name at most; 0 = no cap
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AudiencePolicy:
@@ -78,6 +85,7 @@ class AudiencePolicy:
             settings.audience_coalesce_above,
             1.0 / settings.audience_flushes_per_second,
             settings.audience_room_messages_per_second,
+            settings.reactions_batch_users,
         )
 
     def interval(self, sockets: int) -> float:
@@ -132,8 +140,13 @@ def loop_schedule(delay: float, flush: Callable[[], None]) -> Timer:
     return loop.call_later(delay, flush)
 
 
-def audience_message(seq: int, counts: AudienceCounts, coalesced: bool) -> dict[str, Any]:
-    return Shared(
+def audience_message(
+    seq: int,
+    counts: AudienceCounts,
+    coalesced: bool,
+    reactions: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    message = Shared(
         {
             "type": "audience",
             "seq": seq,
@@ -143,6 +156,35 @@ def audience_message(seq: int, counts: AudienceCounts, coalesced: bool) -> dict[
             "hand_count": counts.hand_count,
         }
     )
+    if reactions:
+        message["reactions"] = reactions
+    return message
+
+
+REACTION_KINDS_EACH = 16  # reactions kept per person in one flush (a relay's batch is untrusted)
+
+
+def merge_reactions(
+    pending: dict[str, list[str]], reactions: object, cap: int = 0
+) -> dict[str, list[str]]:
+    """Add a ``reactions`` batch ({handle: [reaction, ...]}) to PENDING: each reaction once
+    per person, at most CAP people (0: no cap); malformed entries are left out."""
+    if not isinstance(reactions, dict):
+        return pending
+    for who, kinds in reactions.items():
+        if not isinstance(who, str) or not isinstance(kinds, list):
+            continue
+        mine = pending.get(who)
+        if mine is None:
+            if cap and len(pending) >= cap:
+                continue  # a full batch: dropped, as the chat service drops them
+            mine = pending[who] = []
+        for kind in kinds:
+            if isinstance(kind, str) and kind not in mine and len(mine) < REACTION_KINDS_EACH:
+                mine.append(kind)
+        if not mine:
+            del pending[who]
+    return pending
 
 
 def counts_after(counts: AudienceCounts, event: dict[str, Any]) -> AudienceCounts:
@@ -222,7 +264,9 @@ class RoomBroadcast:
         self._relays: set[Any] = set()
         self._by_user: dict[int, set[Any]] = {}
         self._ids: dict[str, int] = {}
+        self._reactions: dict[str, list[str]] = {}
         self.flushes = 0  # audience flushes so far (tests, bench)
+        self.reaction_flushes = 0  # flushes that sent only reactions (tests, bench)
 
     # ---- what a socket gets --------------------------------------------------------
     def foldable(self, message: dict[str, Any]) -> bool:
@@ -287,6 +331,29 @@ class RoomBroadcast:
 
     def _targets(self, subject: object) -> set[Any]:
         """The room's sockets that get folded events too: relays, moderators, SUBJECT's."""
+        subs = self._index()
+        targets = self._relays & subs
+        for uid in self._moderators():
+            targets |= self._by_user.get(uid, set()) & subs
+        own = self._ids.get(subject) if isinstance(subject, str) else None
+        if own is not None:
+            targets |= self._by_user.get(own, set()) & subs
+        return targets
+
+    def react(self, reactions: object) -> bool:
+        """A batch of reactions for the room's sockets. In a coalesced room (or while
+        earlier ones wait) it waits for the next flush and this returns True; otherwise
+        False, and the caller sends its ``reactions`` message at once."""
+        if not self._reactions and not self.policy.coalesces(self._size()):
+            return False
+        merge_reactions(self._reactions, reactions, self.policy.reactions_cap)
+        if self._reactions:
+            self._arm()
+        return True
+
+    def _index(self) -> set[Any]:
+        """Bring the index up to date with the room's sockets (set operations: only new
+        sockets are looked at); the room's sockets."""
         subs = self.subs
         fresh = subs - self._seen
         if fresh or len(self._seen) != len(subs):
@@ -298,13 +365,12 @@ class RoomBroadcast:
                     self._by_user.setdefault(user.id, set()).add(sub)
                     self._ids[self._name(sub) or ""] = user.id
             self._seen = set(subs)
-        targets = self._relays & subs
-        for uid in self._moderators():
-            targets |= self._by_user.get(uid, set()) & subs
-        own = self._ids.get(subject) if isinstance(subject, str) else None
-        if own is not None:
-            targets |= self._by_user.get(own, set()) & subs
-        return targets
+        return subs
+
+    def sockets_of(self, user_id: int) -> set[Any]:
+        """The room's sockets of USER_ID (a copy), without a pass over the room."""
+        subs = self._index()
+        return self._by_user.get(user_id, set()) & subs
 
     def refresh(self, seq: int | None = None) -> None:
         """The counts changed without an event here (another node's ``audience``): send
@@ -325,18 +391,28 @@ class RoomBroadcast:
             self._timer = timer
 
     def flush(self) -> None:
-        """Send the counts to every socket (due every flush interval while churn lasts)."""
+        """Send the counts (with the reactions since the last flush) to every socket, or
+        the reactions alone when no counts are due: one message per socket per flush."""
         self._timer = None
-        if not self._dirty:
-            return
-        self._flush_now(self.last_seq, self.policy.coalesces(self._size()))
+        if self._dirty:
+            self._flush_now(self.last_seq, self.policy.coalesces(self._size()))
+        elif self._reactions:
+            self._last_flush = self._monotonic()
+            self.reaction_flushes += 1
+            message = Shared({"type": "reactions", "reactions": self._take_reactions()})
+            for sub in list(self.subs):
+                sub.offer(message, droppable=True)
+
+    def _take_reactions(self) -> dict[str, list[str]] | None:
+        reactions, self._reactions = self._reactions, {}
+        return reactions or None
 
     def _flush_now(self, seq: int, coalesced: bool) -> None:
         self._last_flush = self._monotonic()
         self._dirty = False
         self._behind.clear()
         self.flushes += 1
-        message = audience_message(seq, self._counts(), coalesced)
+        message = audience_message(seq, self._counts(), coalesced, self._take_reactions())
         for sub in list(self.subs):
             sub.offer(message)
 
@@ -360,6 +436,7 @@ class RoomBroadcast:
             self._timer = None
         self._behind.clear()
         self._dirty = False
+        self._reactions = {}
 
 
 class _Arming:

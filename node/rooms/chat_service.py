@@ -11,7 +11,9 @@ sockets, including relay trunks, which pass them to their own users:
 - ``{"type": "reactions", "reactions": {handle: [reaction, ...]}}`` — reactions are
   coalesced per room: the first one starts a ``reactions_interval_seconds`` window, and
   one message at its end carries who reacted with what (each reaction once per person,
-  at most ``reactions_batch_users`` people; later ones in a full window are dropped).
+  at most ``reactions_batch_users`` people; later ones in a full window are dropped). In a
+  coalesced room the room's broadcaster holds the batch for its next flush and sends it
+  with the counts (node/rooms/broadcast.py ``RoomBroadcast.react``).
 """
 
 from __future__ import annotations

@@ -153,6 +153,8 @@ class RoomService:
             settings.base_url,
             RsvpStore(db),
             audience=self.audience,
+            monotonic=clock.monotonic,
+            names_seconds=settings.audience_names_seconds,
         )
         self._actions = ActionLimiter(
             clock, settings.room_actions_per_second, settings.room_actions_burst
@@ -570,7 +572,12 @@ class RoomService:
     def _broadcast(
         self, room_id: str, message: dict[str, Any], skip: frozenset[int], droppable: bool
     ) -> None:
-        """MESSAGE to every socket of the room (relay trunks too) but those of SKIP."""
+        """MESSAGE to every socket of the room (relay trunks too) but those of SKIP. A
+        coalesced room's ``reactions`` ride on its broadcaster's next flush instead."""
+        if message.get("type") == "reactions":
+            subs = self._subs.get(room_id)
+            if not subs or self._fanout(room_id, subs).react(message.get("reactions")):
+                return
         message = Shared(message)  # encoded once for all the room's sockets
         for sub in list(self._subs.get(room_id, ())):
             if sub.user is None or sub.user.id not in skip:
@@ -581,11 +588,12 @@ class RoomService:
         if not subs:
             return
         message = self.event_message(room, seq, event)
-        self._fanout(room.id, subs).publish(message)
+        fanout = self._fanout(room.id, subs)
+        fanout.publish(message)
         if event.kind not in ("left", "removed"):
             return
         gone = event.data.get("user")
-        for sub in list(subs):
+        for sub in fanout.sockets_of(gone) if isinstance(gone, int) else ():
             if sub.user is not None and sub.user.id == gone:
                 subs.discard(sub)
                 if event.kind == "removed":

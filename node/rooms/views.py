@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import operator
+from collections.abc import Callable
 from typing import Any
 
 from node.accounts import handle
@@ -16,12 +17,27 @@ from node.rooms.block_marks import mark_blocks
 from node.rooms.broadcast import AudiencePolicy
 from node.rooms.gate import Gate
 from node.rooms.hallway import HallwayCard
-from node.rooms.model import JoinMode, Participant, Room, RoomEvent, RoomRuleError, RoomStatus
+from node.rooms.model import (
+    STAGE_ROLES,
+    JoinMode,
+    Participant,
+    Room,
+    RoomEvent,
+    RoomRuleError,
+    RoomStatus,
+)
 from node.store.follows import FollowStore
 from node.store.rsvps import RsvpStore
 from node.store.users import User, UserStore
 
 BY_JOINING = operator.attrgetter("joined_at", "user_id")  # model.Room.listeners' order
+
+
+def by_stage_time(p: Participant) -> tuple[float, int]:
+    """model.Room.speakers' order."""
+    return (p.stage_since or p.joined_at, p.user_id)
+
+
 CARD_FIELDS = [f.name for f in dataclasses.fields(HallwayCard) if f.name != "extra"]
 
 
@@ -34,14 +50,44 @@ class RoomViews:
         base_url: str,
         rsvps: RsvpStore | None = None,
         audience: AudiencePolicy | None = None,
+        monotonic: Callable[[], float] | None = None,
+        names_seconds: float = 0.0,
     ) -> None:
-        """AUDIENCE: above its size a view lists only the first listeners (``coalesced``)."""
+        """AUDIENCE: above its size a view lists only the first listeners (``coalesced``);
+        NAMES_SECONDS: how long their user rows are reused (with MONOTONIC; 0 = never)."""
         self.rsvps = rsvps
         self.audience = audience
         self.users = users
         self.follows = follows
         self.gate = gate
         self.base_url = base_url
+        self.monotonic = monotonic
+        self.names_seconds = names_seconds
+        self._names: dict[int, tuple[User, float]] = {}  # a coalesced room's first page
+
+    def _listener_users(self, ids: list[int], coalesced: bool) -> dict[int, User]:
+        """The users of a view's listeners. A coalesced room's first page is much the same
+        from one join to the next: its rows are kept ``names_seconds`` (a display name may
+        be that much behind in a view), so a join does not read them all again."""
+        if not coalesced or self.monotonic is None or self.names_seconds <= 0:
+            return self.users.many(ids)
+        now = self.monotonic()
+        cached = self._names
+        found: dict[int, User] = {}
+        missing = []
+        for uid in ids:
+            hit = cached.get(uid)
+            if hit is not None and now - hit[1] < self.names_seconds:
+                found[uid] = hit[0]
+            else:
+                missing.append(uid)
+        fetched = self.users.many(missing) if missing else {}
+        found.update(fetched)
+        if len(cached) > 8 * max(len(ids), 1):  # bounded: only recent pages stay
+            cached.clear()
+        for uid, user in fetched.items():
+            cached[uid] = (user, now)
+        return found
 
     def event_message(self, room: Room, seq: int, event: RoomEvent) -> dict[str, Any]:
         data = dict(event.data)
@@ -64,14 +110,15 @@ class RoomViews:
     def view(self, room: Room, viewer: User | None, levels: dict[int, float]) -> dict[str, Any]:
         # Listeners someone on stage follows (accepted), for the "Followed by the speakers"
         # group: one query for the whole room, bounded by the stage's size.
-        speakers = room.speakers()
+        # One pass splits the room (a join in a room of thousands builds the joiner's view).
+        stage: list[Participant] = []
+        listeners: list[Participant] = []
+        for p in room.participants.values():
+            (stage if p.role in STAGE_ROLES else listeners).append(p)
+        speakers = sorted(stage, key=by_stage_time)
         coalesced = self.audience is not None and self.audience.coalesces(len(room.participants))
-        # a coalesced room's view lists a first page: no need to sort its whole audience
-        listeners = (
-            [p for p in room.participants.values() if not p.on_stage]
-            if coalesced
-            else room.listeners()
-        )
+        if not coalesced:  # a coalesced room's view lists a first page: no need to sort all
+            listeners.sort(key=BY_JOINING)
         stage_ids = sorted(p.user_id for p in speakers)
         listener_ids = {p.user_id for p in listeners}
         followed: frozenset[int] = frozenset()
@@ -82,8 +129,8 @@ class RoomViews:
                 listeners, followed, self.audience.coalesce_above, viewer.id if viewer else None
             )
         hands = room.hands()
-        ids = [room.host_id, *stage_ids, *(p.user_id for p in listeners)]
-        users = self.users.many([*ids, *(p.user_id for p in hands)])
+        users = self.users.many([room.host_id, *stage_ids, *(p.user_id for p in hands)])
+        users.update(self._listener_users([p.user_id for p in listeners], coalesced))
         host = users.get(room.host_id)
         data: dict[str, Any] = {
             "id": room.id,
@@ -112,7 +159,7 @@ class RoomViews:
             data["you"] = self._participant_view(me, users, followed) if me else None
             if viewer.id in room.moderator_ids():
                 data["invite_link"] = f"{self.base_url}/rooms/{room.id}?invite={room.invite_token}"
-            mark_blocks(data, room, viewer, self.gate, users)
+            mark_blocks(data, room, viewer, self.gate, users, speakers)
             if self.rsvps is not None:  # "Notify me" (node/rsvp.py)
                 data["you_rsvped"] = self.rsvps.has(viewer.id, room.id)
                 if viewer.id in room.moderator_ids():

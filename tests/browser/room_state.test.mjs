@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  applyAudience, applyChat, applyEvent, applyMessage, fromView, mayChat,
+  applyAudience, applyChat, applyEvent, applyMessage, fromView, mayChat, reactionsOf,
 } from "../../node/web/static/room/state.js";
 
 const person = (user, role, extra = {}) => ({
@@ -167,4 +167,20 @@ test("chat messages, deletions and the mode update the room's chat", () => {
 test("a view without chat still takes chat messages", () => {
   const room = applyChat(fromView(view(), "bob"), { type: "chat", message: { id: "x", user: "a", text: "t" } });
   assert.deepEqual(room.chat, { mode: "on", messages: [{ id: "x", user: "a", text: "t" }] });
+});
+
+test("reactions come from a reactions message or a large room's audience flush", () => {
+  const who = { "bob@b.example": ["clap"] };
+  assert.deepEqual(reactionsOf({ type: "reactions", reactions: who }), who);
+  const flush = { type: "audience", seq: 3, coalesced: true, participant_count: 60,
+    listener_count: 59, hand_count: 0, reactions: who };
+  assert.deepEqual(reactionsOf(flush), who);
+  assert.equal(reactionsOf({ ...flush, reactions: undefined }), null); // counts only
+  assert.equal(reactionsOf({ type: "audience", reactions: [] }), null);
+  assert.equal(reactionsOf({ type: "reactions", reactions: {} }), null);
+  assert.equal(reactionsOf({ type: "chat", reactions: who }), null);
+  // the counts still apply as before
+  const room = { ...fromView(view(), "bob"), coalesced: true };
+  const { room: next } = applyAudience(room, { ...flush, seq: room.seq + 1 }, "bob");
+  assert.equal(next.participant_count, 60);
 });

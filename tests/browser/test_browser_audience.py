@@ -15,12 +15,17 @@ from tests.support.nodes import NodeFactory
 
 pytestmark = pytest.mark.timeout(120)
 
+FLUSH_SECONDS = 4.0  # slow flushes: a reaction and a join land in the same one
+
 
 async def test_large_audience_count_and_paged_listeners(
     node_factory: NodeFactory, launch: Launch
 ) -> None:
     node = await node_factory(
-        ice_addresses=("127.0.0.1",), audience_coalesce_above=2, listeners_page_max=200
+        ice_addresses=("127.0.0.1",),
+        audience_coalesce_above=2,
+        listeners_page_max=200,
+        audience_flushes_per_second=1 / FLUSH_SECONDS,
     )
     alice = await node.user("alice")
     status, room = await alice.call("POST", "/api/rooms", {"title": "Crowded"})
@@ -48,8 +53,25 @@ async def test_large_audience_count_and_paged_listeners(
     assert status == 200
     await audience.filter(has_text="(6)").wait_for()
 
+    # reactions in a large room ride on the count flushes: right after a flush (bob saw
+    # the count move) alice claps and someone arrives; the next flush (FLUSH_SECONDS
+    # later) is one `audience` message carrying the counts and the clap, which shows on
+    # alice's tile on bob's page
+    later = await node.user("later")
+    status, _ = await later.call("POST", f"/api/rooms/{room['id']}/join")
+    assert status == 200
+    await audience.filter(has_text="(7)").wait_for()
+    await host_ws.send_json({"type": "react", "id": 1, "reaction": "clap"})
+    latest = await node.user("latest")
+    status, _ = await latest.call("POST", f"/api/rooms/{room['id']}/join")
+    assert status == 200
+    badge = bob.page.locator('li.person[data-user="alice"] .reaction-badge')
+    await badge.wait_for()
+    assert await badge.get_attribute("data-reactions") == "clap"
+    await audience.filter(has_text="(8)").wait_for()
+
     await bob.button("Show listeners")
-    for name in ("l0", "l1", "l2", "l3", "late", "bob"):
+    for name in ("l0", "l1", "l2", "l3", "late", "later", "latest", "bob"):
         await bob.page.get_by_role("button", name=re.compile(f"^{name}\\b")).first.wait_for()
     await bob.page.get_by_role("button", name="Hide listeners", exact=True).wait_for()
     assert not await bob.page.get_by_role("button", name="More listeners").count()

@@ -111,3 +111,22 @@ async def test_a_remote_nodes_sockets_get_the_audience_coalesced(
     outsider = await b.user("mallory")
     status, body = await outsider.call("GET", f"/api/remote-rooms/{alias}/listeners")
     assert status == 403, body
+
+    # reactions in the coalesced room ride on the flushes, on A and again on B: carol hears
+    # alice's (from A) and bob's (from B) in an `audience` or `reactions` frame, named as B
+    # names people, and no reaction arrives twice in one frame
+    assert (await sa.request({"type": "react", "reaction": "clap"}))["type"] == "reply"
+    assert (await sb.request({"type": "react", "reaction": "heart"}))["type"] == "reply"
+    heard: dict[str, list[str]] = {}
+
+    async def both_heard() -> bool:
+        heard.clear()
+        for m in sc.seen:
+            if m.get("type") in ("audience", "reactions") and isinstance(m.get("reactions"), dict):
+                for who, kinds in m["reactions"].items():
+                    assert len(kinds) == len(set(kinds)), m
+                    heard.setdefault(who, []).extend(kinds)
+        return "clap" in heard.get(f"alice@{host_a}", []) and "heart" in heard.get("bob", [])
+
+    await eventually(both_heard, timeout=30)
+    check_seq(sc.seen)

@@ -14,6 +14,7 @@ from node.rooms.broadcast import (
     RoomBroadcast,
     counts_after,
     counts_of_view,
+    merge_reactions,
     parse_audience,
 )
 from node.store.users import User
@@ -72,7 +73,9 @@ class Timers:
 
 
 class Room:
-    def __init__(self, size: int, coalesce_above: int = 50, rate: float = 4.0) -> None:
+    def __init__(
+        self, size: int, coalesce_above: int = 50, rate: float = 4.0, reactions_cap: int = 0
+    ) -> None:
         self.size = size
         self.mods: set[int] = {1}
         self.clock = FakeClock()
@@ -80,7 +83,7 @@ class Room:
         self.subs: set[Any] = set()
         self.seq = 0
         self.broadcast = RoomBroadcast(
-            AudiencePolicy(coalesce_above, 1.0 / rate),
+            AudiencePolicy(coalesce_above, 1.0 / rate, reactions_cap=reactions_cap),
             self.subs,
             counts=lambda: AudienceCounts(self.size, self.size - 1, 0),
             size=lambda: self.size,
@@ -248,3 +251,75 @@ def test_a_relay_keeps_counts_from_events_and_views() -> None:
     assert counts_of_view({"participant_count": -4, "listener_count": "9"}) == AudienceCounts(
         0, 0, 0
     )
+
+
+# ---- reactions ride on the flushes of a coalesced room --------------------------------------
+
+
+def test_a_small_room_sends_reactions_itself() -> None:
+    room = Room(size=10)
+    bob = room.sock(user(2, "bob"))
+    assert room.broadcast.react({"ann": ["clap"]}) is False  # the caller sends them at once
+    room.timers.advance(5)
+    assert bob.got == []
+
+
+def test_reactions_join_the_counts_in_one_frame_per_flush() -> None:
+    room = Room(size=500, rate=4.0)
+    bob = room.sock(user(2, "bob"))
+    for i in range(200):  # 10 s of churn and of reaction batches every 0.05 s
+        room.event("joined", f"u{i}")
+        assert room.broadcast.react({f"r{i}": ["clap"], "ann": ["heart"]}) is True
+        room.timers.advance(0.05)
+    room.timers.advance(1.0)
+    # one message per flush, whatever it carries: the counts' rate bounds everything
+    assert [m["type"] for m in bob.got] == ["audience"] * len(bob.got)
+    assert len(bob.got) <= 11 * 4 + 1
+    seen = [who for m in bob.got for who in m.get("reactions", {})]
+    assert sorted(set(seen) - {"ann"}) == sorted(f"r{i}" for i in range(200))  # none lost
+    assert all(m["reactions"]["ann"] == ["heart"] for m in bob.got if "reactions" in m)
+    seqs_ok(bob)
+
+
+def test_reactions_alone_go_out_as_reactions_under_the_same_rate() -> None:
+    room = Room(size=500, rate=4.0)
+    bob = room.sock(user(2, "bob"))
+    for i in range(100):  # 10 s of reaction batches, no churn
+        room.broadcast.react({f"r{i}": ["fire", "fire", 7, "clap"]})
+        room.timers.advance(0.1)
+    room.timers.advance(1.0)
+    assert [m["type"] for m in bob.got] == ["reactions"] * len(bob.got)
+    assert len(bob.got) <= 11 * 4 + 1 and room.broadcast.reaction_flushes == len(bob.got)
+    assert bob.got[0]["reactions"] == {"r0": ["fire", "clap"]}  # once each, strings only
+
+
+def test_a_huge_room_gets_reactions_at_the_room_budget() -> None:
+    room = Room(size=5000, rate=4.0)
+    room.broadcast.policy = AudiencePolicy(50, 0.25, room_budget=2000.0)
+    socks = [room.sock(user(10 + i, f"l{i}")) for i in range(1000)]  # 1 000 sockets: 0.5 s
+    for i in range(100):
+        room.broadcast.react({f"r{i}": ["clap"]})
+        room.timers.advance(0.1)
+    assert len(socks[0].got) <= 10 * 2 + 1
+
+
+def test_a_flush_names_at_most_the_cap_and_drops_garbage() -> None:
+    room = Room(size=500, reactions_cap=3)
+    bob = room.sock(user(2, "bob"))
+    room.broadcast.react({f"r{i}": ["clap"] for i in range(10)})
+    room.broadcast.react({"x": "clap", "y": [1, 2], 3: ["clap"]})
+    room.broadcast.react(["not", "a", "dict"])
+    room.timers.advance(1)
+    assert bob.got == [{"type": "reactions", "reactions": {f"r{i}": ["clap"] for i in range(3)}}]
+    many = merge_reactions({}, {"z": [f"k{i}" for i in range(100)]})
+    assert len(many["z"]) == 16
+
+
+def test_closing_drops_pending_reactions() -> None:
+    room = Room(size=500)
+    bob = room.sock(user(2, "bob"))
+    room.event("joined", "u1")  # the first flush goes out at once
+    room.broadcast.react({"ann": ["clap"]})
+    room.broadcast.close()
+    room.timers.advance(5)
+    assert all("reactions" not in m for m in bob.got)

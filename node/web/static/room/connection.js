@@ -2,7 +2,7 @@
 // and automatic reconnection with backoff. Joining a room is opening this socket.
 
 import { ApiError, get } from "../api.js";
-import { CHAT_MESSAGES, applyChat, applyMessage, find, fromView, onStage } from "./state.js";
+import { CHAT_MESSAGES, applyChat, applyMessage, find, fromView, onStage, reactionsOf } from "./state.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const REFRESH_MS = 300;
@@ -108,9 +108,15 @@ export class RoomConnection {
         this.setStatus(Status.LIVE);
         break;
       case "event":
-      case "audience":
         this.event(message);
         break;
+      case "audience": {
+        // a large room's flush: counts, and the reactions since the last one
+        const reactions = reactionsOf(message);
+        this.event(message);
+        if (reactions) this.handlers.onReactions?.(reactions);
+        break;
+      }
       case "speaking":
         this.handlers.onSpeaking?.(message.levels || {});
         break;
@@ -129,7 +135,7 @@ export class RoomConnection {
         }
         break;
       case "reactions":
-        this.handlers.onReactions?.(message.reactions || {});
+        this.handlers.onReactions?.(reactionsOf(message) || {});
         break;
       case "reply":
       case "error": {

@@ -56,7 +56,8 @@ export class ReactionBadges {
     this.timer = null;
   }
 
-  /** A `reactions` message's {handle: [name, ...]}. */
+  /** Who reacted with what, {handle: [name, ...]}: a `reactions` message, or a large room's
+   * `audience` flush carrying them (state.js reactionsOf). */
   show(reactions) {
     const until = Date.now() + SHOW_MS;
     const said = [];

@@ -204,6 +204,18 @@ export function applyChat(current, message) {
   return { ...current, chat: next };
 }
 
+/**
+ * The reactions a message carries ({handle: [name, ...]}), or null: a `reactions` message,
+ * or an `audience` message of a large room, whose flush carries the reactions since the
+ * last one (node/rooms/broadcast.py).
+ */
+export function reactionsOf(message) {
+  if (!message || (message.type !== "reactions" && message.type !== "audience")) return null;
+  const reactions = message.reactions;
+  if (!reactions || typeof reactions !== "object" || Array.isArray(reactions)) return null;
+  return Object.keys(reactions).length ? reactions : null;
+}
+
 /** May MYSELF post now? (the node decides; this only greys the box out) */
 export function mayChat(room) {
   const mode = room && room.chat ? room.chat.mode : "on";
