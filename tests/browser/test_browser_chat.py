@@ -9,6 +9,7 @@ tmp_path, and to docs/screenshots/chat-phone.png when SALON_SCREENSHOTS=1)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -136,5 +137,20 @@ async def test_two_people_chat_a_link_and_a_moderator_deletes(
         (SHOTS / "chat-phone.png").write_bytes(shot)
     assert await naming_failures(bob.page, "bob's room with chat") == []
     assert await naming_failures(alice.page, "alice's room with chat") == []
+
+    # Hide messages from bob's tile: every message of his goes on both pages
+    bobs_messages = "li.chat-message[data-author='bob']"
+    await b_chat.get_by_role("textbox", name="Message").fill("one more thing")
+    await b_chat.get_by_role("button", name="Send").click()
+    await a_chat.get_by_role("listitem").filter(has_text="one more thing").wait_for()
+    assert await alice.page.locator(bobs_messages).count() > 0
+    group = alice.page.get_by_role("group", name="Actions for bob")
+    if not await group.is_visible():
+        await alice.page.get_by_role("button", name=re.compile("^bob")).click()
+    await group.get_by_role("button", name="Hide messages", exact=True).click()
+    for person in (alice, bob):
+        await person.page.wait_for_function(
+            f"() => document.querySelectorAll({bobs_messages!r}).length === 0", timeout=15_000
+        )
     for person in (alice, bob):
         assert not person.errors, person.errors

@@ -95,7 +95,7 @@ export function chatPanel({ me, send }) {
     const name = (person && person.display_name) || who;
     const mine = message.user === me;
     const at = Number.isFinite(message.at) ? new Date(message.at * 1000) : null;
-    return h("li", { class: `chat-message${mine ? " mine" : ""}`, dataset: { id: message.id } },
+    return h("li", { class: `chat-message${mine ? " mine" : ""}`, dataset: { id: message.id, author: who } },
       h("span", { class: "chat-author" }, name),
       at && !Number.isNaN(at.getTime()) ? h("time", { class: "chat-time", datetime: at.toISOString() },
         at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })) : null,

@@ -479,6 +479,8 @@ function roomPage(root, app, source, navState) {
     }
     if (p.role === "moderator") out.push(button("Remove moderator", "unmake_moderator"));
     else out.push(button("Make moderator", "make_moderator"));
+    // every chat message of theirs goes, and they post no more in this room (moderators' stay)
+    if (p.role !== "moderator") out.push(button("Hide messages", "hide_messages"));
     if (p.role !== "moderator" || you.role === "host") out.push(button("Remove", "remove", "danger"));
     return out;
   }
