@@ -38,8 +38,21 @@ class OpusEncoder:
 
 
 class OpusDecoder:
+    """A participant's decoder, made on its first packet.
+
+    Every participant has an uplink, but most never speak: a libopus decoder and its
+    output buffer are ≈ 41 KB, more than everything else an idle listener costs the node.
+    """
+
     def __init__(self) -> None:
-        self._decoder = Decoder(SAMPLE_RATE, FRAME_SAMPLES)
+        self._made: Decoder | None = None
+
+    @property
+    def _decoder(self) -> Decoder:
+        decoder = self._made
+        if decoder is None:
+            decoder = self._made = Decoder(SAMPLE_RATE, FRAME_SAMPLES)
+        return decoder
 
     def decode(self, payload: bytes) -> Pcm:
         """Decode one packet to a 960-sample float frame; silence when it cannot."""

@@ -35,6 +35,7 @@ from typing import Protocol, cast
 
 from aioice import stun
 
+from media.dtls import DtlsIdentity
 from media.trunk import MARKER as TRUNK_MARKER
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,8 @@ class MediaPort(asyncio.DatagramProtocol):
         # addresses learned from STUN servers (a public address behind 1:1 NAT), offered
         # by every session after its configured ones
         self.public_addresses: tuple[str, ...] = ()
+        # one DTLS certificate and context for every session on the port (media/dtls.py)
+        self.dtls = DtlsIdentity()
 
     # ---- life ------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateErr
 from aiortc.rtp import RtcpRrPacket, RtcpSrPacket, RtpPacket
 from aiortc.sdp import candidate_from_sdp
 
-from media import ice, lite, rtcp
+from media import dtls, ice, lite, rtcp
 from media.codec import OpusDecoder
 from media.conceal import ConcealStats, next_frame
 from media.fanout import Downlink, IdleTrack, NotReady
@@ -236,7 +236,8 @@ class ParticipantSession:
         self._ice_addresses = ice_addresses
         self._may_speak = may_speak
         self._forward = forward
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        with dtls.presenting(port.dtls):  # the node's one certificate and DTLS context
+            self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._protect = protect
         self.loss = LossReports()  # what this participant's receiver reports say
         self.uplink = Uplink(protect=protect)

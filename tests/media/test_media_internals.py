@@ -22,7 +22,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from media_harness import Harness, write_tone
 
-from media import ice, lite, rtcp
+from media import dtls, ice, lite, rtcp
 from media.lite import LiteConnection
 
 pytestmark = pytest.mark.timeout(30)
@@ -102,6 +102,22 @@ def test_loss_protection_hooks_exist() -> None:
     assert "codecs=transceiver._codecs" in remote
     route = inspect.getsource(RTCDtlsTransport._register_rtp_receiver)
     assert "payload_types=[codec.payloadType for codec in parameters.codecs]" in route
+
+
+def test_dtls_identity_hooks_exist_and_are_scoped() -> None:
+    """media/dtls.py: the peer connection takes its certificate from the module-level
+    name, and the DTLS transport builds its context from the certificate."""
+    pc_init = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection.__init__)
+    assert "RTCCertificate.generateCertificate()" in pc_init
+    start = inspect.getsource(RTCDtlsTransport.start)
+    assert "._create_ssl_context(" in start and "SSL.Connection(" in start
+    dtls.install()
+    identity = dtls.DtlsIdentity()
+    with dtls.presenting(identity):
+        inside = aiortc.rtcpeerconnection.RTCCertificate.generateCertificate()
+    outside = aiortc.rtcpeerconnection.RTCCertificate.generateCertificate()
+    assert inside is identity.certificate()
+    assert outside is not inside and not isinstance(outside, dtls.NodeCertificate)
 
 
 def test_host_address_override_is_scoped() -> None:
