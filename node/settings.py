@@ -97,6 +97,12 @@ class Settings:
     media_tick: str = "thread"
     # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); false = baseline
     loss_protection: bool = True
+    # replays (docs/operating.md "Replays"): recording of rooms to Ogg Opus files
+    recording_allowed: bool = True  # false: no room may be recorded on this node
+    replay_dir: str = ""  # where <room_id>.ogg/.json go; empty = DATA/replays
+    replay_retention_days: float = 0.0  # a sweep deletes replays older than this; 0 = keep
+    replay_quota_bytes_per_user: int = 1_000_000_000  # recorded bytes one host may keep; 0 = none
+    replay_flush_seconds: float = 0.5  # the recorder writes buffered pages at least this often
     # federation (docs/federation.md)
     authorized_fetch: bool = False  # actor documents only to signed GETs
     allowlist_mode: bool = False  # federate only with domains allowed by `salon admin`
@@ -128,6 +134,10 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / DB_NAME
+
+    @property
+    def replay_path(self) -> Path:
+        return Path(self.replay_dir) if self.replay_dir else self.data_dir / "replays"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "data_dir"}

@@ -99,6 +99,7 @@ class Room:
     started_at: float | None = None
     ended_at: float | None = None
     seq: int = 0
+    record: bool = False  # the host asked for a recording (issue #14, media/recorder.py)
     participants: dict[int, Participant] = field(default_factory=dict)
     moderators: set[int] = field(default_factory=set)  # appointed; the host is implied
     bans: set[int] = field(default_factory=set)

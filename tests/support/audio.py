@@ -36,3 +36,23 @@ def loud_seconds(pcm: np.ndarray) -> float:
     frames = pcm[: len(pcm) // 960 * 960].reshape(-1, 960)
     rms = np.sqrt(np.mean(frames**2, axis=1))
     return float(np.sum(rms > 300) * 0.02)
+
+
+def decode_ogg(path: Path) -> np.ndarray:
+    """Decode an Ogg Opus file with PyAV (FFmpeg's demuxer and decoder): 48 kHz mono int16 scale."""
+    import av
+
+    chunks = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            data = frame.to_ndarray()
+            chunks.append(data.reshape(-1) if data.shape[0] == 1 else data[0])
+    if not chunks:
+        return np.zeros(0)
+    pcm = np.concatenate(chunks).astype(np.float64)
+    return pcm * 32767 if np.max(np.abs(pcm), initial=0) <= 1.0 else pcm
+
+
+def dominant_by_window(pcm: np.ndarray, window: float = 0.1) -> list[float]:
+    step = int(RATE * window)
+    return [dominant_hz(pcm[i : i + step]) for i in range(0, len(pcm) - step + 1, step)]
