@@ -47,6 +47,7 @@ from node.datadir import ensure_data_dir
 from node.moderation import ModerationDesk
 from node.notifications import Notifications
 from node.pings import Pings
+from node.recording import RecordingService
 from node.room_notices import RoomNotices
 from node.rooms.audio import RoomAudio
 from node.rooms.gate import Gate
@@ -59,6 +60,7 @@ from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
 from node.store.notifications import NotificationStore
+from node.store.replays import ReplayStore
 from node.store.rsvps import RsvpStore
 from node.store.users import UserStore
 from node.turn import IceServers
@@ -70,6 +72,7 @@ from node.web import (
     listeners_api,
     notifications_api,
     pages,
+    recording_api,
     remote_rooms,
     rsvp_api,
     websocket,
@@ -106,6 +109,7 @@ class Node:
     pings: Pings
     rsvps: RsvpService
     reminders: RsvpReminders
+    recording: RecordingService
 
 
 NODE = web.AppKey("node", Node)
@@ -159,6 +163,8 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         policy=settings.ice_transport_policy,
         per_minute=settings.ice_servers_per_user_per_minute,
     )
+    app[recording_api.RECORDING] = node.recording
+    app.add_routes(recording_api.routes)  # before api's POST /api/rooms/{id}/{action}
     app.add_routes(notifications_api.routes)  # before api's POST /api/rooms/{id}/{action}
     app.add_routes(rsvp_api.routes)  # before api's /api/rooms/{id}/{action} and /rooms/{id}
     app.add_routes(api.routes)
@@ -308,6 +314,10 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         poll_seconds=settings.rsvp_reminder_poll_seconds,
     )
     rooms.observe(reminders)
+    recording = RecordingService(
+        settings, rooms, ReplayStore(db), users, audio.media, audio.engine.get
+    )
+    rooms.observe(recording)
     rsvp_relay = RsvpRelay(urls, users, rsvp_store, reminders)
 
     joins = JoinDesk(urls, users, actors, publisher, rooms)
@@ -413,6 +423,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         pings,
         rsvps,
         reminders,
+        recording,
     )
 
 
@@ -427,6 +438,7 @@ async def _close_media_port(app: web.Application) -> None:
 
 async def _load_rooms(app: web.Application) -> None:
     app[NODE].rooms.load()
+    app[NODE].recording.load()
 
 
 async def _federation_running(app: web.Application) -> AsyncIterator[None]:
@@ -452,6 +464,7 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
             rounds += 1
             try:
                 node.rooms.sweep()
+                node.recording.sweep()
                 if rounds % SESSION_CLEANUP_ROUNDS == 0:
                     node.accounts.sessions.delete_expired(node.accounts.clock.now())
             except RoomRuleError as exc:
@@ -482,6 +495,7 @@ async def _close_remote_rooms(app: web.Application) -> None:
 
 async def _close_audio(app: web.Application) -> None:
     """Every peer connection closed before the loop stops (no leaked sockets or tasks)."""
+    app[NODE].recording.close()
     await app[NODE].audio.close()
 
 

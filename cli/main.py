@@ -331,6 +331,9 @@ def bot_host(
     auto_invite: Annotated[
         bool, typer.Option("--auto-invite", help="Invite anyone who raises a hand.")
     ] = False,
+    record_room: Annotated[
+        bool, typer.Option("--record-room", help="Record the room on the node (a replay).")
+    ] = False,
     ice_address: IceOption = None,
     relay_only: RelayOption = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
@@ -340,7 +343,7 @@ def bot_host(
     options = _bot_options(node, user, password, play, record, seconds, ice_address, relay_only)
     from cli import bot
 
-    outcome = bot.run(bot.host(options, title, auto_invite))
+    outcome = bot.run(bot.host(options, title, auto_invite, record_room))
     typer.echo(outcome.as_json())
 
 

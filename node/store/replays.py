@@ -28,7 +28,7 @@ _COLUMNS = "room_id, host_id, title, status, bytes, duration, started, ended, tr
 
 
 def _row(row: sqlite3.Row) -> Replay:
-    return Replay(**{key: row[key] for key in row.keys()})
+    return Replay(**{key: row[key] for key in _COLUMNS.split(", ")})
 
 
 class ReplayStore:

@@ -56,3 +56,26 @@ def decode_ogg(path: Path) -> np.ndarray:
 def dominant_by_window(pcm: np.ndarray, window: float = 0.1) -> list[float]:
     step = int(RATE * window)
     return [dominant_hz(pcm[i : i + step]) for i in range(0, len(pcm) - step + 1, step)]
+
+
+def two_tones(path: Path, first: float = 440, second: float = 880, seconds: float = 10.0) -> Path:
+    """FIRST Hz for SECONDS then SECOND Hz for SECONDS, one WAV (issue #14's recording test)."""
+    t = np.arange(int(RATE * seconds)) / RATE
+    pcm = np.concatenate([np.sin(2 * np.pi * first * t), np.sin(2 * np.pi * second * t)])
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((0.3 * pcm * 32767).astype("<i2").tobytes())
+    return path
+
+
+def tone_change(pcm: np.ndarray, low: float, high: float, window: float = 0.05) -> float | None:
+    """Seconds into PCM where the dominant tone first goes from LOW to HIGH Hz."""
+    seen_low = False
+    for index, freq in enumerate(dominant_by_window(pcm, window)):
+        if abs(freq - low) < 30:
+            seen_low = True
+        elif seen_low and abs(freq - high) < 30:
+            return index * window
+    return None
