@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # aiortc loads slowly: only the bot commands import it
     from cli.bot import BotOptions
 
 from cli.admin import add_desk_commands
+from cli.admin_replays import replays_app
 from federation.identity import make_user_keys
 from federation.store.actors import KeyStore
 from federation.store.deliveries import DeliveryStore
@@ -35,6 +36,7 @@ admin_app = typer.Typer(
 )
 app.add_typer(admin_app, name="admin")
 add_desk_commands(admin_app)
+admin_app.add_typer(replays_app, name="replays")
 bot_app = typer.Typer(help="Headless bot participants (tests, demos, load).", no_args_is_help=True)
 app.add_typer(bot_app, name="bot")
 

@@ -22,7 +22,6 @@ memory: the sidecar of a room recorded across a restart lists only those after i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from urllib.parse import urlsplit
 from media.engine import RoomMedia
 from media.recorder import Recorder, finish_file
 from node.accounts import handle
+from node.replay_library import ReplayLibrary
 from node.rooms.model import Room, RoomEvent, RoomRuleError, RoomStatus
 from node.rooms.service import RoomService
 from node.settings import Settings
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 MERGE_GAP = 1.0  # seconds: two turns of one speaker closer than this are one span
 MARK_TITLE_CHARS = 200
 MAX_MARKS = 500
+QUOTA_FLOOR = 65_536  # bytes: less quota left than this cannot start a recording
 PRE_SKIP = 312  # libopus' lookahead at 48 kHz; the live encoder's value is used when known
 
 
@@ -112,6 +113,7 @@ class RecordingService:
         self._existing = existing_media  # only if it exists (stopping)
         self._wall = wall
         self.dir = settings.replay_path
+        self.library = ReplayLibrary(store, self.dir, wall)
         self._host = urlsplit(settings.base_url).netloc
         self._active: dict[str, Recording] = {}
         self._marks: dict[str, list[dict[str, Any]]] = {}  # kept across an off/on toggle
@@ -128,17 +130,19 @@ class RecordingService:
             raise RoomRuleError("forbidden", "recording is turned off on this node")
         quota = self.settings.replay_quota_bytes_per_user
         used = self.store.used_bytes(host_id)
-        if quota and used >= quota:
+        # a recording stopped by the quota ends within one flush of it: what is left below
+        # QUOTA_FLOOR (or half a tiny quota) counts as reached
+        if quota and quota - used < min(QUOTA_FLOOR, quota // 2):
             raise RoomRuleError(
                 "conflict",
                 f"replay quota reached: {used} of {quota} bytes used; delete a replay first",
             )
 
     def path(self, room_id: str) -> Path:
-        return self.dir / f"{room_id}.ogg"
+        return self.library.audio(room_id)
 
     def sidecar(self, room_id: str) -> Path:
-        return self.dir / f"{room_id}.json"
+        return self.library.sidecar(room_id)
 
     # ---- the room's life -----------------------------------------------------------------
 
@@ -331,31 +335,11 @@ class RecordingService:
 
     # ---- operator ------------------------------------------------------------------------
 
-    def delete(self, room_id: str) -> bool:
-        """Delete a finished replay's files and mark the row; False when there is none."""
-        replay = self.store.get(room_id)
-        if replay is None or replay.status == "deleted":
-            return False
-        if replay.status == "recording":
-            raise RoomRuleError("conflict", "the room is still being recorded")
-        if not self.store.mark_deleted(room_id):
-            return False
-        for path in (self.path(room_id), self.sidecar(room_id)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        return True
-
     def sweep(self) -> int:
         """Delete replays older than ``replay_retention_days``; returns how many."""
         for room_id, rec in self._active.items():  # quota counts what is being recorded
             self.store.progress(room_id, rec.recorder.bytes, rec.recorder.duration)
-        days = self.settings.replay_retention_days
-        if days <= 0:
-            return 0
-        count = 0
-        for replay in self.store.expired(self._wall() - days * 86400):
-            count += self.delete(replay.room_id)
-        return count
+        return self.library.sweep(self.settings.replay_retention_days)
 
     def close(self) -> None:
         """The node shuts down: stop appending (no EOS: a restart resumes or finishes)."""
