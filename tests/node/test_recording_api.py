@@ -12,7 +12,7 @@ from media.ogg import EOS, parse_pages
 from tests.support.audio import RATE, decode_ogg
 from tests.support.chat import RoomSocket
 from tests.support.network import eventually
-from tests.support.nodes import ApiUser, Node, NodeFactory
+from tests.support.nodes import Node, NodeFactory
 
 pytestmark = pytest.mark.timeout(60)
 
