@@ -22,6 +22,7 @@ memory: the sidecar of a room recorded across a restart lists only those after i
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -194,7 +195,8 @@ class RecordingService:
             )
         except (OSError, ValueError) as exc:
             log.error("recording: %s cannot start: %s", room.id, exc)
-            self.rooms.set_recording(room.id, False, "error")
+            full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            self.rooms.set_recording(room.id, False, "disk_full" if full else "error")
             return
         self.store.begin(room.id, room.host_id, room.title, started)
         rec = Recording(room.id, recorder, started)
