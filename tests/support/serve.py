@@ -18,8 +18,18 @@ async def start_serve(data: Path, port: int, **settings: str) -> subprocess.Pope
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.update({f"SALON_{k.upper()}": v for k, v in settings.items()})
     proc = subprocess.Popen(
-        [*SALON, "serve", "--data", str(data), "--port", str(port)]
-        + ["--media-port", "0", "--media-tcp-port", "0"],
+        [
+            *SALON,
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            "--media-port",
+            "0",
+            "--media-tcp-port",
+            "0",
+        ],
         cwd=data.parent,
         env=env,
         stdout=subprocess.DEVNULL,
