@@ -151,7 +151,7 @@ class Recorder:
     def _fill(self, out: list[bytes], at: float) -> None:
         """Silent frames for the ticks missing before time AT (the file keeps wall time)."""
         stream = self._stream
-        expected = int((at - self._start) / TICK)
+        expected = round((at - self._start) / TICK)
         if expected - stream.packets > SLACK_TICKS:
             for _ in range(expected - stream.packets):
                 out.append(stream.add(SILENT_FRAME))
