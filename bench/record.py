@@ -14,6 +14,9 @@ Figures (the last line is one JSON object):
 - ``file_bytes`` / ``stream_bytes`` / ``size_ratio``: bytes of the Ogg file vs the Opus
   payload bytes of the listener mix while recording (what the stream carried) — goal
   within 5 % (the Ogg overhead: 27 bytes + lacing per page and headers);
+- ``writer_us_per_packet`` / ``writer_core_pct``: the recorder's page building alone (pure
+  Python CRC included) per packet and as a share of one core at 50 packets a second — the
+  noise-free lower bound of the extra;
 - ``seek_ms``: added by the replay helper through ``FIGURE_HOOKS`` (see below).
 
     .venv/bin/python bench/record.py --quick    # ~40 s
@@ -49,6 +52,27 @@ from media.recorder import Recorder
 # Extra figures computed on the finished recording: each hook gets the Ogg file's path and
 # returns keys to add (the replay helper registers one returning {"seek_ms": ...}).
 FIGURE_HOOKS: list[Callable[[Path], dict[str, Any]]] = []
+
+
+def writer_cost(path: Path) -> dict[str, Any]:
+    """The recorder's own work, without the noise of a whole node: CPU per packet to build
+    pages from this run's packets (what the writer thread does besides os.write), and the
+    share of one core that is at 50 packets a second."""
+    from media.ogg import OggOpusStream, parse_pages
+
+    packets = [p for page in list(parse_pages(path.read_bytes()))[2:] for p in page.packets]
+    stream = OggOpusStream(1, 312)
+    t0 = time.thread_time()
+    for packet in packets:
+        stream.add(packet)
+        if stream.packets % 25 == 0:
+            stream.pages()
+    spent = time.thread_time() - t0
+    per_packet = spent / max(1, len(packets))
+    return {
+        "writer_us_per_packet": round(per_packet * 1e6, 2),
+        "writer_core_pct": round(per_packet * 50 * 100, 3),
+    }
 
 
 def free_port() -> int:
@@ -220,6 +244,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         stream_bytes=stream_bytes,
         size_ratio=round(file_bytes / stream_bytes, 4) if stream_bytes else None,
     )
+    result.update(writer_cost(path))
     for hook in FIGURE_HOOKS:
         result.update(hook(path))
     await ask(pipes, "stop", [None] * workers)

@@ -78,7 +78,11 @@ class Recorder:
         self._start = started if started is not None else clock() - self._stream.duration
         self._thread = threading.Thread(target=self._run, name=f"recorder {path.name}", daemon=True)
         if head:
-            self._write(head)
+            try:
+                self._write(head)
+            except BaseException:
+                os.close(self._fd)
+                raise
         self._thread.start()
 
     # ---- the media thread ------------------------------------------------------------------
@@ -129,7 +133,7 @@ class Recorder:
                     logger.error("recorder %s: %s", self.path, exc)
                 self._fail(reason)
                 return
-            except _QuotaReached:
+            except QuotaReached:
                 self._fail("quota")
                 return
             if stopping:
@@ -160,7 +164,7 @@ class Recorder:
         if not data:
             return
         if self.max_bytes and self.bytes + len(data) > self.max_bytes:
-            raise _QuotaReached
+            raise QuotaReached
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
@@ -188,8 +192,8 @@ class Recorder:
             self._on_stopped(self._stop_reason)
 
 
-class _QuotaReached(Exception):
-    pass
+class QuotaReached(Exception):
+    """The next write would pass ``max_bytes`` (raised by the constructor for the headers)."""
 
 
 def finish_file(path: Path, pre_skip: int) -> tuple[int, float]:

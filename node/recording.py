@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from media.engine import RoomMedia
-from media.recorder import Recorder, finish_file
+from media.recorder import QuotaReached, Recorder, finish_file
 from node.accounts import handle
 from node.replay_library import ReplayLibrary
 from node.rooms.model import Room, RoomEvent, RoomRuleError, RoomStatus
@@ -172,6 +172,13 @@ class RecordingService:
         media = self._media(room.id)
         if media is None:
             return  # no media engine on this node
+        try:  # the quota may have filled up since the host asked (a scheduled room)
+            self.check(room.host_id)
+        except RoomRuleError as exc:
+            log.info("recording: %s not started: %s", room.id, exc.message)
+            reason = "quota" if exc.code == "conflict" else "forbidden"
+            self.rooms.set_recording(room.id, False, reason)
+            return
         existing = self.store.get(room.id)
         resume = (
             existing is not None
@@ -193,6 +200,9 @@ class RecordingService:
                 started=started,
                 resume=resume,
             )
+        except QuotaReached:
+            self.rooms.set_recording(room.id, False, "quota")
+            return
         except (OSError, ValueError) as exc:
             log.error("recording: %s cannot start: %s", room.id, exc)
             full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -119,3 +119,23 @@ async def test_admin_lists_and_deletes(node_factory: NodeFactory, tmp_path: Path
     library.delete(room["id"])
     assert not (node.settings.replay_path / f"{room['id']}.ogg").exists()
     assert library.list() == []
+
+
+async def test_scheduled_room_over_quota_at_start_goes_on_unrecorded(
+    node_factory: NodeFactory,
+) -> None:
+    node = await node_factory(replay_quota_bytes_per_user=200_000, replay_flush_seconds=0.1)
+    alice = await node.user("alice")
+    when = node.app[NODE].rooms.clock.now() + 3600
+    status, room = await alice.call(
+        "POST", "/api/rooms", {"title": "Later", "record": True, "start_time": when}
+    )
+    assert status == 201 and room["recording"] is True
+    # meanwhile the host's other replays use the quota up
+    store = node.app[NODE].recording.store
+    store.begin("other", 1, "Other", 0.0)
+    store.finish("other", 199_000, 10.0, 1.0)
+    status, _ = await alice.call("POST", f"/api/rooms/{room['id']}/start")
+    assert status == 200
+    status, view = await alice.call("GET", f"/api/rooms/{room['id']}")
+    assert view["status"] == "live" and view["recording"] is False
