@@ -168,3 +168,12 @@ test("a view without chat still takes chat messages", () => {
   const room = applyChat(fromView(view(), "bob"), { type: "chat", message: { id: "x", user: "a", text: "t" } });
   assert.deepEqual(room.chat, { mode: "on", messages: [{ id: "x", user: "a", text: "t" }] });
 });
+
+test("the recording event turns the indicator on and off without a resync", () => {
+  let room = fromView({ ...view(), recording: false }, "bob");
+  let result = apply(room, { type: "event", seq: 4, event: "recording", recording: true });
+  assert.equal(result.resync, false);
+  assert.equal(result.room.recording, true);
+  result = apply(result.room, { type: "event", seq: 5, event: "recording", recording: false, reason: "quota" });
+  assert.equal(result.room.recording, false);
+});
