@@ -394,8 +394,11 @@ class RoomService:
         room = self.get(room_id)
         if not self._actions.allow((room.id, actor.id)):
             raise RoomRuleError("rate_limited", "too many room actions; slow down")
+        raw_title, raw_description = body.get("title"), body.get("description")
+        title = None if raw_title is None else _title(raw_title)
+        description = None if raw_description is None else _description(raw_description)
         record = body.get("record")
-        if record is not None:
+        if record is not None:  # every field is checked before anything changes
             if not isinstance(record, bool):
                 raise RoomRuleError("invalid", "record must be true or false")
             if record and not room.record and actor.id == room.host_id:
@@ -403,9 +406,6 @@ class RoomService:
             self._apply(room, lambda r: model.set_record(r, actor.id, record))
             if set(body) == {"record"}:
                 return room
-        raw_title, raw_description = body.get("title"), body.get("description")
-        title = None if raw_title is None else _title(raw_title)
-        description = None if raw_description is None else _description(raw_description)
         self._apply(room, lambda r: model.update_details(r, actor.id, title, description))
         return room
 

@@ -110,3 +110,14 @@ async def test_quota_is_per_host(node_factory: NodeFactory) -> None:
     status, other = await bob.call("POST", "/api/rooms", {"title": "B", "record": True})
     assert status == 201 and other["recording"] is True
     await sock.ws.close()
+
+
+async def test_bad_title_with_record_changes_nothing(node: Node) -> None:
+    alice = await node.user("alice")
+    _, room = await alice.call("POST", "/api/rooms", {"title": "R"})
+    status, _ = await alice.call(
+        "PATCH", f"/api/rooms/{room['id']}", {"record": True, "title": "x" * 10_000}
+    )
+    assert status == 400
+    status, view = await alice.call("GET", f"/api/rooms/{room['id']}")
+    assert view["recording"] is False and view["title"] == "R"
