@@ -45,6 +45,7 @@ SALON_CONTEXT: dict[str, Any] = {
     },
     "relay": {"@id": "salon:relay", "@type": "@id"},
     "inviteToken": "salon:inviteToken",
+    "recording": {"@id": "salon:recording", "@type": "http://www.w3.org/2001/XMLSchema#boolean"},
 }
 #: Neither security/v1 nor multikey/v1 defines ``assertionMethod`` (data-integrity/v1 does);
 #: without this term JSON-LD processors (Fedify) drop the FEP-521a keys.
@@ -442,6 +443,7 @@ class Event:
     speakers: tuple[str, ...] = ()
     listener_count: int | None = None
     relay: str | None = None
+    recording: bool | None = None  # the room is (or will be) recorded (issue #14)
     to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
 
@@ -492,6 +494,8 @@ class Event:
                 out["listenerCount"] = self.listener_count
             if self.relay is not None:
                 out["relay"] = self.relay
+            if self.recording is not None:
+                out["recording"] = self.recording
         return out
 
 
@@ -513,8 +517,12 @@ def _salon_terms(event: Mapping[str, Any]) -> dict[str, Any]:
     speakers = event.get("speakers")
     if not isinstance(speakers, list):
         speakers = [] if speakers is None else [speakers]
+    recording = event.get("recording")
+    if recording is not None and not isinstance(recording, bool):
+        raise ActivityError("Event.recording must be true or false")
     return {
         "status": status,
+        "recording": recording,
         "join_mode": join_mode,
         "speakers": tuple(_ref(s, "Event.speakers") for s in speakers),
         "listener_count": count,

@@ -263,6 +263,7 @@ class RoomDocuments:
             speakers=tuple(s for s in speakers if s),
             listener_count=len(room.listeners()),
             relay=f"{self.urls.room(room.id)}/trunk",
+            recording=room.record,
             to=(PUBLIC,) if open_room else (followers,),
             cc=(followers,) if open_room else (),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.chat import RoomSocket
-from tests.support.network import FAST
+from tests.support.network import FAST, eventually, follow_accepted
 from tests.support.nodes import Node, NodeFactory
 
 pytestmark = pytest.mark.timeout(120)
@@ -27,3 +27,21 @@ async def test_remote_user_sees_recording(node_factory: NodeFactory) -> None:
     off = await sb.wait_for(lambda m: m.get("event") == "recording")
     assert off["recording"] is False
     await sb.ws.close()
+
+
+async def test_remote_hallway_card_says_recorded(node_factory: NodeFactory) -> None:
+    """The Event a host's node announces carries ``recording`` (salon:recording), so bob's
+    node can say "This room is recorded" before he joins."""
+    a: Node = await node_factory("a", **FAST)
+    b: Node = await node_factory("b", **FAST)
+    alice, bob = await a.user("alice"), await b.user("bob")
+    await follow_accepted(bob, alice, a)
+    status, _ = await alice.call("POST", "/api/rooms", {"title": "Taped", "record": True})
+    assert status == 201
+
+    async def card() -> dict | None:
+        _, hallway = await bob.call("GET", "/api/hallway")
+        return next((r for r in hallway["rooms"] if r.get("title") == "Taped"), None)
+
+    found = await eventually(card, 20)
+    assert found["remote"] is True and found["recording"] is True
