@@ -36,11 +36,14 @@ class ReplayStore:
         self.db = db
 
     def begin(self, room_id: str, host_id: int, title: str, started: float) -> Replay:
-        """A recording starts (or restarts after a stop: the row goes back to ``recording``)."""
+        """A recording starts, or goes on after a pause or a restart (same file, same start);
+        over a deleted or failed replay of the room it starts afresh."""
         with self.db.transaction():
             self.db.execute(
                 f"INSERT INTO replays ({_COLUMNS}) VALUES (?,?,?,'recording',0,0,?,NULL,NULL,NULL)"
-                " ON CONFLICT(room_id) DO UPDATE SET status='recording', title=excluded.title",
+                " ON CONFLICT(room_id) DO UPDATE SET status='recording', title=excluded.title,"
+                " started=CASE WHEN replays.status IN ('deleted','failed')"
+                " THEN excluded.started ELSE replays.started END",
                 (room_id, host_id, title, started),
             )
         replay = self.get(room_id)
