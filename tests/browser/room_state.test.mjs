@@ -26,6 +26,15 @@ test("fromView derives you and counts", () => {
   assert.equal(room.participant_count, 2);
 });
 
+test("the recording event turns the indicator on and off without a resync", () => {
+  let room = fromView({ ...view(), recording: false }, "bob");
+  let result = apply(room, { type: "event", seq: 4, event: "recording", recording: true });
+  assert.equal(result.resync, false);
+  assert.equal(result.room.recording, true);
+  result = apply(result.room, { type: "event", seq: 5, event: "recording", recording: false, reason: "quota" });
+  assert.equal(result.room.recording, false);
+});
+
 test("hand, invitation and promotion move bob to the stage", () => {
   let room = fromView(view(), "bob");
   room = apply(room, { seq: 4, event: "hand_raised", user: "bob" }).room;
@@ -167,13 +176,4 @@ test("chat messages, deletions and the mode update the room's chat", () => {
 test("a view without chat still takes chat messages", () => {
   const room = applyChat(fromView(view(), "bob"), { type: "chat", message: { id: "x", user: "a", text: "t" } });
   assert.deepEqual(room.chat, { mode: "on", messages: [{ id: "x", user: "a", text: "t" }] });
-});
-
-test("the recording event turns the indicator on and off without a resync", () => {
-  let room = fromView({ ...view(), recording: false }, "bob");
-  let result = apply(room, { type: "event", seq: 4, event: "recording", recording: true });
-  assert.equal(result.resync, false);
-  assert.equal(result.room.recording, true);
-  result = apply(result.room, { type: "event", seq: 5, event: "recording", recording: false, reason: "quota" });
-  assert.equal(result.room.recording, false);
 });
