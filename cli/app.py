@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from federation import replay_proxy
 from federation.actors import ActorDirectory, ActorDocuments
 from federation.blocks import BlockBridge, BlockHandlers
 from federation.fetch import SafeClient
@@ -26,6 +27,7 @@ from federation.inbox import Inbox, SignedRequests
 from federation.joins import JoinDesk, RemoteJoins
 from federation.outbox import FollowBridge, Publisher, RoomAnnouncer, RoomDocuments
 from federation.remote_rooms import RemoteRooms
+from federation.replay_proxy import RemoteReplays
 from federation.routes import rooms_middleware
 from federation.routes import routes as federation_routes
 from federation.sender import DeliveryWorker
@@ -43,6 +45,7 @@ from node.blocks import BlockService
 from node.clock import Clock, SystemClock
 from node.datadir import ensure_data_dir
 from node.moderation import ModerationDesk
+from node.replays import ReplayConfig, ReplayService
 from node.rooms.audio import RoomAudio
 from node.rooms.gate import Gate
 from node.rooms.model import RoomRuleError
@@ -51,9 +54,11 @@ from node.settings import Settings
 from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
+from node.store.replays import ReplayStore
+from node.store.rooms import RoomStore
 from node.store.users import UserStore
 from node.turn import IceServers
-from node.web import admin, api, blocks_api, ice, pages, remote_rooms, websocket
+from node.web import admin, api, blocks_api, ice, pages, remote_rooms, replays, websocket
 from node.web.http import (
     ACCOUNTS,
     API_BODY_LIMIT,
@@ -82,6 +87,7 @@ class Node:
     remote_rooms: RemoteRooms
     trunks: TrunkDesk
     desk: ModerationDesk
+    replays: ReplayService
 
 
 NODE = web.AppKey("node", Node)
@@ -119,6 +125,21 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app[websocket.SIGNALS] = signal_handlers
     app[remote_rooms.REMOTE_ROOMS] = node.remote_rooms
     app[admin.DESK] = node.desk
+    app[replays.REPLAYS] = node.replays
+    app[api.ROOM_EXTRAS] = node.replays
+    remote_replays = RemoteReplays(
+        node.federation.remote_rooms,
+        node.federation.users,
+        node.federation.follows,
+        node.federation.client,
+        node.federation.signers,
+        clock,
+        hallway_days=settings.replay_hallway_days,
+        hallway_cards=settings.replay_hallway_cards,
+        proxy_bytes=settings.replay_proxy_bytes,
+    )
+    app[api.REMOTE_REPLAYS] = remote_replays
+    app[replay_proxy.REMOTE_REPLAYS] = remote_replays
     app[admin.MEDIA] = node.audio.engine
     app[FEDERATION] = node.federation
     app[ice.ICE_SERVERS] = IceServers(
@@ -135,6 +156,8 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.add_routes(websocket.routes)
     app.add_routes(remote_rooms.routes)
     app.add_routes(admin.routes)
+    app.add_routes(replays.routes)
+    app.add_routes(replay_proxy.routes)
     app.add_routes(pages.routes)
     app.add_routes(federation_routes)
     app.router.add_route("GET", "/rooms/{id}/trunk", node.trunks.open)
@@ -196,7 +219,8 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     )
     publisher = Publisher(urls, deliveries, clock)
     bridge = FollowBridge(urls, actors, follow_activities, directory, publisher)
-    room_documents = RoomDocuments(urls, users, directory, clock)
+    replay_store = ReplayStore(db)
+    room_documents = RoomDocuments(urls, users, directory, clock, replay_store)
     announcer = RoomAnnouncer(
         users,
         actors,
@@ -228,6 +252,22 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             tick=settings.media_tick,
             loss_protection=settings.loss_protection,
         )
+    )
+    replays = ReplayService(
+        replay_store,
+        RoomStore(db),
+        users,
+        follows,
+        block_store,
+        ReplayConfig(
+            replay_dir=settings.replay_path,
+            base_url=settings.base_url,
+            peaks_buckets=settings.replay_peaks_buckets,
+            hallway_days=settings.replay_hallway_days,
+            hallway_cards=settings.replay_hallway_cards,
+        ),
+        clock,
+        observers=[announcer],
     )
     audio = RoomAudio(rooms, engine)
     rooms.observe(audio)
@@ -316,7 +356,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
     return Node(
-        settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk
+        settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk, replays
     )
 
 

@@ -96,6 +96,12 @@ class Settings:
     actor_cache_bytes: int = 16_000_000  # and their total JSON size
     actor_document_bytes: int = 256_000  # a fetched actor/key document over this is refused
     fetch_timeout_seconds: float = 10.0
+    # replays (docs/operating.md "Replays"); the recorder's settings sit with these
+    replay_dir: str = ""  # where replays are kept; empty means DATA/replays
+    replay_peaks_buckets: int = 1000  # waveform values computed once per replay
+    replay_hallway_days: float = 7.0  # replays younger than this get a hallway card
+    replay_hallway_cards: int = 20  # replay cards one hallway shows at most
+    replay_proxy_bytes: int = 1_000_000  # bytes one proxied range answer carries at most
 
     @property
     def base_url(self) -> str:
@@ -112,6 +118,10 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / DB_NAME
+
+    @property
+    def replay_path(self) -> Path:
+        return Path(self.replay_dir) if self.replay_dir else self.data_dir / "replays"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "data_dir"}
@@ -202,6 +212,12 @@ def _validate(s: Settings) -> Settings:
         )
     if s.media_tick not in ("thread", "loop"):
         raise SettingsError("setting 'media_tick' must be 'thread' or 'loop'")
+    if not 10 <= s.replay_peaks_buckets <= 10_000:
+        raise SettingsError("setting 'replay_peaks_buckets' must be 10-10000")
+    if s.replay_hallway_cards < 0 or s.replay_hallway_days < 0:
+        raise SettingsError("settings 'replay_hallway_cards' and 'replay_hallway_days' must be ≥ 0")
+    if not 64_000 <= s.replay_proxy_bytes <= 16_000_000:
+        raise SettingsError("setting 'replay_proxy_bytes' must be 64000-16000000")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     _validate_ice(s)

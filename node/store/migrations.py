@@ -287,9 +287,31 @@ def _v4_blocks(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v5_replays(db: sqlite_utils.Database) -> None:
+    """Recorded rooms: one row per room, the file itself lives in ``replay_dir``."""
+    db.execute(
+        """
+        CREATE TABLE replays (
+            room_id TEXT PRIMARY KEY REFERENCES rooms(id) ON DELETE CASCADE,
+            host_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            title TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('recording', 'ready', 'failed', 'deleted')),
+            bytes INTEGER NOT NULL DEFAULT 0,
+            duration REAL NOT NULL DEFAULT 0,
+            started REAL NOT NULL,
+            ended REAL,
+            trim_start REAL NOT NULL DEFAULT 0,
+            trim_end REAL
+        )"""
+    )
+    db.execute("CREATE INDEX replays_host ON replays(host_id, status)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
     _v2_federation,
     _v3_moderation_desk,
     _v4_blocks,
+    _v5_replays,
 ]

@@ -1,0 +1,146 @@
+"""Ogg pages, trims by page and byte ranges: pure functions, exact values."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from media import ogg
+from media.peaks import peaks
+from node.web.byteranges import ByteRange, Unsatisfiable, if_range_allows, parse_range
+from tests.support.replays import two_tones
+
+
+def pyav_opus(seconds: float) -> bytes:
+    """An Ogg Opus file made by FFmpeg's muxer and libopus: the CRC reference."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=48_000, layout="mono")
+        for i in range(int(seconds * 50)):
+            t = (i * 960 + np.arange(960)) / 48_000
+            frame = av.AudioFrame.from_ndarray(
+                (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :], format="flt",
+                layout="mono",
+            )  # fmt: skip
+            frame.sample_rate = 48_000
+            frame.pts = i * 960
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return out.getvalue()
+
+
+def decoded_seconds(data: bytes) -> float:
+    with av.open(io.BytesIO(data)) as container:
+        return sum(f.samples for f in container.decode(audio=0)) / 48_000
+
+
+def test_crc_matches_pages_written_by_ffmpeg() -> None:
+    data = pyav_opus(2.0)
+    pages = list(ogg.parse_pages(data))  # raises on any CRC mismatch
+    assert len(pages) >= 3
+    stream = ogg.read_opus(data)
+    assert stream.duration == pytest.approx(2.0, abs=0.03)
+
+
+def test_crc_catches_a_flipped_bit() -> None:
+    data = bytearray(two_tones(1.0))
+    data[-5] ^= 0x01
+    with pytest.raises(ogg.OggError, match="bad CRC"):
+        list(ogg.parse_pages(bytes(data)))
+
+
+def test_truncated_file_reads_up_to_the_last_whole_page() -> None:
+    data = two_tones(2.0)
+    whole = ogg.read_opus(data)
+    cut = ogg.read_opus(data[: len(data) - 100])
+    assert len(cut.audio) == len(whole.audio) - 1
+
+
+def test_written_file_decodes_with_the_right_duration() -> None:
+    data = two_tones(2.0)
+    assert ogg.read_opus(data).duration == 4.0
+    assert decoded_seconds(data) == pytest.approx(4.0, abs=0.01)
+
+
+def test_trim_keeps_headers_rebases_granules_and_renumbers() -> None:
+    data = two_tones(10.0)
+    trimmed, kept_from, kept_to = ogg.trim(data, 5.0, 15.0)
+    assert (kept_from, kept_to) == (5.0, 15.0)  # pages of 50 packets = 1 s
+    stream = ogg.read_opus(trimmed)
+    assert stream.duration == 10.0
+    assert [p.body[:8] for p in stream.headers] == [b"OpusHead", b"OpusTags"]
+    pages = [page for _, page in ogg.parse_pages(trimmed)]
+    assert [p.sequence for p in pages] == list(range(len(pages)))
+    assert pages[2].granule == 312 + 50 * 960
+    assert pages[-1].header_type & ogg.EOS and not pages[-2].header_type & ogg.EOS
+    assert decoded_seconds(trimmed) == pytest.approx(10.0, abs=0.01)
+
+
+def test_trim_rounds_out_to_pages_and_an_open_end_keeps_the_rest() -> None:
+    data = two_tones(10.0)
+    _, kept_from, kept_to = ogg.trim(data, 2.5, 3.2)
+    assert (kept_from, kept_to) == (2.0, 4.0)
+    trimmed, kept_from, kept_to = ogg.trim(data, 19.5, None)
+    assert (kept_from, kept_to) == (19.0, 20.0)
+    assert ogg.read_opus(trimmed).duration == 1.0
+
+
+@pytest.mark.parametrize(("start", "end"), [(-1.0, 5.0), (5.0, 5.0), (30.0, 40.0)])
+def test_trim_refuses_empty_spans(start: float, end: float) -> None:
+    with pytest.raises(ogg.OggError):
+        ogg.trim(two_tones(10.0), start, end)
+
+
+def test_not_opus_is_refused() -> None:
+    with pytest.raises(ogg.OggError, match="no Ogg page"):
+        ogg.read_opus(b"RIFF" + b"\0" * 100)
+
+
+def test_peaks_follow_the_audio(tmp_path: Path) -> None:
+    data = ogg.write_opus([])  # headers only: silence
+    path = tmp_path / "a.ogg"
+    path.write_bytes(two_tones(2.0))
+    values = peaks(path, 100, 4.0)
+    assert len(values) == 100 and 0.4 < max(values) <= 1.0
+    assert ogg.read_opus(data).duration == 0.0
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=0-99", ByteRange(0, 99)),
+        ("bytes=100-", ByteRange(100, 999)),
+        ("bytes=-100", ByteRange(900, 999)),
+        ("bytes=-5000", ByteRange(0, 999)),
+        ("bytes=500-99999999999999999999", ByteRange(500, 999)),
+        ("bytes=999-999", ByteRange(999, 999)),
+        (None, None),
+        ("bytes=5-1", None),  # invalid: ignored, the whole file is sent
+        ("bytes=0-1,5-9", None),  # several ranges: ignored
+        ("items=0-1", None),
+        ("bytes=-", None),
+        ("bytes=" + "9" * 40 + "-", None),
+    ],
+)
+def test_parse_range(header: str | None, expected: ByteRange | None) -> None:
+    assert parse_range(header, 1000) == expected
+
+
+@pytest.mark.parametrize("header", ["bytes=1000-", "bytes=5000-6000", "bytes=-0"])
+def test_unsatisfiable_ranges(header: str) -> None:
+    with pytest.raises(Unsatisfiable):
+        parse_range(header, 1000)
+
+
+def test_content_range_and_if_range() -> None:
+    assert ByteRange(0, 99).content_range(1000) == "bytes 0-99/1000"
+    assert if_range_allows(None, '"a"', "x")
+    assert if_range_allows('"a"', '"a"', "x") and not if_range_allows('"b"', '"a"', "x")
+    assert not if_range_allows('W/"a"', '"a"', "x")
+    assert if_range_allows("Mon, 30 Nov 2026 10:00:00 GMT", '"a"', "Mon, 30 Nov 2026 10:00:00 GMT")
