@@ -7,6 +7,7 @@ import { adminView } from "./views/admin.js";
 import { hallwayView } from "./views/hallway.js";
 import { newRoomView } from "./views/new-room.js";
 import { profileView } from "./views/profile.js";
+import { remoteReplayView, replayView } from "./views/replay.js";
 import { remoteRoomView, roomView } from "./views/room.js";
 import { roomPageFor } from "./room/source.js";
 
@@ -30,6 +31,8 @@ window.salonDebug = window.salonDebug || {};
 route(/^\/$/, hallwayView);
 route(/^\/new$/, newRoomView);
 route(/^\/rooms\/([^/]+)$/, roomView);
+route(/^\/rooms\/([^/]+)\/replay$/, replayView);
+route(/^\/remote-replay$/, remoteReplayView);
 route(/^\/remote$/, remoteRoomView);
 route(/^\/@(.+)$/, profileView);
 route(/^\/admin$/, adminView);
