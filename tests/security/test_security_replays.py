@@ -168,7 +168,7 @@ async def test_private_rooms_replays_are_refused(node: Node) -> None:
     for who in (anon, bob, carol):
         assert await status_of(who, f"/rooms/{closed}/replay.ogg") == 404
     status, view = await carol.call("GET", f"/api/rooms/{social}")
-    assert "replay" not in view
+    assert status == 200 and "replay" not in view
     # blocked by the host: even the open room's replay is refused
     assert await status_of(carol, f"/rooms/{opened}/replay.ogg") == 200
     assert (await alice.call("POST", "/api/users/carol/block"))[0] == 200
@@ -179,6 +179,7 @@ async def test_private_rooms_replays_are_refused(node: Node) -> None:
 async def test_live_room_has_no_replay_yet(node: Node) -> None:
     alice = await node.user("alice")
     status, room = await alice.call("POST", "/api/rooms", {"title": "Live"})
+    assert status == 201
     node.app[NODE].replays.store.begin(room["id"], 1, "Live", 0.0)  # type: ignore[index]
     assert await status_of(alice, f"/rooms/{room['id']}/replay.ogg") == 404
 
@@ -246,6 +247,6 @@ def test_many_attachments_are_capped() -> None:
             "name": "x",
             "attributedTo": "https://a.example/users/a",
             "attachment": [audio] * 10_000,
-        }  # fmt: skip
+        }
     )
     assert len(event.attachments) == 10 and event.attachments[0].duration == 3723.5
