@@ -8,6 +8,7 @@ by asking for the bytes it needs; ``?download=1`` adds a ``Content-Disposition``
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import unicodedata
@@ -22,6 +23,8 @@ from node.web.api import SETTINGS
 from node.web.byteranges import Unsatisfiable, if_range_allows, parse_range
 from node.web.http import USER, current_user, read_json
 from node.web.pages import shell
+
+log = logging.getLogger(__name__)
 
 REPLAYS = web.AppKey("replays", ReplayService)
 CHUNK = 256 * 1024
@@ -125,14 +128,18 @@ async def send_file(
         if wanted:
             response.headers["Content-Range"] = wanted.content_range(size)
         await response.prepare(request)
-        if request.method != "HEAD":
-            f.seek(start)
-            remaining = length
-            while remaining > 0:
-                chunk = await asyncio.to_thread(f.read, min(CHUNK, remaining))
-                if not chunk:
-                    break
-                await response.write(chunk)
-                remaining -= len(chunk)
-        await response.write_eof()
+        try:
+            if request.method != "HEAD":
+                f.seek(start)
+                remaining = length
+                while remaining > 0:
+                    chunk = await asyncio.to_thread(f.read, min(CHUNK, remaining))
+                    if not chunk:
+                        break
+                    await response.write(chunk)
+                    remaining -= len(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            # players drop a connection as soon as they seek elsewhere: not an error
+            log.debug("replay %s: client went away mid-answer", path.name)
         return response

@@ -250,3 +250,16 @@ def test_many_attachments_are_capped() -> None:
         }
     )
     assert len(event.attachments) == 10 and event.attachments[0].duration == 3723.5
+
+
+async def test_a_client_dropping_mid_answer_is_not_an_error(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = await node.user("alice")
+    room = await ended_room_with_replay(node, alice, seconds_each=120.0)
+    for _ in range(3):
+        async with alice.http.get(f"{node.url}/rooms/{room}/replay.ogg") as resp:
+            await resp.content.read(1000)  # then close: the player seeked elsewhere
+    await asyncio.sleep(0.2)
+    assert await status_of(alice, f"/rooms/{room}/replay.ogg") == 200
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
