@@ -14,7 +14,7 @@ from cli.app import NODE
 from federation.activities import ActivityError, Event
 from media import ogg
 from tests.support.nodes import ApiUser, Node, NodeFactory
-from tests.support.replays import ended_room_with_replay
+from tests.support.replays import ended_room_with_replay, tone_packets
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -256,7 +256,9 @@ async def test_a_client_dropping_mid_answer_is_not_an_error(
     node: Node, caplog: pytest.LogCaptureFixture
 ) -> None:
     alice = await node.user("alice")
-    room = await ended_room_with_replay(node, alice, seconds_each=120.0)
+    room = await ended_room_with_replay(node, alice, seconds_each=1.0)
+    hour = ogg.write_opus(tone_packets(1.0, 440) * 3600)  # 14 MB: more than socket buffers
+    (node.settings.replay_path / f"{room}.ogg").write_bytes(hour)
     for _ in range(3):
         async with alice.http.get(f"{node.url}/rooms/{room}/replay.ogg") as resp:
             await resp.content.read(1000)  # then close: the player seeked elsewhere
