@@ -50,6 +50,9 @@ async def test_range_requests_on_the_replay(node: Node) -> None:
     assert status == 200 and len(body) == size
     status, _, _ = await get_bytes(alice, path, {"If-None-Match": headers["ETag"]})
     assert status == 304
+    async with alice.http.head(alice.base + path, headers={"Range": "bytes=0-9"}) as resp:
+        assert resp.status == 206 and resp.headers["Content-Length"] == "10"
+        assert await resp.read() == b""
 
 
 async def test_download_has_a_safe_file_name(node: Node) -> None:

@@ -9,8 +9,10 @@ import av
 import numpy as np
 import pytest
 
+from federation.activities import format_duration, parse_duration
 from media import ogg
 from media.peaks import peaks
+from node.settings import SettingsError, load_settings
 from node.web.byteranges import ByteRange, Unsatisfiable, if_range_allows, parse_range
 from tests.support.replays import two_tones
 
@@ -144,3 +146,31 @@ def test_content_range_and_if_range() -> None:
     assert if_range_allows('"a"', '"a"', "x") and not if_range_allows('"b"', '"a"', "x")
     assert not if_range_allows('W/"a"', '"a"', "x")
     assert if_range_allows("Mon, 30 Nov 2026 10:00:00 GMT", '"a"', "Mon, 30 Nov 2026 10:00:00 GMT")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("replay_peaks_buckets", "5", "replay_peaks_buckets"),
+        ("replay_hallway_cards", "-1", "replay_hallway_cards"),
+        ("replay_proxy_bytes", "100", "replay_proxy_bytes"),
+    ],
+)
+def test_replay_settings_are_checked(tmp_path: Path, key: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(tmp_path, environ={f"SALON_{key.upper()}": value})
+
+
+def test_replay_dir_defaults_to_the_data_dir(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, environ={}).replay_path == tmp_path / "replays"
+    moved = load_settings(tmp_path, environ={"SALON_REPLAY_DIR": "/srv/replays"})
+    assert moved.replay_path == Path("/srv/replays")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("PT20S", 20.0), ("PT1H2M3.5S", 3723.5), ("P1DT1S", 86401.0), ("PT90M", 5400.0)],
+)
+def test_xsd_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text, "d") == seconds
+    assert parse_duration(format_duration(seconds), "d") == seconds
