@@ -168,6 +168,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.on_shutdown.append(_close_remote_rooms)
     app.on_shutdown.append(websocket.close_sockets)
     app.on_shutdown.append(_close_audio)
+    app.on_shutdown.append(_close_replays)
     app.on_cleanup.append(_close_media_port)
     app.on_cleanup.append(_close_db)
     return app
@@ -418,6 +419,10 @@ async def _close_remote_rooms(app: web.Application) -> None:
 async def _close_audio(app: web.Application) -> None:
     """Every peer connection closed before the loop stops (no leaked sockets or tasks)."""
     await app[NODE].audio.close()
+
+
+async def _close_replays(app: web.Application) -> None:
+    await app[NODE].replays.close()
 
 
 async def _close_db(app: web.Application) -> None:

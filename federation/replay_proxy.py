@@ -144,9 +144,11 @@ class RemoteReplays:
             "duration": audio.duration or origin.get("duration"),
             "speakers": clean_spans(origin.get("speakers")),
             "chapters": clean_chapters(origin.get("chapters")),
-            "peaks": [
+            "peaks": None
+            if not isinstance(peaks, list)  # the origin is still decoding it
+            else [
                 float(v)
-                for v in (peaks if isinstance(peaks, list) else [])[:MAX_PEAKS]
+                for v in peaks[:MAX_PEAKS]
                 if isinstance(v, int | float) and not isinstance(v, bool)
             ],
             "can_edit": False,

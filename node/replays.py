@@ -80,6 +80,7 @@ class ReplayService:
         self.clock = clock
         self.observers = list(observers)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._peak_tasks: dict[str, asyncio.Task[None]] = {}
 
     # ---- files ---------------------------------------------------------------------
     def path(self, room_id: str, suffix: str) -> Path:
@@ -162,32 +163,53 @@ class ReplayService:
             "speakers": clean_spans(side.get("speakers")),
             "chapters": clean_chapters(side.get("chapters")),
             "trim": {"start": replay.trim_start, "end": replay.trim_end},
-            "peaks": await self.peaks(found),
+            "peaks": self.cached_peaks(room.id),
             "can_edit": viewer is not None and viewer.id == room.host_id,
         }
         chat = side.get("chat")
         if isinstance(chat, list) and chat:
             data["chat"] = [m for m in chat if isinstance(m, dict)]
+        if data["peaks"] is None:
+            self.compute_peaks(room.id)
         return data
 
-    async def peaks(self, found: Playable) -> list[float]:
-        """Decoded once per replay (per trim), then read from ``<room_id>.peaks.json``."""
-        cache = self.path(found.room.id, ".peaks.json")
-        async with self._lock(found.room.id):
+    def cached_peaks(self, room_id: str) -> list[float] | None:
+        try:
+            cached = json.loads(self.path(room_id, ".peaks.json").read_text("utf-8"))
+            return [float(v) for v in cached] if isinstance(cached, list) else None
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def compute_peaks(self, room_id: str) -> None:
+        """Decode the replay once in the background (an hour takes seconds) and keep the
+        waveform in ``<room_id>.peaks.json``; until then the page gets ``peaks: null``."""
+        if room_id in self._peak_tasks:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (a CLI command): the first page view starts it
+        task = loop.create_task(self._decode_peaks(room_id), name=f"replay-peaks-{room_id}")
+        self._peak_tasks[room_id] = task
+        task.add_done_callback(lambda _: self._peak_tasks.pop(room_id, None))
+
+    async def _decode_peaks(self, room_id: str) -> None:
+        async with self._lock(room_id):  # after a running trim; a delete makes it moot
+            replay = self.store.get(room_id)
+            if replay is None or not replay.ready or self.cached_peaks(room_id) is not None:
+                return
+            audio, buckets = self.path(room_id, ".ogg"), self.config.peaks_buckets
             try:
-                cached = json.loads(cache.read_text("utf-8"))
-                if isinstance(cached, list):
-                    return [float(v) for v in cached]
-            except (OSError, ValueError, TypeError):
-                pass
-            buckets, duration = self.config.peaks_buckets, found.replay.duration
-            try:
-                values = await asyncio.to_thread(decode_peaks, found.audio, buckets, duration)
+                values = await asyncio.to_thread(decode_peaks, audio, buckets, replay.duration)
             except (OSError, ValueError) as exc:  # av.error.FFmpegError subclasses OSError
-                log.warning("replay [%s]: cannot decode peaks: %s", found.room.id, exc)
-                return []
-            _write_atomic(cache, json.dumps(values).encode())
-            return values
+                log.warning("replay [%s]: cannot decode peaks: %s", room_id, exc)
+                values = []  # drawn as no waveform; not retried on every view
+            _write_atomic(self.path(room_id, ".peaks.json"), json.dumps(values).encode())
+
+    async def close(self) -> None:
+        for task in list(self._peak_tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._peak_tasks.values(), return_exceptions=True)
 
     def cards(self, viewer: User) -> list[dict[str, Any]]:
         """Hallway cards of recent replays by the viewer and the people they follow."""
@@ -260,6 +282,7 @@ class ReplayService:
                 duration=duration,
             )
         log.info("replay [%s]: trimmed to %.2f-%.2f s", room_id, kept_from, kept_to)
+        self.compute_peaks(room_id)
         self._changed(found.room)
 
     def _shift_sidecar(self, room_id: str, start: float, end: float, duration: float) -> None:
@@ -292,6 +315,7 @@ class ReplayService:
         """The recorder calls this when a replay became ready (federation announces it)."""
         room = self.rooms.get(room_id)
         if room is not None:
+            self.compute_peaks(room_id)
             self._changed(room)
 
     def _changed(self, room: Room) -> None:

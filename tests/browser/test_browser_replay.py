@@ -15,6 +15,12 @@ from tests.support.nodes import NodeFactory
 from tests.support.replays import ended_room_with_replay
 
 CURRENT = "() => window.salonDebug.replay.currentTime"
+DRAWN = """() => {
+  const c = document.querySelector("canvas.waveform");
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  for (let i = 3; i < d.length; i += 4) if (d[i]) return true;
+  return false;
+}"""
 
 
 async def advanced_past(page: Any, seconds: float) -> None:
@@ -49,6 +55,8 @@ async def test_replay_page_plays_and_seeks(node_factory: NodeFactory, launch: La
     assert await page.get_by_role("link", name="Download").count() == 1
     assert await page.get_by_role("button", name="Delete replay").count() == 0  # not the host
     assert await naming_failures(page, "replay page") == []
+    # the waveform gets drawn (once the node has decoded its peaks)
+    await page.wait_for_function(DRAWN)
 
     # play from the timeline (a user gesture), then seek to 15 s: time advances from there
     await timeline.get_by_role("button").first.click()

@@ -11,7 +11,7 @@ from multidict import CIMultiDict
 from cli.app import NODE
 from media import ogg
 from tests.support.nodes import ApiUser, Node
-from tests.support.replays import ended_room_with_replay
+from tests.support.replays import document_with_peaks, ended_room_with_replay
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,8 +66,7 @@ async def test_download_has_a_safe_file_name(node: Node) -> None:
 async def test_replay_document_and_room_view(node: Node) -> None:
     alice = await node.user("alice")
     room = await ended_room_with_replay(node, alice)
-    status, doc = await alice.call("GET", f"/api/rooms/{room}/replay")
-    assert status == 200
+    doc = await document_with_peaks(alice, f"/api/rooms/{room}/replay")
     assert doc["duration"] == 20.0 and doc["can_edit"] is True
     assert [c["title"] for c in doc["chapters"]] == ["Opening", "Octave up"]
     assert doc["speakers"][0]["user"].startswith("alice@") and doc["chat"][0]["text"] == "hello"
@@ -103,6 +102,8 @@ async def test_trim_then_ranges_serve_the_trimmed_file(node: Node) -> None:
     )
     assert status == 200, doc
     assert doc["duration"] == 10.0 and doc["trim"] == {"start": 5.0, "end": 15.0}
+    doc = await document_with_peaks(alice, f"/api/rooms/{room}/replay")  # decoded again
+    assert len(doc["peaks"]) == 1000 and doc["duration"] == 10.0
     assert [c["title"] for c in doc["chapters"]] == ["Octave up"]
     assert doc["chapters"][0]["at"] == 5.0
     status, _, whole = await get_bytes(alice, f"/rooms/{room}/replay.ogg")

@@ -6,6 +6,7 @@ encoded by the room's own encoder): 440 Hz for the first half, 880 Hz for the se
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,16 @@ def install_replay(node: Node, room_id: str, seconds_each: float = 10.0) -> Path
     store.finish(room_id, status="ready", size=len(data), duration=duration, now=now)
     parts.replays.finished(room_id)
     return folder / f"{room_id}.ogg"
+
+
+async def document_with_peaks(user: ApiUser, path: str, timeout: float = 15.0) -> dict[str, Any]:
+    """GET PATH (a replay's JSON) until its waveform has been decoded (``peaks`` not null)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        status, doc = await user.call("GET", path)
+        assert status == 200, doc
+        if doc["peaks"] is not None:
+            return dict(doc)
+        assert loop.time() < deadline, "peaks were never decoded"
+        await asyncio.sleep(0.05)

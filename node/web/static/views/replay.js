@@ -33,14 +33,14 @@ function mount(root, app, source) {
   get(source).then((doc) => {
     if (stopped) return;
     status.remove();
-    cleanup = draw(root, app, doc);
+    cleanup = draw(root, app, doc, source);
   }).catch((error) => {
     if (!stopped) status.textContent = `Cannot play this replay: ${error.message}`;
   });
   return () => { stopped = true; cleanup(); };
 }
 
-function draw(root, app, doc) {
+function draw(root, app, doc, source) {
   document.title = `Replay: ${doc.title} · ${app.instance.name}`;
   const audio = h("audio", { controls: true, preload: "metadata", src: doc.audio, class: "replay-audio" });
   audio.setAttribute("aria-label", "Replay");
@@ -57,7 +57,15 @@ function draw(root, app, doc) {
   const canvas = h("canvas", { class: "waveform", width: 1000, height: 80, role: "img" });
   canvas.setAttribute("aria-label", "Waveform");
   const duration = () => (Number.isFinite(audio.duration) && audio.duration) || doc.duration || 0;
-  const paint = () => paintWaveform(canvas, doc.peaks || [], duration() ? audio.currentTime / duration() : 0);
+  let peaks = doc.peaks || [];
+  const paint = () => paintWaveform(canvas, peaks, duration() ? audio.currentTime / duration() : 0);
+  let peaksTimer = null;
+  const waitForPeaks = () => {  // null: the node is still decoding the waveform
+    peaksTimer = setTimeout(() => get(source).then((fresh) => {
+      if (fresh.peaks) { peaks = fresh.peaks; paint(); } else waitForPeaks();
+    }).catch(() => {}), 2000);
+  };
+  if (doc.peaks === null) waitForPeaks();
   canvas.addEventListener("click", (event) => {
     const box = canvas.getBoundingClientRect();
     seek(((event.clientX - box.left) / box.width) * duration());
@@ -92,7 +100,7 @@ function draw(root, app, doc) {
   if (doc.can_edit) parts.push(hostTools(app, doc));
   root.append(...parts);
   paint();
-  return () => { audio.pause(); audio.removeAttribute("src"); audio.load(); };
+  return () => { clearTimeout(peaksTimer); audio.pause(); audio.removeAttribute("src"); audio.load(); };
 }
 
 function hostTools(app, doc) {
