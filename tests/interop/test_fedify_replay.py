@@ -1,6 +1,7 @@
 """A Fedify actor follows alice; when her recorded room ends with its replay ready, the
 ``Update`` it receives parses with ``@fedify/fedify``'s vocabulary as an ``Event`` with an
-``Audio`` attachment (url, ``audio/ogg``, an xsd:duration of 20 s)."""
+``Audio`` attachment (url, ``audio/ogg``, an xsd:duration of 20 s); after the host
+deletes the replay, the next ``Update`` parses without it."""
 
 from __future__ import annotations
 
@@ -67,3 +68,15 @@ async def test_fedify_parses_the_replay_attachment(
     assert audio["mediaType"] == "audio/ogg"
     assert audio["duration"] == "PT20S" and audio["seconds"] == 20
     assert audio["name"] == "Tones"
+
+    # the host deletes it: the next Update's Event has no attachment, as fedify reads it
+    seen = len(remote.posts("Update"))
+    assert (await alice.call("DELETE", f"/api/rooms/{room}/replay"))[0] == 200
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while len(remote.posts("Update")) == seen:
+        assert loop.time() < deadline, "no Update after the delete"
+        await asyncio.sleep(0.05)
+    after = remote.posts("Update")[-1]
+    parsed = await run_tool(fedify, {"op": "attachments", "body": after.body.decode()})
+    assert parsed["object"] == "Event" and parsed["attachments"] == []
