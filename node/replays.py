@@ -252,6 +252,19 @@ class ReplayService:
         log.info("replay [%s]: deleted by %s", room_id, actor.username)
         self._changed(found.room)
 
+    async def remove(self, room_id: str, reason: str) -> bool:
+        """Delete a replay whoever hosted it (operator commands, retention): row, files,
+        and an ``Update`` without the attachment. False if there was none to delete."""
+        async with self._lock(room_id):
+            if not ROOM_ID.fullmatch(room_id) or not self.store.mark_deleted(room_id):
+                return False
+            self.remove_files(room_id)
+        log.info("replay [%s]: deleted (%s)", room_id, reason)
+        room = self.rooms.get(room_id)
+        if room is not None:
+            self._changed(room)
+        return True
+
     def remove_files(self, room_id: str) -> None:
         for suffix in (".ogg", ".json", ".peaks.json"):
             self.path(room_id, suffix).unlink(missing_ok=True)

@@ -151,3 +151,14 @@ async def test_trim_bad_input_changes_nothing(node: Node, body: dict, message: s
     status, err = await alice.call("POST", f"/api/rooms/{room}/replay/trim", body)
     assert status == 400 and message in err["error"]
     assert (node.settings.replay_path / f"{room}.ogg").read_bytes() == before
+
+
+async def test_operator_removal_of_any_replay(node: Node) -> None:
+    alice = await node.user("alice")
+    room = await ended_room_with_replay(node, alice)
+    replays = node.app[NODE].replays  # type: ignore[index]
+    assert await replays.remove(room, "retention") is True
+    assert await replays.remove(room, "retention") is False
+    assert await replays.remove("../etc", "retention") is False
+    assert not (node.settings.replay_path / f"{room}.ogg").exists()
+    assert replays.store.get(room).status == "deleted"
