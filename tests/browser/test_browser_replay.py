@@ -6,6 +6,8 @@ replay and deletes it from the page."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from tests.browser.browser_harness import Launch, Person, naming_failures
 from tests.support.nodes import NodeFactory
 from tests.support.replays import ended_room_with_replay
 
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CURRENT = "() => window.salonDebug.replay.currentTime"
 DRAWN = """() => {
   const c = document.querySelector("canvas.waveform");
@@ -30,7 +33,9 @@ async def advanced_past(page: Any, seconds: float) -> None:
 
 
 @pytest.mark.timeout(120)
-async def test_replay_page_plays_and_seeks(node_factory: NodeFactory, launch: Launch) -> None:
+async def test_replay_page_plays_and_seeks(
+    node_factory: NodeFactory, launch: Launch, tmp_path: Path
+) -> None:
     node = await node_factory()
     alice = await node.user("alice")
     room = await ended_room_with_replay(node, alice)
@@ -82,6 +87,9 @@ async def test_replay_page_plays_and_seeks(node_factory: NodeFactory, launch: La
         "() => { const t = window.salonDebug.replay.currentTime; return t >= 4.5 && t < 7; }"
     )
     assert bob.errors == []
+    await page.screenshot(path=str(tmp_path / "replay.png"), full_page=True)
+    if os.environ.get("SALON_SCREENSHOTS") == "1":
+        await page.screenshot(path=str(SHOTS / "replay.png"), full_page=True)
 
 
 @pytest.mark.timeout(120)
