@@ -1,8 +1,8 @@
 """The replay page in a real Chromium: bob opens alice's replay, plays it, seeks to 15 s
 and the player's time advances from there (the browser fetches byte ranges); the
 waveform, the speakers' timeline, the chapters and the chat are there by their names, the
-speed control changes the rate, and a click on a chapter seeks. alice, the host, trims the
-replay and deletes it from the page."""
+speed control changes the rate, and a click on a chapter seeks. alice, the host, on a
+phone-sized page, trims the replay and deletes it from the page."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.browser.browser_harness import Launch, Person, naming_failures
+from tests.browser.browser_harness import (
+    PHONE,
+    Launch,
+    Person,
+    has_horizontal_overflow,
+    naming_failures,
+)
 from tests.support.nodes import NodeFactory
 from tests.support.replays import ended_room_with_replay
 
@@ -98,7 +104,7 @@ async def test_host_trims_and_deletes_from_the_page(
 ) -> None:
     node = await node_factory()
     browser = await launch()
-    alice = await Person.open(browser, node.url, "alice")
+    alice = await Person.open(browser, node.url, "alice", viewport=PHONE)
     await alice.signup()
     api = await node.user()
     await api.signin("alice")
@@ -106,6 +112,9 @@ async def test_host_trims_and_deletes_from_the_page(
     page = alice.page
     await page.goto(f"{node.url}/rooms/{room}/replay")
     trim = page.get_by_role("form", name="Trim")
+    await trim.wait_for()
+    assert not await has_horizontal_overflow(page)  # a phone-sized page fits
+    assert await naming_failures(page, "replay page, host") == []
     await trim.get_by_label("Trim start (seconds)").fill("5")
     await trim.get_by_label("Trim end (seconds)").fill("15")
     await trim.get_by_role("button", name="Trim").click()
