@@ -151,7 +151,9 @@ def trim(data: bytes, start: float, end: float | None) -> tuple[bytes, float, fl
         if base is None and ends_after_start and not page.header_type & CONTINUED:
             base = previous
         if base is not None:
-            if not starts_before_end:
+            # past the end, but a packet still running on from the last kept page is
+            # finished first: the trimmed stream ends on a whole packet
+            if not starts_before_end and not _continues(kept[-1]):
                 break
             kept.append(page)
         previous = page_end
@@ -171,6 +173,11 @@ def trim(data: bytes, start: float, end: float | None) -> tuple[bytes, float, fl
         (base - pre) / OPUS_RATE,
         (last_granule - pre) / OPUS_RATE,
     )
+
+
+def _continues(page: Page) -> bool:
+    """Whether the page's last packet goes on in the next page (RFC 3533 §6: lacing 255)."""
+    return bool(page.lacing) and page.lacing[-1] == MAX_SEGMENTS
 
 
 def opus_head(pre_skip: int = 312, channels: int = 1, rate: int = OPUS_RATE) -> bytes:

@@ -174,3 +174,27 @@ def test_replay_dir_defaults_to_the_data_dir(tmp_path: Path) -> None:
 def test_xsd_durations(text: str, seconds: float) -> None:
     assert parse_duration(text, "d") == seconds
     assert parse_duration(format_duration(seconds), "d") == seconds
+
+
+def test_trim_never_starts_or_ends_inside_a_packet() -> None:
+    """A 600-byte packet spread over two pages: a trim keeps it whole or not at all."""
+    stream = ogg.read_opus(two_tones(2.0))
+    head, tags = stream.headers
+    big = bytes(range(256)) * 2 + bytes(88)  # 600 bytes: lacing 255, 255, 90
+    small = stream.audio[0].packets()[0]
+    pages = [
+        head,
+        tags,
+        ogg.Page(0, 312 + 960, 1, 2, bytes([len(small), 255]), small + big[:255]),
+        ogg.Page(ogg.CONTINUED, 312 + 1920, 1, 3, bytes([255, 90, len(small)]), big[255:] + small),
+        ogg.Page(0, 312 + 2880, 1, 4, bytes([len(small)]), small),
+    ]
+    data = b"".join(p.serialize() for p in pages)
+    # ending inside page 2: page 3 is kept too, so that the big packet is whole
+    trimmed, _, kept_to = ogg.trim(data, 0.0, 0.015)
+    assert kept_to == 1920 / 48_000
+    assert [p.sequence for _, p in ogg.parse_pages(trimmed)] == [0, 1, 2, 3]
+    # starting inside the big packet: the trim starts at the next clean page
+    trimmed, kept_from, _ = ogg.trim(data, 0.025, None)
+    kept = [p for _, p in ogg.parse_pages(trimmed)][2:]
+    assert kept_from == 1920 / 48_000 and len(kept) == 1 and not kept[0].header_type & ogg.CONTINUED
