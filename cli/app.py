@@ -140,6 +140,12 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     )
     app[api.REMOTE_REPLAYS] = remote_replays
     app[replay_proxy.REMOTE_REPLAYS] = remote_replays
+    app[replays.SIGNED_VIEWER] = replay_proxy.ReplayViewers(
+        node.federation.signed,
+        node.federation.actors,
+        node.federation.users,
+        node.federation.policies,
+    )
     app[admin.MEDIA] = node.audio.engine
     app[FEDERATION] = node.federation
     app[ice.ICE_SERVERS] = IceServers(

@@ -3,9 +3,10 @@
 An ended remote room whose ``Event`` carries an ``Audio`` attachment gets a replay card in
 the hallways of the people following its host. The browser never talks to the origin: it
 asks this node for the replay's data and for byte ranges of its audio, and this node makes
-one signed GET per request (its node actor's key) through the safe client — no private
-addresses outside testnet, no redirects, at most ``replay_proxy_bytes`` per answer. The
-origin therefore sees this node's address, never the listener's (docs/federation.md §5.3).
+one GET per request, signed with the user's own key (so that the origin can apply a social
+room's rule to them), through the safe client — no private addresses outside testnet, no
+redirects, at most ``replay_proxy_bytes`` per answer. The origin therefore sees this
+node's address, never the listener's (docs/federation.md §5.3).
 Only URLs this node stored from the host's own announcement are fetched, so the endpoint is
 no open proxy.
 """
@@ -18,9 +19,12 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from federation.activities import ActivityError, Audio, audio_attachments, same_host
+from federation.activities import ActivityError, Audio, audio_attachments, host_of, same_host
 from federation.fetch import FetchError, SafeClient
 from federation.identity import Signers
+from federation.inbox import SignatureRejected, SignedRequests
+from federation.store.actors import RemoteActorStore
+from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomRow, RemoteRoomStore
 from node.accounts import handle
 from node.clock import Clock
@@ -72,11 +76,14 @@ class RemoteReplays:
         return None
 
     def _may_see(self, row: RemoteRoomRow, host: User | None, viewer: User) -> bool:
+        """The viewer follows the host; for a social room the host also follows the viewer
+        (the origin checks that again on the signed GET: docs/federation.md §5.3)."""
         if host is None or host.limited or host.suspended:
             return False
-        if row.document.get("joinMode") != "open":
-            return False  # only open rooms' replays federate (docs/federation.md §5.3)
-        return self.follows.state(viewer.id, host.id) == "accepted"
+        mode = row.document.get("joinMode")
+        if mode not in ("open", "social") or self.follows.state(viewer.id, host.id) != "accepted":
+            return False
+        return mode == "open" or self.follows.state(host.id, viewer.id) == "accepted"
 
     def cards(self, viewer: User) -> list[dict[str, Any]]:
         following = self.follows.following_ids(viewer.id)
@@ -128,9 +135,11 @@ class RemoteReplays:
         parts = urlsplit(row.uri)
         api = f"{parts.scheme}://{parts.netloc}/api{parts.path}/replay"
         try:
-            origin = await self.client.get_json(api, self.signers.node, accept="application/json")
+            origin = await self.client.get_json(
+                api, self.signers.user(viewer), accept="application/json"
+            )
         except FetchError as exc:
-            raise RoomRuleError("unreachable", f"the replay's node did not answer: {exc}") from None
+            raise _refusal(exc) from None
         peaks = origin.get("peaks")
         chat = origin.get("chat")
         host = self.users.get(row.host_id)
@@ -168,11 +177,11 @@ class RemoteReplays:
         wanted = _clamp(range_header, self.proxy_bytes)
         try:
             answer = await self.client.get_range(
-                audio.url, self.signers.node, wanted, self.proxy_bytes
+                audio.url, self.signers.user(viewer), wanted, self.proxy_bytes
             )
         except FetchError as exc:
             log.info("replay proxy [%s]: %s", row.uri, exc)
-            raise RoomRuleError("unreachable", "the replay's node did not answer") from None
+            raise _refusal(exc) from None
         headers = {
             **answer.headers,
             "Accept-Ranges": "bytes",
@@ -186,6 +195,13 @@ class RemoteReplays:
         return web.Response(
             status=answer.status, body=answer.body, headers=headers, content_type="audio/ogg"
         )
+
+
+def _refusal(exc: FetchError) -> RoomRuleError:
+    """The origin's own refusal (deleted, or not for this user) is ours; the rest is 502."""
+    if exc.status in (401, 403, 404, 410):
+        return RoomRuleError("not_found", NO_REMOTE_REPLAY)
+    return RoomRuleError("unreachable", "the replay's node did not answer")
 
 
 def _audio_path(uri: str) -> str:
@@ -205,6 +221,38 @@ def _clamp(header: str | None, cap: int) -> str:
         return f"bytes=-{length}"
     wanted = wanted or ByteRange(0, huge - 1)
     return f"bytes={wanted.start}-{wanted.start + min(wanted.length, cap) - 1}"
+
+
+class ReplayViewers:
+    """The origin's side: the remote user who signed a GET of a replay (their node asks
+    for them), so that a social room's rule can be applied to them. An unsigned request,
+    a bad signature, a refused domain or an actor this node never stored is anonymous."""
+
+    def __init__(
+        self,
+        signed: SignedRequests,
+        actors: RemoteActorStore,
+        users: UserStore,
+        policies: DomainPolicies,
+    ) -> None:
+        self.signed = signed
+        self.actors = actors
+        self.users = users
+        self.policies = policies
+
+    async def viewer(self, request: web.Request) -> User | None:
+        if "Signature" not in request.headers and "Signature-Input" not in request.headers:
+            return None
+        signed = self.signed.request("GET", request.raw_path, request.headers.items(), b"")
+        try:
+            actor = await self.signed.actor(signed, None)
+        except SignatureRejected as exc:
+            log.info("replay: signed GET refused: %s", exc)
+            return None
+        if self.policies.refused(host_of(actor.id)):
+            return None
+        row = self.actors.actor_by_uri(actor.id)
+        return None if row is None else self.users.get(row.user_id)
 
 
 routes = web.RouteTableDef()

@@ -14,11 +14,13 @@ import re
 import unicodedata
 from email.utils import formatdate
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
 from node.replays import NO_REPLAY, ReplayService
 from node.rooms.model import RoomRuleError
+from node.store.users import User
 from node.web.api import SETTINGS
 from node.web.byteranges import Unsatisfiable, if_range_allows, parse_range
 from node.web.http import USER, current_user, read_json
@@ -27,6 +29,26 @@ from node.web.pages import shell
 log = logging.getLogger(__name__)
 
 REPLAYS = web.AppKey("replays", ReplayService)
+
+
+class SignedViewer(Protocol):
+    """Who signed a GET from another node (federation/replay_proxy.py): the remote user
+    asking for a social room's replay through their own node; None when unsigned."""
+
+    async def viewer(self, request: web.Request) -> User | None: ...
+
+
+SIGNED_VIEWER = web.AppKey("signed_viewer", SignedViewer)
+
+
+async def _viewer(request: web.Request) -> User | None:
+    user = request[USER]
+    signed = request.app.get(SIGNED_VIEWER)
+    if user is None and signed is not None:
+        return await signed.viewer(request)
+    return user
+
+
 CHUNK = 256 * 1024
 AUDIO_HEADERS = {
     "Accept-Ranges": "bytes",
@@ -56,7 +78,7 @@ async def remote_replay_page(request: web.Request) -> web.Response:
 
 @routes.get("/rooms/{id}/replay.ogg")
 async def replay_audio(request: web.Request) -> web.StreamResponse:
-    found = request.app[REPLAYS].playable(request.match_info["id"], request[USER])
+    found = request.app[REPLAYS].playable(request.match_info["id"], await _viewer(request))
     disposition = None
     if request.query.get("download") == "1":
         disposition = f'attachment; filename="{safe_filename(found.room.title)}.ogg"'
@@ -65,7 +87,7 @@ async def replay_audio(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/rooms/{id}/replay")
 async def replay_document(request: web.Request) -> web.Response:
-    data = await request.app[REPLAYS].document(request.match_info["id"], request[USER])
+    data = await request.app[REPLAYS].document(request.match_info["id"], await _viewer(request))
     return web.json_response(data, headers={"Cache-Control": "private, no-cache"})
 
 
