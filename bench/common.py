@@ -28,10 +28,14 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def salon_node(
-    data: Path, env: dict[str, str] | None = None, profile: Path | None = None
+    data: Path,
+    env: dict[str, str] | None = None,
+    profile: Path | None = None,
+    pids: list[int] | None = None,
 ) -> AsyncIterator[str]:
     """``python -m cli serve`` on a free port with loopback ICE (plus ENV, and under cProfile
-    writing PROFILE when given); yields its base URL once it answers."""
+    writing PROFILE when given); yields its base URL once it answers. PIDS, when given,
+    receives the node's process id (benches read its CPU time from /proc)."""
     port = free_port()
     environ = {
         **os.environ,
@@ -55,6 +59,8 @@ async def salon_node(
         env=environ,
         cwd=str(ROOT),
     )
+    if pids is not None:
+        pids.append(proc.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:

@@ -26,10 +26,12 @@ from federation.identity import Signers, Urls, load_node_keys
 from federation.inbox import Inbox, SignedRequests
 from federation.joins import JoinDesk, RemoteJoins
 from federation.outbox import FollowBridge, Publisher, RoomAnnouncer, RoomDocuments
+from federation.pings import InviteSender, PingDesk
 from federation.remote_rooms import RemoteRooms
 from federation.replay_proxy import RemoteReplays
 from federation.routes import rooms_middleware
 from federation.routes import routes as federation_routes
+from federation.rsvp import RemoteRsvpClient, RsvpAudience, RsvpOrigin, RsvpRelay
 from federation.sender import DeliveryWorker
 from federation.service import FEDERATION, Federation, People
 from federation.store.actors import FollowActivityStore, KeyStore, RemoteActorStore
@@ -45,20 +47,39 @@ from node.blocks import BlockService
 from node.clock import Clock, SystemClock
 from node.datadir import ensure_data_dir
 from node.moderation import ModerationDesk
+from node.notifications import Notifications
+from node.pings import Pings
 from node.replays import ReplayConfig, ReplayService
+from node.room_notices import RoomNotices
 from node.rooms.audio import RoomAudio
 from node.rooms.gate import Gate
 from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
+from node.rsvp import RsvpService
+from node.rsvp_reminders import RsvpReminders
 from node.settings import Settings
 from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
+from node.store.notifications import NotificationStore
 from node.store.replays import ReplayStore
 from node.store.rooms import RoomStore
+from node.store.rsvps import RsvpStore
 from node.store.users import UserStore
 from node.turn import IceServers
-from node.web import admin, api, blocks_api, ice, pages, remote_rooms, replays, websocket
+from node.web import (
+    admin,
+    api,
+    blocks_api,
+    ice,
+    listeners_api,
+    notifications_api,
+    pages,
+    remote_rooms,
+    replays,
+    rsvp_api,
+    websocket,
+)
 from node.web.http import (
     ACCOUNTS,
     API_BODY_LIMIT,
@@ -87,6 +108,10 @@ class Node:
     remote_rooms: RemoteRooms
     trunks: TrunkDesk
     desk: ModerationDesk
+    notifications: Notifications
+    pings: Pings
+    rsvps: RsvpService
+    reminders: RsvpReminders
     replays: ReplayService
 
 
@@ -119,11 +144,17 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     )
     app[API_BODY_LIMIT] = settings.api_body_bytes
     app[TRUST_PROXY] = settings.trust_proxy
+    app[rsvp_api.RSVPS] = node.rsvps
     app[websocket.SOCKETS] = set()
     app[websocket.SOCKET_COUNTER] = websocket.SocketCounter(settings.room_sockets_per_user)
     signal_handlers: list[websocket.SignalHandler] = [node.audio.signal]
     app[websocket.SIGNALS] = signal_handlers
     app[remote_rooms.REMOTE_ROOMS] = node.remote_rooms
+    app[notifications_api.NOTIFICATIONS] = node.notifications
+    app[notifications_api.PINGS] = node.pings
+    app[notifications_api.NOTIFICATION_SOCKETS] = websocket.SocketCounter(
+        settings.notification_sockets_per_user
+    )
     app[admin.DESK] = node.desk
     app[replays.REPLAYS] = node.replays
     app[api.ROOM_EXTRAS] = node.replays
@@ -156,9 +187,12 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         policy=settings.ice_transport_policy,
         per_minute=settings.ice_servers_per_user_per_minute,
     )
+    app.add_routes(notifications_api.routes)  # before api's POST /api/rooms/{id}/{action}
+    app.add_routes(rsvp_api.routes)  # before api's /api/rooms/{id}/{action} and /rooms/{id}
     app.add_routes(api.routes)
     app.add_routes(ice.routes)
     app.add_routes(blocks_api.routes)
+    app.add_routes(listeners_api.routes)
     app.add_routes(websocket.routes)
     app.add_routes(remote_rooms.routes)
     app.add_routes(admin.routes)
@@ -171,8 +205,10 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.on_startup.append(_load_rooms)
     app.cleanup_ctx.append(_federation_running)
     app.cleanup_ctx.append(_sweeper)
+    app.cleanup_ctx.append(_reminding)
     app.on_shutdown.append(_close_remote_rooms)
     app.on_shutdown.append(websocket.close_sockets)
+    app.on_shutdown.append(notifications_api.close_streams)
     app.on_shutdown.append(_close_audio)
     app.on_shutdown.append(_close_replays)
     app.on_cleanup.append(_close_media_port)
@@ -228,6 +264,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     bridge = FollowBridge(urls, actors, follow_activities, directory, publisher)
     replay_store = ReplayStore(db)
     room_documents = RoomDocuments(urls, users, directory, clock, replay_store)
+    rsvp_store = RsvpStore(db)
     announcer = RoomAnnouncer(
         users,
         actors,
@@ -235,6 +272,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         publisher,
         clock,
         interval=settings.announce_interval_seconds,
+        rsvps=RsvpAudience(rsvp_store, actors),
     )
 
     accounts = AccountService(
@@ -247,6 +285,24 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         hooks=[BlockBridge(urls, actors, follow_activities, block_store, publisher)],
     )
     rooms = RoomService(db, settings, clock, Gate(follows, users, policies, block_store))
+    notifications = Notifications(
+        NotificationStore(db),
+        users,
+        clock,
+        own_host=urls.host,
+        keep=settings.notifications_per_user,
+        queue_size=settings.ws_queue_size,
+    )
+    notices = RoomNotices(notifications, users, follows, block_store, settings.base_url)
+    pings = Pings(
+        rooms,
+        notifications,
+        follows,
+        block_store,
+        clock,
+        per_minute=settings.pings_per_minute,
+        remote=InviteSender(urls, actors, publisher, rooms, room_documents),
+    )
     engine = MediaEngine(
         MediaConfig(
             ice_addresses=settings.ice_addresses,
@@ -279,6 +335,28 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     audio = RoomAudio(rooms, engine)
     rooms.observe(audio)
     rooms.observe(announcer)
+    rooms.observe(notices)
+    rsvps = RsvpService(
+        rsvp_store,
+        rooms,
+        users,
+        follows,
+        settings,
+        clock,
+        RemoteRsvpClient(
+            urls, client, signers, directory, actors, remote_room_store, users, publisher, clock
+        ),
+    )
+    reminders = RsvpReminders(
+        rsvp_store,
+        rsvps,
+        notifications,
+        clock,
+        lead_seconds=settings.rsvp_reminder_lead_seconds,
+        poll_seconds=settings.rsvp_reminder_poll_seconds,
+    )
+    rooms.observe(reminders)
+    rsvp_relay = RsvpRelay(urls, users, rsvp_store, reminders)
 
     joins = JoinDesk(urls, users, actors, publisher, rooms)
     desk = ModerationDesk(
@@ -304,7 +382,9 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             block_store,
         ),
         ActorHandlers(actors, directory, rooms),
-        RoomAnnouncements(actors, remote_room_store, client, signers, clock),
+        RoomAnnouncements(
+            actors, remote_room_store, client, signers, clock, rsvps=rsvp_relay, notices=notices
+        ),
         joins,
         directory,
         users,
@@ -312,6 +392,9 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         BlockHandlers(
             urls, users, follows, follow_activities, actors, block_store, directory, clock
         ),
+        rsvps=RsvpOrigin(urls, users, actors, directory, publisher, rooms, rsvps),
+        rsvp_answers=rsvp_relay,
+        pings=PingDesk(urls, users, actors, client, signers, pings, notifications),
     )
     worker = DeliveryWorker(
         deliveries,
@@ -360,10 +443,25 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         client,
         signers,
         rooms=rooms,  # whom our users blocked: their chat messages are not passed on
+        notifications=notifications,
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
     return Node(
-        settings, db, accounts, blocks, rooms, audio, federation, remote, trunks, desk, replays
+        settings,
+        db,
+        accounts,
+        blocks,
+        rooms,
+        audio,
+        federation,
+        remote,
+        trunks,
+        desk,
+        notifications,
+        pings,
+        rsvps,
+        reminders,
+        replays,
     )
 
 
@@ -412,6 +510,15 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
                 log.exception("sweep: unexpected error; continuing")
 
     task = asyncio.create_task(loop(), name="room-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _reminding(app: web.Application) -> AsyncIterator[None]:
+    """RSVP reminders ("starts in 10 minutes", "starting now"): a thin loop."""
+    task = asyncio.create_task(app[NODE].reminders.run(), name="rsvp-reminders")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

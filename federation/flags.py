@@ -28,6 +28,7 @@ from federation.activities import (
 )
 from federation.actors import plain_text
 from federation.identity import Urls
+from federation.invites import Invite
 from federation.joins import JoinRefused
 from federation.outbox import Publisher
 from federation.store.actors import RemoteActorStore
@@ -108,13 +109,16 @@ class Flag:
         return out
 
 
-Inbound = Activity | Flag
+Inbound = Activity | Flag | Invite
 
 
 def parse_inbound(data: object) -> Inbound:
-    """``parse_activity`` plus ``Flag``, which only this module models."""
+    """``parse_activity`` plus ``Flag``, which only this module models, and ``Invite``
+    (federation/invites.py)."""
     if isinstance(data, Mapping) and data.get("type") == Flag.TYPE:
         return Flag.parse(data)
+    if isinstance(data, Mapping) and data.get("type") == Invite.TYPE:
+        return Invite.parse(data)
     return parse_activity(data)
 
 

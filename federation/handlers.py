@@ -34,13 +34,18 @@ from federation.blocks import BlockHandlers
 from federation.fetch import SafeClient
 from federation.flags import Flag, FlagDesk, Inbound
 from federation.identity import Signers, Urls
+from federation.invites import Invite
 from federation.joins import JoinDesk
 from federation.outbox import FollowBridge
+from federation.pings import PingDesk
 from federation.rfc3339 import TimestampError, parse_rfc3339
+from federation.rsvp import RsvpOrigin, RsvpRelay
 from federation.store.actors import FollowActivityStore, RemoteActorStore
 from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomStore
 from node.clock import Clock
+from node.room_notices import RoomNotices
+from node.rooms.model import JoinMode, RoomStatus
 from node.rooms.service import RoomService
 from node.store.blocks import BlockStore
 from node.store.follows import FollowStore
@@ -62,7 +67,13 @@ class Handlers:
         users: UserStore,
         flags: FlagDesk,
         blocks: BlockHandlers,
+        rsvps: RsvpOrigin | None = None,
+        rsvp_answers: RsvpRelay | None = None,
+        pings: PingDesk | None = None,
     ) -> None:
+        self.pings = pings
+        self.rsvps = rsvps  # Follow of one of our rooms (federation/rsvp.py)
+        self.rsvp_answers = rsvp_answers
         self.flags = flags
         self.follows = follows
         self.actors = actors
@@ -76,15 +87,25 @@ class Handlers:
         self.flags.check_sender(actor)
         if isinstance(activity, Flag):
             return self.flags.receive(activity, actor)
+        if isinstance(activity, Invite):
+            if self.pings is None:
+                return "Invite ignored"
+            return await self.pings.receive(activity)
         if isinstance(activity, Follow):
+            if self.rsvps is not None and self.rsvps.follows_room(activity):
+                return self.rsvps.follow(activity, actor)
             return await self.follows.follow(activity, actor)
         if isinstance(activity, Accept | Reject):
+            if self.rsvp_answers is not None and self.rsvp_answers.answers(activity):
+                return self.rsvp_answers.answer(activity, actor)
             return self.follows.answer(activity, actor)
         if isinstance(activity, Block):
             return self.blocks.block(activity, actor)
         if isinstance(activity, Undo):
             if self.blocks.undoes_block(activity):
                 return self.blocks.undo(activity, actor)
+            if self.rsvps is not None and self.rsvps.undoes(activity):
+                return self.rsvps.undo(activity, actor)
             return self.follows.undo(activity, actor)
         if isinstance(activity, Create | Update):
             if isinstance(activity.object, Actor):
@@ -254,7 +275,13 @@ class RoomAnnouncements:
         client: SafeClient,
         signers: Signers,
         clock: Clock,
+        rsvps: RsvpRelay | None = None,
+        notices: RoomNotices | None = None,
     ) -> None:
+        """NOTICES tells the host's local followers when one of its rooms goes live; RSVPS
+        makes rooms our users asked to be notified about wanted too."""
+        self.rsvps = rsvps
+        self.notices = notices
         self.actors = actors
         self.remote_rooms = remote_rooms
         self.client = client
@@ -274,7 +301,8 @@ class RoomAnnouncements:
         if not event.is_salon_room:
             return "non-Salon Event ignored"
         host = self.actors.actor_by_uri(actor.id)
-        if host is None or not self.actors.followed_locally(host.user_id):
+        wanted = self.rsvps is not None and self.rsvps.wanted(event.id)
+        if host is None or not (wanted or self.actors.followed_locally(host.user_id)):
             return "announcement from an actor nobody here follows ignored"
         stored = self.remote_rooms.room(event.id)
         if stored is not None and event.updated is not None:
@@ -285,6 +313,13 @@ class RoomAnnouncements:
         self.remote_rooms.put_room(
             event.id, host.user_id, event.status, event.serialize(), self.clock.now()
         )
+        went_live = event.status is RoomStatus.LIVE and (
+            stored is None or stored.status != RoomStatus.LIVE.value
+        )
+        if went_live and self.notices is not None and event.join_mode is not JoinMode.CLOSED:
+            self.notices.remote_started(host.user_id, event.id, event.name)
+        if self.rsvps is not None:
+            self.rsvps.stored(event.id, event.status.value)
         return f"room {event.status}"
 
     async def _refetch_event(self, uri: str) -> Event | Reference:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from federation.activities import (
     PUBLIC,
@@ -43,6 +43,12 @@ _LIFECYCLE = {"room_created": "Create", "room_started": "Update", "room_ended": 
 
 def _dt(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+class RsvpInboxes(Protocol):
+    """Inboxes of remote actors who RSVPed to a room (federation/rsvp.py)."""
+
+    def inboxes(self, room_id: str) -> list[str]: ...
 
 
 class Publisher:
@@ -164,7 +170,9 @@ class RoomAnnouncer:
         clock: Clock,
         *,
         interval: float,
+        rsvps: RsvpInboxes | None = None,
     ) -> None:
+        self.rsvps = rsvps  # remote actors who asked to be notified hear it too
         self.users = users
         self.actors = actors
         self.documents = documents
@@ -208,6 +216,8 @@ class RoomAnnouncer:
             return
         self._last_sent[room.id] = self.clock.monotonic()
         inboxes = self.actors.remote_follower_inboxes(host.id)
+        if self.rsvps is not None:
+            inboxes = list(dict.fromkeys([*inboxes, *self.rsvps.inboxes(room.id)]))
         if not inboxes:
             return
         event = self.documents.event(room, host)

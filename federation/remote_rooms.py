@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +40,17 @@ from media.port import MediaPort
 from media.relay import RelayRoom
 from media.signaling import SignalError
 from media.trunk import TrunkError, parse_public_key
+from node.notifications import Notifications
 from node.rooms import protocol
+from node.rooms.broadcast import (
+    AudienceCounts,
+    AudiencePolicy,
+    RoomBroadcast,
+    counts_after,
+    counts_of_view,
+    loop_schedule,
+    parse_audience,
+)
 from node.rooms.model import Role, RoomRuleError, speaks
 from node.rooms.protocol import ProtocolError
 from node.rooms.service import RoomService, Subscription
@@ -93,6 +104,21 @@ class RemoteRoom:
         self._background: set[asyncio.Future[None]] = set()
         self._grace: dict[int, asyncio.Task[None]] = {}
         self.joining = 0  # joins under way (RemoteRooms.join forgets a room nobody got in)
+        # what we know of the room's audience: its last state or `audience` message, kept
+        # roughly current from the events in between; our sockets get it coalesced like a
+        # local room's (node/rooms/broadcast.py)
+        self.counts = AudienceCounts(0, 0, 0)
+        self.broadcast = RoomBroadcast(
+            AudiencePolicy.from_settings(self.settings),
+            self.subs,
+            counts=lambda: self.counts,
+            size=lambda: self.counts.participant_count,
+            moderators=self._moderator_ids,
+            monotonic=time.monotonic,
+            schedule=loop_schedule,
+        )
+        self.title = ""  # as the origin last told us (for our users' notifications)
+        self.join_mode = "closed"  # until the origin says otherwise
 
     # ---- membership --------------------------------------------------------------------
     def is_member(self, user: User) -> bool:
@@ -107,6 +133,7 @@ class RemoteRoom:
     def unsubscribe(self, sub: Subscription) -> None:
         """Keep the seat for the reconnect grace period, then leave for the user."""
         self.subs.discard(sub)
+        self.broadcast.forget(sub)
         user = sub.user
         if user is None or user.id not in self.members or self.owner.closing:
             return  # shutting down: the origin frees the seat when our trunk goes
@@ -254,7 +281,7 @@ class RemoteRoom:
                 continue
             kind = data.get("type")
             msg_id = data.get("id")
-            if kind in ("reply", "error", "state") and isinstance(msg_id, int):
+            if kind in ("reply", "error", "state", "listeners") and isinstance(msg_id, int):
                 future = self._pending.pop(msg_id, None)
                 if future is not None and not future.done():
                     future.set_result(data)
@@ -268,6 +295,8 @@ class RemoteRoom:
                     await self._rejoin(missing)
             elif kind in ("event", "speaking", *CHAT_KINDS):
                 self._apply(data)
+            elif kind == "audience":
+                self._audience(data)
         close_code = self.ws.close_code
         log.info(
             "relay [%s]: trunk to %s closed (%s, members %d)",
@@ -308,11 +337,15 @@ class RemoteRoom:
         elif kind == "joined" and member is not None:
             participant = data.get("participant") or {}
             self._set_role(member, str(participant.get("role", "listener")), False)
-        skip = self._blockers_of_author(data)
-        for sub in list(self.subs):
-            if sub.user is not None and sub.user.id in skip:
-                continue
-            sub.offer(data, droppable=data.get("type") in ("speaking", "reactions"))
+        if data.get("type") == "event":
+            self.counts = counts_after(self.counts, data)
+            self.broadcast.publish(data)  # listener churn folded (node/rooms/broadcast.py)
+        else:
+            skip = self._blockers_of_author(data)
+            for sub in list(self.subs):
+                if sub.user is not None and sub.user.id in skip:
+                    continue
+                sub.offer(data, droppable=data.get("type") in ("speaking", "reactions"))
         if kind in ("removed", "left") and member is not None:
             self.members.pop(member.id, None)
             code, reason = (4003, "removed from the room") if kind == "removed" else (1000, "left")
@@ -325,6 +358,42 @@ class RemoteRoom:
                 task.add_done_callback(self._background.discard)
         if kind == "room_ended":
             self._end_locally(1000, "room ended")
+        self._notice(data, member)
+
+    def _notice(self, data: dict[str, Any], member: User | None) -> None:
+        """A stage invitation or a moderator appointment of one of ours: a notification."""
+        kind = data.get("event")
+        if kind == "room_updated" and isinstance(data.get("title"), str):
+            self.title = data["title"]
+            return
+        notifications = self.owner.notifications
+        if member is None or notifications is None:
+            return
+        if kind == "invited_to_speak":
+            notice = "invited_to_speak"
+        elif kind == "role_changed" and data.get("role") == "moderator":
+            notice = "made_moderator"
+        else:
+            return
+        by = data.get("by")
+        notifications.notify(
+            member.id,
+            notice,
+            room_url=self.uri,
+            title=self.title,
+            actor=by if isinstance(by, str) else None,
+            key=f"{notice}:{self.uri}:{data.get('seq')}",
+        )
+
+    def _audience(self, data: dict[str, Any]) -> None:
+        """The origin's counts (it sends them while the room is coalesced there)."""
+        parsed = parse_audience(data)
+        if parsed is not None:
+            seq, self.counts, _ = parsed
+            self.broadcast.refresh(seq)
+
+    def _moderator_ids(self) -> set[int]:
+        return {uid for uid, (role, _) in self.roles.items() if role in ("host", "moderator")}
 
     def _blockers_of_author(self, data: dict[str, Any]) -> set[int]:
         """Our users who blocked a ``chat`` message's author: they do not get it."""
@@ -381,9 +450,7 @@ class RemoteRoom:
                 sub.offer({"type": "signal", "signal": message})
 
     # ---- requests to the origin ----------------------------------------------------------
-    async def _request(
-        self, make: Callable[[int], protocol.TrunkCommand | protocol.GetState | protocol.TrunkChat]
-    ) -> dict[str, Any]:
+    async def _request(self, make: Callable[[int], protocol.TrunkRequest]) -> dict[str, Any]:
         if self.ws is None or self.ws.closed:
             raise RoomRuleError("conflict", "reconnecting to the room's node; try again")
         self._next_id += 1
@@ -420,7 +487,12 @@ class RemoteRoom:
         if answer.get("type") != "state":
             raise RoomRuleError("conflict", str(answer.get("error", "no state")))
         room: dict[str, Any] = answer["room"]
+        if isinstance(room.get("title"), str):
+            self.title = room["title"]
+        if isinstance(room.get("join_mode"), str):
+            self.join_mode = room["join_mode"]
         room["id"] = self.alias
+        self.counts = counts_of_view(room)
         room["remote"] = True
         room["node"] = self.origin_host
         self._without_blocked(room.get("chat"), user)
@@ -428,6 +500,24 @@ class RemoteRoom:
         if isinstance(me, dict):
             self._set_role(user, str(me.get("role", Role.LISTENER.value)), bool(me.get("muted")))
         return room
+
+    async def listeners(self, user: User, after: int, limit: int) -> dict[str, Any]:
+        """A page of the room's audience, from the origin (its rules, its cap)."""
+        actor = self.urls.actor(user.username)
+        answer = await self._request(
+            lambda msg_id: protocol.GetListeners(msg_id, actor, after, limit)
+        )
+        if answer.get("type") != "listeners" or not isinstance(answer.get("listeners"), list):
+            status = answer.get("status")
+            code = next((c for c, s in RoomRuleError.STATUS.items() if s == status), "conflict")
+            raise RoomRuleError(code, str(answer.get("error", "no listeners")))
+        next_cursor = answer.get("next")
+        count = answer.get("listener_count")
+        return {
+            "listeners": [p for p in answer["listeners"] if isinstance(p, dict)][:limit],
+            "next": next_cursor if isinstance(next_cursor, str) and next_cursor.isdigit() else None,
+            "listener_count": count if type(count) is int and count >= 0 else None,
+        }
 
     async def signal(self, user: User, message: dict[str, Any]) -> None:
         if self.relay is None:
@@ -444,6 +534,7 @@ class RemoteRoom:
 
     async def close(self) -> None:
         self.ended = True
+        self.broadcast.close()
         for task in list(self._grace.values()):
             task.cancel()
         if self.ws is not None:
@@ -482,10 +573,13 @@ class RemoteRooms:
         signers: Signers,
         *,
         rooms: RoomService | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         """ROOMS: this node's users and blocks (chat from people a user blocked is not
-        passed to them); None in a node built without it."""
+        passed to them); None in a node built without it. NOTIFICATIONS hears our users'
+        stage invitations and moderator appointments."""
         self.rooms = rooms
+        self.notifications = notifications
         self.urls = urls
         self.settings = settings
         self.config = config

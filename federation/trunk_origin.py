@@ -216,6 +216,14 @@ class OriginSession:
                 )
             self.rooms.chat.handle(self.rooms.get(self.room_id), user, request.request)
             return protocol.reply(request.id)
+        if isinstance(request, protocol.GetListeners):
+            room = self.rooms.get(self.room_id)
+            self.rooms.views.check_listeners_access(room, user)
+            limit = min(request.limit, self.desk.settings.listeners_page_max)
+            items, cursor = self.rooms.views.listener_page(room, request.after, limit)
+            count = sum(1 for p in room.participants.values() if not p.on_stage)
+            page = protocol.listeners_page(request.id, items, cursor, count)
+            return canonical(page, self.own_host)
         if isinstance(request, protocol.GetState):
             room = self.rooms.get(self.room_id)
             view = canonical(self.rooms.view(room, user), self.own_host)

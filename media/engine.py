@@ -79,6 +79,7 @@ class MediaConfig:
         if self.media_host:
             return self.media_host
         return self.ice_addresses[0] if len(self.ice_addresses) == 1 else "0.0.0.0"
+
     native_fanout: bool = True  # media/_fastpath.c when built; False: the Python path
     tick: str = "thread"  # where the 20 ms clock runs: "thread" or "loop" (media/ticker.py)
     # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); off = baseline
@@ -352,6 +353,7 @@ class RoomMedia:
 
 def _red(session: ParticipantSession) -> bool:
     return session.downlink is not None and session.downlink.red_type is not None
+
 
 async def _stun_address(url: str) -> tuple[str, int] | None:
     """``stun:host[:port]`` resolved to one IPv4 address (None, logged, when it cannot be)."""

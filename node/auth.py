@@ -101,9 +101,7 @@ class AttemptLimiter:
     whose attempts all left the window are dropped whenever the table doubles.
     """
 
-    def __init__(
-        self, clock: Clock, attempts: int, window: float, min_prune: int = 10_000
-    ) -> None:
+    def __init__(self, clock: Clock, attempts: int, window: float, min_prune: int = 10_000) -> None:
         self.clock = clock
         self.attempts = attempts
         self.window = window

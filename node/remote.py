@@ -35,6 +35,9 @@ class RemoteRoom(Protocol):
     """A room on another node that some of our users are in (served through us)."""
 
     alias: str
+    uri: str  # the room's id on its own node
+    title: str  # as its node last told us
+    join_mode: str  # open, social or closed, as its node last told us
 
     def is_member(self, user: User) -> bool: ...
 
@@ -47,6 +50,9 @@ class RemoteRoom(Protocol):
     async def signal(self, user: User, message: dict[str, Any]) -> None: ...
 
     async def chat(self, user: User, request: ChatRequest) -> None: ...
+
+    async def listeners(self, user: User, after: int, limit: int) -> dict[str, Any]:
+        """A page of the room's audience (``GET /api/rooms/{id}/listeners`` there)."""
 
     def subscribe(self, user: User) -> Subscription: ...
 

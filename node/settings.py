@@ -44,6 +44,14 @@ class Settings:
     room_empty_grace_seconds: float = 60.0
     reconnect_grace_seconds: float = 20.0
     ws_queue_size: int = 256
+    # large audiences (node/rooms/broadcast.py): above this many participants, listener
+    # churn reaches listeners as coalesced `audience` counts; 0 = never coalesce (the naive
+    # per-event broadcast, the benchmark's baseline)
+    audience_coalesce_above: int = 50
+    audience_flushes_per_second: float = 4.0  # `audience` messages per socket per second, at most
+    # … and per room: a room with more sockets than this gets its counts less often; 0 = no cap
+    audience_room_messages_per_second: float = 2000.0
+    listeners_page_max: int = 200  # largest `limit` of GET /api/rooms/{id}/listeners
     # limits on what one account or one remote node can make this node hold (docs/security.md)
     room_sockets_per_user: int = 8  # open room WebSockets (local and remote rooms) per account
     rooms_per_user: int = 10  # scheduled + live rooms one account hosts at once
@@ -60,6 +68,14 @@ class Settings:
     reactions_batch_users: int = 200  # people one `reactions` message names at most
     trunks_per_node: int = 50  # relay trunks one remote node may hold open here
     reports_per_user_per_hour: int = 10  # reports one account may file per hour
+    # notifications (docs/operating.md "Notifications")
+    notifications_per_user: int = 500  # kept per account; older ones are deleted
+    notification_sockets_per_user: int = 4  # open notification WebSockets per account
+    pings_per_minute: int = 10  # pings one person may send (local, or Invites from one actor)
+    rsvps_per_user: int = 100  # rooms one account (or remote actor) asked to be notified about
+    rsvp_changes_per_minute: int = 30  # Notify me / Don't notify me per account per minute
+    rsvp_reminder_lead_seconds: float = 600.0  # the "starts soon" reminder, before start
+    rsvp_reminder_poll_seconds: float = 5.0  # how often the reminder worker looks
     ice_addresses: tuple[str, ...] = ()
     # the one media port: every WebRTC session (ICE-lite) and relay trunk shares one UDP
     # port, and ICE-TCP clients one TCP port (docs/operating.md "Media"); 0 = any free port
@@ -187,6 +203,11 @@ def _validate(s: Settings) -> Settings:
         "chat_messages_burst",
         "reactions_burst",
         "reactions_batch_users",
+        "notifications_per_user",
+        "notification_sockets_per_user",
+        "pings_per_minute",
+        "rsvps_per_user",
+        "rsvp_changes_per_minute",
     ):
         if getattr(s, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")
@@ -197,6 +218,11 @@ def _validate(s: Settings) -> Settings:
     for name in ("chat_messages_per_second", "reactions_per_second", "reactions_interval_seconds"):
         if not getattr(s, name) > 0:
             raise SettingsError(f"setting {name!r} must be positive")
+    if not 0 < s.rsvp_reminder_lead_seconds <= 86400 or not s.rsvp_reminder_poll_seconds > 0:
+        raise SettingsError(
+            "setting 'rsvp_reminder_lead_seconds' must be 0-86400 (exclusive of 0) and"
+            " 'rsvp_reminder_poll_seconds' positive"
+        )
     if s.header_timeout_seconds <= 0:
         raise SettingsError("setting 'header_timeout_seconds' must be > 0")
     if s.signin_attempts < 1 or s.signin_window_seconds < 1:
@@ -212,6 +238,14 @@ def _validate(s: Settings) -> Settings:
         )
     if s.media_tick not in ("thread", "loop"):
         raise SettingsError("setting 'media_tick' must be 'thread' or 'loop'")
+    if s.audience_coalesce_above < 0:
+        raise SettingsError("setting 'audience_coalesce_above' must be ≥ 0")
+    if not 0.1 <= s.audience_flushes_per_second <= 50:
+        raise SettingsError("setting 'audience_flushes_per_second' must be 0.1-50")
+    if s.audience_room_messages_per_second != 0 and s.audience_room_messages_per_second < 10:
+        raise SettingsError("setting 'audience_room_messages_per_second' must be 0 or ≥ 10")
+    if not 1 <= s.listeners_page_max <= 10_000:
+        raise SettingsError("setting 'listeners_page_max' must be 1-10000")
     if not 10 <= s.replay_peaks_buckets <= 10_000:
         raise SettingsError("setting 'replay_peaks_buckets' must be 10-10000")
     if s.replay_hallway_cards < 0 or s.replay_hallway_days < 0:

@@ -267,9 +267,10 @@ def disconnect(room: Room, user_id: int) -> list[RoomEvent]:
 
 def leave(room: Room, user_id: int, now: float) -> list[RoomEvent]:
     """Leave quietly: the seat is freed; appointed moderators keep their appointment."""
-    _member(room, user_id)
+    role = _member(room, user_id).role
     del room.participants[user_id]
-    return [RoomEvent("left", {"user": user_id}), *_pass_moderation(room, now)]
+    # the role lets sockets fold a listener's leaving into counts (node/rooms/broadcast.py)
+    return [RoomEvent("left", {"user": user_id, "role": role.value}), *_pass_moderation(room, now)]
 
 
 def _pass_moderation(room: Room, now: float, exclude: int | None = None) -> list[RoomEvent]:

@@ -272,8 +272,29 @@ class TrunkChat:
         return {**self.request.serialize(), "actor": self.actor}
 
 
-TrunkRequest = Users | TrunkCommand | GetState | TrunkChat
+@dataclass(frozen=True)
+class GetListeners:
+    """A page of the room's audience for one of B's users (``GET …/listeners`` on B)."""
+
+    id: MessageId
+    actor: str
+    after: int
+    limit: int
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "type": "get_listeners",
+            "id": self.id,
+            "actor": self.actor,
+            "after": self.after,
+            "limit": self.limit,
+        }
+
+
+TrunkRequest = Users | TrunkCommand | GetState | TrunkChat | GetListeners
 MAX_STREAMS = 1024  # users one node may seat over one trunk
+MAX_CURSOR = 10**15  # listener page cursors are below this
+MAX_PAGE = 10_000  # the most listeners one page may ask for (each node caps it lower)
 
 
 def parse_hello(data: dict[str, Any]) -> Hello:
@@ -292,6 +313,15 @@ def parse_trunk_request(data: dict[str, Any]) -> TrunkRequest:
         if len(streams) > MAX_STREAMS:
             raise ProtocolError(f"at most {MAX_STREAMS} users per trunk")
         return Users(dict(streams))
+    if kind == "get_listeners":
+        actor, after, limit = data.get("actor"), data.get("after"), data.get("limit")
+        if not isinstance(actor, str):
+            raise ProtocolError("actor must be a string")
+        if type(after) is not int or not 0 <= after < MAX_CURSOR:
+            raise ProtocolError("after must be a listener cursor")
+        if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
+            raise ProtocolError(f"limit must be an integer from 1 to {MAX_PAGE}")
+        return GetListeners(msg_id, actor, after, limit)
     if kind in ("command", "get_state", "chat", "react", "delete_message"):
         actor = data.get("actor")
         if not isinstance(actor, str):
@@ -306,6 +336,20 @@ def parse_trunk_request(data: dict[str, Any]) -> TrunkRequest:
 
 
 # ---- the trunk control channel, A -> B ---------------------------------------------------
+
+
+def listeners_page(
+    msg_id: MessageId, items: list[dict[str, Any]], cursor: int | None, count: int
+) -> dict[str, Any]:
+    """A's answer to ``get_listeners`` (the same page ``GET /api/rooms/{id}/listeners``
+    gives, with the request's id)."""
+    return {
+        "type": "listeners",
+        "id": msg_id,
+        "listeners": items,
+        "next": None if cursor is None else str(cursor),
+        "listener_count": count,
+    }
 
 
 @dataclass(frozen=True)

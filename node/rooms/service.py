@@ -22,6 +22,14 @@ from node.accounts import handle
 from node.clock import Clock
 from node.handles import split_handle
 from node.rooms import model
+from node.rooms.broadcast import (
+    AudienceCounts,
+    AudiencePolicy,
+    RoomBroadcast,
+    Shared,
+    loop_schedule,
+    room_counts,
+)
 from node.rooms.chat import CHAT_ACTIONS
 from node.rooms.chat_service import ChatService
 from node.rooms.gate import Gate, NoBlocks, OpenDomains
@@ -33,6 +41,7 @@ from node.settings import Settings
 from node.store.db import Database
 from node.store.follows import FollowStore
 from node.store.rooms import RoomStore
+from node.store.rsvps import RsvpStore
 from node.store.users import User, UserStore
 from node.text import check_text
 
@@ -136,7 +145,15 @@ class RoomService:
         self.settings = settings
         self.clock = clock
         self.gate = gate or Gate(self.follows, self.users, OpenDomains(), NoBlocks())
-        self.views = RoomViews(self.users, self.follows, self.gate, settings.base_url)
+        self.audience = AudiencePolicy.from_settings(settings)
+        self.views = RoomViews(
+            self.users,
+            self.follows,
+            self.gate,
+            settings.base_url,
+            RsvpStore(db),
+            audience=self.audience,
+        )
         self._actions = ActionLimiter(
             clock, settings.room_actions_per_second, settings.room_actions_burst
         )
@@ -150,6 +167,7 @@ class RoomService:
         self._levels: dict[str, dict[int, float]] = {}
         self._empty_deadlines: dict[str, float] = {}
         self._held: list[tuple[Subscription, int, str]] | None = None
+        self._broadcasts: dict[str, RoomBroadcast] = {}
         self.chat = ChatService(
             settings, clock, self.users, self.gate, self._broadcast, self.find_user
         )
@@ -295,6 +313,10 @@ class RoomService:
         room = self._rooms.get(room_id)
         return room if room is not None and room.status is RoomStatus.LIVE else None
 
+    def hosted_by(self, user_id: int) -> list[Room]:
+        """The scheduled and live rooms USER_ID hosts (at most ``rooms_per_user``)."""
+        return [room for room in self._rooms.values() if room.host_id == user_id]
+
     def hallway(self, viewer: User) -> list[Room]:
         me = Viewer(
             user_id=viewer.id,
@@ -409,6 +431,9 @@ class RoomService:
         self._empty_deadlines.pop(room.id, None)
         for key in [k for k in self._seat_deadlines if k[0] == room.id]:
             del self._seat_deadlines[key]
+        broadcast = self._broadcasts.pop(room.id, None)
+        if broadcast is not None:
+            broadcast.close()
         for sub in self._subs.pop(room.id, set()):
             self._close_sub(sub, 1000, "room ended")
 
@@ -452,6 +477,9 @@ class RoomService:
         subs = self._subs.get(sub.room_id)
         if subs is not None:
             subs.discard(sub)
+        broadcast = self._broadcasts.get(sub.room_id)
+        if broadcast is not None:
+            broadcast.forget(sub)
 
     def hold_seat(self, room_id: str, user: User) -> None:
         """A remote participant's node is connected: their seat counts as connected."""
@@ -499,6 +527,9 @@ class RoomService:
         subs = self._subs.get(sub.room_id)
         if subs is not None:
             subs.discard(sub)
+        broadcast = self._broadcasts.get(sub.room_id)
+        if broadcast is not None:
+            broadcast.forget(sub)
         if sub.user is None:
             self.unwatch(sub)
             return
@@ -540,6 +571,7 @@ class RoomService:
         self, room_id: str, message: dict[str, Any], skip: frozenset[int], droppable: bool
     ) -> None:
         """MESSAGE to every socket of the room (relay trunks too) but those of SKIP."""
+        message = Shared(message)  # encoded once for all the room's sockets
         for sub in list(self._subs.get(room_id, ())):
             if sub.user is None or sub.user.id not in skip:
                 sub.offer(message, droppable=droppable)
@@ -549,15 +581,38 @@ class RoomService:
         if not subs:
             return
         message = self.event_message(room, seq, event)
-        gone = event.data.get("user") if event.kind in ("left", "removed") else None
+        self._fanout(room.id, subs).publish(message)
+        if event.kind not in ("left", "removed"):
+            return
+        gone = event.data.get("user")
         for sub in list(subs):
-            sub.offer(message)
             if sub.user is not None and sub.user.id == gone:
                 subs.discard(sub)
                 if event.kind == "removed":
                     self._close_sub(sub, 4003, "removed from the room")
                 else:
                     self._close_sub(sub, 1000, "left the room")
+
+    def _fanout(self, room_id: str, subs: set[Subscription]) -> RoomBroadcast:
+        """The room's fan-out (node/rooms/broadcast.py), over the room's subscriptions."""
+        broadcast = self._broadcasts.get(room_id)
+        if broadcast is None or broadcast.subs is not subs:
+            if broadcast is not None:
+                broadcast.close()
+            broadcast = self._broadcasts[room_id] = RoomBroadcast(
+                self.audience,
+                subs,
+                counts=lambda: self.audience_counts(room_id),
+                size=lambda: len(room.participants) if (room := self.active(room_id)) else 0,
+                moderators=lambda: room.moderator_ids() if (room := self.active(room_id)) else (),
+                monotonic=self.clock.monotonic,
+                schedule=loop_schedule,
+            )
+        return broadcast
+
+    def audience_counts(self, room_id: str) -> AudienceCounts:
+        room = self._rooms.get(room_id)
+        return room_counts(room) if room is not None else AudienceCounts(0, 0, 0)
 
     def close_all(self) -> list[Subscription]:
         subs = [s for group in self._subs.values() for s in group]

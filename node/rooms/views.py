@@ -7,21 +7,37 @@ service asks it after every change, and nothing here changes a room.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import operator
 from typing import Any
 
 from node.accounts import handle
 from node.rooms.block_marks import mark_blocks
+from node.rooms.broadcast import AudiencePolicy
 from node.rooms.gate import Gate
 from node.rooms.hallway import HallwayCard
-from node.rooms.model import Participant, Room, RoomEvent, RoomStatus
+from node.rooms.model import JoinMode, Participant, Room, RoomEvent, RoomRuleError, RoomStatus
 from node.store.follows import FollowStore
+from node.store.rsvps import RsvpStore
 from node.store.users import User, UserStore
 
+BY_JOINING = operator.attrgetter("joined_at", "user_id")  # model.Room.listeners' order
 CARD_FIELDS = [f.name for f in dataclasses.fields(HallwayCard) if f.name != "extra"]
 
 
 class RoomViews:
-    def __init__(self, users: UserStore, follows: FollowStore, gate: Gate, base_url: str) -> None:
+    def __init__(
+        self,
+        users: UserStore,
+        follows: FollowStore,
+        gate: Gate,
+        base_url: str,
+        rsvps: RsvpStore | None = None,
+        audience: AudiencePolicy | None = None,
+    ) -> None:
+        """AUDIENCE: above its size a view lists only the first listeners (``coalesced``)."""
+        self.rsvps = rsvps
+        self.audience = audience
         self.users = users
         self.follows = follows
         self.gate = gate
@@ -35,6 +51,10 @@ class RoomViews:
             value = data.get(key)
             if isinstance(value, int):
                 data[key] = handle(users[value]) if value in users else None
+        if event.kind in ("disconnected", "reconnected") and "role" not in data:
+            someone = room.participants.get(event.data["user"])
+            if someone is not None:
+                data["role"] = someone.role.value
         if event.kind == "joined":
             p = room.participants.get(event.data["user"])
             if p is not None:
@@ -42,16 +62,29 @@ class RoomViews:
         return {"type": "event", "seq": seq, "event": event.kind, **data}
 
     def view(self, room: Room, viewer: User | None, levels: dict[int, float]) -> dict[str, Any]:
-        ids = [room.host_id, *room.participants]
-        users = self.users.many(ids)
-        host = users.get(room.host_id)
         # Listeners someone on stage follows (accepted), for the "Followed by the speakers"
         # group: one query for the whole room, bounded by the stage's size.
-        stage_ids = sorted(p.user_id for p in room.speakers())
-        listener_ids = {p.user_id for p in room.listeners()}
+        speakers = room.speakers()
+        coalesced = self.audience is not None and self.audience.coalesces(len(room.participants))
+        # a coalesced room's view lists a first page: no need to sort its whole audience
+        listeners = (
+            [p for p in room.participants.values() if not p.on_stage]
+            if coalesced
+            else room.listeners()
+        )
+        stage_ids = sorted(p.user_id for p in speakers)
+        listener_ids = {p.user_id for p in listeners}
         followed: frozenset[int] = frozenset()
         if stage_ids and listener_ids:
             followed = frozenset(self.follows.followed_by(stage_ids)) & listener_ids
+        if coalesced and self.audience is not None:
+            listeners = first_listeners(
+                listeners, followed, self.audience.coalesce_above, viewer.id if viewer else None
+            )
+        hands = room.hands()
+        ids = [room.host_id, *stage_ids, *(p.user_id for p in listeners)]
+        users = self.users.many([*ids, *(p.user_id for p in hands)])
+        host = users.get(room.host_id)
         data: dict[str, Any] = {
             "id": room.id,
             "url": f"{self.base_url}/rooms/{room.id}",
@@ -66,10 +99,12 @@ class RoomViews:
             "ended_at": room.ended_at,
             "seq": room.seq,
             "participant_count": len(room.participants),
-            "listener_count": len(room.listeners()),
-            "speakers": [self._participant_view(p, users) for p in room.speakers()],
-            "listeners": [self._participant_view(p, users, followed) for p in room.listeners()],
-            "hands": [handle(users[p.user_id]) for p in room.hands() if p.user_id in users],
+            "listener_count": len(listener_ids),
+            "hand_count": len(hands),
+            "coalesced": coalesced,
+            "speakers": [self._participant_view(p, users) for p in speakers],
+            "listeners": [self._participant_view(p, users, followed) for p in listeners],
+            "hands": [handle(users[p.user_id]) for p in hands if p.user_id in users],
             "levels": self._current_levels(room, users, levels),
         }
         if viewer is not None:
@@ -78,7 +113,35 @@ class RoomViews:
             if viewer.id in room.moderator_ids():
                 data["invite_link"] = f"{self.base_url}/rooms/{room.id}?invite={room.invite_token}"
             mark_blocks(data, room, viewer, self.gate, users)
+            if self.rsvps is not None:  # "Notify me" (node/rsvp.py)
+                data["you_rsvped"] = self.rsvps.has(viewer.id, room.id)
+                if viewer.id in room.moderator_ids():
+                    data["rsvp_count"] = self.rsvps.count(room.id)
         return data
+
+    @staticmethod
+    def check_listeners_access(room: Room, viewer: User) -> None:
+        """A closed room's audience is for its members: participants, invitees, host
+        and moderators (RoomRuleError forbidden otherwise)."""
+        if room.join_mode is not JoinMode.CLOSED:
+            return
+        if viewer.id not in {*room.participants, *room.invites, *room.moderator_ids()}:
+            raise RoomRuleError("forbidden", "only the room's members may see who listens")
+
+    def listener_page(
+        self, room: Room, after: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Listeners with a user id above AFTER, in id order, and the cursor of the next
+        page (None at the end): ``GET /api/rooms/{id}/listeners``."""
+        audience = sorted(
+            (p for p in room.participants.values() if not p.on_stage and p.user_id > after),
+            key=lambda p: p.user_id,
+        )
+        page = audience[:limit]
+        users = self.users.many([p.user_id for p in page])
+        items = [self._participant_view(p, users) for p in page]
+        more = len(audience) > limit
+        return items, (page[-1].user_id if more and page else None)
 
     def _current_levels(
         self, room: Room, users: dict[int, User], levels: dict[int, float]
@@ -121,3 +184,21 @@ class RoomViews:
         if followed is not None and not p.on_stage:
             data["followed_by_speakers"] = p.user_id in followed
         return data
+
+
+def first_listeners(
+    listeners: list[Participant], followed: frozenset[int], count: int, viewer_id: int | None
+) -> list[Participant]:
+    """A coalesced room's view lists COUNT listeners (those the speakers follow first) and
+    the viewer, wherever they sit; the rest come from the paged listener list."""
+    if followed:
+        first = [p for p in listeners if p.user_id in followed]
+        shown = heapq.nsmallest(count, first, key=BY_JOINING)
+        if len(shown) < count:
+            rest = [p for p in listeners if p.user_id not in followed]
+            shown += heapq.nsmallest(count - len(shown), rest, key=BY_JOINING)
+    else:
+        shown = heapq.nsmallest(count, listeners, key=BY_JOINING)
+    if viewer_id is not None and all(p.user_id != viewer_id for p in shown):
+        shown += [p for p in listeners if p.user_id == viewer_id]
+    return shown

@@ -64,6 +64,16 @@ class FollowStore:
         )
         return row is not None
 
+    def local_follower_ids(self, user_id: int) -> list[int]:
+        """This node's own accounts that follow USER_ID (accepted): who hears of its rooms."""
+        rows = self.db.all(
+            "SELECT f.follower_id FROM follows f JOIN users u ON u.id = f.follower_id"
+            " WHERE f.followee_id = ? AND f.state = 'accepted' AND u.domain IS NULL"
+            " ORDER BY f.follower_id",
+            (user_id,),
+        )
+        return [r[0] for r in rows]
+
     def page(
         self, user_id: int, direction: str, state: str, limit: int, offset: int
     ) -> list[tuple[int, float]]:

@@ -287,7 +287,56 @@ def _v4_blocks(db: sqlite_utils.Database) -> None:
     )
 
 
-def _v5_replays(db: sqlite_utils.Database) -> None:
+def _v5_notifications(db: sqlite_utils.Database) -> None:
+    """In-app notifications: one row per user and event, deduplicated by a per-user key."""
+    db.execute(
+        """
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            room_url TEXT NOT NULL,
+            title TEXT NOT NULL,
+            actor TEXT,
+            dedupe_key TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            read INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX notifications_key ON notifications(user_id, dedupe_key)")
+    db.execute("CREATE INDEX notifications_user ON notifications(user_id, id)")
+
+
+def _v6_rsvps(db: sqlite_utils.Database) -> None:
+    """RSVPs ("Notify me") and calendar feed tokens.
+
+    ``room`` is a local room's id or a remote room's Event URI; ``user_id`` is a local user
+    (their own RSVP) or a remote actor's row (their RSVP to one of our rooms, by ``Follow``
+    of the room: ``activity_id``). The reminder marks say which reminders went out.
+    """
+    db.execute(
+        """
+        CREATE TABLE rsvps (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            room TEXT NOT NULL,
+            activity_id TEXT,
+            soon_sent INTEGER NOT NULL DEFAULT 0,
+            start_sent INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (user_id, room)
+        )"""
+    )
+    db.execute("CREATE INDEX rsvps_room ON rsvps(room)")
+    db.execute("CREATE INDEX rsvps_activity ON rsvps(activity_id)")
+    db.execute(
+        """
+        CREATE TABLE calendar_tokens (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL
+        )"""
+    )
+def _v7_replays(db: sqlite_utils.Database) -> None:
     """Recorded rooms: one row per room, the file itself lives in ``replay_dir``."""
     db.execute(
         """
@@ -313,5 +362,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v2_federation,
     _v3_moderation_desk,
     _v4_blocks,
-    _v5_replays,
+    _v5_notifications,
+    _v6_rsvps,
+    _v7_replays,
 ]

@@ -17,7 +17,9 @@ from node.remote import RemoteRoom, RemoteRooms
 from node.rooms.model import RoomRuleError
 from node.rooms.protocol import ChatRequest
 from node.store.users import User
+from node.web.api import SETTINGS
 from node.web.http import USER, current_user, error, read_json
+from node.web.listeners_api import parse_page
 from node.web.websocket import MAX_MESSAGE, SOCKET_COUNTER, origin_ok, serve_socket
 
 REMOTE_ROOMS = web.AppKey("remote_rooms", RemoteRooms)
@@ -66,6 +68,16 @@ async def remote_state(request: web.Request) -> web.Response:
     user = current_user(request)
     room = _member_room(request, user)
     return web.json_response(await room.state(user))
+
+
+@routes.get("/api/remote-rooms/{alias}/listeners")
+async def remote_listeners(request: web.Request) -> web.Response:
+    """The remote room's audience, paged by its node (node/web/listeners_api.py)."""
+    user = current_user(request)
+    most = request.app[SETTINGS].listeners_page_max
+    after, limit = parse_page(request.query.get("after"), request.query.get("limit"), most)
+    room = _member_room(request, user)
+    return web.json_response(await room.listeners(user, after, limit))
 
 
 @routes.get("/api/remote-rooms/{alias}/ws")

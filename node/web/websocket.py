@@ -20,6 +20,7 @@ from aiohttp import WSMessage, WSMsgType, web
 
 from node.errors import DomainError
 from node.rooms import protocol
+from node.rooms.broadcast import Shared
 from node.rooms.model import RoomRuleError
 from node.rooms.protocol import ChatRequest, ClientMessage, Ping, ProtocolError, Signal
 from node.rooms.service import RoomService, Subscription
@@ -193,7 +194,10 @@ async def write_events(ws: web.WebSocketResponse, sub: Subscription) -> None:
             await ws.close(code=sub.close_code, message=sub.close_reason.encode())
             return
         try:
-            await ws.send_json(message)
+            if isinstance(message, Shared):  # one encoding for every socket of the room
+                await ws.send_str(message.text())
+            else:
+                await ws.send_json(message)
         except ConnectionError:
             return
 

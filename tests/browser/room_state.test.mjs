@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { applyChat, applyEvent, fromView, mayChat } from "../../node/web/static/room/state.js";
+import {
+  applyAudience, applyChat, applyEvent, applyMessage, fromView, mayChat,
+} from "../../node/web/static/room/state.js";
 
 const person = (user, role, extra = {}) => ({
   user, display_name: user, role, muted: false, mute_locked: false, hand_raised: false,
@@ -81,6 +83,66 @@ test("followed_by_speakers from the view survives events; newcomers have none ye
   room = apply(room, { seq: 6, event: "joined", user: "bob", role: "listener",
     participant: person("bob", "listener") }).room;
   assert.equal(room.you.followed_by_speakers, true);
+});
+
+// ---- large audiences: `audience` messages (node/rooms/broadcast.py) ----------------------
+
+const largeView = () => ({
+  ...view(), coalesced: true, participant_count: 900, listener_count: 899, hand_count: 4,
+});
+
+test("a coalesced view keeps the node's counts, not the lists' lengths", () => {
+  const room = fromView(largeView(), "bob");
+  assert.equal(room.listener_count, 899);
+  assert.equal(room.participant_count, 900);
+  assert.equal(room.you.user, "bob");
+});
+
+test("audience messages set the counts and move seq past folded events", () => {
+  let room = fromView(largeView(), "bob");
+  const counted = applyMessage(room, {
+    type: "audience", seq: 9, coalesced: true, participant_count: 950, listener_count: 949, hand_count: 7,
+  }, "bob");
+  assert.equal(counted.resync, false);
+  room = counted.room;
+  assert.equal(room.seq, 9);
+  assert.equal(room.listener_count, 949);
+  assert.equal(room.hand_count, 7);
+  // the next event follows the audience message without a gap
+  const next = applyMessage(room, { type: "event", seq: 10, event: "muted", user: "alice", muted: true }, "bob");
+  assert.equal(next.resync, false);
+  assert.equal(next.room.speakers[0].muted, true);
+  assert.equal(next.room.listener_count, 949);
+  // a gap after it is still a gap
+  assert.equal(applyMessage(room, { type: "event", seq: 12, event: "muted", user: "alice" }, "bob").resync, true);
+});
+
+test("an old audience message changes nothing", () => {
+  const room = fromView({ ...largeView(), seq: 20 }, "bob");
+  const out = applyAudience(room, {
+    type: "audience", seq: 5, coalesced: true, participant_count: 1, listener_count: 1, hand_count: 0,
+  }, "bob");
+  assert.equal(out.room, room);
+  assert.equal(out.resync, false);
+});
+
+test("a room that stops being coalesced asks for the full view", () => {
+  const room = fromView(largeView(), "bob");
+  const out = applyAudience(room, {
+    type: "audience", seq: 4, coalesced: false, participant_count: 40, listener_count: 39, hand_count: 0,
+  }, "bob");
+  assert.equal(out.resync, true);
+  // a small room that was never coalesced has nothing to resync
+  const small = fromView(view(), "bob");
+  assert.equal(applyAudience(small, { type: "audience", seq: 4, coalesced: false }, "bob").resync, false);
+});
+
+test("made moderator in a coalesced room: resync for the hands queue", () => {
+  const room = fromView(largeView(), "bob");
+  const out = applyEvent(room, { seq: 4, event: "role_changed", user: "bob", role: "moderator" }, "bob");
+  assert.equal(out.resync, true);
+  const small = fromView(view(), "bob");
+  assert.equal(applyEvent(small, { seq: 4, event: "role_changed", user: "bob", role: "moderator" }, "bob").resync, false);
 });
 
 test("chat messages, deletions and the mode update the room's chat", () => {

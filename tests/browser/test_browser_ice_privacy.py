@@ -128,6 +128,7 @@ async def test_firefox_default_privacy_listens_speaks_leaves(
         "password": "password123",
         "listenSeconds": 3,
         "speakSeconds": 4,
+        "browse": True,
     }
     started = time.monotonic()
     try:
@@ -168,6 +169,12 @@ async def test_firefox_default_privacy_listens_speaks_leaves(
     heard = report["listening"]
     assert heard["state"] == "connected" and heard["packets"] >= 40 * heard["seconds"], heard
     assert heard["energy"] > ENERGY_HEARD * heard["seconds"], heard
+    # ... and keeps hearing it in the hallway (the player that stays), then returns to the
+    # same session: the same peer connection, no second join
+    browsing = report["browsing"]
+    assert browsing["state"] == "connected" and browsing["packets"] > 0, browsing
+    assert browsing["energy"] > ENERGY_HEARD * browsing["seconds"], browsing
+    assert report["sameSession"] is True, report["steps"]
 
     pcm = read_pcm(recording)
     assert abs(dominant_hz(pcm) - FIREFOX_MIC_HZ) <= 5, dominant_hz(pcm)

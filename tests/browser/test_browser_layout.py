@@ -150,6 +150,10 @@ async def visit_everything(
 
     await page.get_by_role("link", name="Salon").click()
     await page.get_by_role("heading", name="Hallway").wait_for()
+    # the room keeps playing: the player bar at the bottom of the hallway
+    await page.get_by_role("region", name="Now playing").wait_for()
+    await check_page(person, f"{size} hallway with the player bar", failures)
+    await shoot(person, f"player-{size}", tmp_path)
     await page.get_by_role("link", name="Start a room").first.click()
     await page.get_by_label("Title").wait_for()
     await page.get_by_label("Schedule for later").check()

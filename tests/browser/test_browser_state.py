@@ -1,5 +1,5 @@
-"""The web client's room reducer and ICE server cache, unit-tested with Node's built-in test
-runner."""
+"""The web client's room reducer, ICE server cache and player texts, unit-tested with Node's
+built-in test runner."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("script", ["room_state.test.mjs", "ice.test.mjs"])
+@pytest.mark.parametrize("script", ["room_state.test.mjs", "ice.test.mjs", "player.test.mjs"])
 def test_client_module(script: str) -> None:
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:

@@ -21,12 +21,6 @@ async def fetch(user: ApiUser, path: str, accept: str = AS2) -> tuple[int, Any]:
         return resp.status, (json.loads(text) if "json" in resp.content_type else text)
 
 
-
-
-
-
-
-
 async def hallway_titles(user: ApiUser) -> list[str]:
     status, body = await user.call("GET", "/api/hallway")
     assert status == 200, body

@@ -52,9 +52,6 @@ async def test_restart_keeps_users_follows_rooms(tmp_path: Path) -> None:
         await second.stop()
 
 
-
-
-
 @pytest.mark.timeout(90)
 async def test_cli_serve_user_add_signin_create_room(tmp_path: Path) -> None:
     port = free_port()

@@ -25,6 +25,8 @@ class FakeActorServer:
         self.key = keys.generate_rsa_private_key()
         self.app = web.Application()
         self.app.router.add_get("/users/{name}", self._actor)
+        self.rooms: dict[str, dict[str, Any]] = {}  # documents served at /rooms/{id}
+        self.app.router.add_get("/rooms/{id}", self._room)
         self.server = TestServer(self.app, host="127.0.0.1")
         self.http = aiohttp.ClientSession()
 
@@ -43,6 +45,12 @@ class FakeActorServer:
     async def _actor(self, request: web.Request) -> web.Response:
         self.hits += 1
         document = self.documents.get(request.match_info["name"])
+        if document is None:
+            raise web.HTTPNotFound()
+        return web.json_response(document, content_type="application/activity+json")
+
+    async def _room(self, request: web.Request) -> web.Response:
+        document = self.rooms.get(request.match_info["id"])
         if document is None:
             raise web.HTTPNotFound()
         return web.json_response(document, content_type="application/activity+json")

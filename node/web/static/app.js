@@ -6,27 +6,40 @@ import { navigate, route, start } from "./router.js";
 import { adminView } from "./views/admin.js";
 import { hallwayView } from "./views/hallway.js";
 import { newRoomView } from "./views/new-room.js";
+import { notificationsButton, notificationsView, watchNotifications } from "./views/notifications.js";
 import { profileView } from "./views/profile.js";
+import { PlayerBar } from "./views/player-bar.js";
 import { remoteReplayView, replayView } from "./views/replay.js";
 import { remoteRoomView, roomView } from "./views/room.js";
+import { Player } from "./room/player.js";
 import { roomPageFor } from "./room/source.js";
 
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
+// The player bar lives outside <main>: pages come and go, the room keeps playing.
+const dock = h("div", { class: "player-dock" });
+main.after(dock);
 
 export const app = {
   me: null,
   instance: { name: "Salon", open_registration: true },
   cleanup: null,
+  player: new Player({
+    nodeName: () => app.instance.name,
+    bar: new PlayerBar(dock, {
+      leave: () => app.player.leave(),
+      dismiss: () => app.player.drop(),
+      resume: () => app.player.pause(false),
+    }),
+  }),
   signOut: () => signOut(),
   setMe(me) {
     app.me = me;
     if (me && me.csrf_token) setCsrf(me.csrf_token);
+    watchNotifications(me);
     drawTopbar();
   },
 };
-
-window.salonDebug = window.salonDebug || {};
 
 route(/^\/$/, hallwayView);
 route(/^\/new$/, newRoomView);
@@ -36,6 +49,7 @@ route(/^\/remote-replay$/, remoteReplayView);
 route(/^\/remote$/, remoteRoomView);
 route(/^\/@(.+)$/, profileView);
 route(/^\/admin$/, adminView);
+route(/^\/notifications$/, notificationsView);
 
 function show(view, params, query, state) {
   if (app.cleanup) {
@@ -78,6 +92,7 @@ function drawTopbar() {
     h("a", { href: "/", class: "navlink nav-hallway" }, "Hallway"),
     h("a", { href: "/new", class: "navlink" }, "Start a room"),
     h("a", { href: profileHref(app.me.handle), class: "navlink" }, "Profile"),
+    notificationsButton(),
     app.me.is_admin ? h("a", { href: "/admin", class: "navlink" }, "Moderation") : null);
   topbar.append(brand, nav, form);
   markCurrent();
@@ -121,6 +136,7 @@ function markCurrent() {
 }
 
 export async function signOut() {
+  await app.player.leave();
   try { await post("/api/auth/signout"); } catch { /* the cookie is gone either way */ }
   app.setMe(null);
   navigate("/", { replace: true });

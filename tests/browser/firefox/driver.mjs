@@ -1,7 +1,8 @@
 // Drives Debian's firefox-esr (headless, WebDriver BiDi through puppeteer-core) through the
 // Salon web client as one person: sign up, open a room, join as a listener, measure what is
-// heard, raise hand, join the stage when invited, speak with Firefox's fake microphone (a
-// 1 kHz tone), leave. Prints one JSON report on stdout; progress goes to stderr.
+// heard, (with "browse": true) go to the hallway and keep hearing the room, come back to the
+// same session, raise hand, join the stage when invited, speak with Firefox's fake microphone
+// (a 1 kHz tone), leave. Prints one JSON report on stdout; progress goes to stderr.
 //
 // Usage: node driver.mjs '{"base": "http://10.x.y.1:PORT", "room": "<room url>",
 //                          "user": "bob", "password": "...", "speakSeconds": 4}'
@@ -147,6 +148,22 @@ try {
   step("listening");
   report.listening = await page.evaluate(`(${LISTEN})(${config.listenSeconds || 3})`);
   report.ice = await page.evaluate(`(${ICE})()`);
+
+  if (config.browse) {
+    // the player that stays: the hallway keeps the room playing; Back to room is the same session
+    step("browse the hallway");
+    await page.evaluate(() => { window.firstPc = window.salonDebug.pc; });
+    await (await control(page, "a", "Hallway")).click();
+    await control(page, "h1, h2", "Hallway");
+    await control(page, "section[role=region]", "Now playing");
+    report.browsing = await page.evaluate(`(${LISTEN})(${config.listenSeconds || 3})`);
+    step("back to the room");
+    await (await control(page, "a", "Back to room")).click();
+    await control(page, "button", "Raise hand");
+    report.sameSession = await page.evaluate(
+      () => window.salonDebug.pc === window.firstPc && window.salonDebug.sessions() === 1,
+    );
+  }
 
   await click(page, "Raise hand");
   await click(page, "Join as speaker");

@@ -2,7 +2,7 @@
 // and automatic reconnection with backoff. Joining a room is opening this socket.
 
 import { ApiError, get } from "../api.js";
-import { CHAT_MESSAGES, applyChat, applyEvent, find, fromView, onStage } from "./state.js";
+import { CHAT_MESSAGES, applyChat, applyMessage, find, fromView, onStage } from "./state.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const REFRESH_MS = 300;
@@ -33,7 +33,8 @@ export class RoomConnection {
   /**
    * handlers: onRoom(room), onStatus(status, reason), onSpeaking(levels), onSignal(signal),
    * onReactions(reactions) (who reacted with what, coalesced by the node),
-   * onError(message) for errors the node sends without a command id.
+   * onError(message) for errors the node sends without a command id, onMessage(message) for
+   * the other message types.
    * The source says where the room is; only its URLs differ between local and remote rooms.
    */
   constructor(source, myself, handlers) {
@@ -107,6 +108,7 @@ export class RoomConnection {
         this.setStatus(Status.LIVE);
         break;
       case "event":
+      case "audience":
         this.event(message);
         break;
       case "speaking":
@@ -142,6 +144,8 @@ export class RoomConnection {
         break;
       }
       default:
+        // room features (chat, reactions…) handle their own message types
+        this.handlers.onMessage?.(message);
         break;
     }
   }
@@ -152,7 +156,7 @@ export class RoomConnection {
       this.buffered.push(message);
       return;
     }
-    const { room, resync } = applyEvent(this.room, message, this.myself);
+    const { room, resync } = applyMessage(this.room, message, this.myself);
     if (resync) {
       this.buffered.push(message);
       this.resync();
@@ -161,7 +165,8 @@ export class RoomConnection {
     const before = this.room;
     this.room = room;
     this.handlers.onRoom?.(room, message);
-    if (audienceMayRegroup(before, room, message)) this.refreshSoon();
+    // a coalesced room's audience is paged (GET …/listeners), never refetched whole
+    if (!room.coalesced && audienceMayRegroup(before, room, message)) this.refreshSoon();
   }
 
   /**
@@ -188,8 +193,9 @@ export class RoomConnection {
         let regroup = false;
         for (const message of this.buffered) {
           if (message.seq <= room.seq) continue;
-          const next = applyEvent(room, message, this.myself).room;
-          regroup = regroup || audienceMayRegroup(room, next, message);
+          const next = applyMessage(room, message, this.myself).room;
+          regroup = regroup || (!next.coalesced && message.type === "event"
+            && audienceMayRegroup(room, next, message));
           room = next;
         }
         this.room = room;

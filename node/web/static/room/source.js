@@ -18,6 +18,7 @@ export function localRoom(roomId, invite) {
     admit: () => post(`/api/rooms/${enc(roomId)}/join`, invite ? { invite_token: invite } : undefined),
     socketPath: () => `/api/rooms/${enc(roomId)}/ws${invite ? `?invite=${enc(invite)}` : ""}`,
     viewPath: () => `/api/rooms/${enc(roomId)}`,
+    listenersPath: () => `/api/rooms/${enc(roomId)}/listeners`,
     /** Whether a refused admission means the room is over (vs. you may not come in). */
     ended: (error) => error.status === 409 && /ended/.test(error.message),
     /** Whether a refused admission is worth retrying (the room's node is unreachable). */
@@ -60,6 +61,7 @@ export function remoteRoom(rawUrl, invite) {
     },
     socketPath: () => `/api/remote-rooms/${enc(source.id)}/ws`,
     viewPath: () => `/api/remote-rooms/${enc(source.id)}`,
+    listenersPath: () => `/api/remote-rooms/${enc(source.id)}/listeners`,
     ended: (error) => /ended/.test(error.message),
     transient: (error) => error.status === 409,
   };

@@ -42,10 +42,38 @@ function place(room, participant) {
 }
 
 function derive(room, myself) {
-  room.listener_count = room.listeners.length;
-  room.participant_count = room.speakers.length + room.listeners.length;
+  // a coalesced room (a large audience) lists only some listeners: its counts come from
+  // the node (the view and `audience` messages), not from the lists
+  if (!room.coalesced) {
+    room.listener_count = room.listeners.length;
+    room.participant_count = room.speakers.length + room.listeners.length;
+    room.hand_count = room.hands.length;
+  }
   room.you = myself ? find(room, myself) || null : null;
   return room;
+}
+
+/**
+ * Apply one `audience` message (coalesced counts, node/rooms/broadcast.py). Its seq covers
+ * the listener events folded into it, so the next event follows it without a gap. Returns
+ * {room, resync}: resync when the room stopped being coalesced (the lists are incomplete).
+ */
+export function applyAudience(current, message, myself) {
+  if (message.seq < current.seq) return { room: current, resync: false };
+  if (message.coalesced === false) return { room: current, resync: Boolean(current.coalesced) };
+  const room = structuredClone(current);
+  room.seq = message.seq;
+  room.coalesced = true;
+  room.participant_count = message.participant_count;
+  room.listener_count = message.listener_count;
+  room.hand_count = message.hand_count;
+  return { room: derive(room, myself), resync: false };
+}
+
+/** Apply an `event` or an `audience` message. */
+export function applyMessage(current, message, myself) {
+  return message.type === "audience"
+    ? applyAudience(current, message, myself) : applyEvent(current, message, myself);
 }
 
 /**
@@ -78,6 +106,9 @@ export function applyEvent(current, message, myself) {
       break;
     case "role_changed": {
       if (!person) return { room: current, resync: true };
+      // made moderator in a coalesced room: the hands queue was folded for you until now
+      if (room.coalesced && who === myself && isModerator({ role: message.role })
+        && !isModerator(person)) return { room: current, resync: true };
       const wasOnStage = onStage(person);
       person.role = message.role;
       if (onStage(person)) {

@@ -3,6 +3,7 @@
 import { get } from "../api.js";
 import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
 import { personLabel } from "../room/source.js";
+import { myRsvps, notifyToggle, rsvpKey } from "./rsvp.js";
 
 const POLL_MS = 3000;
 
@@ -31,8 +32,10 @@ export function hallwayView(root, app) {
   async function refresh() {
     clearTimeout(timer);
     try {
-      const data = await get("/api/hallway");
+      const [data, rsvps] = await Promise.all([get("/api/hallway"), myRsvps()]);
       if (stopped) return;
+      // remote cards learn "Notify me" from our own list (views/rsvp.js)
+      data.rooms = data.rooms.map((r) => ({ ...r, you_rsvped: rsvps.has(rsvpKey(r)) }));
       const text = JSON.stringify(data.rooms);
       if (text !== last) {
         last = text;
@@ -54,8 +57,8 @@ export function hallwayView(root, app) {
     const liveRooms = rooms.filter((r) => r.status === "live");
     const soon = rooms.filter((r) => r.status === "scheduled");
     status.textContent = rooms.length ? "" : "No rooms right now. Start one, or follow people to see theirs here.";
-    keyedCards(live, liveRooms, app);
-    keyedCards(upcoming, soon, app);
+    keyedCards(live, liveRooms, app, refresh);
+    keyedCards(upcoming, soon, app, refresh);
     liveSection.hidden = liveRooms.length === 0;
     upcomingSection.hidden = soon.length === 0;
   }
@@ -81,13 +84,13 @@ function replayCard(room) {
 }
 
 /** Replace only the cards that changed, so focus and scroll stay put while rooms update. */
-function keyedCards(list, rooms, app) {
+function keyedCards(list, rooms, app, refresh) {
   const existing = new Map([...list.children].map((li) => [li.dataset.key, li]));
   const items = rooms.map((room) => {
     const text = JSON.stringify(room);
     const old = existing.get(room.id);
     if (old && old.dataset.json === text) return old;
-    const li = h("li", { dataset: { key: room.id, json: text } }, card(room, app));
+    const li = h("li", { dataset: { key: room.id, json: text } }, card(room, app, refresh));
     if (old && old.contains(document.activeElement)) {
       queueMicrotask(() => li.querySelector("a")?.focus());
     }
@@ -105,7 +108,7 @@ export function roomHref(room) {
   return `/rooms/${encodeURIComponent(room.id)}`;
 }
 
-function card(room, app) {
+function card(room, app, refresh) {
   const titleId = `room-${room.id}`;
   const node = room.node || nodeOf(room.url, location.host);
   const isLive = room.status === "live";
@@ -129,5 +132,6 @@ function card(room, app) {
       h("span", { class: "speaker-names" }, speakerText)),
     h("p", { class: "card-foot" },
       h("span", {}, "Hosted by ", h("a", { href: profileHref(room.host) }, room.host_display_name || room.host)),
-      isLive ? h("span", { class: "listeners" }, plural(room.listener_count || 0, "listener", "listeners")) : null));
+      isLive ? h("span", { class: "listeners" }, plural(room.listener_count || 0, "listener", "listeners"))
+        : notifyToggle(rsvpKey(room), Boolean(room.you_rsvped), refresh)));
 }

@@ -6,6 +6,7 @@ import { avatar, clear, field, h, nodeOf, plural } from "../dom.js";
 import { handleOf } from "../room/source.js";
 import { roomHref } from "./hallway.js";
 import { openReportDialog } from "./report.js";
+import { calendarFeedSection } from "./rsvp.js";
 
 const PENDING_POLL_MS = 2000;
 
@@ -72,6 +73,7 @@ export function profileView(root, app, [rawHandle]) {
         : null,
       isMe ? warningsSection() : null,
       isMe ? editForm(profile, app, (updated) => draw(updated, rooms)) : null,
+      isMe ? calendarFeedSection() : null,
       isMe ? h("p", { class: "sign-out" }, h("button", { type: "button", class: "secondary", onclick: app.signOut },
         "Sign out")) : null,
       nodeOf(who, "") ? h("p", { class: "muted small" }, `This account lives on ${nodeOf(who, "")}.`) : null);

@@ -1,19 +1,22 @@
 // The room: stage with speaking rings, listeners, hands, the invitation prompt, your
-// controls, and moderation. Joining opens the room socket and starts audio.
+// controls, and moderation. Joining starts a room session (room/session.js: the socket and
+// the audio), owned by the player (room/player.js) so it outlives this page: leaving the page
+// only detaches from it, and coming back attaches again without a new join.
 
 import { get, post, userPath } from "../api.js";
 import { avatar, clear, formatWhen, h, nodeOf, plural, profileHref } from "../dom.js";
-import { RoomAudio } from "../room/audio.js";
 import { chatPanel } from "../room/chat.js";
+import { Status } from "../room/connection.js";
+import { SPEAKING_LEVEL } from "../room/now-playing.js";
 import { ReactionBadges, reactionBar } from "../room/reactions.js";
-import { RoomConnection, Status } from "../room/connection.js";
+import { drawSharing } from "../room/share.js";
 import { handleOf, localRoom, remoteRoom } from "../room/source.js";
 import { find, isModerator, onStage } from "../room/state.js";
 import { reportMenu } from "./report.js";
+import { rsvpPanel } from "./rsvp.js";
 
 const PREVIEW_POLL_MS = 4000;
-const AUDIO_STALL_MS = 2000; // a "disconnected" peer connection this long is restarted
-const AUDIO_RESTARTS = 5;
+const LARGE_AUDIENCE_SHOWN = 60; // listeners shown without "Show listeners" in a large room
 const ROLE_LABEL = { host: "Host", moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
 
 const STATUS_TEXT = {
@@ -46,18 +49,20 @@ export function remoteRoomView(root, app, _params, query, navState) {
 
 function roomPage(root, app, source, navState) {
   const me = app.me.handle;
-  const audioElement = h("audio", { class: "visually-hidden", autoplay: true });
+  const player = app.player;
   const banner = h("div", { class: "banner", role: "status", "aria-live": "polite" });
   const alert = h("p", { class: "notice-error", role: "alert" });
   const head = h("header", { class: "room-head" });
+  const rsvpSlot = h("div", { class: "rsvp-slot" }); // Notify me, count, .ics (views/rsvp.js)
   const prompt = h("div", { class: "invitation-slot" });
   const stage = h("section", { class: "stage", "aria-labelledby": "stage-h" });
   const hands = h("section", { class: "hands", "aria-labelledby": "hands-h" });
   const audience = h("section", { class: "audience", "aria-labelledby": "audience-h" });
   const share = h("div", { class: "share-slot" });
+  const sharing = h("div", { class: "sharing-slot" });
   const controls = h("div", { class: "controls", role: "toolbar", "aria-label": "Room controls" });
-  root.append(h("article", { class: "room" }, head, banner, alert, prompt, stage, hands, audience, share,
-    controls, audioElement));
+  root.append(h("article", { class: "room" }, head, rsvpSlot, sharing, banner, alert, prompt, stage, hands, audience, share,
+    controls));
   // chat and reactions (room/chat.js, room/reactions.js): built once, updated on every draw
   const sendRequest = (fields) => (view.connection ? view.connection.request(fields)
     : Promise.reject(new Error("not connected; try again in a moment")));
@@ -75,22 +80,19 @@ function roomPage(root, app, source, navState) {
     status: null,
     reason: "",
     joined: false,
-    connection: null,
-    audio: null,
+    session: null, // the room session this page shows, once joined
     audioState: "",
     openMenu: null,
     levels: {},
+    listenerPages: null, // a large audience's "Show listeners" pages: {items, next, loading}
     stopped: false,
     timer: null,
-    audioTimer: null,
-    audioRestarts: 0,
+    detach: null,
     source,
+    get connection() { return view.session ? view.session.connection : null; },
+    get audio() { return view.session ? view.session.audio : null; },
   };
   window.salonDebug.room = view;
-  Object.defineProperty(window.salonDebug, "pc", {
-    configurable: true, get: () => (view.audio ? view.audio.pc : null),
-  });
-  window.salonDebug.inbound = () => (view.audio ? view.audio.inbound() : Promise.resolve(null));
 
   // ---- loading and joining -------------------------------------------------------------
 
@@ -122,89 +124,63 @@ function roomPage(root, app, source, navState) {
     }
   }
 
+  /** Join: a new session, from the click (so audio may play). In another room? Leave it. */
   function join() {
     if (view.joined) return;
     clearTimeout(view.timer);
+    const { session, left } = player.start(source, me, view.room);
+    attach(session);
+    if (left) say(`You left “${left}” to join this room.`);
+    session.join();
+  }
+
+  /** Show SESSION on this page: from now on it only draws what the session says. */
+  function attach(session) {
+    const previous = view.detach; // a session this page showed before (you left, then Join)
+    view.session = session;
+    source = session.source; // the same room; a remote room's alias is known to this one
+    view.source = source;
     view.joined = true;
-    view.status = Status.CONNECTING;
-    view.audio = new RoomAudio((signal) => view.connection.signal(signal), audioElement, {
-      onState: (state) => { view.audioState = state; drawBanner(); watchAudio(state); },
-      onMicError: (error) => say(`Your microphone is not available (${error.name}). You can still listen.`),
-    });
-    audioElement.play().catch(() => {}); // inside the click: lets audio play when it arrives
-    view.connection = new RoomConnection(source, me, {
-      onRoom: (room, message) => {
-        view.room = room;
-        // a full state carries the current speaking levels: rings show at once on joining
-        if (!message) view.levels = room.levels || {};
-        if (message && message.event === "muted" && message.user === me && view.audio) {
-          view.audio.setMicEnabled(!message.muted);
-        }
-        draw();
-      },
-      onStatus: statusChanged,
-      onSpeaking: (levels) => { view.levels = levels; paintLevels(); },
-      onSignal: (signal) => view.audio && view.audio.handle(signal),
-      onReactions: (reactions) => badges.show(reactions),
-      onError: (message) => { if (!/signalling: ice/.test(message)) say(message); },
-    });
+    sync();
+    view.detach = player.attach(session, sessionChanged);
+    if (previous) previous();
+    if (session.paused) player.pause(false); // back in the room (a click): hear it again
     draw();
-    view.connection.open();
   }
 
-  /**
-   * A peer connection that drops while the room socket is fine (the node restarted, or the
-   * path to it changed) is started again: the node has no media session for us any more.
-   */
-  function watchAudio(state) {
-    clearTimeout(view.audioTimer);
-    if (state === "connected") view.audioRestarts = 0;
-    if (state !== "disconnected" && state !== "failed") return;
-    if (view.audioRestarts >= AUDIO_RESTARTS) return; // the banner says to leave and join again
-    view.audioTimer = setTimeout(() => {
-      const pc = view.audio && view.audio.pc;
-      if (!pc || view.status !== Status.LIVE || !["disconnected", "failed"].includes(pc.connectionState)) return;
-      view.audioRestarts += 1;
-      view.audio.start(canSpeak(view.room));
-    }, state === "failed" ? 500 : AUDIO_STALL_MS);
+  function sync() {
+    const session = view.session;
+    view.room = session.room || view.room;
+    view.status = session.status;
+    view.reason = session.reason;
+    view.levels = session.levels;
+    view.audioState = session.audioState;
   }
 
-  function statusChanged(status, reason) {
-    const wasReconnecting = view.status === Status.RECONNECTING;
-    view.status = status;
-    view.reason = reason;
-    if (status === Status.LIVE && view.audio) {
-      const pc = view.audio.pc;
-      const healthy = pc && ["connected", "connecting", "new"].includes(pc.connectionState);
-      if (!pc || (wasReconnecting && !healthy)) view.audio.start(canSpeak(view.room));
-    }
-    if ([Status.ENDED, Status.REMOVED, Status.REJECTED, Status.LEFT].includes(status)) {
-      if (view.audio) view.audio.close();
-      view.audio = null;
-      view.levels = {};
-      if (status === Status.ENDED && view.room) view.room = { ...view.room, status: "ended" };
-    }
-    draw();
-    if (status === Status.ENDED || status === Status.REMOVED) banner.focus();
-  }
-
-  function canSpeak(room) {
-    const you = room && room.you;
-    return Boolean(you && onStage(you) && !you.muted);
+  function sessionChanged(kind, ...args) {
+    if (view.stopped) return;
+    sync();
+    if (kind === "speaking") paintLevels();
+    else if (kind === "audio") drawBanner();
+    else if (kind === "error") say(args[0]);
+    else if (kind === "reactions") badges.show(args[0]);
+    else if (kind === "status") {
+      draw();
+      if (view.status === Status.ENDED || view.status === Status.REMOVED) banner.focus();
+    } else if (kind === "room") draw();
   }
 
   async function act(action, user) {
     say("");
     try {
-      await view.connection.command(action, user);
+      await view.session.command(action, user);
     } catch (error) {
       say(error.message);
     }
   }
 
   async function leave() {
-    if (view.connection) await view.connection.leave();
-    statusChanged(Status.LEFT, "");
+    if (view.session) await view.session.leave();
   }
 
   async function startScheduled() {
@@ -230,16 +206,18 @@ function roomPage(root, app, source, navState) {
     if (!room) {
       clear(head, h("h1", {}, view.status === Status.REJECTED ? "Room not available" : "Loading room…"));
       clear(controls, backLink());
-      [stage, hands, audience, prompt, share].forEach((el) => clear(el));
+      [stage, hands, audience, prompt, share, sharing].forEach((el) => clear(el));
       return;
     }
     document.title = `${room.title} · ${app.instance.name}`;
     drawHead(room);
+    drawRsvp(room);
     drawPrompt(room);
     drawStage(room);
     drawHands(room);
     drawAudience(room);
     drawShare(room);
+    drawSharing(sharing, room, { joined: view.joined && view.status === Status.LIVE, remote: Boolean(source.remote) });
     drawControls(room);
     drawChat(room);
     paintLevels();
@@ -299,6 +277,22 @@ function roomPage(root, app, source, navState) {
       room.host === me || room.unknown ? null : reportMenu(room.url, `“${room.title}”`, source.remote));
   }
 
+  let rsvp = null;
+  function drawRsvp(room) {
+    if (room.status !== "scheduled" || room.unknown) {
+      rsvp = null;
+      clear(rsvpSlot);
+      return;
+    }
+    const shown = source.remote ? { ...room, remote: true, url: source.url } : room;
+    if (!rsvp) {
+      rsvp = rsvpPanel(source.remote ? source.url : room.id, shown);
+      clear(rsvpSlot, rsvp.element);
+    } else {
+      rsvp.update(shown);
+    }
+  }
+
   function drawPrompt(room) {
     const you = view.joined && room.you;
     if (!you || !you.invited_to_speak || view.status !== Status.LIVE) {
@@ -330,6 +324,10 @@ function roomPage(root, app, source, navState) {
    * stage or the audience changes.
    */
   function drawAudience(room) {
+    if (room.coalesced) {
+      drawLargeAudience(room);
+      return;
+    }
     const count = room.listeners.length;
     const heading = h("h2", { id: "audience-h" }, "Listeners ", h("span", { class: "count" }, `(${count})`));
     if (!count) {
@@ -348,6 +346,47 @@ function roomPage(root, app, source, navState) {
     clear(audience, heading,
       group("followed-h", "Followed by the speakers", followed),
       others.length ? group("others-h", "Others in the room", others) : null);
+  }
+
+  /**
+   * A large audience (the node coalesces its updates): the count, the listeners the view
+   * lists, and "Show listeners" to page through everyone (GET …/listeners).
+   */
+  function drawLargeAudience(room) {
+    const count = room.listener_count || 0;
+    const heading = h("h2", { id: "audience-h" }, "Listeners ", h("span", { class: "count" }, `(${count})`));
+    const paged = view.listenerPages;
+    const path = source.listenersPath ? source.listenersPath() : null;
+    const toggle = path ? h("button", { type: "button", class: "secondary small", dataset: { key: "show-listeners" },
+      "aria-expanded": String(Boolean(paged)),
+      onclick: () => { view.listenerPages = paged ? null : { items: [], next: "", loading: false }; if (!paged) morePages(); else draw(); } },
+    paged ? "Hide listeners" : "Show listeners") : null;
+    // moderators get every arrival as an event: show the first ones, page for the rest
+    const people = paged ? paged.items : room.listeners.slice(0, LARGE_AUDIENCE_SHOWN);
+    clear(audience, heading, toggle,
+      h("ul", { class: "people audience-grid" }, people.map((p) => tile(room, p))),
+      paged && paged.next !== null ? h("button", { type: "button", class: "secondary small",
+        dataset: { key: "more-listeners" }, disabled: paged.loading, onclick: morePages }, "More listeners") : null);
+  }
+
+  async function morePages() {
+    const paged = view.listenerPages;
+    const path = source.listenersPath ? source.listenersPath() : null;
+    if (!paged || !path || paged.loading || paged.next === null) return;
+    paged.loading = true;
+    draw();
+    try {
+      const query = paged.next ? `?after=${encodeURIComponent(paged.next)}` : "";
+      const page = await get(`${path}${query}`);
+      if (view.listenerPages !== paged) return;
+      paged.items.push(...(page.listeners || []));
+      paged.next = page.next ?? null;
+    } catch (error) {
+      say(error.message);
+    } finally {
+      paged.loading = false;
+      draw();
+    }
   }
 
   function drawHands(room) {
@@ -520,22 +559,20 @@ function roomPage(root, app, source, navState) {
     for (const li of stage.querySelectorAll("li.person")) {
       const level = Number(view.levels[li.dataset.user] || 0);
       li.style.setProperty("--level", String(level));
-      li.classList.toggle("speaking", level > 0.05);
+      li.classList.toggle("speaking", level > SPEAKING_LEVEL);
     }
   }
 
-  preview();
+  // Back in the room you are in (Back to room, a link, the history): no new join.
+  const current = player.current(source);
+  if (current) attach(current);
+  else preview();
   return () => {
+    // Navigating away keeps the session (the player bar shows it); only detach.
     view.stopped = true;
     clearTimeout(view.timer);
-    clearTimeout(view.audioTimer);
     badges.stop();
-    if (view.connection) {
-      // Navigating away is leaving quietly (there is no mini-player across pages yet).
-      if (view.status === Status.LIVE) view.connection.send({ type: "command", id: 0, action: "leave" });
-      view.connection.stop();
-    }
-    if (view.audio) view.audio.close();
+    if (view.detach) view.detach();
     if (window.salonDebug.room === view) window.salonDebug.room = null;
   };
 }
