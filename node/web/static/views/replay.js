@@ -91,7 +91,8 @@ function draw(root, app, doc, source) {
   ];
   if (doc.chat && doc.chat.length) {
     const chat = h("ol", { class: "replay-list" }, doc.chat.map((m) =>
-      h("li", {}, h("button", { type: "button", class: "ghost", onclick: () => seek(m.at) }, clock(m.at)),
+      h("li", {}, h("button", { type: "button", class: "ghost", "aria-label": `Play from ${clock(m.at)}`,
+        onclick: () => seek(m.at) }, clock(m.at)),
         ` ${m.user}: ${m.text}`)));
     chat.setAttribute("aria-label", "Chat");
     parts.push(h("h2", {}, "Chat"), chat);
