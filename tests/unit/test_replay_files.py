@@ -9,10 +9,13 @@ import av
 import numpy as np
 import pytest
 
-from federation.activities import format_duration, parse_duration
+from federation.activities import Audio, Event, format_duration, parse_duration
 from media import ogg
 from media.peaks import peaks
 from node.settings import SettingsError, load_settings
+from node.store.db import open_database
+from node.store.replays import ReplayStore
+from node.store.users import UserStore
 from node.web.byteranges import ByteRange, Unsatisfiable, if_range_allows, parse_range
 from tests.support.replays import two_tones
 
@@ -198,3 +201,66 @@ def test_trim_never_starts_or_ends_inside_a_packet() -> None:
     trimmed, kept_from, _ = ogg.trim(data, 0.025, None)
     kept = [p for _, p in ogg.parse_pages(trimmed)][2:]
     assert kept_from == 1920 / 48_000 and len(kept) == 1 and not kept[0].header_type & ogg.CONTINUED
+
+
+def test_replay_store_lifecycle(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "salon.db")
+    users = UserStore(db)
+    alice = users.create("alice", "x", 0.0)
+    db.execute(
+        "INSERT INTO rooms (id, host_id, title, description, join_mode, status, invite_token,"
+        " created_at, seq) VALUES ('r1', ?, 'T', '', 'open', 'ended', 't', 0, 0)",
+        (alice.id,),
+    )
+    store = ReplayStore(db)
+    store.begin("r1", alice.id, "T", 10.0)
+    assert store.get("r1").status == "recording"  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        store.finish("r1", status="deleted", size=1, duration=1.0, now=11.0)
+    store.finish("r1", status="ready", size=1000, duration=20.0, now=30.0)
+    replay = store.get("r1")
+    assert replay is not None and replay.ready and replay.ended == 30.0
+    assert store.used_bytes(alice.id) == 1000 and [r.room_id for r in store.for_host(alice.id)] == [
+        "r1"
+    ]
+    assert (
+        store.ready_of({alice.id}, 29.0, 10) == [replay]
+        and store.ready_of({alice.id}, 31.0, 10) == []
+    )
+    store.set_trim("r1", 5.0, 15.0, size=500, duration=10.0)
+    assert (store.get("r1").trim_start, store.get("r1").bytes) == (5.0, 500)  # type: ignore[union-attr]
+    assert [r.room_id for r in store.expired(31.0)] == ["r1"] and store.expired(30.0) == []
+    assert store.mark_deleted("r1") is True and store.mark_deleted("r1") is False
+    assert store.used_bytes(alice.id) == 0 and store.for_host(alice.id) == []
+    assert store.get("r1").status == "deleted"  # type: ignore[union-attr]
+
+
+def test_event_with_audio_round_trips() -> None:
+    data = {
+        "id": "https://a.example/rooms/r1",
+        "type": "Event",
+        "name": "Talk",
+        "attributedTo": "https://a.example/users/alice",
+        "status": "ended",
+        "speakers": [],
+        "attachment": [
+            {"type": "Image", "url": "https://a.example/i.png"},
+            {
+                "type": "Audio",
+                "mediaType": "audio/ogg",
+                "url": "https://a.example/rooms/r1/replay.ogg",
+                "duration": "PT2712.5S",
+                "name": "Talk",
+            },
+        ],
+    }
+    event = Event.parse(data)
+    assert event.attachments == (
+        Audio(url="https://a.example/rooms/r1/replay.ogg", duration=2712.5, name="Talk"),
+    )
+    out = event.serialize(context=False)
+    assert out["attachment"] == [data["attachment"][1]]  # type: ignore[index]
+    assert Event.parse(out) == event
+    link = {"type": "Audio", "url": {"type": "Link", "href": "https://a.example/a.opus",
+                                     "mediaType": "audio/opus"}}  # fmt: skip
+    assert Audio.parse(link) == Audio(url="https://a.example/a.opus", media_type="audio/opus")
