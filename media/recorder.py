@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from media.ogg import SILENT_FRAME, OggOpusStream, valid_length
+from media.ogg import SILENT_FRAME, OggOpusStream, valid_length, valid_pages
 
 logger = logging.getLogger(__name__)
 
@@ -213,9 +213,7 @@ def finish_file(path: Path, pre_skip: int) -> tuple[int, float]:
 
 
 def _duration(data: bytes, pre_skip: int) -> float:
-    from media.ogg import parse_pages
-
     last = 0
-    for item in parse_pages(data):
+    for item in valid_pages(data):
         last = item.granule
     return max(0, last - pre_skip) / 48_000

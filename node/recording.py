@@ -120,6 +120,9 @@ class RecordingService:
         self._marks: dict[str, list[dict[str, Any]]] = {}  # kept across an off/on toggle
         self._timelines: dict[str, SpeakerTimeline] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # called with the room id when a replay becomes ready (cli/app.py adds
+        # ReplayService.finished: the federation Update, the peaks decode)
+        self.ready_listeners: list[Callable[[str], None]] = []
         rooms.record_check = self.check
         rooms.level_listeners.append(self.levels)
 
@@ -268,6 +271,15 @@ class RecordingService:
         except OSError as exc:
             log.error("recording: %s: sidecar not written: %s", room.id, exc)
             self.store.finish(room.id, size, duration, ended, status="failed")
+            return
+        self._ready(room.id)
+
+    def _ready(self, room_id: str) -> None:
+        for listener in self.ready_listeners:
+            try:
+                listener(room_id)
+            except Exception:  # a listener's bug must not lose the replay
+                log.exception("recording: %s: ready listener failed", room_id)
 
     def _finish_stale(self, replay: Replay) -> None:
         path = self.path(replay.room_id)
@@ -280,6 +292,8 @@ class RecordingService:
             size, duration, status = 0, 0.0, "failed"
         self.store.finish(replay.room_id, size, duration, self._wall(), status=status)
         log.info("recording: %s finished after a restart (%s)", replay.room_id, status)
+        if status == "ready":
+            self._ready(replay.room_id)
 
     def _chat(self, room: Room, started: float) -> list[dict[str, Any]]:
         """The room's chat as the room view shows it, ``at`` in seconds from the start."""
@@ -347,11 +361,11 @@ class RecordingService:
 
     # ---- operator ------------------------------------------------------------------------
 
-    def sweep(self) -> int:
-        """Delete replays older than ``replay_retention_days``; returns how many."""
-        for room_id, rec in self._active.items():  # quota counts what is being recorded
+    def sweep(self) -> None:
+        """Bring the rows of running recordings up to date (quotas count them); the
+        retention sweep is ``ReplayService.sweep`` (it also tells federation)."""
+        for room_id, rec in self._active.items():
             self.store.progress(room_id, rec.recorder.bytes, rec.recorder.duration)
-        return self.library.sweep(self.settings.replay_retention_days)
 
     def close(self) -> None:
         """The node shuts down: stop appending (no EOS: a restart resumes or finishes)."""

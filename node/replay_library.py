@@ -1,8 +1,9 @@
 """Finished replays on disk and in the store: list, delete, retention sweep.
 
-One small service used by the node (node/recording.py, the API) and by ``salon admin
-replays`` (cli/admin_replays.py), so both delete the same way: the row is marked
-``deleted`` first (a concurrent second delete is a no-op), then the files go.
+The one delete path: the node's ``ReplayService`` (the host's Delete replay, the retention
+sweep, which then also sends the federation ``Update``) and ``salon admin replays delete``
+(cli/admin_replays.py) all call ``delete`` here: the row is marked ``deleted`` first (a
+concurrent second delete is a no-op), then the files go (audio, sidecar, peaks).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from node.rooms.model import RoomRuleError
 from node.store.replays import Replay, ReplayStore
+
+FILE_SUFFIXES = (".ogg", ".json", ".peaks.json")  # audio, sidecar, cached waveform
 
 
 class ReplayLibrary:
@@ -42,9 +45,12 @@ class ReplayLibrary:
             raise RoomRuleError("conflict", "the room is still being recorded")
         if not self.store.mark_deleted(room_id):
             raise RoomRuleError("not_found", f"no replay of room {room_id!r}")
-        for path in (self.audio(room_id), self.sidecar(room_id)):
+        self.remove_files(room_id)
+
+    def remove_files(self, room_id: str) -> None:
+        for suffix in FILE_SUFFIXES:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                (self.dir / f"{_checked(room_id)}{suffix}").unlink()
 
     def sweep(self, retention_days: float) -> int:
         """Delete replays that ended more than RETENTION_DAYS ago (0 = keep); how many."""

@@ -118,6 +118,11 @@ class Settings:
     actor_cache_bytes: int = 16_000_000  # and their total JSON size
     actor_document_bytes: int = 256_000  # a fetched actor/key document over this is refused
     fetch_timeout_seconds: float = 10.0
+    # replays, continued: the replay page, peaks, hallway cards and the remote proxy
+    replay_peaks_buckets: int = 1000  # waveform values computed once per replay
+    replay_hallway_days: float = 7.0  # replays younger than this get a hallway card
+    replay_hallway_cards: int = 20  # replay cards one hallway shows at most
+    replay_proxy_bytes: int = 1_000_000  # bytes one proxied range answer carries at most
 
     @property
     def base_url(self) -> str:
@@ -246,6 +251,12 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("setting 'audience_room_messages_per_second' must be 0 or ≥ 10")
     if not 1 <= s.listeners_page_max <= 10_000:
         raise SettingsError("setting 'listeners_page_max' must be 1-10000")
+    if not 10 <= s.replay_peaks_buckets <= 10_000:
+        raise SettingsError("setting 'replay_peaks_buckets' must be 10-10000")
+    if s.replay_hallway_cards < 0 or s.replay_hallway_days < 0:
+        raise SettingsError("settings 'replay_hallway_cards' and 'replay_hallway_days' must be ≥ 0")
+    if not 64_000 <= s.replay_proxy_bytes <= 16_000_000:
+        raise SettingsError("setting 'replay_proxy_bytes' must be 64000-16000000")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     _validate_ice(s)

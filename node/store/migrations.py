@@ -339,7 +339,8 @@ def _v6_rsvps(db: sqlite_utils.Database) -> None:
 
 
 def _v7_replays(db: sqlite_utils.Database) -> None:
-    """Recorded rooms (issue #14): the room's ``record`` choice and one row per replay file."""
+    """Recorded rooms (issue #14): the room's ``record`` choice and one row per replay file
+    (the file itself lives in ``replay_dir``)."""
     db.execute("ALTER TABLE rooms ADD COLUMN record INTEGER NOT NULL DEFAULT 0")
     db.execute(
         """
@@ -347,12 +348,13 @@ def _v7_replays(db: sqlite_utils.Database) -> None:
             room_id TEXT PRIMARY KEY,
             host_id INTEGER NOT NULL,
             title TEXT NOT NULL,
-            status TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('recording', 'ready', 'failed', 'deleted')),
             bytes INTEGER NOT NULL DEFAULT 0,
             duration REAL NOT NULL DEFAULT 0,
             started REAL NOT NULL,
             ended REAL,
-            trim_start REAL,
+            trim_start REAL NOT NULL DEFAULT 0,
             trim_end REAL
         )"""
     )

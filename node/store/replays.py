@@ -1,4 +1,10 @@
-"""Replays: one row per recorded room (the file is ``<replay_dir>/<room_id>.ogg``)."""
+"""Replays: one row per recorded room (status, size, duration, trim); the file is
+``<replay_dir>/<room_id>.ogg``.
+
+The table and method names are the contract between the recorder (``begin``, ``progress``,
+``finish``, ``recording``) and the replay page (``get``, ``ready_of``, ``set_trim``); quotas,
+deletes and retention use ``used_bytes``, ``mark_deleted`` and ``expired`` (issue #14).
+"""
 
 from __future__ import annotations
 
@@ -20,8 +26,12 @@ class Replay:
     duration: float
     started: float
     ended: float | None
-    trim_start: float | None
+    trim_start: float  # seconds of the original recording cut from the start (0: none)
     trim_end: float | None
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
 
 
 _COLUMNS = "room_id, host_id, title, status, bytes, duration, started, ended, trim_start, trim_end"
@@ -40,7 +50,7 @@ class ReplayStore:
         over a deleted or failed replay of the room it starts afresh."""
         with self.db.transaction():
             self.db.execute(
-                f"INSERT INTO replays ({_COLUMNS}) VALUES (?,?,?,'recording',0,0,?,NULL,NULL,NULL)"
+                f"INSERT INTO replays ({_COLUMNS}) VALUES (?,?,?,'recording',0,0,?,NULL,0,NULL)"
                 " ON CONFLICT(room_id) DO UPDATE SET status='recording', title=excluded.title,"
                 " started=CASE WHEN replays.status IN ('deleted','failed')"
                 " THEN excluded.started ELSE replays.started END",
@@ -61,12 +71,13 @@ class ReplayStore:
         self, room_id: str, size: int, duration: float, ended: float, status: str = "ready"
     ) -> None:
         if status not in ("ready", "failed"):
-            raise ValueError(f"bad replay status {status!r}")
-        self.db.execute(
-            "UPDATE replays SET status=?, bytes=?, duration=?, ended=?"
-            " WHERE room_id=? AND status='recording'",
-            (status, size, duration, ended, room_id),
-        )
+            raise ValueError(f"a finished replay is ready or failed, not {status!r}")
+        with self.db.transaction():
+            self.db.execute(
+                "UPDATE replays SET status=?, bytes=?, duration=?, ended=?"
+                " WHERE room_id=? AND status='recording'",
+                (status, size, duration, ended, room_id),
+            )
 
     def get(self, room_id: str) -> Replay | None:
         row = self.db.one(f"SELECT {_COLUMNS} FROM replays WHERE room_id=?", (room_id,))
@@ -106,10 +117,28 @@ class ReplayStore:
         )
         return cur.rowcount > 0
 
-    def set_trim(self, room_id: str, start: float | None, end: float | None) -> None:
-        self.db.execute(
-            "UPDATE replays SET trim_start=?, trim_end=? WHERE room_id=?", (start, end, room_id)
+    def set_trim(
+        self, room_id: str, trim_start: float, trim_end: float, *, size: int, duration: float
+    ) -> None:
+        """The file was cut to [TRIM_START, TRIM_END) of the original recording."""
+        with self.db.transaction():
+            self.db.execute(
+                "UPDATE replays SET trim_start=?, trim_end=?, bytes=?, duration=?"
+                " WHERE room_id=? AND status='ready'",
+                (trim_start, trim_end, size, duration, room_id),
+            )
+
+    def ready_of(self, host_ids: set[int], since: float, limit: int) -> list[Replay]:
+        """Ready replays of HOST_IDS ended after SINCE, newest first (the hallway's cards)."""
+        if not host_ids:
+            return []
+        marks = ",".join("?" for _ in host_ids)
+        rows = self.db.all(
+            f"SELECT {_COLUMNS} FROM replays WHERE status='ready' AND host_id IN ({marks})"
+            " AND ended >= ? ORDER BY ended DESC LIMIT ?",
+            (*sorted(host_ids), since, limit),
         )
+        return [_row(r) for r in rows]
 
     def expired(self, before: float) -> list[Replay]:
         """Finished replays that ended before BEFORE (the retention sweep deletes them)."""

@@ -518,6 +518,9 @@ function roomPage(root, app, source, navState) {
       h("button", { type: "button", class: extra, dataset: { key }, onclick, disabled }, label);
     const terminal = [Status.ENDED, Status.REMOVED, Status.REJECTED].includes(view.status);
     if (terminal || room.status === "ended") {
+      if (room.replay && !source.remote) {
+        buttons.push(h("a", { href: new URL(room.replay.url).pathname, class: "button primary" }, "Replay"));
+      }
       buttons.push(backLink());
     } else if (!view.joined || view.status === Status.LEFT) {
       if (room.status === "live") {
