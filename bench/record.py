@@ -17,7 +17,9 @@ Figures (the last line is one JSON object):
 - ``writer_us_per_packet`` / ``writer_core_pct``: the recorder's page building alone (pure
   Python CRC included) per packet and as a share of one core at 50 packets a second — the
   noise-free lower bound of the extra;
-- ``seek_ms``: added by the replay helper through ``FIGURE_HOOKS`` (see below).
+- ``seek_ms`` (median; ``seek_ms_p95``, ``seek_baseline_ms``: reading from the start,
+  ``seek_ratio``): range requests into the file just recorded, from bench/seek.py through
+  ``FIGURE_HOOKS``.
 
     .venv/bin/python bench/record.py --quick    # ~40 s
     .venv/bin/python bench/record.py            # ~90 s
@@ -45,13 +47,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench.fanout import cpu_times, split
 from bench.fanout_workers import LOOPBACK, CountingListener, write_tone
+from bench.seek import seek_figures
 from media.client import BotPeer
 from media.engine import MediaConfig, MediaEngine, RoomMedia
 from media.recorder import Recorder
 
 # Extra figures computed on the finished recording: each hook gets the Ogg file's path and
-# returns keys to add (the replay helper registers one returning {"seek_ms": ...}).
-FIGURE_HOOKS: list[Callable[[Path], dict[str, Any]]] = []
+# returns keys to add (bench/seek.py's returns seek_ms and its baseline).
+FIGURE_HOOKS: list[Callable[[Path], dict[str, Any]]] = [seek_figures]
 
 
 def writer_cost(path: Path) -> dict[str, Any]:

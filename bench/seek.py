@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
 import random
@@ -90,7 +91,8 @@ async def seek_ms(
     return times
 
 
-async def measure(seeks: int, seconds: int = HOUR) -> dict[str, Any]:
+async def measure(seeks: int, seconds: int = HOUR, data: bytes | None = None) -> dict[str, Any]:
+    """Seeks over an hour of generated Opus, or over DATA (a recorded file) when given."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(Path(tmp), environ={})
         app = build_app(settings)
@@ -105,7 +107,8 @@ async def measure(seeks: int, seconds: int = HOUR) -> dict[str, Any]:
             host = await parts.accounts.signup("alice", "password123", "127.0.0.1")
             room = parts.rooms.create(host, parts.rooms.parse_draft({"title": "One hour"}))
             parts.rooms.act(room.id, host, "end")
-            data = hour_of_opus(seconds)
+            if data is None:
+                data = hour_of_opus(seconds)
             duration = ogg.read_opus(data).duration
             folder = settings.replay_path
             folder.mkdir(parents=True, exist_ok=True)
@@ -114,7 +117,7 @@ async def measure(seeks: int, seconds: int = HOUR) -> dict[str, Any]:
             store.begin(room.id, host.id, room.title, now)
             store.finish(room.id, status="ready", size=len(data), duration=duration, ended=now)
             rng = random.Random(7)
-            offsets = [rng.randrange(0, len(data) - CHUNK) for _ in range(seeks)]
+            offsets = [rng.randrange(0, max(1, len(data) - CHUNK)) for _ in range(seeks)]
             url = f"{base}/rooms/{room.id}/replay.ogg"
             async with aiohttp.ClientSession() as http:
                 await seek_ms(http, url, offsets[:5])  # warm the connection and page cache
@@ -133,6 +136,20 @@ async def measure(seeks: int, seconds: int = HOUR) -> dict[str, Any]:
         "baseline_ms_median": round(statistics.median(naive), 3),
         "baseline_ms_p95": round(p95(naive), 3),
         "ratio": round(statistics.median(naive) / statistics.median(ranged), 1),
+    }
+
+
+def seek_figures(path: Path, seeks: int = 50) -> dict[str, Any]:
+    """bench/record.py's FIGURE_HOOKS entry: seeks into the file it just recorded, served by
+    a fresh node on its own event loop (a worker thread: the caller's loop is running)."""
+    data = path.read_bytes()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, measure(seeks, data=data)).result()
+    return {
+        "seek_ms": result["seek_ms_median"],
+        "seek_ms_p95": result["seek_ms_p95"],
+        "seek_baseline_ms": result["baseline_ms_median"],
+        "seek_ratio": result["ratio"],
     }
 
 
