@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from federation import replay_proxy
 from federation.actors import ActorDirectory, ActorDocuments
 from federation.blocks import BlockBridge, BlockHandlers
 from federation.fetch import SafeClient
@@ -27,6 +28,7 @@ from federation.joins import JoinDesk, RemoteJoins
 from federation.outbox import FollowBridge, Publisher, RoomAnnouncer, RoomDocuments
 from federation.pings import InviteSender, PingDesk
 from federation.remote_rooms import RemoteRooms
+from federation.replay_proxy import RemoteReplays
 from federation.routes import rooms_middleware
 from federation.routes import routes as federation_routes
 from federation.rsvp import RemoteRsvpClient, RsvpAudience, RsvpOrigin, RsvpRelay
@@ -47,6 +49,8 @@ from node.datadir import ensure_data_dir
 from node.moderation import ModerationDesk
 from node.notifications import Notifications
 from node.pings import Pings
+from node.recording import RecordingService
+from node.replays import ReplayConfig, ReplayService
 from node.room_notices import RoomNotices
 from node.rooms.audio import RoomAudio
 from node.rooms.gate import Gate
@@ -59,6 +63,8 @@ from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
 from node.store.notifications import NotificationStore
+from node.store.replays import ReplayStore
+from node.store.rooms import RoomStore
 from node.store.rsvps import RsvpStore
 from node.store.users import UserStore
 from node.turn import IceServers
@@ -70,7 +76,9 @@ from node.web import (
     listeners_api,
     notifications_api,
     pages,
+    recording_api,
     remote_rooms,
+    replays,
     rsvp_api,
     websocket,
 )
@@ -106,6 +114,8 @@ class Node:
     pings: Pings
     rsvps: RsvpService
     reminders: RsvpReminders
+    recording: RecordingService
+    replays: ReplayService
 
 
 NODE = web.AppKey("node", Node)
@@ -149,6 +159,27 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         settings.notification_sockets_per_user
     )
     app[admin.DESK] = node.desk
+    app[replays.REPLAYS] = node.replays
+    app[api.ROOM_EXTRAS] = node.replays
+    remote_replays = RemoteReplays(
+        node.federation.remote_rooms,
+        node.federation.users,
+        node.federation.follows,
+        node.federation.client,
+        node.federation.signers,
+        clock,
+        hallway_days=settings.replay_hallway_days,
+        hallway_cards=settings.replay_hallway_cards,
+        proxy_bytes=settings.replay_proxy_bytes,
+    )
+    app[api.REMOTE_REPLAYS] = remote_replays
+    app[replay_proxy.REMOTE_REPLAYS] = remote_replays
+    app[replays.SIGNED_VIEWER] = replay_proxy.ReplayViewers(
+        node.federation.signed,
+        node.federation.actors,
+        node.federation.users,
+        node.federation.policies,
+    )
     app[admin.MEDIA] = node.audio.engine
     app[FEDERATION] = node.federation
     app[ice.ICE_SERVERS] = IceServers(
@@ -159,6 +190,8 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         policy=settings.ice_transport_policy,
         per_minute=settings.ice_servers_per_user_per_minute,
     )
+    app[recording_api.RECORDING] = node.recording
+    app.add_routes(recording_api.routes)  # before api's POST /api/rooms/{id}/{action}
     app.add_routes(notifications_api.routes)  # before api's POST /api/rooms/{id}/{action}
     app.add_routes(rsvp_api.routes)  # before api's /api/rooms/{id}/{action} and /rooms/{id}
     app.add_routes(api.routes)
@@ -168,6 +201,8 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.add_routes(websocket.routes)
     app.add_routes(remote_rooms.routes)
     app.add_routes(admin.routes)
+    app.add_routes(replays.routes)
+    app.add_routes(replay_proxy.routes)
     app.add_routes(pages.routes)
     app.add_routes(federation_routes)
     app.router.add_route("GET", "/rooms/{id}/trunk", node.trunks.open)
@@ -180,6 +215,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.on_shutdown.append(websocket.close_sockets)
     app.on_shutdown.append(notifications_api.close_streams)
     app.on_shutdown.append(_close_audio)
+    app.on_shutdown.append(_close_replays)
     app.on_cleanup.append(_close_media_port)
     app.on_cleanup.append(_close_db)
     return app
@@ -231,7 +267,8 @@ def build_node(settings: Settings, clock: Clock) -> Node:
     )
     publisher = Publisher(urls, deliveries, clock)
     bridge = FollowBridge(urls, actors, follow_activities, directory, publisher)
-    room_documents = RoomDocuments(urls, users, directory, clock)
+    replay_store = ReplayStore(db)
+    room_documents = RoomDocuments(urls, users, directory, clock, replay_store)
     rsvp_store = RsvpStore(db)
     announcer = RoomAnnouncer(
         users,
@@ -284,6 +321,22 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             loss_protection=settings.loss_protection,
         )
     )
+    replays = ReplayService(
+        replay_store,
+        RoomStore(db),
+        users,
+        follows,
+        block_store,
+        ReplayConfig(
+            replay_dir=settings.replay_path,
+            base_url=settings.base_url,
+            peaks_buckets=settings.replay_peaks_buckets,
+            hallway_days=settings.replay_hallway_days,
+            hallway_cards=settings.replay_hallway_cards,
+        ),
+        clock,
+        observers=[announcer],
+    )
     audio = RoomAudio(rooms, engine)
     rooms.observe(audio)
     rooms.observe(announcer)
@@ -308,6 +361,11 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         poll_seconds=settings.rsvp_reminder_poll_seconds,
     )
     rooms.observe(reminders)
+    recording = RecordingService(
+        settings, rooms, replay_store, users, audio.media, audio.engine.get
+    )
+    rooms.observe(recording)
+    recording.ready_listeners.append(replays.finished)
     rsvp_relay = RsvpRelay(urls, users, rsvp_store, reminders)
 
     joins = JoinDesk(urls, users, actors, publisher, rooms)
@@ -413,6 +471,8 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         pings,
         rsvps,
         reminders,
+        recording,
+        replays,
     )
 
 
@@ -427,6 +487,7 @@ async def _close_media_port(app: web.Application) -> None:
 
 async def _load_rooms(app: web.Application) -> None:
     app[NODE].rooms.load()
+    app[NODE].recording.load()
 
 
 async def _federation_running(app: web.Application) -> AsyncIterator[None]:
@@ -452,6 +513,8 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
             rounds += 1
             try:
                 node.rooms.sweep()
+                node.recording.sweep()
+                await node.replays.sweep(node.settings.replay_retention_days)
                 if rounds % SESSION_CLEANUP_ROUNDS == 0:
                     node.accounts.sessions.delete_expired(node.accounts.clock.now())
             except RoomRuleError as exc:
@@ -482,7 +545,12 @@ async def _close_remote_rooms(app: web.Application) -> None:
 
 async def _close_audio(app: web.Application) -> None:
     """Every peer connection closed before the loop stops (no leaked sockets or tasks)."""
+    app[NODE].recording.close()
     await app[NODE].audio.close()
+
+
+async def _close_replays(app: web.Application) -> None:
+    await app[NODE].replays.close()
 
 
 async def _close_db(app: web.Application) -> None:

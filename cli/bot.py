@@ -162,8 +162,11 @@ class Bot:
         assert self.http is not None
         self.http.headers["Authorization"] = f"Bearer {data['token']}"
 
-    async def open_room(self, title: str) -> str:
-        room = await self.request("POST", "/api/rooms", {"title": title})
+    async def open_room(self, title: str, record: bool = False) -> str:
+        body: dict[str, Any] = {"title": title}
+        if record:
+            body["record"] = True  # the node refuses (4xx, BotError) when it may not record
+        room = await self.request("POST", "/api/rooms", body)
         self.room_id = room["id"]
         return str(room["url"])
 
@@ -342,11 +345,13 @@ async def _until_done(bot: Bot, seconds: float | None, events: asyncio.Task[None
     waiters[0].cancel()
 
 
-async def host(options: BotOptions, title: str, auto_invite: bool) -> BotOutcome:
+async def host(
+    options: BotOptions, title: str, auto_invite: bool, record_room: bool = False
+) -> BotOutcome:
     check_wav(options.play)
     async with Bot(options) as bot:
         await bot.sign_in()
-        url = await bot.open_room(title)
+        url = await bot.open_room(title, record=record_room)
         print(url, flush=True)
         await bot.connect(speak=True)
         events = asyncio.create_task(bot.run_events(auto_invite))

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # aiortc loads slowly: only the bot commands import it
     from cli.bot import BotOptions
 
 from cli.admin import add_desk_commands
+from cli.admin_replays import replays_app
 from federation.identity import make_user_keys
 from federation.store.actors import KeyStore
 from federation.store.deliveries import DeliveryStore
@@ -35,6 +36,7 @@ admin_app = typer.Typer(
 )
 app.add_typer(admin_app, name="admin")
 add_desk_commands(admin_app)
+admin_app.add_typer(replays_app, name="replays")
 bot_app = typer.Typer(help="Headless bot participants (tests, demos, load).", no_args_is_help=True)
 app.add_typer(bot_app, name="bot")
 
@@ -331,6 +333,9 @@ def bot_host(
     auto_invite: Annotated[
         bool, typer.Option("--auto-invite", help="Invite anyone who raises a hand.")
     ] = False,
+    record_room: Annotated[
+        bool, typer.Option("--record-room", help="Record the room on the node (a replay).")
+    ] = False,
     ice_address: IceOption = None,
     relay_only: RelayOption = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
@@ -340,7 +345,7 @@ def bot_host(
     options = _bot_options(node, user, password, play, record, seconds, ice_address, relay_only)
     from cli import bot
 
-    outcome = bot.run(bot.host(options, title, auto_invite))
+    outcome = bot.run(bot.host(options, title, auto_invite, record_room))
     typer.echo(outcome.as_json())
 
 

@@ -12,6 +12,7 @@ FEP-521a (Multikey in ``assertionMethod``), Salon's own terms (``SALON_CONTEXT``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ SALON_CONTEXT: dict[str, Any] = {
     },
     "relay": {"@id": "salon:relay", "@type": "@id"},
     "inviteToken": "salon:inviteToken",
+    "recording": {"@id": "salon:recording", "@type": "http://www.w3.org/2001/XMLSchema#boolean"},
 }
 #: Neither security/v1 nor multikey/v1 defines ``assertionMethod`` (data-integrity/v1 does);
 #: without this term JSON-LD processors (Fedify) drop the FEP-521a keys.
@@ -419,6 +421,75 @@ def _link(value: object) -> str | None:
 
 # -- the room --
 
+_DURATION = re.compile(
+    r"P(?:([0-9]{1,6})D)?(?:T(?:([0-9]{1,6})H)?(?:([0-9]{1,6})M)?(?:([0-9]{1,9}(?:\.[0-9]{1,9})?)S)?)?"
+)
+
+
+def format_duration(seconds: float) -> str:
+    """An xsd:duration such as ``PT1234.5S`` (AS2 §4 ``duration``)."""
+    text = f"{max(0.0, seconds):.3f}".rstrip("0").rstrip(".")
+    return f"PT{text}S"
+
+
+def parse_duration(value: object, field: str) -> float:
+    if not isinstance(value, str) or value in ("P", "PT") or value.endswith("T"):
+        raise ActivityError(f"{field} must be an xsd:duration such as PT90S")
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        raise ActivityError(f"{field} must be an xsd:duration such as PT90S")
+    days, hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+    return days * 86400 + hours * 3600 + minutes * 60 + secs
+
+
+@dataclass(frozen=True)
+class Audio:
+    """An ``Audio`` attachment of an Event: the room's replay (docs/federation.md §5.2)."""
+
+    url: str
+    media_type: str = "audio/ogg"
+    duration: float | None = None
+    name: str | None = None
+
+    @classmethod
+    def parse(cls, data: object) -> Self:
+        audio = _mapping(data, "Audio")
+        _check_type(audio, "Audio", "Audio")
+        url = _link(audio.get("url"))
+        if url is None:
+            raise ActivityError("Audio.url is required")
+        media_type = audio.get("mediaType")
+        if media_type is None:
+            raw = audio.get("url")
+            if isinstance(raw, Mapping):
+                media_type = raw.get("mediaType")
+        raw_duration = audio.get("duration")
+        duration = None if raw_duration is None else parse_duration(raw_duration, "Audio.duration")
+        return cls(
+            url=_uri(url, "Audio.url"),
+            media_type=media_type if isinstance(media_type, str) else "audio/ogg",
+            duration=duration,
+            name=_optional_str(audio, "name", "Audio"),
+        )
+
+    def serialize(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "Audio", "mediaType": self.media_type, "url": self.url}
+        if self.duration is not None:
+            out["duration"] = format_duration(self.duration)
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+
+def audio_attachments(value: object) -> tuple[Audio, ...]:
+    """The ``Audio`` entries of ATTACHMENT; other kinds (images, links) are not Salon's."""
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    return tuple(
+        Audio.parse(item)
+        for item in items[:10]
+        if isinstance(item, Mapping) and item.get("type") == "Audio"
+    )
+
 
 @dataclass(frozen=True, kw_only=True)
 class Event:
@@ -442,6 +513,8 @@ class Event:
     speakers: tuple[str, ...] = ()
     listener_count: int | None = None
     relay: str | None = None
+    recording: bool | None = None  # the room is (or will be) recorded (issue #14)
+    attachments: tuple[Audio, ...] = ()
     to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
 
@@ -468,6 +541,7 @@ class Event:
             start_time=_datetime(event, "startTime", "Event"),
             end_time=_datetime(event, "endTime", "Event"),
             updated=_datetime(event, "updated", "Event"),
+            attachments=audio_attachments(event.get("attachment")),
             to=_addresses(event, "to", "Event"),
             cc=_addresses(event, "cc", "Event"),
             **salon,
@@ -482,6 +556,8 @@ class Event:
             out["url"] = self.url
         times = {"startTime": self.start_time, "endTime": self.end_time, "updated": self.updated}
         out.update({k: format_datetime(v) for k, v in times.items() if v is not None})
+        if self.attachments:
+            out["attachment"] = [audio.serialize() for audio in self.attachments]
         _put_addresses(out, self.to, self.cc)
         if self.status is not None:
             out["status"] = self.status
@@ -492,6 +568,8 @@ class Event:
                 out["listenerCount"] = self.listener_count
             if self.relay is not None:
                 out["relay"] = self.relay
+            if self.recording is not None:
+                out["recording"] = self.recording
         return out
 
 
@@ -513,8 +591,12 @@ def _salon_terms(event: Mapping[str, Any]) -> dict[str, Any]:
     speakers = event.get("speakers")
     if not isinstance(speakers, list):
         speakers = [] if speakers is None else [speakers]
+    recording = event.get("recording")
+    if recording is not None and not isinstance(recording, bool):
+        raise ActivityError("Event.recording must be true or false")
     return {
         "status": status,
+        "recording": recording,
         "join_mode": join_mode,
         "speakers": tuple(_ref(s, "Event.speakers") for s in speakers),
         "listener_count": count,

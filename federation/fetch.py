@@ -95,6 +95,16 @@ class SigningKey:
     private_key: keys.PrivateKey = field(repr=False)
 
 
+RANGE_HEADERS = frozenset({"Content-Range", "ETag", "Last-Modified"})
+
+
+@dataclass(frozen=True)
+class RangeAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
 @dataclass(frozen=True)
 class PostResult:
     status: int
@@ -234,6 +244,34 @@ class SafeClient:
             return status, loads_object(raw) if raw else None
         except JsonError:
             return status, None
+
+    async def get_range(
+        self, url: str, signer: SigningKey, byte_range: str, max_body: int
+    ) -> RangeAnswer:
+        """One signed GET of BYTE_RANGE of URL (no redirects): status, the headers a range
+        answer carries, and a body of at most MAX_BODY bytes (replays through our node)."""
+        self.check_url(url)
+        request = HttpRequest("GET", url, {"Range": byte_range})
+        try:
+            async with self.session.get(
+                url,
+                headers=self._signed(request, signer),
+                allow_redirects=False,
+                timeout=self.timeout,
+            ) as resp:
+                if resp.status not in (200, 206, 416):
+                    raise FetchError(f"GET {url}: HTTP {resp.status}", resp.status)
+                if resp.content_length is not None and resp.content_length > max_body:
+                    raise FetchError(f"{url}: range of {resp.content_length} bytes over the cap")
+                body = bytearray()
+                async for chunk in resp.content.iter_chunked(65536):
+                    body += chunk
+                    if len(body) > max_body:
+                        raise FetchError(f"{url}: range over {max_body} bytes")
+                kept = {k: v for k, v in resp.headers.items() if k in RANGE_HEADERS}
+                return RangeAnswer(resp.status, kept, bytes(body))
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise FetchError(f"GET {url}: {type(exc).__name__}: {exc}") from None
 
     def signed_get_headers(self, url: str, signer: SigningKey) -> dict[str, str]:
         """Headers for a signed GET made outside this client (the trunk's WebSocket)."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from federation.activities import (
     PUBLIC,
     Accept,
+    Audio,
     Create,
     Event,
     Follow,
@@ -31,6 +32,7 @@ from federation.store.actors import FollowActivityStore, RemoteActorStore
 from federation.store.deliveries import DeliveryStore
 from node.clock import Clock
 from node.rooms.model import JoinMode, Room, RoomEvent, RoomStatus
+from node.store.replays import ReplayStore
 from node.store.users import User, UserStore
 
 log = logging.getLogger(__name__)
@@ -230,17 +232,38 @@ class RoomAnnouncer:
         public = room.join_mode is JoinMode.OPEN
         self.publisher.publish(activity.serialize(), host, inboxes, public=public)
 
+    def replay_changed(self, room: Room) -> None:
+        """A ``ReplayObserver``: the ended room's Event gains or loses its ``Audio``."""
+        if room.join_mode is not JoinMode.CLOSED and room.status is RoomStatus.ENDED:
+            self.announce(room, "Update")
+
 
 class RoomDocuments:
     """Our rooms as AS2 ``Event``s with Salon terms (docs/federation.md §5)."""
 
     def __init__(
-        self, urls: Urls, users: UserStore, directory: ActorDirectory, clock: Clock
+        self,
+        urls: Urls,
+        users: UserStore,
+        directory: ActorDirectory,
+        clock: Clock,
+        replays: ReplayStore | None = None,
     ) -> None:
         self.urls = urls
         self.users = users
         self.directory = directory
         self.clock = clock
+        self.replays = replays
+
+    def attachments(self, room: Room) -> tuple[Audio, ...]:
+        """An ended room's ready replay, as the ``Audio`` other servers can play."""
+        if self.replays is None or room.status is not RoomStatus.ENDED:
+            return ()
+        replay = self.replays.get(room.id)
+        if replay is None or not replay.ready:
+            return ()
+        url = f"{self.urls.room(room.id)}/replay.ogg"
+        return (Audio(url=url, duration=round(replay.duration, 3), name=room.title),)
 
     def event(self, room: Room, host: User) -> Event:
         host_uri = self.urls.actor(host.username)
@@ -263,6 +286,8 @@ class RoomDocuments:
             speakers=tuple(s for s in speakers if s),
             listener_count=len(room.listeners()),
             relay=f"{self.urls.room(room.id)}/trunk",
+            recording=room.record,
+            attachments=self.attachments(room),
             to=(PUBLIC,) if open_room else (followers,),
             cc=(followers,) if open_room else (),
         )

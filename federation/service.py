@@ -96,7 +96,12 @@ class People:
                     start_time=doc.get("startTime"),
                     listener_count=doc.get("listenerCount") or 0,
                     speakers=[{"user": s} for s in speakers if isinstance(s, str)],
-                    extra={"remote": True, "node": host.domain, "updated": doc.get("updated")},
+                    extra={
+                        "remote": True,
+                        "node": host.domain,
+                        "updated": doc.get("updated"),
+                        "recording": doc.get("recording") is True,
+                    },
                 )
             )
         return cards

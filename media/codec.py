@@ -28,6 +28,11 @@ class OpusEncoder:
     def packet_loss(self) -> int:
         return self._encoder.packet_loss
 
+    @property
+    def lookahead(self) -> int:
+        """Encoder delay in 48 kHz samples (the pre-skip of a recording of this stream)."""
+        return self._encoder.lookahead()
+
     def set_packet_loss(self, percent: int) -> None:
         """Expected loss in percent: how much of the bitrate libopus gives to in-band FEC."""
         self._encoder.set_packet_loss(percent)

@@ -45,6 +45,7 @@ from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
 from media.participants import Participants, SendToParticipant
 from media.port import MediaPort
+from media.recorder import Recorder
 from media.red import RedStreams
 from media.rtp import audio_level_byte
 from media.session import ParticipantSession, Uplink, protected_jitter
@@ -147,6 +148,8 @@ class RoomMedia:
         # relay trunks to other nodes (media/relay.py) and their speakers, fed by packets
         self._trunks: list[TrunkPort] = []
         self._remote: dict[str, RemoteSpeaker] = {}
+        # the room's recording (media/recorder.py): fed the encoded mix, keeps the clock going
+        self._recorder: Recorder | None = None
 
     # ---- the node's interface -------------------------------------------------------------
 
@@ -183,7 +186,7 @@ class RoomMedia:
         self._minus_encoders.pop(participant, None)
         if self._red is not None:
             self._red.forget(participant)
-        if self._participants.empty and not self._trunks:
+        if self._participants.empty and not self._trunks and self._recorder is None:
             await self._stop_mixer()
 
     # ---- relay trunks (the origin side; media/relay.py) --------------------------------------
@@ -198,7 +201,7 @@ class RoomMedia:
             self._trunks.remove(trunk)
         for name in [n for n, r in self._remote.items() if r.trunk is trunk]:
             del self._remote[name]
-        if self._participants.empty and not self._trunks:
+        if self._participants.empty and not self._trunks and self._recorder is None:
             await self._stop_mixer()
 
     def add_remote(self, participant: str, trunk: TrunkPort) -> None:
@@ -213,6 +216,23 @@ class RoomMedia:
         if remote is None or not self._participants.may_speak(participant):
             return  # cut at the origin: the relay node cannot make anyone heard
         remote.uplink.push(sequence, payload, redundant)
+
+    # ---- recording (media/recorder.py) ------------------------------------------------------
+
+    @property
+    def pre_skip(self) -> int:
+        """The room encoder's lookahead: the pre-skip of a recording of its mix."""
+        return self._encoder.lookahead
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self._recorder
+
+    def set_recorder(self, recorder: Recorder | None) -> None:
+        """Feed RECORDER every tick's listener mix (None: stop feeding); keeps mixing."""
+        self._recorder = recorder
+        if recorder is not None:
+            self._start_mixer()
 
     @property
     def loss_protection(self) -> bool:
@@ -275,10 +295,13 @@ class RoomMedia:
         self._timestamp = (timestamp + SAMPLES_PER_TICK) & 0xFFFFFFFF
         self._ticks += 1
         trunks = tuple(self._trunks)
-        if not trunks and not participants.has_downlinks():
+        recorder = self._recorder
+        if not trunks and not participants.has_downlinks() and recorder is None:
             return
         room_mix, minus = mix(frames)
         main = self._encoder.encode(room_mix)
+        if recorder is not None:
+            recorder.push(main)  # a deque append: the file is written on the recorder's thread
         level_byte = audio_level_byte(round(dbov(room_mix)))
         personal: dict[str, bytes] = {}
         for name in participants.allowed_speakers():

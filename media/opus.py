@@ -33,6 +33,7 @@ OPUS_SET_COMPLEXITY_REQUEST = 4010
 OPUS_SET_INBAND_FEC_REQUEST = 4012
 OPUS_SET_PACKET_LOSS_PERC_REQUEST = 4014
 OPUS_SET_DTX_REQUEST = 4016
+OPUS_GET_LOOKAHEAD_REQUEST = 4027
 
 MAX_PACKET = 1275  # the largest Opus frame (RFC 6716 §3.4)
 
@@ -128,6 +129,15 @@ class Encoder:
             self._handle, ctypes.c_int(request), ctypes.c_int32(value)
         )
         _check(code, f"opus_encoder_ctl({request})")
+
+    def lookahead(self) -> int:
+        """Samples of encoder delay (the Ogg Opus pre-skip, RFC 7845 §4.2)."""
+        value = ctypes.c_int32(0)
+        code = self._lib.opus_encoder_ctl(
+            self._handle, ctypes.c_int(OPUS_GET_LOOKAHEAD_REQUEST), ctypes.byref(value)
+        )
+        _check(code, "opus_encoder_ctl(OPUS_GET_LOOKAHEAD)")
+        return int(value.value)
 
     def set_packet_loss(self, percent: int) -> None:
         """Expected loss (0-100): libopus spends that much more on the LBRR copy."""

@@ -100,6 +100,12 @@ class Settings:
     media_tick: str = "thread"
     # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); false = baseline
     loss_protection: bool = True
+    # replays (docs/operating.md "Replays"): recording of rooms to Ogg Opus files
+    recording_allowed: bool = True  # false: no room may be recorded on this node
+    replay_dir: str = ""  # where <room_id>.ogg/.json go; empty = DATA/replays
+    replay_retention_days: float = 0.0  # a sweep deletes replays older than this; 0 = keep
+    replay_quota_bytes_per_user: int = 1_000_000_000  # recorded bytes one host may keep; 0 = none
+    replay_flush_seconds: float = 0.5  # the recorder writes buffered pages at least this often
     # federation (docs/federation.md)
     authorized_fetch: bool = False  # actor documents only to signed GETs
     allowlist_mode: bool = False  # federate only with domains allowed by `salon admin`
@@ -115,6 +121,11 @@ class Settings:
     actor_cache_bytes: int = 16_000_000  # and their total JSON size
     actor_document_bytes: int = 256_000  # a fetched actor/key document over this is refused
     fetch_timeout_seconds: float = 10.0
+    # replays, continued: the replay page, peaks, hallway cards and the remote proxy
+    replay_peaks_buckets: int = 1000  # waveform values computed once per replay
+    replay_hallway_days: float = 7.0  # replays younger than this get a hallway card
+    replay_hallway_cards: int = 20  # replay cards one hallway shows at most
+    replay_proxy_bytes: int = 1_000_000  # bytes one proxied range answer carries at most
 
     @property
     def base_url(self) -> str:
@@ -131,6 +142,10 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / DB_NAME
+
+    @property
+    def replay_path(self) -> Path:
+        return Path(self.replay_dir) if self.replay_dir else self.data_dir / "replays"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "data_dir"}
@@ -241,6 +256,12 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("setting 'audience_names_seconds' must be 0-60")
     if not 1 <= s.listeners_page_max <= 10_000:
         raise SettingsError("setting 'listeners_page_max' must be 1-10000")
+    if not 10 <= s.replay_peaks_buckets <= 10_000:
+        raise SettingsError("setting 'replay_peaks_buckets' must be 10-10000")
+    if s.replay_hallway_cards < 0 or s.replay_hallway_days < 0:
+        raise SettingsError("settings 'replay_hallway_cards' and 'replay_hallway_days' must be ≥ 0")
+    if not 64_000 <= s.replay_proxy_bytes <= 16_000_000:
+        raise SettingsError("setting 'replay_proxy_bytes' must be 64000-16000000")
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     _validate_ice(s)

@@ -50,6 +50,18 @@ class RemoteRoomStore:
         )
         return [_room(r) for r in rows]
 
+    def ended_rooms_of(self, host_ids: set[int], since: float, limit: int) -> list[RemoteRoomRow]:
+        """Ended rooms of HOST_IDS announced after SINCE, newest first (replay cards)."""
+        if not host_ids:
+            return []
+        marks = ",".join("?" for _ in host_ids)
+        rows = self.db.all(
+            f"SELECT * FROM remote_rooms WHERE status = 'ended' AND host_id IN ({marks})"
+            " AND updated_at >= ? ORDER BY updated_at DESC LIMIT ?",
+            (*sorted(host_ids), since, limit),
+        )
+        return [_room(r) for r in rows]
+
     def delete_room(self, uri: str) -> None:
         with self.db.transaction():
             self.db.execute("DELETE FROM remote_rooms WHERE uri = ?", (uri,))

@@ -195,6 +195,14 @@ class ChatService:
             "reactions": list(REACTIONS),
         }
 
+    def transcript(self, room_id: str) -> list[dict[str, Any]]:
+        """Every kept message of the room, unfiltered (the recording's sidecar, at room end)."""
+        chat = self._chats.get(room_id)
+        if chat is None:
+            return []
+        users = self.users.many(list({m.user_id for m in chat.messages}))
+        return [self._message_view(m, users.get(m.user_id)) for m in chat.messages]
+
     def forget(self, room_id: str) -> None:
         """The room ended: its chat, pending reactions and rate buckets go."""
         self._chats.pop(room_id, None)

@@ -99,6 +99,7 @@ class Room:
     started_at: float | None = None
     ended_at: float | None = None
     seq: int = 0
+    record: bool = False  # the host asked for a recording (issue #14, media/recorder.py)
     participants: dict[int, Participant] = field(default_factory=dict)
     moderators: set[int] = field(default_factory=set)  # appointed; the host is implied
     bans: set[int] = field(default_factory=set)
@@ -485,3 +486,18 @@ def update_details(
     if description is not None:
         room.description = description
     return [RoomEvent("room_updated", {"title": room.title, "description": room.description})]
+
+
+def set_record(room: Room, actor_id: int, on: bool, reason: str | None = None) -> list[RoomEvent]:
+    """The host turns recording on or off (issue #14); everyone gets ``recording``."""
+    if room.status is RoomStatus.ENDED:
+        raise RoomRuleError("conflict", "the room has ended")
+    if actor_id != room.host_id:
+        raise RoomRuleError("forbidden", "only the host can turn recording on or off")
+    if room.record == on:
+        return []
+    room.record = on
+    data: dict[str, object] = {"recording": on}
+    if reason is not None:
+        data["reason"] = reason
+    return [RoomEvent("recording", data)]

@@ -132,6 +132,7 @@ class RoomDraft:
     description: str
     join_mode: JoinMode
     start_time: float | None
+    record: bool = False
 
 
 class RoomService:
@@ -170,6 +171,10 @@ class RoomService:
         self._empty_deadlines: dict[str, float] = {}
         self._held: list[tuple[Subscription, int, str]] | None = None
         self._broadcasts: dict[str, RoomBroadcast] = {}
+        # recording (node/recording.py): may HOST record now? raises RoomRuleError when not;
+        # and who hears the mixer's speaking levels besides the room's sockets
+        self.record_check: Callable[[int], None] | None = None
+        self.level_listeners: list[Callable[[str, dict[int, float]], None]] = []
         self.chat = ChatService(
             settings, clock, self.users, self.gate, self._broadcast, self.find_user
         )
@@ -249,7 +254,7 @@ class RoomService:
 
     # ---- creating and reading -----------------------------------------------------
     def parse_draft(self, body: dict[str, Any]) -> RoomDraft:
-        _only_fields(body, {"title", "description", "join_mode", "start_time"})
+        _only_fields(body, {"title", "description", "join_mode", "start_time", "record"})
         title = body.get("title")
         if not isinstance(title, str) or not title.strip():
             raise RoomRuleError("invalid", "title is required")
@@ -267,7 +272,10 @@ class RoomService:
                 raise RoomRuleError("invalid", "start_time is in the past")
             if start_time > now + MAX_SCHEDULE_AHEAD:
                 raise RoomRuleError("invalid", "start_time is more than a year ahead")
-        return RoomDraft(title, description, join_mode, start_time)
+        record = body.get("record", False)
+        if not isinstance(record, bool):
+            raise RoomRuleError("invalid", "record must be true or false")
+        return RoomDraft(title, description, join_mode, start_time, record)
 
     def create(self, host: User, draft: RoomDraft) -> Room:
         hosting = sum(1 for room in self._rooms.values() if room.host_id == host.id)
@@ -276,6 +284,8 @@ class RoomService:
                 "conflict",
                 f"you already host {hosting} scheduled or live rooms; end one first",
             )
+        if draft.record:
+            self._check_record(host.id)
         now = self.clock.now()
         room = Room(
             id=secrets.token_urlsafe(9),
@@ -288,6 +298,7 @@ class RoomService:
             created_at=now,
             start_time=draft.start_time,
             started_at=None if draft.start_time else now,
+            record=draft.record,
         )
         self.store.insert(room)
         self._rooms[room.id] = room
@@ -381,15 +392,36 @@ class RoomService:
         return room
 
     def update_details(self, room_id: str, actor: User, body: dict[str, Any]) -> Room:
-        _only_fields(body, {"title", "description"})
+        _only_fields(body, {"title", "description", "record"})
         room = self.get(room_id)
         if not self._actions.allow((room.id, actor.id)):
             raise RoomRuleError("rate_limited", "too many room actions; slow down")
         raw_title, raw_description = body.get("title"), body.get("description")
         title = None if raw_title is None else _title(raw_title)
         description = None if raw_description is None else _description(raw_description)
+        record = body.get("record")
+        if record is not None:  # every field is checked before anything changes
+            if not isinstance(record, bool):
+                raise RoomRuleError("invalid", "record must be true or false")
+            if record and not room.record and actor.id == room.host_id:
+                self._check_record(room.host_id)
+            self._apply(room, lambda r: model.set_record(r, actor.id, record))
+            if set(body) == {"record"}:
+                return room
         self._apply(room, lambda r: model.update_details(r, actor.id, title, description))
         return room
+
+    def _check_record(self, host_id: int) -> None:
+        if not self.settings.recording_allowed:
+            raise RoomRuleError("forbidden", "recording is turned off on this node")
+        if self.record_check is not None:
+            self.record_check(host_id)
+
+    def set_recording(self, room_id: str, on: bool, reason: str) -> None:
+        """The node's own change (quota reached, disk full): an event everyone sees."""
+        room = self._rooms.get(room_id)
+        if room is not None and room.record != on:
+            self._apply(room, lambda r: model.set_record(r, r.host_id, on, reason))
 
     def _apply(self, room: Room, change: Callable[[Room], list[RoomEvent]]) -> list[RoomEvent]:
         if room.id not in self._rooms:
@@ -560,6 +592,8 @@ class RoomService:
             self._levels[room_id] = dict(levels)
         else:
             self._levels.pop(room_id, None)
+        for listener in self.level_listeners:
+            listener(room_id, levels)
         users = self.users.many(list(levels))
         message = {
             "type": "speaking",

@@ -149,6 +149,7 @@ class RoomViews:
             "listener_count": len(listener_ids),
             "hand_count": len(hands),
             "coalesced": coalesced,
+            "recording": room.record,  # issue #14: recorded (live) or to be recorded (scheduled)
             "speakers": [self._participant_view(p, users) for p in speakers],
             "listeners": [self._participant_view(p, users, followed) for p in listeners],
             "hands": [handle(users[p.user_id]) for p in hands if p.user_id in users],

@@ -338,6 +338,29 @@ def _v6_rsvps(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v7_replays(db: sqlite_utils.Database) -> None:
+    """Recorded rooms (issue #14): the room's ``record`` choice and one row per replay file
+    (the file itself lives in ``replay_dir``)."""
+    db.execute("ALTER TABLE rooms ADD COLUMN record INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        """
+        CREATE TABLE replays (
+            room_id TEXT PRIMARY KEY,
+            host_id INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('recording', 'ready', 'failed', 'deleted')),
+            bytes INTEGER NOT NULL DEFAULT 0,
+            duration REAL NOT NULL DEFAULT 0,
+            started REAL NOT NULL,
+            ended REAL,
+            trim_start REAL NOT NULL DEFAULT 0,
+            trim_end REAL
+        )"""
+    )
+    db.execute("CREATE INDEX replays_host ON replays(host_id, status)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_initial,
     _v2_federation,
@@ -345,4 +368,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v4_blocks,
     _v5_notifications,
     _v6_rsvps,
+    _v7_replays,
 ]

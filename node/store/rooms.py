@@ -10,7 +10,7 @@ from node.store.db import Database
 
 _ROOM_COLUMNS = (
     "id, host_id, title, description, join_mode, status, invite_token, start_time,"
-    " started_at, ended_at, created_at, seq"
+    " started_at, ended_at, created_at, seq, record"
 )
 
 
@@ -21,7 +21,7 @@ class RoomStore:
     def insert(self, room: Room) -> None:
         with self.db.transaction():
             self.db.execute(
-                f"INSERT INTO rooms ({_ROOM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO rooms ({_ROOM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 _room_values(room),
             )
             self._write_children(room, None)
@@ -31,7 +31,7 @@ class RoomStore:
         with self.db.transaction():
             self.db.execute(
                 "UPDATE rooms SET title=?, description=?, join_mode=?, status=?, start_time=?,"
-                " started_at=?, ended_at=?, seq=? WHERE id=?",
+                " started_at=?, ended_at=?, seq=?, record=? WHERE id=?",
                 (
                     room.title,
                     room.description,
@@ -41,6 +41,7 @@ class RoomStore:
                     room.started_at,
                     room.ended_at,
                     room.seq,
+                    int(room.record),
                     room.id,
                 ),
             )
@@ -118,6 +119,7 @@ class RoomStore:
             ended_at=row["ended_at"],
             created_at=row["created_at"],
             seq=row["seq"],
+            record=bool(row["record"]),
         )
         for p in self.db.all("SELECT * FROM room_participants WHERE room_id = ?", (room.id,)):
             room.participants[p["user_id"]] = Participant(
@@ -161,4 +163,5 @@ def _room_values(room: Room) -> tuple[object, ...]:
         room.ended_at,
         room.created_at,
         room.seq,
+        int(room.record),
     )

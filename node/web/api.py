@@ -10,7 +10,7 @@ from aiohttp import web
 from node.accounts import AccountError, SignedIn
 from node.remote import RemotePeople
 from node.rooms.hallway import merge
-from node.rooms.model import RoomRuleError
+from node.rooms.model import Room, RoomRuleError
 from node.rooms.service import RoomService
 from node.settings import Settings
 from node.store.users import User
@@ -41,6 +41,24 @@ class HallwayBlocks(Protocol):
 
 
 HALLWAY_BLOCKS = web.AppKey("hallway_blocks", HallwayBlocks)
+
+
+class RoomExtras(Protocol):
+    """What replays add to rooms (node/replays.py): the view's ``replay``, hallway cards."""
+
+    def room_fields(self, room: Room, viewer: User | None) -> dict[str, Any] | None: ...
+
+    def cards(self, viewer: User) -> list[dict[str, Any]]: ...
+
+
+class ReplayCards(Protocol):
+    """Replay cards of remote rooms (federation/replay_proxy.py)."""
+
+    def cards(self, viewer: User) -> list[dict[str, Any]]: ...
+
+
+ROOM_EXTRAS = web.AppKey("room_extras", RoomExtras)
+REMOTE_REPLAYS = web.AppKey("remote_replays", ReplayCards)
 PAGE_SIZE = 50
 PAGE_RE = re.compile(r"[0-9]{1,6}")
 
@@ -263,7 +281,15 @@ async def hallway(request: web.Request) -> web.Response:
         data.setdefault(
             "blocked_on_stage", [s["user"] for s in data["speakers"] if s["user"] in blocked]
         )
-    return web.json_response({"rooms": shown})
+    body: dict[str, Any] = {"rooms": shown}
+    extras = request.app.get(ROOM_EXTRAS)
+    if extras is not None:
+        replays = extras.cards(user)
+        remote = request.app.get(REMOTE_REPLAYS)
+        if remote is not None:
+            replays += remote.cards(user)
+        body["replays"] = [card for card in replays if card.get("host") not in hidden]
+    return web.json_response(body)
 
 
 @routes.post("/api/rooms")
@@ -279,7 +305,12 @@ async def create_room(request: web.Request) -> web.Response:
 async def get_room(request: web.Request) -> web.Response:
     rooms = request.app[ROOMS]
     room = rooms.get(request.match_info["id"])
-    return web.json_response(rooms.view(room, request[USER]))
+    data = rooms.view(room, request[USER])
+    extras = request.app.get(ROOM_EXTRAS)
+    replay = extras.room_fields(room, request[USER]) if extras is not None else None
+    if replay is not None:
+        data["replay"] = replay
+    return web.json_response(data)
 
 
 @routes.patch("/api/rooms/{id}")

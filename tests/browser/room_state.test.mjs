@@ -26,6 +26,15 @@ test("fromView derives you and counts", () => {
   assert.equal(room.participant_count, 2);
 });
 
+test("the recording event turns the indicator on and off without a resync", () => {
+  let room = fromView({ ...view(), recording: false }, "bob");
+  let result = apply(room, { type: "event", seq: 4, event: "recording", recording: true });
+  assert.equal(result.resync, false);
+  assert.equal(result.room.recording, true);
+  result = apply(result.room, { type: "event", seq: 5, event: "recording", recording: false, reason: "quota" });
+  assert.equal(result.room.recording, false);
+});
+
 test("hand, invitation and promotion move bob to the stage", () => {
   let room = fromView(view(), "bob");
   room = apply(room, { seq: 4, event: "hand_raised", user: "bob" }).room;

@@ -9,6 +9,7 @@ import { newRoomView } from "./views/new-room.js";
 import { notificationsButton, notificationsView, watchNotifications } from "./views/notifications.js";
 import { profileView } from "./views/profile.js";
 import { PlayerBar } from "./views/player-bar.js";
+import { remoteReplayView, replayView } from "./views/replay.js";
 import { remoteRoomView, roomView } from "./views/room.js";
 import { Player } from "./room/player.js";
 import { roomPageFor } from "./room/source.js";
@@ -43,6 +44,8 @@ export const app = {
 route(/^\/$/, hallwayView);
 route(/^\/new$/, newRoomView);
 route(/^\/rooms\/([^/]+)$/, roomView);
+route(/^\/rooms\/([^/]+)\/replay$/, replayView);
+route(/^\/remote-replay$/, remoteReplayView);
 route(/^\/remote$/, remoteRoomView);
 route(/^\/@(.+)$/, profileView);
 route(/^\/admin$/, adminView);

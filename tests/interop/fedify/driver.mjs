@@ -4,6 +4,7 @@
 //   {"op": "sign-and-send", "url", "body": "<text>", "keyId", "privateKeyPem", "spec"}
 //   {"op": "lookup", "identifier", "httpsToHttp": ["127.0.0.1:PORT", ...]}
 //   {"op": "parse", "body": "<AS2 JSON text>"}  (an activity, read with fedify's vocabulary)
+//   {"op": "attachments", "body": "<AS2 JSON text>"}  (the embedded object's attachments)
 // The tests run everything over plain HTTP on 127.0.0.1, so fedify's document loader is
 // built with allowPrivateAddress; for `acct:` lookups (which fedify always resolves over
 // https) `httpsToHttp` rewrites https://HOST/ to http://HOST/ in globalThis.fetch.
@@ -135,7 +136,28 @@ async function parse(cmd) {
   };
 }
 
-const ops = { verify, "sign-and-send": signAndSend, lookup, parse };
+async function attachments(cmd) {
+  const activity = await Activity.fromJsonLd(JSON.parse(cmd.body), {
+    documentLoader,
+    contextLoader: documentLoader,
+  });
+  const object = await activity.getObject({ documentLoader, contextLoader: documentLoader });
+  const out = [];
+  for await (const item of object.getAttachments({ documentLoader, contextLoader: documentLoader })) {
+    const url = item.url;
+    out.push({
+      type: item.constructor.name,
+      url: url instanceof URL ? url.href : (url?.href?.href ?? null),
+      mediaType: item.mediaType ?? null,
+      duration: item.duration?.toString() ?? null,
+      seconds: item.duration?.total?.({ unit: "seconds" }) ?? null,
+      name: item.name?.toString() ?? null,
+    });
+  }
+  return { type: activity.constructor.name, object: object.constructor.name, attachments: out };
+}
+
+const ops = { verify, "sign-and-send": signAndSend, lookup, parse, attachments };
 
 try {
   const cmd = await readStdin();

@@ -162,6 +162,9 @@ export function applyEvent(current, message, myself) {
       break;
     case "user_invited":
       break;
+    case "recording": // issue #14: the host or the node turned recording on or off
+      room.recording = Boolean(message.recording);
+      break;
     default:
       return { room: current, resync: true };
   }

@@ -16,10 +16,14 @@ export function hallwayView(root, app) {
     h("h2", { id: "live-heading" }, "Live now"), live);
   const upcomingSection = h("section", { class: "hallway-section" },
     h("h2", { id: "upcoming-heading" }, "Upcoming"), upcoming);
+  const replays = h("ul", { class: "cards", "aria-labelledby": "replays-heading" });
+  const replaysSection = h("section", { class: "hallway-section", hidden: true },
+    h("h2", { id: "replays-heading" }, "Replays"), replays);
   root.append(
     h("div", { class: "page-head" }, h("h1", {}, "Hallway"),
       h("a", { href: "/new", class: "button primary" }, "Start a room")),
-    status, liveSection, upcomingSection);
+    status, liveSection, upcomingSection, replaysSection);
+  let lastReplays = "";
 
   let last = "";
   let timer = null;
@@ -36,6 +40,12 @@ export function hallwayView(root, app) {
       if (text !== last) {
         last = text;
         draw(data.rooms);
+      }
+      const replayText = JSON.stringify(data.replays || []);
+      if (replayText !== lastReplays) {
+        lastReplays = replayText;
+        replays.replaceChildren(...(data.replays || []).map(replayCard));
+        replaysSection.hidden = !(data.replays || []).length;
       }
     } catch (error) {
       if (!stopped) status.textContent = `Could not load the hallway: ${error.message}`;
@@ -61,6 +71,16 @@ export function hallwayView(root, app) {
     clearTimeout(timer);
     document.removeEventListener("visibilitychange", onVisible);
   };
+}
+
+/** An ended room with a replay: played here, or through our node for a remote one. */
+function replayCard(room) {
+  const href = room.remote ? room.replay.url : `/rooms/${encodeURIComponent(room.id)}/replay`;
+  const minutes = Math.max(1, Math.round((room.replay.duration || 0) / 60));
+  return h("li", { class: "card" },
+    h("h3", { class: "card-title" }, room.title),
+    h("p", { class: "card-meta" }, h("span", {}, room.host || ""), h("span", {}, `${minutes} min`)),
+    h("a", { href, class: "button" }, "Replay"));
 }
 
 /** Replace only the cards that changed, so focus and scroll stay put while rooms update. */

@@ -12,6 +12,7 @@ import { ReactionBadges, reactionBar } from "../room/reactions.js";
 import { drawSharing } from "../room/share.js";
 import { handleOf, localRoom, remoteRoom } from "../room/source.js";
 import { find, isModerator, onStage } from "../room/state.js";
+import { invitationNote, recordedNotice, recordingControls, recordingIndicator, stopReason } from "../room/recording.js";
 import { reportMenu } from "./report.js";
 import { rsvpPanel } from "./rsvp.js";
 
@@ -167,7 +168,11 @@ function roomPage(root, app, source, navState) {
     else if (kind === "status") {
       draw();
       if (view.status === Status.ENDED || view.status === Status.REMOVED) banner.focus();
-    } else if (kind === "room") draw();
+    } else if (kind === "room") {
+      draw();
+      const stopped = stopReason(args[1]); // the node stopped a recording (quota, disk full)
+      if (stopped && view.room && view.room.you && view.room.you.role === "host") say(stopped);
+    }
   }
 
   async function act(action, user) {
@@ -260,7 +265,7 @@ function roomPage(root, app, source, navState) {
       : room.status === "scheduled" ? h("span", { class: "badge upcoming" }, "Upcoming")
         : h("span", { class: "badge ended" }, "Ended");
     clear(head,
-      h("p", { class: "card-meta" }, badge, room.unknown ? null : h("span", {}, `${room.join_mode} room`),
+      h("p", { class: "card-meta" }, badge, recordingIndicator(room), room.unknown ? null : h("span", {}, `${room.join_mode} room`),
         h("span", { class: "node" }, node === location.host ? app.instance.name : node)),
       h("h1", {}, room.title),
       room.description ? h("p", { class: "room-desc" }, room.description) : null,
@@ -302,6 +307,7 @@ function roomPage(root, app, source, navState) {
     clear(prompt, h("section", { class: "invitation", role: "region", "aria-labelledby": "invite-h" },
       h("h2", { id: "invite-h" }, "You're invited to speak"),
       h("p", {}, "Join the stage to talk. You can mute yourself at any time."),
+      invitationNote(room),
       h("div", { class: "row" },
         h("button", { type: "button", class: "primary", dataset: { key: "accept" },
           onclick: () => act("accept_invite") }, "Join as speaker"),
@@ -514,10 +520,13 @@ function roomPage(root, app, source, navState) {
       h("button", { type: "button", class: extra, dataset: { key }, onclick, disabled }, label);
     const terminal = [Status.ENDED, Status.REMOVED, Status.REJECTED].includes(view.status);
     if (terminal || room.status === "ended") {
+      if (room.replay && !source.remote) {
+        buttons.push(h("a", { href: new URL(room.replay.url).pathname, class: "button primary" }, "Replay"));
+      }
       buttons.push(backLink());
     } else if (!view.joined || view.status === Status.LEFT) {
       if (room.status === "live") {
-        buttons.push(button("Join", "join", () => {
+        buttons.push(recordedNotice(room), button("Join", "join", () => {
           view.joined = false;
           view.status = null;
           join();
@@ -542,6 +551,7 @@ function roomPage(root, app, source, navState) {
           : button("Raise hand", "raise", () => act("raise_hand"), "primary", offline || you.invited_to_speak));
       }
       buttons.push(button("Leave quietly", "leave", leave));
+      buttons.push(...recordingControls(room, you, { button, say, offline, remote: source.remote }));
       if (isModerator(you)) buttons.push(button("End room", "end", () => act("end"), "danger", offline));
       if (you && you.mute_locked) {
         buttons.push(h("span", { class: "hint" }, "A moderator muted you."));
