@@ -40,9 +40,13 @@ class JitterBuffer:
         stretch: bool = False,
         loss_prefetch: int | None = None,
         calm_ticks: int = 500,
+        force_after: int | None = None,
     ) -> None:
         """LOSS_PREFETCH (adaptive): play with PREFETCH while the stream loses nothing, and
-        hold LOSS_PREFETCH packets from its first loss until CALM_TICKS pass without one."""
+        hold LOSS_PREFETCH packets from its first loss until CALM_TICKS pass without one.
+        FORCE_AFTER (stretch): a burst excess (>= BURST_EXCESS frames) that found no quiet
+        frame to give back within this many ticks is trimmed anyway, speech or not — so
+        continuous sound cannot keep a speaker 60 ms or more behind for good."""
         if prefetch < 1 or max_depth < prefetch:
             raise ValueError("need 1 <= prefetch <= max_depth")
         if loss_prefetch is not None and not prefetch <= loss_prefetch <= max_depth:
@@ -61,6 +65,8 @@ class JitterBuffer:
         # stretch mode shrinks in quiet frames: a standing excess sets this, the player
         # (media/conceal.py) skips the next quiet frame it decodes
         self.may_skip = False
+        self.force_after = force_after
+        self._pending = 0  # ticks may_skip has waited for a quiet frame
         self.stats = JitterStats()
         self._packets: dict[int, bytes] = {}
         self._next: int | None = None  # sequence number to play at the next pop
@@ -179,6 +185,7 @@ class JitterBuffer:
         self._playing = False
         self._owed = 0
         self.may_skip = False
+        self._pending = 0
         self._empty_ticks = 0
         self._window = 0
         self._build = 0
@@ -188,6 +195,12 @@ class JitterBuffer:
         left = len(self._packets) - (self.prefetch - 1)  # excess over what playout needs
         if self.stretch and left >= BURST_EXCESS:
             self.may_skip = True  # a burst (a sender's stall): give it back at the next pause
+        if self.may_skip and self.force_after is not None:
+            self._pending += 1
+            if self._pending >= self.force_after and left >= BURST_EXCESS:
+                self._trim()  # no pause came: down to one frame of excess, in one cut
+                self._pending = 0
+                left = len(self._packets) - (self.prefetch - 1)
         self._min_left = left if self._window == 0 else min(self._min_left, left)
         self._window += 1
         if self._window < self.shrink_after:
@@ -207,6 +220,7 @@ class JitterBuffer:
         if not self.may_skip or self._next is None or self._next not in self._packets:
             return None
         self.may_skip = False
+        self._pending = 0
         self.stats.dropped += 1
         payload = self._packets.pop(self._next)
         self._next = (self._next + 1) & 0xFFFF

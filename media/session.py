@@ -153,6 +153,9 @@ def _random_sequence() -> int:
     return secrets.randbelow(0x8000)  # lower half: avoids early wrap, as aiortc does
 
 
+FORCE_TRIM_TICKS = 50  # 1 s without a quiet frame to give a burst excess back in
+
+
 def protected_jitter() -> JitterBuffer:
     """A speaker's jitter buffer when loss protection is on (local and trunk speakers).
 
@@ -166,9 +169,18 @@ def protected_jitter() -> JitterBuffer:
     5 s pass without needing it; shrinking every second instead made a machine with
     bursty scheduling pay one concealed frame and one skipped frame per second. A burst
     (a sender that stalled, then sent what it owed) is kept, up to 240 ms, and given back
-    one quiet frame at a time instead of trimming speech away.
+    one quiet frame at a time instead of trimming speech away — unless no quiet frame comes
+    for a second (a continuous tone, music): then a burst excess of 60 ms or more is cut to
+    one frame at once, so sound without pauses does not keep the speaker behind for good.
     """
-    return JitterBuffer(prefetch=1, loss_prefetch=2, max_depth=12, shrink_after=250, stretch=True)
+    return JitterBuffer(
+        prefetch=1,
+        loss_prefetch=2,
+        max_depth=12,
+        shrink_after=250,
+        stretch=True,
+        force_after=FORCE_TRIM_TICKS,
+    )
 
 
 class Uplink:

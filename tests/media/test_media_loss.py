@@ -340,6 +340,31 @@ def test_standing_excess_is_given_back_in_a_quiet_frame() -> None:
     assert jitter.stats.dropped == 1 and len(jitter) == 1  # back to what playout needs
 
 
+def test_a_burst_excess_in_sound_without_pauses_is_cut_after_force_after_ticks() -> None:
+    """A continuous tone has no quiet frame: without FORCE_AFTER a burst of excess stays
+    (the speaker stays behind for good); with it, the excess is cut to one frame."""
+    encoder = OpusEncoder()
+    loud = encoder.encode(voice(0.02))
+
+    def run(force_after: int | None) -> tuple[int, int]:
+        jitter = JitterBuffer(
+            prefetch=1, max_depth=12, shrink_after=250, stretch=True, force_after=force_after
+        )
+        decoder, stats = OpusDecoder(), ConcealStats()
+        seq = 0
+        for _ in range(6):  # a sender that stalled, then sent what it owed: 5 frames extra
+            jitter.push(seq, loud)
+            seq += 1
+        for _ in range(30):  # then one packet per tick, all loud
+            jitter.push(seq, loud)
+            seq += 1
+            next_frame(jitter, decoder, True, stats)
+        return len(jitter), jitter.stats.dropped
+
+    assert run(None) == (6, 0)  # never given back while the sound goes on
+    assert run(10) == (1, 5)  # cut to one frame of excess after 10 ticks
+
+
 def test_a_restarted_origin_is_a_new_timeline_not_a_loss() -> None:
     """After an origin restart its mixer's timestamps start anywhere: the relay forwards
     at once (it neither waits for a 'late' frame nor fills a gap), and a recording bot
