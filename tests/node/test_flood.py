@@ -100,6 +100,9 @@ async def test_flood_is_bounded_per_socket_and_loses_no_chat(
         own_answers = REACTIONS_EACH + 1  # a reply or an error per command a bot sent
         totals = [len(b.got) - m for b, m in zip(bots, marks, strict=True)]
         print(f"flood: {duration:.2f} s, per socket {min(totals)}-{max(totals)} messages")
+        # a reactions-only flush is droppable for a socket whose queue is half full (a slow
+        # client, docs/api.md), so one socket may miss them; the room as a whole may not
+        heard_kinds: set[str] = set()
         for bot, mark in zip(bots, marks, strict=True):
             got = bot.got[mark:]
             by_type: dict[str, list[dict[str, Any]]] = {}
@@ -114,8 +117,10 @@ async def test_flood_is_bounded_per_socket_and_loses_no_chat(
             flushed = len(by_type.get("audience", [])) + len(by_type.get("reactions", []))
             # (plus a catch-up `audience` before each unfolded event, if any came)
             assert flushed <= flush_bound + len(events), (bot.name, duration)
-            heard = [m for m in got if m.get("type") in ("audience", "reactions")]
-            assert any(m.get("reactions") for m in heard), bot.name  # reactions arrived
+            for m in got:
+                if m.get("type") in ("audience", "reactions") and m.get("reactions"):
+                    for kinds in m["reactions"].values():
+                        heard_kinds.update(kinds)
             answers = len(by_type.get("reply", [])) + len(by_type.get("error", []))
             assert answers <= own_answers
             other = {t for t in by_type if t not in {"chat", "audience", "reactions", "reply"}}
@@ -124,6 +129,7 @@ async def test_flood_is_bounded_per_socket_and_loses_no_chat(
             bound = flush_bound + CHATTERS + own_answers + 2 * len(events)
             assert total <= bound, (bot.name, total, bound, duration)
             # far below one message per joiner event and per reaction (400 + 1 000)
+        assert heard_kinds == set(KINDS), heard_kinds  # every kind sent reached the room
         for b in [alice, *bots]:
             await b.close()
 
