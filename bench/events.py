@@ -50,37 +50,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import LineWorker, salon_node  # noqa: E402
 
+from tests.support.crowd import prepare_accounts  # noqa: E402
+
 WORKERS = 2
 ACTORS = 60  # listeners of this process that react and chat (not counted as passive)
 REACTIONS = ["clap", "laugh", "heart", "plus_one"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def prepare_accounts(data: Path, names: list[str]) -> dict[str, str]:
-    """Users with a minimal password hash and one bearer token each; name → token."""
-    import nacl.pwhash
-
-    from node.auth import new_token, token_hash
-    from node.datadir import ensure_data_dir
-    from node.store.db import open_database
-    from node.store.users import SessionStore, UserStore
-
-    ensure_data_dir(data)
-    db = open_database(data / "salon.db")
-    argon = nacl.pwhash.argon2id
-    hashed = argon.str(
-        b"bench-password-123", opslimit=argon.OPSLIMIT_MIN, memlimit=argon.MEMLIMIT_MIN
-    ).decode("ascii")
-    users, sessions = UserStore(db), SessionStore(db)
-    tokens: dict[str, str] = {}
-    now = time.time()
-    for name in names:
-        user = users.create(name, hashed, now)
-        token = new_token()
-        sessions.create(token_hash(token), user.id, "bearer", new_token(), now, None)
-        tokens[name] = token
-    db.close()
-    return tokens
 
 
 def cpu_seconds(pid: int) -> float:

@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import nacl.pwhash
 import numpy as np
 from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
@@ -62,39 +61,14 @@ from common import LineWorker, salon_node  # noqa: E402
 from latency import LOOPBACK, RATE, RoomClient  # noqa: E402
 
 from media.client import BotPeer, LoopTrack  # noqa: E402
+from tests.support.crowd import prepare_accounts  # noqa: E402
 
-PASSWORD = "bench-password-123"
 EARS = 10
 JOINED_BEFORE: set[str] = set()  # joiners' tokens already used (in an earlier storm)
 WORKERS = 2
 
 
 # ---- accounts, written before the node starts ---------------------------------------------
-
-
-def prepare_accounts(data: Path, names: list[str]) -> dict[str, str]:
-    """Users with cheap password hashes and one bearer token each; name → token."""
-    from node.auth import new_token, token_hash
-    from node.datadir import ensure_data_dir
-    from node.store.db import open_database
-    from node.store.users import SessionStore, UserStore
-
-    ensure_data_dir(data)
-    db = open_database(data / "salon.db")
-    argon = nacl.pwhash.argon2id
-    hashed = argon.str(
-        PASSWORD.encode(), opslimit=argon.OPSLIMIT_MIN, memlimit=argon.MEMLIMIT_MIN
-    ).decode("ascii")
-    users, sessions = UserStore(db), SessionStore(db)
-    tokens: dict[str, str] = {}
-    now = time.time()
-    for i, name in enumerate(names):
-        user = users.create(name, hashed, now, is_admin=(i == 0))
-        token = new_token()
-        sessions.create(token_hash(token), user.id, "bearer", new_token(), now, None)
-        tokens[name] = token
-    db.close()
-    return tokens
 
 
 def node_env(tick: str) -> dict[str, str]:
@@ -338,7 +312,7 @@ async def run_storms(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"load_avg_start": round(os.getloadavg()[0], 1)}
     with tempfile.TemporaryDirectory(prefix="salon-storm-") as tmp:
         seed = Path(tmp) / "seed"
-        tokens = prepare_accounts(seed, names)
+        tokens = prepare_accounts(seed, names, first_is_admin=True)
         for tick in args.ticks:
             data = Path(tmp) / tick
             shutil.copytree(seed, data)

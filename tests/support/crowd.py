@@ -17,8 +17,11 @@ import nacl.pwhash
 PASSWORD = "crowd-password-123"
 
 
-def prepare_accounts(data_dir: Path, names: list[str]) -> dict[str, str]:
-    """Create NAMES in the node's database (before the node starts); name -> bearer token."""
+def prepare_accounts(
+    data_dir: Path, names: list[str], first_is_admin: bool = False
+) -> dict[str, str]:
+    """Create NAMES in the node's database (before the node starts); name -> bearer token.
+    The benches (bench/events.py, bench/storm.py) seed their crowds with this too."""
     from node.auth import new_token, token_hash
     from node.datadir import ensure_data_dir
     from node.store.db import open_database
@@ -33,8 +36,8 @@ def prepare_accounts(data_dir: Path, names: list[str]) -> dict[str, str]:
     users, sessions = UserStore(db), SessionStore(db)
     tokens: dict[str, str] = {}
     now = time.time()
-    for name in names:
-        user = users.create(name, hashed, now)
+    for i, name in enumerate(names):
+        user = users.create(name, hashed, now, is_admin=first_is_admin and i == 0)
         token = new_token()
         sessions.create(token_hash(token), user.id, "bearer", new_token(), now, None)
         tokens[name] = token
