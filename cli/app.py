@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -42,6 +45,9 @@ from federation.store.rooms import RemoteRoomStore
 from federation.trunk_origin import TrunkDesk
 from media.engine import MediaConfig, MediaEngine
 from media.ticker import steady_process
+from media.worker.bus import Hub, OnEvent
+from media.worker.local import LocalHub
+from media.worker.redis_bus import RedisHub
 from node.accounts import AccountService
 from node.blocks import BlockService
 from node.clock import Clock, SystemClock
@@ -81,6 +87,7 @@ from node.web import (
     replays,
     rsvp_api,
     websocket,
+    workers_api,
 )
 from node.web.http import (
     ACCOUNTS,
@@ -89,6 +96,9 @@ from node.web.http import (
     auth_middleware,
     errors_middleware,
 )
+from node.workers.audio import WorkerAudio
+from node.workers.local import LocalWorkers
+from node.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +211,9 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.add_routes(websocket.routes)
     app.add_routes(remote_rooms.routes)
     app.add_routes(admin.routes)
+    app.add_routes(workers_api.routes)
+    if isinstance(node.audio, WorkerAudio):
+        app[workers_api.WORKERS] = node.audio
     app.add_routes(replays.routes)
     app.add_routes(replay_proxy.routes)
     app.add_routes(pages.routes)
@@ -337,7 +350,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         clock,
         observers=[announcer],
     )
-    audio = RoomAudio(rooms, engine)
+    audio = room_audio(settings, rooms, engine)
     rooms.observe(audio)
     rooms.observe(announcer)
     rooms.observe(notices)
@@ -479,6 +492,53 @@ def build_node(settings: Settings, clock: Clock) -> Node:
 async def _start_media(app: web.Application) -> None:
     """Bind the media port (UDP and TCP) before any room can take a session."""
     await app[NODE].audio.engine.start()
+    audio = app[NODE].audio
+    if isinstance(audio, WorkerAudio):  # the bus, local children, the first worker
+        await audio.start()
+
+
+def room_audio(settings: Settings, rooms: RoomService, engine: MediaEngine) -> RoomAudio:
+    """The node's own engine (default), or media workers (docs/scaling.md)."""
+    if not settings.media_workers and not settings.redis_url:
+        return RoomAudio(rooms, engine)
+    secret = settings.worker_secret or secrets.token_hex(32)
+    hub: Hub
+    socket_path: Path | None = None
+    if settings.redis_url:
+        poll = min(0.2, settings.worker_heartbeat_seconds)
+        hub = RedisHub(settings.redis_url, settings.base_url, secret.encode(), poll=poll)
+    else:  # a private directory: a Unix socket path must stay short (108 bytes)
+        socket_path = Path(tempfile.mkdtemp(prefix="salon-workers-")) / "bus.sock"
+        hub = LocalHub(socket_path, secret.encode())
+    children = None
+    if settings.media_workers:
+        advertise = settings.worker_advertise or (
+            settings.ice_addresses[0] if settings.ice_addresses else "127.0.0.1"
+        )
+        children = LocalWorkers(
+            settings.media_workers,
+            settings.base_url,
+            secret,
+            advertise,
+            socket_path=socket_path,
+            redis_url=settings.redis_url,
+            media_port=settings.media_port,
+            heartbeat_seconds=settings.worker_heartbeat_seconds,
+            dead_seconds=settings.worker_dead_seconds,
+        )
+
+    def pool(on_event: OnEvent, on_gone: Callable[[str], None]) -> WorkerPool:
+        return WorkerPool(
+            hub,
+            on_event,
+            on_gone,
+            command_timeout=settings.worker_command_timeout_seconds,
+            max_workers=settings.max_workers,
+        )
+
+    return WorkerAudio(
+        rooms, engine, pool, children, drain_overlap=settings.worker_drain_overlap_seconds
+    )
 
 
 async def _close_media_port(app: web.Application) -> None:

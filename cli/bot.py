@@ -19,6 +19,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,10 @@ TRANSIENT_CLOSES = frozenset({4008, 1001, 1006, 1011, 1012, 1013})
 #: Seconds before each reconnection attempt; after the last one the bot gives up (≈ 24 s,
 #: about a seat's reconnect grace).
 RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0)
+#: Seconds a moved bot waits for its new peer connection before closing the old one.
+RETIRE_AFTER = 5.0
+GAP_REPORTED = 0.2  # gaps between received packets this long are listed in the outcome
+MAX_GAPS = 50
 
 
 def should_reconnect(close_code: int | None) -> bool:
@@ -75,6 +80,9 @@ class BotOutcome:
     room_url: str = ""
     errors: list[str] = field(default_factory=list)
     reconnects: int = 0
+    moves: int = 0  # new peer connections the node asked for (media moved to another worker)
+    longest_gap: float = 0.0  # seconds between two received packets, at most
+    gaps: list[list[float]] = field(default_factory=list)  # [seconds since first, length]
 
     def as_json(self) -> str:
         return json.dumps(
@@ -87,6 +95,9 @@ class BotOutcome:
                 "room_url": self.room_url,
                 "errors": self.errors,
                 "reconnects": self.reconnects,
+                "moves": self.moves,
+                "longest_gap": round(self.longest_gap, 3),
+                "gaps": self.gaps,
             }
         )
 
@@ -119,6 +130,13 @@ class Bot:
         self._seconds_before = 0.0
         self._errors_before: list[str] = []
         self._recording: BotPeer | None = None  # a closed peer whose WAV is still open
+        self._configuration: Any = None  # the ICE configuration of the last connect
+        self.moves = 0
+        self._first_packet = 0.0
+        self._last_packet = 0.0
+        self.longest_gap = 0.0
+        self.gaps: list[list[float]] = []
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Bot:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -215,6 +233,7 @@ class Bot:
         ):
             raise BotError("--relay-only: the node offers no TURN server (turn_servers)")
         first = self.reconnects == 0 and self._recording is None
+        self._configuration = configuration
         self.peer = BotPeer(
             self.signal_out,
             play=self.o.play,
@@ -223,6 +242,7 @@ class Bot:
             ice_addresses=self.o.ice_addresses,
             configuration=configuration,
             protect=self.o.loss_protection,
+            on_packet=self._packet,
         )
         if self._recording is not None:
             self.peer.take_recording(self._recording)
@@ -302,12 +322,54 @@ class Bot:
                 continue
             data = json.loads(msg.data)
             kind = data.get("type")
-            if kind == "signal":
+            if kind == "signal" and data["signal"].get("type") == "reconnect":
+                await self._move_peer()
+            elif kind == "signal":
                 await self.peer.handle(data["signal"])
             elif kind == "error":
                 log.warning("bot: node says: %s", data.get("error"))
             elif kind == "event":
                 await self.on_event(data, auto_invite)
+
+    def _packet(self) -> None:
+        now = time.monotonic()
+        if self._last_packet:
+            gap = now - self._last_packet
+            self.longest_gap = max(self.longest_gap, gap)
+            if gap >= GAP_REPORTED and len(self.gaps) < MAX_GAPS:
+                self.gaps.append([round(self._last_packet - self._first_packet, 3), round(gap, 3)])
+        else:
+            self._first_packet = now
+        self._last_packet = now
+
+    async def _move_peer(self) -> None:
+        """The node moved our media (another worker): a new peer connection first, then
+        the old one goes once the new one is connected (make-before-break)."""
+        old = self.peer
+        self.peer = BotPeer(
+            self.signal_out,
+            speak=old.speak if old is not None else self._speak,
+            play=self.o.play,
+            ice_addresses=self.o.ice_addresses,
+            configuration=self._configuration,
+            protect=self.o.loss_protection,
+            on_packet=self._packet,
+        )
+        self.moves += 1
+        await self.peer.start()
+        if old is not None:
+            task = asyncio.ensure_future(self._retire(old, self.peer))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, old: BotPeer, new: BotPeer) -> None:
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await new.wait_connected(RETIRE_AFTER)
+        self._packets_before += old.packets_received
+        self._seconds_before += old.seconds_heard
+        self._errors_before += old.errors
+        new.take_recording(old)
+        await old.close()
 
     async def on_event(self, event: dict[str, Any], auto_invite: bool) -> None:
         kind, who = event.get("event"), event.get("user")
@@ -331,6 +393,9 @@ class Bot:
             room_url=room_url,
             errors=self._errors_before + (list(peer.errors) if peer else []),
             reconnects=self.reconnects,
+            moves=self.moves,
+            longest_gap=self.longest_gap,
+            gaps=self.gaps,
         )
 
 

@@ -105,6 +105,16 @@ def serve(
             help="Allow federation with loopback/private addresses (local test networks only).",
         ),
     ] = None,
+    media_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--media-workers", help="Media worker processes to run beside the node (default 0)."
+        ),
+    ] = None,
+    redis: Annotated[
+        str | None,
+        typer.Option("--redis", help="Redis URL: workers register and take commands there."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Run a node until Ctrl-C / SIGTERM (first start creates DATA with defaults)."""
@@ -119,6 +129,8 @@ def serve(
         media_port=media_port,
         media_tcp_port=media_tcp_port,
         testnet=testnet,
+        media_workers=media_workers,
+        redis_url=redis,
     )
     try:
         run_node(settings)
@@ -129,6 +141,36 @@ def serve(
             f"cannot listen on {settings.host}:{settings.port} (HTTP) or media port UDP "
             f"{settings.media_port}/TCP {settings.media_tcp_port}: {exc.strerror or exc}"
         )
+
+
+@app.command("media-worker")
+def media_worker(
+    node: Annotated[str, typer.Option("--node", help="The node's base URL.")],
+    redis: Annotated[
+        str, typer.Option("--redis", help="The node's Redis URL (redis://host:port/db).")
+    ] = "",
+    advertise: Annotated[
+        str, typer.Option("--advertise", help="Address clients and workers reach us at.")
+    ] = "127.0.0.1",
+    media_port: Annotated[
+        int, typer.Option("--media-port", help="UDP port for audio and trunks (0 = any).")
+    ] = 0,
+    socket: Annotated[
+        Path | None, typer.Option("--socket", help="The node's local bus (set by the node).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Run a media worker for NODE (the secret comes from SALON_WORKER_SECRET)."""
+    from cli.worker import WorkerSetupError, options_from_env, run_worker
+
+    _logging(log_level)
+    try:
+        options = options_from_env(node, redis, socket, advertise, media_port)
+        asyncio.run(run_worker(options))
+    except WorkerSetupError as exc:
+        fail(str(exc), 2)
+    except (OSError, ConnectionError) as exc:
+        fail(f"cannot start the media worker: {exc}")
 
 
 @app.command()

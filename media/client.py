@@ -186,6 +186,7 @@ class BotPeer:
         keep_audio: bool = True,
         configuration: RTCConfiguration | None = None,
         protect: bool = True,
+        on_packet: Callable[[], None] | None = None,
     ) -> None:
         """``speak`` (default: True when ``play`` is given) makes offers ``sendrecv``.
 
@@ -196,6 +197,7 @@ class BotPeer:
         """
         self._send = send
         self._receive = receive
+        self._on_packet = on_packet  # each RTP packet received (gap measurements)
         self._pcm = read_wav(play) if play is not None else None
         self._speak = speak if speak is not None else play is not None
         self._record_path = record
@@ -233,6 +235,11 @@ class BotPeer:
         """How the recording's lost frames were filled: fec, plc, silent (baseline)."""
         stats = self._timeline.stats
         return {"fec": stats.fec, "plc": stats.plc, "silent": stats.silent}
+
+    @property
+    def speak(self) -> bool:
+        """Whether our offers send audio (the node's last renegotiate decides)."""
+        return self._speak
 
     @property
     def seconds_heard(self) -> float:
@@ -386,6 +393,8 @@ class BotPeer:
 
         async def counting(packet: RtpPacket, arrival_time_ms: int) -> None:
             self.packets_received += 1
+            if self._on_packet is not None:
+                self._on_packet()
             self.octets_received += len(packet.payload)
             is_red = packet.payload_type == self._red_type and self._opus_type is not None
             restarts = self._timeline.restarts

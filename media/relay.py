@@ -231,6 +231,16 @@ class RelayRoom:
             self._by_stream[stream] = participant
         return stream
 
+    def assign_stream(self, participant: str, stream: int) -> None:
+        """Use STREAM for PARTICIPANT (a node that agrees stream ids itself: media workers)."""
+        if not 1 <= stream <= 0xFFFF:
+            raise TrunkError("stream ids are 1-65535 (0 is the room mix)")
+        old = self.streams.get(participant)
+        if old is not None:
+            self._by_stream.pop(old, None)
+        self.streams[participant] = stream
+        self._by_stream[stream] = participant
+
     def forward_for(self, participant: str) -> Forward:
         """``Upstream``: a local speaker's packets go to A untouched, as they arrive."""
         stream = self.stream_for(participant)

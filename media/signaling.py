@@ -137,11 +137,28 @@ class Renegotiate:
         return {"type": self.TYPE, "canSpeak": self.can_speak}
 
 
-Message = Offer | Answer | Ice | Renegotiate
+@dataclass(frozen=True)
+class Reconnect:
+    """Node → client: start a new peer connection (your media moved to another worker).
+
+    Close the old connection once the new one carries audio (make-before-break)."""
+
+    TYPE: ClassVar[str] = "reconnect"
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Reconnect:
+        return cls()
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": self.TYPE}
+
+
+Message = Offer | Answer | Ice | Renegotiate | Reconnect
 _CLIENT_TYPES: dict[str, type[Offer] | type[Ice]] = {"offer": Offer, "ice": Ice}
-_NODE_TYPES: dict[str, type[Answer] | type[Renegotiate]] = {
+_NODE_TYPES: dict[str, type[Answer] | type[Renegotiate] | type[Reconnect]] = {
     "answer": Answer,
     "renegotiate": Renegotiate,
+    "reconnect": Reconnect,
 }
 
 
@@ -164,11 +181,13 @@ def parse_client_message(data: object) -> Offer | Ice:
     return parser.parse(data)
 
 
-def parse_node_message(data: object) -> Answer | Renegotiate:
+def parse_node_message(data: object) -> Answer | Renegotiate | Reconnect:
     """Parse a node → client message (what a client such as BotPeer accepts)."""
     kind = _message_type(data)
     parser = _NODE_TYPES.get(kind)
     if parser is None:
-        raise SignalError(f"unknown signal type '{kind[:40]}' (expected 'answer' or 'renegotiate')")
+        raise SignalError(
+            f"unknown signal type '{kind[:40]}' (expected 'answer', 'renegotiate' or 'reconnect')"
+        )
     assert isinstance(data, dict)
     return parser.parse(data)

@@ -100,6 +100,16 @@ class Settings:
     media_tick: str = "thread"
     # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); false = baseline
     loss_protection: bool = True
+    # media workers (docs/scaling.md): 0 = the node carries all media itself (the default)
+    media_workers: int = 0  # `salon media-worker` children started beside the node
+    redis_url: str = ""  # redis://host:port/db: workers register and take commands there
+    worker_secret: str = ""  # signs node <-> worker messages; generated for local children
+    worker_advertise: str = ""  # local children's media address; "" = first ice address
+    worker_heartbeat_seconds: float = 0.3  # how often a worker reports its load
+    worker_dead_seconds: float = 1.2  # a worker silent this long is gone (its Redis key TTL)
+    worker_command_timeout_seconds: float = 5.0  # a worker must answer a command this fast
+    worker_drain_overlap_seconds: float = 1.5  # old session kept after the new one answered
+    max_workers: int = 64  # workers the node keeps track of (registrations past it ignored)
     # replays (docs/operating.md "Replays"): recording of rooms to Ogg Opus files
     recording_allowed: bool = True  # false: no room may be recorded on this node
     replay_dir: str = ""  # where <room_id>.ogg/.json go; empty = DATA/replays
@@ -262,10 +272,35 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("settings 'replay_hallway_cards' and 'replay_hallway_days' must be ≥ 0")
     if not 64_000 <= s.replay_proxy_bytes <= 16_000_000:
         raise SettingsError("setting 'replay_proxy_bytes' must be 64000-16000000")
+    _validate_workers(s)
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
     _validate_ice(s)
     return s
+
+
+def _validate_workers(s: Settings) -> None:
+    if not 0 <= s.media_workers <= 256:
+        raise SettingsError("setting 'media_workers' must be 0-256")
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("setting 'redis_url' must start with redis://, rediss:// or unix://")
+    if s.redis_url and len(s.worker_secret) < 16:
+        raise SettingsError(
+            "setting 'worker_secret' (at least 16 characters) is needed with 'redis_url'"
+        )
+    if s.worker_secret and len(s.worker_secret) < 16:
+        raise SettingsError("setting 'worker_secret' must be at least 16 characters")
+    if not 0.05 <= s.worker_heartbeat_seconds < s.worker_dead_seconds <= 60:
+        raise SettingsError(
+            "settings 'worker_heartbeat_seconds' (≥ 0.05) must be below"
+            " 'worker_dead_seconds' (≤ 60)"
+        )
+    if not 0.1 <= s.worker_command_timeout_seconds <= 60:
+        raise SettingsError("setting 'worker_command_timeout_seconds' must be 0.1-60")
+    if not 0 <= s.worker_drain_overlap_seconds <= 30:
+        raise SettingsError("setting 'worker_drain_overlap_seconds' must be 0-30")
+    if not 1 <= s.max_workers <= 4096:
+        raise SettingsError("setting 'max_workers' must be 1-4096")
 
 
 def _validate_ice(s: Settings) -> None:

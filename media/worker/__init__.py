@@ -1,0 +1,1 @@
+"""Media workers: processes that carry a node's audio (docs/scaling.md)."""

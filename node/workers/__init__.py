@@ -1,0 +1,1 @@
+"""The node's side of media workers: placement, routing, failover and drain."""

@@ -1,0 +1,204 @@
+"""Media workers in tests: a real redis-server, real `salon media-worker` processes, and the
+room scenario the worker tests share (a host speaking, listeners spread over workers, a
+listener on a non-mixer worker raised to speaker)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from node.workers.audio import RoomPlacement, WorkerAudio
+from tests.support.attacks import parts
+from tests.support.audio import RATE, read_pcm, tone
+from tests.support.cli import ENV, SALON, bot_room_url, creds, salon
+from tests.support.network import eventually
+from tests.support.nodes import Node, free_port
+
+SECRET = "test-worker-secret-0123456789abcdef"
+
+
+def band_share(pcm: np.ndarray, hz: float, width: float = 15.0) -> float:
+    """The share of the recording's spectral power within WIDTH Hz of HZ."""
+    if len(pcm) == 0:
+        return 0.0
+    power = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm)))) ** 2
+    freqs = np.fft.rfftfreq(len(pcm), 1 / RATE)
+    total = float(np.sum(power)) or 1.0
+    return float(np.sum(power[np.abs(freqs - hz) <= width])) / total
+
+
+def worker_audio(node: Node) -> WorkerAudio:
+    audio = parts(node).audio
+    assert isinstance(audio, WorkerAudio)
+    return audio
+
+
+def placement(node: Node, room_id: str) -> RoomPlacement:
+    return worker_audio(node).placements[room_id]
+
+
+async def user_id(node: Node, name: str) -> str:
+    user = parts(node).accounts.users.by_name(name)
+    assert user is not None
+    return str(user.id)
+
+
+# ---- redis-server and media workers ---------------------------------------------------------
+
+
+@dataclass
+class Redis:
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+
+async def start_redis(directory: Path) -> Redis:
+    """A private redis-server on a free port (skips the test where Debian's is missing)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(port=port)
+    try:
+        for _ in range(100):
+            try:
+                await client.ping()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+            except Exception:  # redis.ConnectionError (a RedisError) before it listens
+                await asyncio.sleep(0.05)
+        else:
+            process.kill()
+            pytest.fail("redis-server did not start")
+    finally:
+        await client.aclose()
+    return Redis(process, f"redis://127.0.0.1:{port}/0")
+
+
+def start_worker(
+    node_url: str,
+    redis_url: str,
+    advertise: str = "127.0.0.1",
+    prefix: Sequence[str] = (),
+    secret: str = SECRET,
+) -> subprocess.Popen[bytes]:
+    """A `salon media-worker` process (PREFIX: e.g. ``ip netns exec NS``)."""
+    env = {**ENV, "SALON_WORKER_SECRET": secret}
+    return subprocess.Popen(
+        [*prefix, *SALON, "media-worker", "--node", node_url, "--redis", redis_url,
+         "--advertise", advertise, "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def workers_ready(node: Node, count: int) -> list[str]:
+    audio = worker_audio(node)
+
+    async def ready() -> list[str] | None:
+        ids = [w.id for w in audio.pool.workers() if w.ready]
+        return ids if len(ids) >= count else None
+
+    found: list[str] = await eventually(ready, timeout=30)
+    return found
+
+
+# ---- the shared room scenario ----------------------------------------------------------------
+
+
+@dataclass
+class SpreadRoom:
+    room_id: str
+    mixer: str
+    where: dict[str, str]  # username → worker at the end
+    heard: dict[str, np.ndarray]  # username → their recording
+    outcomes: dict[str, dict[str, Any]]
+
+
+async def _wait_placed(node: Node, room_id: str, name: str) -> str:
+    uid = await user_id(node, name)
+
+    async def placed() -> str | None:
+        found = worker_audio(node).placements.get(room_id)
+        return None if found is None else found.where.get(uid)
+
+    worker: str = await eventually(placed, timeout=20)
+    return worker
+
+
+async def spread_room(node: Node, tmp: Path, listeners: Sequence[str]) -> SpreadRoom:
+    """alice hosts and plays 440 Hz; erin (placed first, so on a non-mixer worker) raises
+    her hand, is invited and plays 880 Hz; LISTENERS join one by one and record."""
+    for name in ("alice", "erin", *listeners):
+        await node.user(name)
+    host = await salon(
+        "bot", "host", *creds(node, "alice"), "--title", "Workers",
+        "--play", str(tone(tmp / "440.wav", 440, seconds=3)), "--auto-invite",
+        "--record", str(tmp / "alice.wav"), "--seconds", "30",
+    )  # fmt: skip
+    room_url = await bot_room_url(host)
+    room_id = room_url.rsplit("/", 1)[-1]
+    await _wait_placed(node, room_id, "alice")
+    erin = await salon(
+        "bot", "listen", room_url, *creds(node, "erin"), "--raise-hand",
+        "--play", str(tone(tmp / "880.wav", 880, seconds=3)), "--seconds", "16",
+    )  # fmt: skip
+    await _wait_placed(node, room_id, "erin")
+    bots = {}
+    for name in listeners:
+        bots[name] = await salon(
+            "bot", "listen", room_url, *creds(node, name), "--record", str(tmp / f"{name}.wav"),
+            "--seconds", "12",
+        )  # fmt: skip
+        await _wait_placed(node, room_id, name)
+    found = placement(node, room_id)
+    assert found.mixer is not None
+    where = {}
+    for name in ("alice", "erin", *listeners):
+        where[name] = found.where[await user_id(node, name)]
+    outcomes = {}
+    for name, process in {**bots, "erin": erin}.items():
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()[-2000:]
+        outcomes[name] = json.loads(out.decode().strip().splitlines()[-1])
+    host.send_signal(2)
+    out, err = await asyncio.wait_for(host.communicate(), 40)
+    assert host.returncode == 0, err.decode()[-2000:]
+    outcomes["alice"] = json.loads(out.decode().strip().splitlines()[-1])
+    heard = {name: read_pcm(tmp / f"{name}.wav") for name in ("alice", *listeners)}
+    return SpreadRoom(room_id, found.mixer, where, heard, outcomes)
+
+
+def assert_everyone_heard(room: SpreadRoom, listeners: Sequence[str]) -> None:
+    assert room.where["alice"] == room.mixer, "speakers are placed on the mixer worker"
+    assert room.where["erin"] != room.mixer, "erin listens on another worker than the mixer"
+    assert room.outcomes["erin"]["role"] == "speaker"
+    for name in listeners:
+        pcm = room.heard[name]
+        assert room.outcomes[name]["packets_received"] >= 400, name  # ≥ 8 s of 20 ms packets
+        assert band_share(pcm, 440) > 0.05, f"{name} hears alice (440 Hz)"
+        assert band_share(pcm, 880) > 0.05, f"{name} hears erin (880 Hz) raised on a relay"
+    assert band_share(room.heard["alice"], 880) > 0.05, "alice hears erin"
