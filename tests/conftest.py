@@ -10,6 +10,7 @@ import pytest
 
 from node.clock import Clock
 from tests.support.nodes import Node, NodeFactory, free_port, make_settings
+from tests.support.workers import Redis, start_redis
 
 
 @pytest.fixture
@@ -31,3 +32,11 @@ async def node_factory(tmp_path: Path) -> AsyncIterator[NodeFactory]:
 @pytest.fixture
 async def node(node_factory: NodeFactory) -> Node:
     return await node_factory()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[Redis]:
+    """A private redis-server on a free port (skips where redis-server is missing)."""
+    server = await start_redis(tmp_path / "redis")
+    yield server
+    server.stop()

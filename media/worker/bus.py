@@ -56,6 +56,11 @@ class Outbox(abc.ABC):
     @abc.abstractmethod
     async def connect(self) -> None: ...
 
+    @property
+    @abc.abstractmethod
+    def refused(self) -> int:
+        """Commands refused so far (bad MAC, replayed, misaddressed)."""
+
     @abc.abstractmethod
     async def write(self, event: Event) -> None: ...
 

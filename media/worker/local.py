@@ -111,6 +111,10 @@ class LocalLink(Outbox):
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
+    @property
+    def refused(self) -> int:
+        return self._verifier.refused
+
     async def connect(self) -> None:
         self._reader, self._writer = await asyncio.open_unix_connection(
             str(self.path), limit=MAX_MESSAGE_BYTES + 1024

@@ -158,6 +158,10 @@ class RedisLink(Outbox):
         self._beat_signer = Signer(secret, worker)
         self._verifier = Verifier(secret, worker)
 
+    @property
+    def refused(self) -> int:
+        return self._verifier.refused
+
     async def connect(self) -> None:
         try:
             await self._redis.ping()

@@ -70,6 +70,7 @@ class MediaWorker:
         self._cpu_percent = 0.0
         self._packets = (time.monotonic(), 0)
         self._pps = 0.0
+        self._beats = 0
 
     # ---- running ------------------------------------------------------------------------------
 
@@ -252,4 +253,6 @@ class MediaWorker:
             "packets_per_second": round(max(self._pps, 0.0), 1),
             "cpu_percent": round(self._cpu_percent, 1),
             "trunks": len(self.trunks),
+            "refused": self.link.refused,
+            "beats": self._beats,
         }

@@ -35,6 +35,7 @@ class WorkerState:
     draining: bool = False
     load: dict[str, Any] = field(default_factory=dict)
     last_heard: float = field(default_factory=time.monotonic)
+    beats: int = 0  # heartbeats heard
 
     @property
     def ready(self) -> bool:
@@ -130,6 +131,7 @@ class WorkerPool:
         elif event.kind == "heartbeat":
             load = event.fields["load"]
             state.load = load
+            state.beats += 1
             if not state.advertise and isinstance(load.get("advertise"), str):
                 state.advertise = load["advertise"][:100]
                 port = load.get("media_port")
