@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -480,6 +481,45 @@ def _social(node: str | None, user: str | None, password: str | None) -> social.
         return social.credentials(node, user, password)
     except social.SocialError as exc:
         fail(str(exc), 2)
+
+
+# ---- salon admin worker list/drain (the node's /api/admin/workers, as an admin) ------------
+worker_app = typer.Typer(help="The node's media workers (docs/scaling.md).", no_args_is_help=True)
+admin_app.add_typer(worker_app, name="worker")
+
+
+@worker_app.command("list")
+def admin_worker_list(
+    node: SocialNode = None,
+    user: SocialUser = None,
+    password: SocialPassword = None,
+    as_json: SocialJson = False,
+) -> None:
+    """The node's media workers: address, load, alive, draining (an admin account)."""
+    data = social.run(_social(node, user, password), lambda c: c.call("GET", "/api/admin/workers"))
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for worker in data.get("workers", []):
+        load = worker.get("load") or {}
+        state = "draining" if worker.get("draining") else "alive"
+        typer.echo(
+            f"{worker['id']}  {worker['address']}  {state}  placed={worker.get('placed', 0)}"
+            f"  sessions={load.get('sessions', 0)}  cpu={load.get('cpu_percent', 0)}%"
+        )
+
+
+@worker_app.command("drain")
+def admin_worker_drain(
+    worker: Annotated[str, typer.Argument(help="The worker's id (salon admin worker list).")],
+    node: SocialNode = None,
+    user: SocialUser = None,
+    password: SocialPassword = None,
+) -> None:
+    """No new sessions on WORKER; its sessions move to other workers (make-before-break)."""
+    path = f"/api/admin/workers/{worker}/drain"
+    data = social.run(_social(node, user, password), lambda c: c.call("POST", path))
+    typer.echo(f"draining {data['worker']['id']}: {data['worker'].get('placed', 0)} sessions left")
 
 
 @app.command("lookup")

@@ -202,3 +202,65 @@ def assert_everyone_heard(room: SpreadRoom, listeners: Sequence[str]) -> None:
         assert band_share(pcm, 440) > 0.05, f"{name} hears alice (440 Hz)"
         assert band_share(pcm, 880) > 0.05, f"{name} hears erin (880 Hz) raised on a relay"
     assert band_share(room.heard["alice"], 880) > 0.05, "alice hears erin"
+
+
+# ---- a room to break: failover and drain -------------------------------------------------
+
+
+@dataclass
+class Crowd:
+    room_id: str
+    host: asyncio.subprocess.Process
+    bots: dict[str, asyncio.subprocess.Process]
+    where: dict[str, str]  # username → worker when everyone had joined
+
+    async def outcomes(self) -> dict[str, dict[str, Any]]:
+        found = {}
+        for name, process in self.bots.items():
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+            assert process.returncode == 0, err.decode()[-2000:]
+            found[name] = json.loads(out.decode().strip().splitlines()[-1])
+        self.host.send_signal(2)
+        out, err = await asyncio.wait_for(self.host.communicate(), 40)
+        assert self.host.returncode == 0, err.decode()[-2000:]
+        found["alice"] = json.loads(out.decode().strip().splitlines()[-1])
+        return found
+
+
+async def crowd(node: Node, tmp: Path, listeners: Sequence[str], seconds: int = 14) -> Crowd:
+    """alice hosts, playing 440 Hz; LISTENERS join one by one (spread over the workers)
+    and record SECONDS seconds."""
+    for name in ("alice", *listeners):
+        await node.user(name)
+    host = await salon(
+        "bot", "host", *creds(node, "alice"), "--title", "Failover",
+        "--play", str(tone(tmp / "440.wav", 440, seconds=3)), "--seconds", "60",
+    )  # fmt: skip
+    room_url = await bot_room_url(host)
+    room_id = room_url.rsplit("/", 1)[-1]
+    where = {"alice": await _wait_placed(node, room_id, "alice")}
+    bots = {}
+    for name in listeners:
+        bots[name] = await salon(
+            "bot", "listen", room_url, *creds(node, name), "--record", str(tmp / f"{name}.wav"),
+            "--seconds", str(seconds),
+        )  # fmt: skip
+        where[name] = await _wait_placed(node, room_id, name)
+    return Crowd(room_id, host, bots, where)
+
+
+async def hearing(node: Node, worker: str, packets: int = 200) -> None:
+    """Wait until WORKER has sent PACKETS packets to its listeners (audio flows there)."""
+    audio = worker_audio(node)
+
+    async def sent() -> bool:
+        state = audio.pool.get(worker)
+        return state is not None and int(state.load.get("packets_sent", 0)) >= packets
+
+    await eventually(sent, timeout=20)
+
+
+def tail_share(path: Path, hz: float, seconds: float = 3.0) -> float:
+    """The share of HZ in the last SECONDS of a recording (heard again after a break)."""
+    pcm = read_pcm(path)
+    return band_share(pcm[-int(RATE * seconds) :], hz)
