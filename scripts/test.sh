@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # random UDP loss inside a namespace: tests/network/test_loss.py, bench/loss.py), coturn (the
 # TURN tests start their own turnserver on a free port), and Node.js/npm (the interop tests
 # run @fedify/fedify, the Firefox tests puppeteer-core) when npm is missing.
-SYSTEM_PACKAGES=(chromium firefox-esr espeak-ng sox iproute2 nftables coturn)
+SYSTEM_PACKAGES=(chromium firefox-esr espeak-ng sox iproute2 nftables coturn redis-server)
 command -v npm >/dev/null 2>&1 || SYSTEM_PACKAGES+=(nodejs npm)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

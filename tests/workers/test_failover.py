@@ -20,7 +20,16 @@ import pytest
 from tests.support.attacks import parts
 from tests.support.cli import salon
 from tests.support.nodes import Node, NodeFactory
-from tests.support.workers import crowd, hearing, tail_share, worker_audio, workers_ready
+from tests.support.workers import (
+    SECRET,
+    Redis,
+    crowd,
+    hearing,
+    start_worker,
+    tail_share,
+    worker_audio,
+    workers_ready,
+)
 
 LISTENERS = ("bob", "carol", "dave", "frank", "gina")
 
@@ -42,6 +51,28 @@ async def test_listeners_of_a_killed_worker_hear_again_within_3_s(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
     node = await _three_workers(node_factory)
+    await _kill_a_listener_worker(node, tmp_path)
+
+
+@pytest.mark.timeout(180)
+async def test_a_redis_worker_killed_is_noticed_by_its_heartbeat(
+    node_factory: NodeFactory, tmp_path: Path, redis_server: Redis
+) -> None:
+    """Redis workers are not the node's children: only the expired heartbeat key tells."""
+    node = await node_factory(
+        ice_addresses=("127.0.0.1",), redis_url=redis_server.url, worker_secret=SECRET
+    )
+    processes = [start_worker(node.url, redis_server.url) for _ in range(3)]
+    try:
+        await workers_ready(node, 3)
+        await _kill_a_listener_worker(node, tmp_path)
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(10)
+
+
+async def _kill_a_listener_worker(node: Node, tmp_path: Path) -> None:
     room = await crowd(node, tmp_path, LISTENERS)
     mixer = room.where["alice"]
     victim = next(w for n, w in room.where.items() if w != mixer)

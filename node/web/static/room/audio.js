@@ -7,6 +7,7 @@ import { rtcConfiguration } from "./ice.js";
 
 const GATHER_WAIT_MS = 1500;
 const ANSWER_WAIT_MS = 10000;
+const MOVE_WAIT_MS = 5000; // a moved connection's old peer is closed after this at the latest
 
 export class RoomAudio {
   /** send(signal) posts a signalling message to the node; element plays what we hear. */
@@ -80,7 +81,27 @@ export class RoomAudio {
       }
     } else if (signal.type === "renegotiate") {
       await this.renegotiate(signal.canSpeak);
+    } else if (signal.type === "reconnect") {
+      await this.moved();
     }
+  }
+
+  /** The node moved our media to another of its workers (docs/api.md "reconnect"): a new
+   * connection first; the old one closes once the new one is connected (make-before-break). */
+  async moved() {
+    const old = this.pc;
+    this.pc = null; // start() must not close it yet
+    this.transceiver = null;
+    await this.start(this.canSpeak);
+    if (!old) return;
+    const pc = this.pc;
+    await new Promise((resolve) => {
+      const check = () => { if (!pc || pc.connectionState === "connected") resolve(); };
+      if (pc) pc.addEventListener("connectionstatechange", check);
+      check();
+      setTimeout(resolve, MOVE_WAIT_MS);
+    });
+    old.close();
   }
 
   setMicEnabled(enabled) {
