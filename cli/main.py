@@ -148,7 +148,12 @@ def serve(
 def media_worker(
     node: Annotated[str, typer.Option("--node", help="The node's base URL.")],
     redis: Annotated[
-        str, typer.Option("--redis", help="The node's Redis URL (redis://host:port/db).")
+        str,
+        typer.Option(
+            "--redis",
+            envvar="SALON_REDIS_URL",
+            help="The node's Redis URL (redis://[:password@]host:port/db).",
+        ),
     ] = "",
     advertise: Annotated[
         str, typer.Option("--advertise", help="Address clients and workers reach us at.")

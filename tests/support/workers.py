@@ -59,28 +59,32 @@ async def user_id(node: Node, name: str) -> str:
 class Redis:
     process: subprocess.Popen[bytes]
     url: str
+    port: int
 
     def stop(self) -> None:
         self.process.kill()
         self.process.wait(10)
 
 
-async def start_redis(directory: Path) -> Redis:
-    """A private redis-server on a free port (skips the test where Debian's is missing)."""
+async def start_redis(
+    directory: Path, binds: Sequence[str] = ("127.0.0.1",), password: str = ""
+) -> Redis:
+    """A private redis-server on a free port (skips the test where Debian's is missing);
+    reachable beyond loopback only with PASSWORD (Redis's protected mode)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
+        [binary, "--port", str(port), "--bind", *binds, "--save", "", "--appendonly", "no",
+         "--dir", str(directory), *(["--requirepass", password] if password else [])],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis(port=port)
+    client = aioredis.Redis(port=port, password=password or None)
     try:
         for _ in range(100):
             try:
@@ -95,7 +99,8 @@ async def start_redis(directory: Path) -> Redis:
             pytest.fail("redis-server did not start")
     finally:
         await client.aclose()
-    return Redis(process, f"redis://127.0.0.1:{port}/0")
+    auth = f":{password}@" if password else ""
+    return Redis(process, f"redis://{auth}127.0.0.1:{port}/0", port)
 
 
 def start_worker(
@@ -149,13 +154,16 @@ async def _wait_placed(node: Node, room_id: str, name: str) -> str:
     return worker
 
 
-async def spread_room(node: Node, tmp: Path, listeners: Sequence[str]) -> SpreadRoom:
+async def spread_room(
+    node: Node, tmp: Path, listeners: Sequence[str], ice_address: str = "127.0.0.1"
+) -> SpreadRoom:
     """alice hosts and plays 440 Hz; erin (placed first, so on a non-mixer worker) raises
-    her hand, is invited and plays 880 Hz; LISTENERS join one by one and record."""
+    her hand, is invited and plays 880 Hz; LISTENERS join one by one and record (every bot
+    offers ICE_ADDRESS as its host candidate)."""
     for name in ("alice", "erin", *listeners):
         await node.user(name)
     host = await salon(
-        "bot", "host", *creds(node, "alice"), "--title", "Workers",
+        "bot", "host", *creds(node, "alice", ice_address), "--title", "Workers",
         "--play", str(tone(tmp / "440.wav", 440, seconds=3)), "--auto-invite",
         "--record", str(tmp / "alice.wav"), "--seconds", "30",
     )  # fmt: skip
@@ -163,15 +171,15 @@ async def spread_room(node: Node, tmp: Path, listeners: Sequence[str]) -> Spread
     room_id = room_url.rsplit("/", 1)[-1]
     await _wait_placed(node, room_id, "alice")
     erin = await salon(
-        "bot", "listen", room_url, *creds(node, "erin"), "--raise-hand",
+        "bot", "listen", room_url, *creds(node, "erin", ice_address), "--raise-hand",
         "--play", str(tone(tmp / "880.wav", 880, seconds=3)), "--seconds", "16",
     )  # fmt: skip
     await _wait_placed(node, room_id, "erin")
     bots = {}
     for name in listeners:
         bots[name] = await salon(
-            "bot", "listen", room_url, *creds(node, name), "--record", str(tmp / f"{name}.wav"),
-            "--seconds", "12",
+            "bot", "listen", room_url, *creds(node, name, ice_address),
+            "--record", str(tmp / f"{name}.wav"), "--seconds", "12",
         )  # fmt: skip
         await _wait_placed(node, room_id, name)
     found = placement(node, room_id)
