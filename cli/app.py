@@ -467,6 +467,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         signers,
         rooms=rooms,  # whom our users blocked: their chat messages are not passed on
         notifications=notifications,
+        relays=audio.new_relay if isinstance(audio, WorkerAudio) else None,
     )
     trunks = TrunkDesk(signed, policies, actors, users, urls, settings, rooms, audio)
     return Node(

@@ -23,11 +23,11 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
-from nacl.public import PrivateKey
+from nacl.public import PrivateKey, PublicKey
 
 from federation.activities import host_of
 from federation.fetch import SafeClient, address_allowed
@@ -36,6 +36,7 @@ from federation.joins import JoinFailed, JoinRefused, RemoteJoins
 from federation.store.policies import DomainPolicies
 from federation.trunk_origin import rewrite_handles
 from media.engine import MediaConfig
+from media.participants import SendToParticipant
 from media.port import MediaPort
 from media.relay import RelayRoom
 from media.signaling import SignalError
@@ -60,6 +61,38 @@ from node.settings import Settings
 from node.store.users import User
 
 log = logging.getLogger(__name__)
+
+
+class Relay(Protocol):
+    """What a remote room needs from its relay (media/relay.py ``RelayRoom``, or one on a
+    media worker: node/workers/federated.py)."""
+
+    def rekey(
+        self, trunk_id: int, own: PrivateKey, origin_key: PublicKey, origin: tuple[str, int]
+    ) -> None: ...
+
+    def stream_for(self, participant: str) -> int: ...
+
+    def set_can_speak(self, participant: str, allowed: bool) -> None: ...
+
+    async def signal(self, participant: str, message: dict[str, Any]) -> None: ...
+
+    async def remove(self, participant: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class RelayFactory(Protocol):
+    def __call__(
+        self,
+        alias: str,
+        send: SendToParticipant,
+        trunk_id: int,
+        own: PrivateKey,
+        origin_key: PublicKey,
+        origin: tuple[str, int],
+    ) -> Relay: ...
+
 
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
 RECONNECT_GIVE_UP = 120.0
@@ -96,7 +129,7 @@ class RemoteRoom:
         self.members: dict[int, User] = {}
         self.roles: dict[int, tuple[str, bool]] = {}  # our users' role and muted, per A
         self.subs: set[Subscription] = set()
-        self.relay: RelayRoom | None = None
+        self.relay: Relay | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.ended = False
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -245,15 +278,8 @@ class RemoteRoom:
         if not (self.settings.testnet or address_allowed(origin[0])):
             raise ValueError(f"the origin's media address {origin[0]} is not public")
         if self.relay is None:
-            self.relay = RelayRoom(
-                self.alias,
-                self.config,
-                self._send_signal,
-                media.trunk_id,
-                own,
-                origin_key,
-                self.owner.port,
-                origin,
+            self.relay = self.owner.new_relay(
+                self.alias, self._send_signal, media.trunk_id, own, origin_key, origin
             )
         else:
             self.relay.rekey(media.trunk_id, own, origin_key, origin)
@@ -592,10 +618,13 @@ class RemoteRooms:
         *,
         rooms: RoomService | None = None,
         notifications: Notifications | None = None,
+        relays: RelayFactory | None = None,
     ) -> None:
         """ROOMS: this node's users and blocks (chat from people a user blocked is not
         passed to them); None in a node built without it. NOTIFICATIONS hears our users'
-        stage invitations and moderator appointments."""
+        stage invitations and moderator appointments. RELAYS makes each room's relay
+        (default: a ``RelayRoom`` on this node's media port; media workers: on a worker)."""
+        self._relays = relays
         self.rooms = rooms
         self.notifications = notifications
         self.urls = urls
@@ -608,6 +637,19 @@ class RemoteRooms:
         self.signers = signers
         self._rooms: dict[str, RemoteRoom] = {}
         self.closing = False
+
+    def new_relay(
+        self,
+        alias: str,
+        send: SendToParticipant,
+        trunk_id: int,
+        own: PrivateKey,
+        origin_key: PublicKey,
+        origin: tuple[str, int],
+    ) -> Relay:
+        if self._relays is not None:
+            return self._relays(alias, send, trunk_id, own, origin_key, origin)
+        return RelayRoom(alias, self.config, send, trunk_id, own, origin_key, self.port, origin)
 
     async def join(self, user: User, url: object, token: object) -> RemoteRoom:
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):

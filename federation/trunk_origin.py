@@ -25,11 +25,10 @@ from federation.identity import Urls
 from federation.inbox import SignatureRejected, SignedRequests
 from federation.store.actors import RemoteActorStore
 from federation.store.policies import DomainPolicies
-from media.relay import OriginTrunk
 from media.trunk import Direction, Sealer, TrunkError, parse_public_key
 from node.errors import DomainError
 from node.rooms import protocol
-from node.rooms.audio import RoomAudio
+from node.rooms.audio import RoomAudio, TrunkHandle
 from node.rooms.model import RoomRuleError
 from node.rooms.protocol import ProtocolError
 from node.rooms.service import RoomService, Subscription
@@ -94,7 +93,7 @@ class OriginSession:
         self.ws = ws
         self.own_host = desk.urls.host
         self.seats: dict[int, User] = {}
-        self.trunk: OriginTrunk | None = None
+        self.trunk: TrunkHandle | None = None
         self.sub: Subscription | None = None
         self._keys: tuple[int, PrivateKey, PublicKey] | None = None
 
@@ -111,10 +110,18 @@ class OriginSession:
         settings = self.desk.settings
         self._keys = (trunk_id, own, peer)
         advertised = urlsplit(settings.base_url).hostname or settings.host
+        port = self.audio.engine.port.udp_port
+        try:  # with media workers: the room's mixer worker's address
+            advertised, port = await self.audio.trunk_media_address(self.room_id) or (
+                advertised,
+                port,
+            )
+        except RuntimeError as exc:
+            log.warning("trunk: no media for %s: %s", self.room_id, exc)
+            await self.ws.close(code=1013, message=b"no media worker can take the trunk now")
+            return
         key = base64.b64encode(bytes(own.public_key)).decode()
-        await self.ws.send_json(
-            protocol.Media(trunk_id, advertised, self.audio.engine.port.udp_port, key).serialize()
-        )
+        await self.ws.send_json(protocol.Media(trunk_id, advertised, port, key).serialize())
         self.sub = self.rooms.watch(self.room_id)
         tasks = [
             asyncio.create_task(self._forward(self.sub)),
@@ -259,13 +266,12 @@ class OriginSession:
             trunk.set_can_speak(str(user.id), gate.may_speak(room, user.id))
         return protocol.Seats(missing).serialize()
 
-    def _attached(self) -> OriginTrunk:
+    def _attached(self) -> TrunkHandle:
         """The UDP end, attached to the room's mixer on the first seated user."""
         if self.trunk is None:
             assert self._keys is not None
             trunk_id, own, peer = self._keys
-            port = self.audio.engine.port
-            self.trunk = OriginTrunk(self.audio.media(self.room_id), trunk_id, own, peer, port)
+            self.trunk = self.audio.origin_trunk(self.room_id, trunk_id, own, peer)
         return self.trunk
 
     async def close(self) -> None:

@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Protocol
+
+from nacl.public import PrivateKey, PublicKey
 
 from media.engine import MediaEngine, RoomMedia
+from media.relay import OriginTrunk
 from media.signaling import SignalError
 from node.rooms.model import Room, RoomEvent, RoomRuleError
 from node.rooms.service import RoomService
 from node.store.users import User
 
 log = logging.getLogger(__name__)
+
+
+class TrunkHandle(Protocol):
+    """The origin end of a remote node's relay trunk, as federation drives it."""
+
+    def add_stream(self, stream: int, participant: str) -> None: ...
+
+    def set_can_speak(self, participant: str, allowed: bool) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class RoomAudio:
@@ -38,6 +51,16 @@ class RoomAudio:
             self.rooms.report_levels(room_id, {int(k): v for k, v in levels.items()})
 
         return self.engine.room(room_id, send, on_levels)
+
+    async def trunk_media_address(self, room_id: str) -> tuple[str, int] | None:
+        """Where a remote node's trunk to ROOM_ID sends (None: this node's media port)."""
+        return None
+
+    def origin_trunk(
+        self, room_id: str, trunk_id: int, own: PrivateKey, peer: PublicKey
+    ) -> TrunkHandle:
+        """The origin end of a remote node's trunk, attached to the room's mixer."""
+        return OriginTrunk(self.media(room_id), trunk_id, own, peer, self.engine.port)
 
     async def signal(self, room_id: str, user: User, message: dict[str, Any]) -> None:
         """A signalling message from USER's client (the WebSocket handler calls this)."""

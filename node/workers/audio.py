@@ -27,15 +27,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nacl.public import PrivateKey, PublicKey
+
 from media.engine import MediaEngine
+from media.participants import SendToParticipant
 from media.signaling import Reconnect
 from media.trunk import new_keypair
 from media.worker.bus import OnEvent
 from media.worker.protocol import Event
-from node.rooms.audio import RoomAudio
+from node.rooms.audio import RoomAudio, TrunkHandle
 from node.rooms.model import Room, RoomEvent, RoomRuleError
 from node.rooms.service import RoomService
 from node.store.users import User
+from node.workers.federated import WorkerOriginTrunk, WorkerRelay
 from node.workers.local import LocalWorkers
 from node.workers.pool import WorkerCommandError, WorkerPool, WorkerState, least_loaded
 
@@ -82,6 +86,7 @@ class WorkerAudio(RoomAudio):
         self.drain_overlap = drain_overlap
         self._ready_timeout = ready_timeout
         self.placements: dict[str, RoomPlacement] = {}
+        self.remote_relays: dict[str, WorkerRelay] = {}  # rooms hosted elsewhere (by alias)
         self.moves = 0  # sessions moved (failover and drain)
 
     async def start(self) -> None:
@@ -214,6 +219,53 @@ class WorkerAudio(RoomAudio):
             origin_port=mixer.media_port,
         )
 
+    # ---- federation's trunks (node/workers/federated.py) ------------------------------------
+
+    async def trunk_media_address(self, room_id: str) -> tuple[str, int] | None:
+        """A remote node's trunk goes to the room's mixer worker (opened now if need be)."""
+        placement = self.placements.setdefault(room_id, RoomPlacement())
+        async with placement.lock:
+            mixer = await self._ensure_mixer(room_id, placement)
+        state = self.pool.get(mixer)
+        if state is None:
+            raise WorkerCommandError("the room's mixer worker is gone")
+        return state.advertise, state.media_port
+
+    def origin_trunk(
+        self, room_id: str, trunk_id: int, own: PrivateKey, peer: PublicKey
+    ) -> TrunkHandle:
+        mixer = self.placements[room_id].mixer
+        if mixer is None:
+            raise WorkerCommandError("the room has no mixer worker")
+        return WorkerOriginTrunk(self.pool, mixer, room_id, trunk_id, own, peer)
+
+    def new_relay(
+        self,
+        alias: str,
+        send: SendToParticipant,
+        trunk_id: int,
+        own: PrivateKey,
+        origin_key: PublicKey,
+        origin: tuple[str, int],
+    ) -> WorkerRelay:
+        """Our users in a room hosted elsewhere: its relay on the least-loaded worker."""
+        chosen = least_loaded(self.pool.workers(), self._placed())
+        if chosen is None:
+            raise WorkerCommandError("no media worker can take this room now")
+        relay = WorkerRelay(
+            self.pool,
+            chosen.id,
+            alias,
+            send,
+            trunk_id,
+            own,
+            origin_key,
+            origin,
+            forget=lambda: self.remote_relays.pop(alias, None),
+        )
+        self.remote_relays[alias] = relay
+        return relay
+
     # ---- room events ------------------------------------------------------------------------
 
     def room_event(self, room: Room, event: RoomEvent) -> None:
@@ -229,10 +281,8 @@ class WorkerAudio(RoomAudio):
         if not isinstance(user_id, int):
             return
         name = str(user_id)
-        current = placement.where.get(name)
-        if current is None:
-            return
-        targets = {current} if placement.mixer is None else {current, placement.mixer}
+        current = placement.where.get(name)  # None: a remote node's user (a trunk stream)
+        targets = {t for t in (current, placement.mixer) if t is not None}
         if event.kind in ("left", "removed"):
             placement.where.pop(name, None)
             for target in targets:
@@ -261,6 +311,10 @@ class WorkerAudio(RoomAudio):
 
     def _worker_event(self, worker: str, event: Event) -> None:
         fields = event.fields
+        relay = self.remote_relays.get(fields.get("room", ""))
+        if relay is not None and relay.worker == worker and event.kind == "to_participant":
+            relay.send(fields["participant"], fields["message"])
+            return
         placement = self.placements.get(fields.get("room", ""))
         if placement is None:
             return

@@ -1,0 +1,71 @@
+"""A cross-node room where both nodes use media workers (issue 15).
+
+A's room is mixed on one of A's workers; B's trunk to it goes to that worker (the UDP end
+A hands out is the worker's address), and B carries its users with a relay on one of B's
+own workers. B's speaker is heard on A, and A's host on B."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.audio import read_pcm, tone
+from tests.support.cli import bot_room_url, creds, salon
+from tests.support.network import AUDIO, eventually
+from tests.support.nodes import NodeFactory
+from tests.support.workers import band_share, worker_audio, workers_ready
+
+
+@pytest.mark.timeout(180)
+async def test_origin_and_remote_nodes_both_on_workers(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    a = await node_factory("a", **AUDIO, media_workers=2)
+    b = await node_factory("b", **AUDIO, media_workers=2)
+    await workers_ready(a, 2)
+    await workers_ready(b, 2)
+    await a.user("alice")
+    await a.user("carol")
+    await b.user("bob")
+    host = await salon(
+        "bot", "host", *creds(a, "alice"), "--title", "Across workers", "--auto-invite",
+        "--play", str(tone(tmp_path / "440.wav", 440)), "--record", str(tmp_path / "alice.wav"),
+        "--seconds", "30",
+    )  # fmt: skip
+    url = await bot_room_url(host)
+    room_id = url.rsplit("/", 1)[-1]
+    carol = await salon(
+        "bot", "listen", url, *creds(a, "carol"), "--record", str(tmp_path / "carol.wav"),
+        "--seconds", "12",
+    )  # fmt: skip
+    bob = await salon(
+        "bot", "listen", url, *creds(b, "bob"), "--raise-hand",
+        "--play", str(tone(tmp_path / "880.wav", 880)), "--record", str(tmp_path / "bob.wav"),
+        "--seconds", "10",
+    )  # fmt: skip
+    remote = worker_audio(b)
+
+    async def relayed() -> bool:
+        return bool(remote.remote_relays)
+
+    await eventually(relayed, timeout=20)
+    (relay,) = remote.remote_relays.values()
+    assert relay.worker in {w.id for w in remote.pool.workers()}  # B's relay on B's worker
+    mixer = worker_audio(a).placements[room_id].mixer
+    state = worker_audio(a).pool.get(mixer or "")
+    assert state is not None
+    # neither node's own process carries the room's media: the workers do
+    assert worker_audio(a).engine.rooms() == [] and worker_audio(b).engine.rooms() == []
+    for name, proc in (("bob", bob), ("carol", carol)):
+        _, err = await proc.communicate()
+        assert proc.returncode == 0, (name, err.decode()[-2000:])
+    host.send_signal(2)
+    _, err = await host.communicate()
+    assert host.returncode == 0, err.decode()[-2000:]
+    three = 48000 * 3
+    assert band_share(read_pcm(tmp_path / "alice.wav"), 880) > 0.05, "A's host hears B's bob"
+    at_carol = read_pcm(tmp_path / "carol.wav")[-three:]
+    assert band_share(at_carol, 440) > 0.05 and band_share(at_carol, 880) > 0.05
+    at_bob = read_pcm(tmp_path / "bob.wav")[-three:]
+    assert band_share(at_bob, 440) > 0.3 and band_share(at_bob, 880) < 0.02  # mix-minus
