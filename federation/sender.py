@@ -81,7 +81,7 @@ class DeliveryWorker:
         self._woken: dict[str, float] = {}  # host → monotonic time of its last reset
         self.wakes = 0  # backoff resets so far (for tests and stats)
         self.attempts_failed = 0  # attempts that did not deliver (retried or given up; metrics)
-        self.gave_up = 0  # deliveries that ended failed (permanent answer or out of tries)
+        self.delivered = 0  # deliveries that ended sent (2xx; metrics)
 
     def heard_from(self, host: str) -> None:
         """HOST is up (it signed a request we verified, or accepted a delivery): end its
@@ -205,6 +205,7 @@ class DeliveryWorker:
         now = self.clock.now()
         if isinstance(decision, Delivered):
             self.deliveries.finish(row, decision.state, now=now, attempted=True, status=status)
+            self.delivered += 1
             log.debug("deliver [%s]: %s sent (HTTP %s)", row.host, row.activity_id, status)
         elif isinstance(decision, RetryAt):
             self.deliveries.finish(
@@ -228,5 +229,4 @@ class DeliveryWorker:
                 error=error or decision.reason,
             )
             self.attempts_failed += 1
-            self.gave_up += 1
             log.warning("deliver [%s]: %s failed (%s)", row.host, row.activity_id, decision.reason)

@@ -3,7 +3,7 @@
 Nothing here runs on a hot path: ``SalonCollector`` asks the room service, the media
 workers' loads, the media engine and federation for their live numbers when Prometheus
 scrapes, so a scrape costs one pass over the rooms (and each room's participant dict),
-the workers and one ``GROUP BY`` over the delivery queue — nothing per packet. The only
+the workers and three index-range counts over the delivery queue — nothing per packet. The only
 metric fed continuously is the event-loop lag histogram (node/metrics/site.py), one
 observation every quarter second.
 
@@ -39,7 +39,11 @@ class FederationNumbers(Protocol):
     """What federation reports (federation/metrics.py implements it)."""
 
     def delivery_states(self) -> Mapping[str, int]:
-        """Queued deliveries by state (pending, sent, failed, skipped)."""
+        """Deliveries by state: pending (the queue), failed, skipped."""
+        ...
+
+    def delivered(self) -> int:
+        """Deliveries sent since start."""
         ...
 
     def delivery_failures(self) -> int:
@@ -192,12 +196,17 @@ class SalonCollector:
         fed = self._federation
         states = GaugeMetricFamily(
             "salon_federation_deliveries",
-            "Outgoing deliveries by state; pending is the queue depth.",
+            "Outgoing deliveries by state: pending (the queue depth), failed, skipped.",
             labels=["state"],
         )
         for state, count in sorted(fed.delivery_states().items()):
             states.add_metric([state], count)
         yield states
+        yield CounterMetricFamily(
+            "salon_federation_deliveries_sent",
+            "Deliveries that reached their inbox (2xx).",
+            value=fed.delivered(),
+        )
         yield CounterMetricFamily(
             "salon_federation_delivery_failures",
             "Delivery attempts that did not deliver (retried later or given up).",
