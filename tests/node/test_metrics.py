@@ -5,7 +5,6 @@ accepted and refused — scraped over HTTP and parsed with prometheus_client's p
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,11 +12,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from cli.app import NODE
 from federation import keys
 from tests.security.fake_actor_server import FakeActorServer
 from tests.support.audio import tone
 from tests.support.cli import bot_room_url, creds, salon, stop_bot
-from tests.support.metrics import Samples, scrape, value
+from tests.support.metrics import Samples, listening_ports, scrape, value
 from tests.support.network import FAST
 from tests.support.nodes import NodeFactory, free_port
 
@@ -167,19 +167,27 @@ async def test_metrics_match_a_known_load(
 async def test_public_port_never_serves_metrics_and_off_means_nothing_listens(
     node_factory: NodeFactory,
 ) -> None:
-    unused = free_port()
+    before = listening_ports()
     node = await node_factory()  # metrics_address unset: off
     assert node.settings.metrics_address == ""
+    assert node.app is not None
+    port = node.app[NODE].audio.engine.port
+    assert listening_ports() - before == {node.settings.port, port.tcp_port}, "nothing else"
     async with aiohttp.ClientSession() as http:
         for method in ("GET", "HEAD", "POST"):
             async with http.request(method, f"{node.url}/metrics") as resp:
                 assert resp.status in (404, 405), (method, resp.status)
                 assert resp.status == 404 or method == "POST"
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", unused)) != 0, "nothing listens"
 
-    address = f"127.0.0.1:{free_port()}"
+    before = listening_ports()
+    metrics_port = free_port()
+    address = f"127.0.0.1:{metrics_port}"
     on = await node_factory("b", metrics_address=address)
+    assert on.app is not None
+    media_tcp = on.app[NODE].audio.engine.port.tcp_port
+    assert listening_ports() - before == {on.settings.port, media_tcp, metrics_port}
     async with aiohttp.ClientSession() as http, http.get(f"{on.url}/metrics") as resp:
         assert resp.status == 404, "the public port never serves /metrics, even when on"
     assert value(await scrape(address), "salon_rooms", status="live") == 0
+    await on.stop()
+    assert metrics_port not in listening_ports(), "the metrics site stops with the node"
