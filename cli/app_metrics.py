@@ -46,7 +46,9 @@ def metrics_running(
     host, port = parse_metrics_address(node.settings.metrics_address)
 
     async def running(app: web.Application) -> AsyncIterator[None]:
-        site = MetricsSite(build_metrics(node, loads), host, port)
+        site = MetricsSite(
+            build_metrics(node, loads), host, port, node.settings.header_timeout_seconds
+        )
         await site.start()
         yield
         await site.close()

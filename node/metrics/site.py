@@ -86,10 +86,15 @@ def metrics_app(metrics: NodeMetrics) -> web.Application:
 class MetricsSite:
     """Binds the metrics site and runs the lag probe; ``start()`` / ``close()``."""
 
-    def __init__(self, metrics: NodeMetrics, host: str, port: int) -> None:
+    def __init__(
+        self, metrics: NodeMetrics, host: str, port: int, header_timeout: float = 20.0
+    ) -> None:
+        """HEADER_TIMEOUT bounds a request head and an idle connection, as on the public
+        port (``header_timeout_seconds``, cli/app.py ``connection_limits``)."""
         self.metrics = metrics
         self.host = host
         self.port = port
+        self._header_timeout = header_timeout
         self._runner: web.AppRunner | None = None
         self._lag_task: asyncio.Task[None] | None = None
 
@@ -99,7 +104,9 @@ class MetricsSite:
         return f"http://{host}:{self.port}{METRICS_PATH}"
 
     async def start(self) -> None:
-        runner = web.AppRunner(metrics_app(self.metrics), access_log=None)
+        runner = web.AppRunner(
+            metrics_app(self.metrics), access_log=None, keepalive_timeout=self._header_timeout
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=False)
         try:

@@ -4,6 +4,8 @@ The public port never serves /metrics, whoever asks."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -75,3 +77,16 @@ async def test_public_port_never_serves_metrics_even_to_an_admin(
     for method in ("GET", "HEAD"):
         status, _ = await admin.call(method, "/metrics")
         assert status == 404, method
+
+
+@pytest.mark.timeout(30)
+async def test_metrics_site_closes_a_trickled_request_head(node_factory: NodeFactory) -> None:
+    """Slowloris against the metrics site: a head never finished is cut off after
+    ``header_timeout_seconds``, as on the public port."""
+    port = free_port()
+    await node_factory(metrics_address=f"127.0.0.1:{port}", header_timeout_seconds=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metr")
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 10) == b"", "closed without an answer"
+    writer.close()
