@@ -23,6 +23,7 @@ from federation.store.policies import DomainPolicies
 from node.accounts import AccountError, AccountService
 from node.clock import SystemClock
 from node.datadir import DataDirError, ensure_data_dir
+from node.metrics.site import MetricsBindError
 from node.settings import Settings, SettingsError, load_settings
 from node.store.db import StoreError, open_database
 from node.store.users import User
@@ -105,6 +106,13 @@ def serve(
             help="Allow federation with loopback/private addresses (local test networks only).",
         ),
     ] = None,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-address",
+            help="HOST:PORT of a separate site serving Prometheus /metrics (default: off).",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Run a node until Ctrl-C / SIGTERM (first start creates DATA with defaults)."""
@@ -119,10 +127,11 @@ def serve(
         media_port=media_port,
         media_tcp_port=media_tcp_port,
         testnet=testnet,
+        metrics_address=metrics_address,
     )
     try:
         run_node(settings)
-    except (DataDirError, StoreError) as exc:
+    except (DataDirError, StoreError, MetricsBindError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(
