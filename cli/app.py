@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cli.app_metrics import metrics_running
 from federation import replay_proxy
 from federation.actors import ActorDirectory, ActorDocuments
 from federation.blocks import BlockBridge, BlockHandlers
@@ -52,6 +53,7 @@ from node.accounts import AccountService
 from node.blocks import BlockService
 from node.clock import Clock, SystemClock
 from node.datadir import ensure_data_dir
+from node.metrics.loads import WorkerLoads
 from node.moderation import ModerationDesk
 from node.notifications import Notifications
 from node.pings import Pings
@@ -131,7 +133,10 @@ class Node:
 NODE = web.AppKey("node", Node)
 
 
-def build_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+def build_app(
+    settings: Settings, clock: Clock | None = None, worker_loads: WorkerLoads | None = None
+) -> web.Application:
+    """WORKER_LOADS: the media workers' loads for the metrics (None: the in-process engine)."""
     clock = clock or SystemClock()
     node = build_node(settings, clock)
     app = web.Application(
@@ -224,6 +229,10 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     app.cleanup_ctx.append(_federation_running)
     app.cleanup_ctx.append(_sweeper)
     app.cleanup_ctx.append(_reminding)
+    if settings.metrics_address:  # off by default (docs/operating.md "Metrics")
+        if worker_loads is None and isinstance(node.audio, WorkerAudio):
+            worker_loads = node.audio  # the workers' heartbeats (node/workers/audio.py)
+        app.cleanup_ctx.append(metrics_running(node, worker_loads))
     app.on_shutdown.append(_close_remote_rooms)
     app.on_shutdown.append(websocket.close_sockets)
     app.on_shutdown.append(notifications_api.close_streams)
@@ -631,6 +640,8 @@ def serve(settings: Settings) -> None:
             f"HTTP port {settings.port}; media port UDP {port.udp_port}, TCP {port.tcp_port}",
             flush=True,
         )
+        if settings.metrics_address:
+            print(f"Metrics on http://{settings.metrics_address}/metrics", flush=True)
 
     app.on_startup.append(announce)
     web.run_app(

@@ -24,6 +24,7 @@ from federation.store.policies import DomainPolicies
 from node.accounts import AccountError, AccountService
 from node.clock import SystemClock
 from node.datadir import DataDirError, ensure_data_dir
+from node.metrics.site import MetricsBindError
 from node.settings import Settings, SettingsError, load_settings
 from node.store.db import StoreError, open_database
 from node.store.users import User
@@ -116,6 +117,13 @@ def serve(
         str | None,
         typer.Option("--redis", help="Redis URL: workers register and take commands there."),
     ] = None,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-address",
+            help="HOST:PORT of a separate site serving Prometheus /metrics (default: off).",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Run a node until Ctrl-C / SIGTERM (first start creates DATA with defaults)."""
@@ -132,10 +140,11 @@ def serve(
         testnet=testnet,
         media_workers=media_workers,
         redis_url=redis,
+        metrics_address=metrics_address,
     )
     try:
         run_node(settings)
-    except (DataDirError, StoreError) as exc:
+    except (DataDirError, StoreError, MetricsBindError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(

@@ -12,6 +12,7 @@ made for another host), 403 refused domain, 413 body over the cap.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,34 @@ log = logging.getLogger(__name__)
 class InboxResult:
     status: int
     message: str
+    # why it was refused, when the status alone does not say (``InboxOutcomes``)
+    refusal: str | None = None
+
+
+#: The refusal reason of each status (metrics: ``salon_inbox_refused_total{reason}``).
+REFUSALS = {400: "malformed", 401: "bad_signature", 403: "refused", 413: "too_large"}
+#: Every reason the inbox gives (counted from 0, so a rate starts at the first refusal).
+REASONS = (*REFUSALS.values(), "blocked_domain", "join_refused")
+
+
+class InboxOutcomes:
+    """How many inbox requests were accepted and refused, by reason (read by the node's
+    metrics at scrape time; plain counters, bumped on the event loop only)."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.refused: Counter[str] = Counter(dict.fromkeys(REASONS, 0))
+
+    def record(self, result: InboxResult) -> None:
+        if result.refusal is not None:
+            self.refused[result.refusal] += 1
+        elif result.status == 202:
+            self.accepted += 1
+        else:
+            self.refused[REFUSALS.get(result.status, "other")] += 1
+
+    def refuse(self, reason: str) -> None:
+        self.refused[reason] += 1
 
 
 class SignatureRejected(Exception):
@@ -155,8 +184,14 @@ class Inbox:
         self.seen = seen
         self.handlers = handlers
         self.clock = clock
+        self.outcomes = InboxOutcomes()
 
     async def receive(self, request: HttpRequest) -> InboxResult:
+        result = await self._receive(request)
+        self.outcomes.record(result)
+        return result
+
+    async def _receive(self, request: HttpRequest) -> InboxResult:
         try:
             data = loads_object(request.body)
         except JsonError as exc:
@@ -170,8 +205,12 @@ class Inbox:
             return InboxResult(400, str(exc))
         if self.policies.refused(actor_host):
             if data.get("type") in DROPPED_QUIETLY:  # reports and blocks: no word back
-                return InboxResult(202, "ignored: this node does not federate with your domain")
-            return InboxResult(403, "this node does not federate with your domain")
+                return InboxResult(
+                    202, "ignored: this node does not federate with your domain", "blocked_domain"
+                )
+            return InboxResult(
+                403, "this node does not federate with your domain", "blocked_domain"
+            )
         try:
             actor = await self.signed.actor(request, claimed)
         except SignatureRejected as exc:
@@ -196,7 +235,7 @@ class Inbox:
             message = await self.handlers.handle(activity, actor, data)
         except JoinRefused as exc:
             self.seen.unmark_seen(activity.id)
-            return InboxResult(403, str(exc))
+            return InboxResult(403, str(exc), "join_refused")
         except ActivityDropped as exc:
             self.seen.unmark_seen(activity.id)
             return InboxResult(202, str(exc))

@@ -256,6 +256,7 @@ async def _receive(request: web.Request) -> web.Response:
     fed = request.app[FEDERATION]
     body = await _read_capped(request, fed.settings.max_body_bytes)
     if body is None:
+        fed.inbox.outcomes.refuse("too_large")
         return problem(413, "request body too large")
     signed = fed.signed.request("POST", request.raw_path, request.headers.items(), body)
     result = await fed.inbox.receive(signed)

@@ -80,6 +80,8 @@ class DeliveryWorker:
         self.host_policy = HostBackoffPolicy(base=timedelta(seconds=s.host_backoff_seconds))
         self._woken: dict[str, float] = {}  # host → monotonic time of its last reset
         self.wakes = 0  # backoff resets so far (for tests and stats)
+        self.attempts_failed = 0  # attempts that did not deliver (retried or given up; metrics)
+        self.delivered = 0  # deliveries that ended sent (2xx; metrics)
 
     def heard_from(self, host: str) -> None:
         """HOST is up (it signed a request we verified, or accepted a delivery): end its
@@ -203,6 +205,7 @@ class DeliveryWorker:
         now = self.clock.now()
         if isinstance(decision, Delivered):
             self.deliveries.finish(row, decision.state, now=now, attempted=True, status=status)
+            self.delivered += 1
             log.debug("deliver [%s]: %s sent (HTTP %s)", row.host, row.activity_id, status)
         elif isinstance(decision, RetryAt):
             self.deliveries.finish(
@@ -214,6 +217,7 @@ class DeliveryWorker:
                 status=status,
                 error=error or decision.reason,
             )
+            self.attempts_failed += 1
             log.info("deliver [%s]: %s retry (%s)", row.host, row.activity_id, decision.reason)
         else:
             self.deliveries.finish(
@@ -224,4 +228,5 @@ class DeliveryWorker:
                 status=status,
                 error=error or decision.reason,
             )
+            self.attempts_failed += 1
             log.warning("deliver [%s]: %s failed (%s)", row.host, row.activity_id, decision.reason)

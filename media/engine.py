@@ -134,7 +134,7 @@ class RoomMedia:
             room_id, config, send, port, on_answered=self._answered, on_left=self._left
         )
         self._encoder = OpusEncoder(config.bitrate, fec=config.loss_protection)
-        self._writer = BatchWriter(config.native_fanout)
+        self._writer = BatchWriter(config.native_fanout, port.meter)
         self._minus_encoders: dict[str, OpusEncoder] = {}
         self._red = RedStreams() if config.loss_protection else None
         self.conceal_stats = ConcealStats()
@@ -252,6 +252,10 @@ class RoomMedia:
     @property
     def participants(self) -> list[str]:
         return self._participants.names()
+
+    def session_counts(self) -> tuple[int, int]:
+        """(sessions here, those allowed to speak): the node's metrics read it at scrape time."""
+        return self._participants.counts()
 
     def session(self, participant: str) -> ParticipantSession | None:
         return self._participants.session(participant)

@@ -144,6 +144,12 @@ class Participants:
     def names(self) -> list[str]:
         return list(self._sessions)
 
+    def counts(self) -> tuple[int, int]:
+        """(sessions, sessions of participants allowed to speak); any thread may ask."""
+        sessions = self._sessions
+        speaking = sum(1 for n, a in list(self._can_speak.items()) if a and n in sessions)
+        return len(sessions), speaking
+
     def session(self, participant: str) -> ParticipantSession | None:
         return self._sessions.get(participant)
 

@@ -36,6 +36,7 @@ from typing import Protocol, cast
 from aioice import stun
 
 from media.dtls import DtlsIdentity
+from media.meter import FanoutMeter
 from media.trunk import MARKER as TRUNK_MARKER
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ class MediaPort(asyncio.DatagramProtocol):
     ) -> None:
         self.host = host
         self.silence_timeout = silence_timeout  # read by each session (media/lite.py)
+        # listener packets every room sends through this port, and their cost (media/meter.py)
+        self.meter = FanoutMeter()
         self._want_udp = udp_port
         self._want_tcp = tcp_port
         self.transport: asyncio.DatagramTransport | None = None

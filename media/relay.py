@@ -182,7 +182,7 @@ class RelayRoom:
         self._recovery: dict[int, StreamRecovery] = {}  # per trunk stream (0: the mix)
         self._red: dict[int, RedStream] = {}  # what lossy local listeners get, per stream
         self._participants = Participants(room_id, config, send, port, upstream=self)
-        self._writer = BatchWriter(config.native_fanout)
+        self._writer = BatchWriter(config.native_fanout, port.meter)
         self._mixes = 0  # MIX frames fanned out (sender reports are synced every 50)
         self._keepalive = asyncio.ensure_future(self._keep_alive())
 
@@ -205,6 +205,10 @@ class RelayRoom:
 
     def session(self, participant: str) -> ParticipantSession | None:
         return self._participants.session(participant)
+
+    def session_counts(self) -> tuple[int, int]:
+        """(sessions here, those allowed to speak), as ``RoomMedia.session_counts``."""
+        return self._participants.counts()
 
     # ---- the trunk to the origin --------------------------------------------------------------
 

@@ -7,7 +7,9 @@ environment variables, command-line flags. Every key is documented in docs/opera
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -136,6 +138,9 @@ class Settings:
     replay_hallway_days: float = 7.0  # replays younger than this get a hallway card
     replay_hallway_cards: int = 20  # replay cards one hallway shows at most
     replay_proxy_bytes: int = 1_000_000  # bytes one proxied range answer carries at most
+    # Prometheus metrics (docs/operating.md "Metrics"): HOST:PORT of a separate site that
+    # serves only /metrics; empty = off. Never the public port: it counts private rooms.
+    metrics_address: str = ""
 
     @property
     def base_url(self) -> str:
@@ -275,6 +280,14 @@ def _validate(s: Settings) -> Settings:
     _validate_workers(s)
     if s.ws_queue_size < 8:
         raise SettingsError("setting 'ws_queue_size' must be at least 8")
+    if s.metrics_address:
+        host, port = parse_metrics_address(s.metrics_address)
+        anywhere = ("0.0.0.0", "::")
+        if port == s.port and (host == s.host or host in anywhere or s.host in anywhere):
+            raise SettingsError(
+                "setting 'metrics_address' must not be the public HTTP port: the metrics"
+                " site is separate so that it can stay private"
+            )
     _validate_ice(s)
     return s
 
@@ -319,6 +332,38 @@ def _validate_ice(s: Settings) -> None:
         raise SettingsError("setting 'ice_transport_policy' = 'relay' needs 'turn_servers'")
     if s.ice_servers_per_user_per_minute < 1:
         raise SettingsError("setting 'ice_servers_per_user_per_minute' must be at least 1")
+
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")  # also IPv4 literals
+
+
+def parse_metrics_address(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[IPv6]:PORT``) of the metrics site; SettingsError when malformed."""
+    bad = f"setting 'metrics_address': {value!r} must be HOST:PORT, e.g. 127.0.0.1:9464"
+    if value.startswith("["):
+        host, sep, port_text = value[1:].partition("]:")
+        if not sep:
+            raise SettingsError(bad)
+        try:
+            if ipaddress.ip_address(host).version != 6:
+                raise SettingsError(bad)
+        except ValueError:
+            raise SettingsError(bad) from None
+    else:
+        host, sep, port_text = value.rpartition(":")
+        if not sep or not host or ":" in host:
+            raise SettingsError(bad)
+        if not _HOSTNAME.match(host):
+            raise SettingsError(
+                f"setting 'metrics_address': {host!r} is not a host name or address"
+            )
+    if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5:
+        raise SettingsError(bad)
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise SettingsError(f"setting 'metrics_address': port {port} is out of range 1-65535")
+    return host, port
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

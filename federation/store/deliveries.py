@@ -177,6 +177,12 @@ class DeliveryStore:
         counts.update({r[0]: int(r[1]) for r in rows})
         return counts
 
+    def count_in(self, state: DeliveryState) -> int:
+        """Rows in STATE: a range of the ``deliveries_due`` index, not a scan of the table
+        (which keeps every sent row), so metrics may ask at every scrape."""
+        row = self.db.one("SELECT count(*) FROM deliveries WHERE state = ?", (state.value,))
+        return int(row[0]) if row else 0
+
     def recent(self, limit: int = 20, state: str | None = None) -> list[DeliveryRow]:
         where = "WHERE state = ?" if state else ""
         params: tuple[Any, ...] = (state, limit) if state else (limit,)

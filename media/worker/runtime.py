@@ -66,10 +66,9 @@ class MediaWorker:
         self.link = link
         self.relays: dict[str, RelayRoom] = {}
         self.trunks: dict[tuple[str, int], OriginTrunk] = {}
-        self._cpu = (time.monotonic(), time.process_time())
-        self._cpu_percent = 0.0
-        self._packets = (time.monotonic(), 0)
-        self._pps = 0.0
+        # (monotonic, cpu seconds, packets, fan-out seconds) at the last rate window
+        self._window: tuple[float, float, int, float] = (time.monotonic(), 0.0, 0, 0.0)
+        self._rates: tuple[float, float, float | None] = (0.0, 0.0, None)
         self._beats = 0
 
     # ---- running ------------------------------------------------------------------------------
@@ -223,25 +222,24 @@ class MediaWorker:
     # ---- load ---------------------------------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
-        sessions = listeners = packets = 0
+        sessions = listeners = 0
         rooms: list[Any] = [*self.engine.rooms(), *self.relays.values()]
         for media in rooms:
-            for name in media.participants:
-                session = media.session(name)
-                if session is None:
-                    continue
-                sessions += 1
-                if session.negotiated_direction in ("sendonly", None):
-                    listeners += 1
-                if session.downlink is not None:
-                    packets += session.downlink.packets
+            total, speaking = media.session_counts()
+            sessions += total
+            listeners += total - speaking
+        totals = self.engine.port.meter.totals()  # every listener packet this worker sent
         now, cpu = time.monotonic(), time.process_time()
-        then, cpu_then = self._cpu
+        then, cpu_then, packets_then, fanout_then = self._window
         if now - then >= 1.0:
-            self._cpu_percent = 100.0 * (cpu - cpu_then) / (now - then)
-            self._cpu = (now, cpu)
-            self._pps = (packets - self._packets[1]) / (now - self._packets[0])
-            self._packets = (now, packets)
+            packets = totals.packets - packets_then
+            self._rates = (
+                round(packets / (now - then), 1),
+                round(100.0 * (cpu - cpu_then) / (now - then), 1),
+                round(1e6 * (totals.seconds - fanout_then) / packets, 2) if packets else None,
+            )
+            self._window = (now, cpu, totals.packets, totals.seconds)
+        pps, cpu_percent, fanout_us = self._rates
         return {
             "worker": self.config.worker_id,
             "advertise": self.config.advertise,
@@ -249,9 +247,10 @@ class MediaWorker:
             "rooms": len(rooms),
             "sessions": sessions,
             "listeners": listeners,
-            "packets_sent": packets,
-            "packets_per_second": round(max(self._pps, 0.0), 1),
-            "cpu_percent": round(self._cpu_percent, 1),
+            "packets_sent": totals.packets,
+            "packets_per_second": pps,
+            "cpu_percent": cpu_percent,
+            "fanout_us_per_packet": fanout_us,
             "trunks": len(self.trunks),
             "refused": self.link.refused,
             "beats": self._beats,

@@ -326,6 +326,10 @@ class RoomService:
         room = self._rooms.get(room_id)
         return room if room is not None and room.status is RoomStatus.LIVE else None
 
+    def active_rooms(self) -> list[Room]:
+        """Every scheduled and live room (the node's metrics count them at scrape time)."""
+        return list(self._rooms.values())
+
     def hosted_by(self, user_id: int) -> list[Room]:
         """The scheduled and live rooms USER_ID hosts (at most ``rooms_per_user``)."""
         return [room for room in self._rooms.values() if room.host_id == user_id]

@@ -35,6 +35,7 @@ from media.signaling import Reconnect
 from media.trunk import new_keypair
 from media.worker.bus import OnEvent
 from media.worker.protocol import Event
+from node.metrics.loads import WorkerLoad
 from node.rooms.audio import RoomAudio, TrunkHandle
 from node.rooms.model import Room, RoomEvent, RoomRuleError
 from node.rooms.service import RoomService
@@ -447,25 +448,9 @@ class WorkerAudio(RoomAudio):
         state = await self.drain(worker)
         return {**state.view(), "placed": self._placed().get(worker, 0)}
 
-    def loads(self) -> list[dict[str, Any]]:
-        """Per worker: its heartbeat's load (the metrics endpoint reads this)."""
-        out = []
-        for state in self.pool.workers():
-            load = state.load
-            out.append(
-                {
-                    "worker": state.id,
-                    "rooms": load.get("rooms", 0),
-                    "sessions": load.get("sessions", 0),
-                    "listeners": load.get("listeners", 0),
-                    "packets_sent": load.get("packets_sent", 0),
-                    "packets_per_second": load.get("packets_per_second", 0.0),
-                    "cpu_percent": load.get("cpu_percent", 0.0),
-                    "fanout_us_per_packet": load.get("fanout_us_per_packet", 0.0),
-                    "alive": state.alive,
-                }
-            )
-        return out
+    def loads(self) -> list[WorkerLoad]:
+        """Per worker, its last heartbeat (node/metrics reads this: ``WorkerLoads``)."""
+        return [_load(state) for state in self.pool.workers()]
 
     async def close(self) -> None:
         await super().close()
@@ -476,3 +461,27 @@ class WorkerAudio(RoomAudio):
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _load(state: WorkerState) -> WorkerLoad:
+    load = state.load
+
+    def count(key: str) -> int:
+        value = load.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def rate(key: str) -> float | None:
+        value = load.get(key)
+        return float(value) if isinstance(value, int | float) and value is not True else None
+
+    return WorkerLoad(
+        worker=state.id,
+        rooms=count("rooms"),
+        sessions=count("sessions"),
+        listeners=count("listeners"),
+        packets_sent=count("packets_sent"),
+        packets_per_second=rate("packets_per_second") or 0.0,
+        cpu_percent=rate("cpu_percent") or 0.0,
+        fanout_us_per_packet=rate("fanout_us_per_packet"),
+        alive=state.alive,
+    )

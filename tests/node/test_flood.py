@@ -100,10 +100,12 @@ async def test_flood_is_bounded_per_socket_and_loses_no_chat(
         # and every kind of reaction sent heard in the room (they ride the next flush, which
         # may come after the last chat message on a fast run)
         await until(
-            lambda: _room_kinds(bots, marks) == set(KINDS)
-            and all(
-                _counted(b) == BOTS and texts <= _chat_texts(b.got[m:])
-                for b, m in zip(bots, marks, strict=True)
+            lambda: (
+                _room_kinds(bots, marks) == set(KINDS)
+                and all(
+                    _counted(b) == BOTS and texts <= _chat_texts(b.got[m:])
+                    for b, m in zip(bots, marks, strict=True)
+                )
             )
         )
         # and one flush interval more, so a flush still on its way is counted below

@@ -59,7 +59,12 @@ async def test_bot_host_records_two_tones(node_factory: NodeFactory, tmp_path: P
     begin = loud[0] * 0.02
     change = tone_change(pcm, 440, 880)
     assert change is not None
-    assert abs((change - begin) - 10.0) <= 0.1
+    # the 440 Hz part lasts its 10 s in the file; a clock stall on a loaded box (the ticker
+    # skips slots over 100 ms behind, and the host's backlog is trimmed after it, media/
+    # ticker.py, media/session.py) may shorten it by at most what the clock skipped
+    clock = node.app[NODE].audio.engine.stats()
+    skipped = float(clock["skipped"]) * float(clock["max_lateness_ms"]) / 1000  # type: ignore[arg-type]
+    assert -0.1 - skipped <= (change - begin) - 10.0 <= 0.1, clock
     assert abs(dominant_hz(pcm[int((begin + 2) * RATE) : int((begin + 4) * RATE)]) - 440) < 10
     assert abs(dominant_hz(pcm[int((begin + 12) * RATE) : int((begin + 14) * RATE)]) - 880) < 10
     # the bot loops its WAV: 880 Hz right up to 20 s after the start, then 440 Hz again
