@@ -22,7 +22,8 @@ The ratio to one worker is the figure (goal ≥ 1.7).
    passes the mixer's RTP timestamps through): the extra latency of the relay listener is
    its arrival time minus the mixer listener's for the same timestamp (goal ≤ 1 ms).
 
-    .venv/bin/python bench/scale.py --listeners 60 --seconds 6
+    .venv/bin/python bench/scale.py --quick     # ~40 s
+    .venv/bin/python bench/scale.py             # 100 listeners, 10 s windows, ~90 s
 
 The last line is one JSON object: listeners, delivery_one, delivery_two, fixed_cpu,
 us_per_listener_packet, capacity_one_worker, capacity_two_workers, capacity_ratio,
@@ -297,9 +298,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--listeners", type=int, default=60, help="N (even)")
-    parser.add_argument("--seconds", type=float, default=6.0, help="each measured window")
+    parser.add_argument("--listeners", type=int, default=100, help="N (even)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="each measured window")
+    parser.add_argument("--quick", action="store_true", help="40 listeners, 4 s windows")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.listeners, args.seconds = 40, 4.0
     result = asyncio.run(run(args))
     print(
         f"{result['listeners']} listeners; delivery {result['delivery_one']:.1%} (one worker),"
