@@ -6,12 +6,16 @@ refused; a worker's admin controls are for admins only."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import stat
 import time
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from media.worker.local import LocalHub
 from media.worker.protocol import (
     MAX_MESSAGE_BYTES,
     NODE,
@@ -157,3 +161,28 @@ async def test_worker_controls_are_for_admins(node_factory: NodeFactory) -> None
     status, body = await admin.call("GET", "/api/admin/workers")
     assert status == 200 and [w["id"] for w in body["workers"]] == [worker]
     assert body["workers"][0]["draining"] is False
+
+
+@pytest.mark.timeout(60)
+async def test_a_local_process_without_the_secret_cannot_join_the_local_bus(
+    node_factory: NodeFactory,
+) -> None:
+    """The Unix socket is private (0600, in a private directory); even a process that can
+    reach it cannot register a worker without the node's generated secret, and one line
+    over the size limit ends that connection."""
+    node = await node_factory(ice_addresses=("127.0.0.1",), media_workers=1)
+    (worker,) = await workers_ready(node, 1)
+    hub = worker_audio(node).pool.hub
+    assert isinstance(hub, LocalHub)
+    assert stat.S_IMODE(os.stat(hub.path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(hub.path.parent).st_mode) == 0o700
+    reader, writer = await asyncio.open_unix_connection(str(hub.path))
+    fake = Signer(b"guessed-but-not-the-secret", "w-evil")
+    hello = Event("hello", {"advertise": "6.6.6.6", "media_port": 9, "pid": 1})
+    writer.write(fake.seal(NODE, hello.serialize()) + b"\n")
+    writer.write(b"{" + b"x" * (MAX_MESSAGE_BYTES + 2048) + b"\n")
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 10) == b""  # the node hung up
+    writer.close()
+    assert hub.refused >= 1
+    assert [w.id for w in worker_audio(node).pool.workers()] == [worker]
