@@ -224,6 +224,7 @@ class RelayRoom:
             self.sock = TrunkEnd(port, trunk_id, self._received)
         self._recovery.clear()  # a new origin mixer: new timestamps
         self._red.clear()
+        self._send_keepalive()  # the new origin learns where to send now, not in up to 1 s
 
     def stream_for(self, participant: str) -> int:
         """The stream id of one of our users (announced to A on the control channel)."""
@@ -324,10 +325,13 @@ class RelayRoom:
     async def _keep_alive(self) -> None:
         """Opens the path through B's NAT and tells A where to send (and that we live)."""
         while True:
-            # the payload: the worst loss % our listeners report, for A's in-band FEC
-            frame = Frame(Kind.KEEPALIVE, 0, 0, 0, 127, bytes([self.listener_loss()]))
-            self.sock.send(self.sealer.seal(frame), self.origin)
+            self._send_keepalive()
             await asyncio.sleep(KEEPALIVE_SECONDS)
+
+    def _send_keepalive(self) -> None:
+        # the payload: the worst loss % our listeners report, for A's in-band FEC
+        frame = Frame(Kind.KEEPALIVE, 0, 0, 0, 127, bytes([self.listener_loss()]))
+        self.sock.send(self.sealer.seal(frame), self.origin)
 
     def listener_loss(self) -> int:
         """The worst loss % our local listeners report that RED does not cover (A's FEC)."""

@@ -45,6 +45,8 @@ from node.workers.local import LocalWorkers
 from node.workers.pool import WorkerCommandError, WorkerPool, WorkerState, least_loaded
 
 log = logging.getLogger(__name__)
+SWITCH_WAIT = 10.0  # seconds a drained mixer waits for its speakers to reconnect elsewhere
+SWITCH_SETTLE = 0.3  # … and then for their new connections to carry audio (ICE-lite, DTLS)
 
 
 @dataclass
@@ -60,6 +62,8 @@ class RoomPlacement:
     relays: dict[str, RelayTrunk] = field(default_factory=dict)  # worker → its trunk
     where: dict[str, str] = field(default_factory=dict)  # participant → worker
     leaving: dict[str, str] = field(default_factory=dict)  # participant → old worker (drain)
+    next_mixer: str | None = None  # a drained mixer's successor, until the switch
+    answered: dict[str, str] = field(default_factory=dict)  # participant → last answering worker
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def workers(self) -> set[str]:
@@ -140,11 +144,11 @@ class WorkerAudio(RoomAudio):
         self, room_id: str, placement: RoomPlacement, name: str, can_speak: bool
     ) -> str:
         mixer = await self._ensure_mixer(room_id, placement)
-        worker = mixer
+        worker = placement.next_mixer or mixer  # a drained mixer's speakers go ahead
         if not can_speak:
             chosen = least_loaded(self.pool.workers(), self._placed())
             worker = chosen.id if chosen is not None else mixer
-        if worker != mixer:
+        if worker not in (mixer, placement.next_mixer):
             relay = await self._ensure_relay(room_id, placement, worker)
             stream = relay.streams.get(name)
             if stream is None:
@@ -327,6 +331,8 @@ class WorkerAudio(RoomAudio):
             message = fields["message"]
             self.rooms.send_to(room_id, int(name), {"type": "signal", "signal": message})
             old = placement.leaving.get(name)
+            if message.get("type") == "answer":
+                placement.answered[name] = worker
             if message.get("type") == "answer" and old is not None:
                 self._spawn(self._retire(room_id, name, old))
         elif event.kind == "levels" and worker == placement.mixer:
@@ -383,6 +389,12 @@ class WorkerAudio(RoomAudio):
         mixer = placement.mixer
         assert mixer is not None
         log.warning("workers [%s]: the room's mixer moved to %s", room_id, mixer)
+        await self._rekey_relays(room_id, placement)
+
+    async def _rekey_relays(self, room_id: str, placement: RoomPlacement) -> None:
+        """Every relay of the room gets a trunk from the (new) mixer; its listeners stay."""
+        mixer = placement.mixer
+        assert mixer is not None
         room = self.rooms.live(room_id)
         for worker, relay in list(placement.relays.items()):
             relay.trunk = secrets.randbits(31) | 1
@@ -424,20 +436,67 @@ class WorkerAudio(RoomAudio):
     # ---- drain ------------------------------------------------------------------------------
 
     async def drain(self, worker: str) -> WorkerState:
-        """No new sessions on WORKER; its sessions move (make-before-break)."""
+        """No new sessions on WORKER; its sessions move (make-before-break).
+
+        A room mixed there gets a successor mixer first (on a worker without the room):
+        its speakers are placed there as they reconnect, and once they have (plus the
+        overlap) the relays switch to the new mixer's trunks and the old mixer closes.
+        """
         state = self.pool.drain(worker)
         for room_id, placement in list(self.placements.items()):
             async with placement.lock:
-                if placement.mixer == worker:
-                    # a mixer cannot move without a break: its listeners move; the mixer
-                    # itself moves when the worker stops (failover)
-                    pass
+                if placement.mixer == worker and placement.next_mixer is None:
+                    await self._prepare_mixer_move(room_id, placement, worker)
                 for name in [n for n, w in placement.where.items() if w == worker]:
-                    if placement.mixer == worker:
-                        continue
                     placement.leaving[name] = worker
                     self._move(room_id, placement, name)
         return state
+
+    async def _prepare_mixer_move(self, room_id: str, placement: RoomPlacement, old: str) -> None:
+        exclude = frozenset({old, *placement.relays})
+        chosen = least_loaded(self.pool.workers(), self._placed(), exclude)
+        if chosen is None:
+            log.warning("workers [%s]: no free worker to take the mixer from %s", room_id, old)
+            return
+        try:
+            await self.pool.call(chosen.id, "open_mixer", room=room_id)
+        except WorkerCommandError as exc:
+            log.warning("workers [%s]: cannot open the new mixer: %s", room_id, exc)
+            return
+        placement.next_mixer = chosen.id
+        room = self.rooms.live(room_id)
+        speakers = set()
+        if room is not None:
+            for user_id, participant in room.participants.items():
+                if participant.can_speak:
+                    speakers.add(str(user_id))
+                    await self._quiet_call(
+                        chosen.id,
+                        "set_can_speak",
+                        room=room_id,
+                        participant=str(user_id),
+                        allowed=True,
+                    )
+        moving = {n for n, w in placement.where.items() if w == old and n in speakers}
+        self._spawn(self._switch_mixer(room_id, placement, old, chosen.id, moving))
+
+    async def _switch_mixer(
+        self, room_id: str, placement: RoomPlacement, old: str, new: str, speakers: set[str]
+    ) -> None:
+        """Once the moving speakers are on the new mixer: relays follow, the old one closes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SWITCH_WAIT
+        while loop.time() < deadline and any(placement.answered.get(n) != new for n in speakers):
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(SWITCH_SETTLE)  # their new connections carry audio
+        async with placement.lock:
+            if placement.next_mixer != new or self.placements.get(room_id) is not placement:
+                return
+            placement.mixer, placement.next_mixer = new, None
+            await self._rekey_relays(room_id, placement)
+            log.info("workers [%s]: the mixer moved from %s to %s", room_id, old, new)
+        await asyncio.sleep(self.drain_overlap)  # listeners leaving the old mixer, too
+        await self._quiet_call(old, "close_room", room=room_id)
 
     def worker_views(self) -> list[dict[str, Any]]:
         placed = self._placed()

@@ -272,3 +272,17 @@ def tail_share(path: Path, hz: float, seconds: float = 3.0) -> float:
     """The share of HZ in the last SECONDS of a recording (heard again after a break)."""
     pcm = read_pcm(path)
     return band_share(pcm[-int(RATE * seconds) :], hz)
+
+
+def longest_quiet(pcm: np.ndarray, frame: int = 960, floor: float = 300.0) -> float:
+    """Seconds of the longest run of quiet 20 ms frames after the first loud one (a gap in
+    the sound itself, which a count of packets cannot see: a mixer sends silence too)."""
+    frames = pcm[: len(pcm) // frame * frame].reshape(-1, frame)
+    loud = np.sqrt(np.mean(frames**2, axis=1)) > floor
+    if not loud.any():
+        return float("inf")
+    longest = run = 0
+    for is_loud in loud[int(np.argmax(loud)) :]:
+        run = 0 if is_loud else run + 1
+        longest = max(longest, run)
+    return longest * frame / RATE

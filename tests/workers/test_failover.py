@@ -18,13 +18,16 @@ from pathlib import Path
 import pytest
 
 from tests.support.attacks import parts
+from tests.support.audio import read_pcm
 from tests.support.cli import salon
+from tests.support.network import eventually
 from tests.support.nodes import Node, NodeFactory
 from tests.support.workers import (
     SECRET,
     Redis,
     crowd,
     hearing,
+    longest_quiet,
     start_worker,
     tail_share,
     worker_audio,
@@ -122,9 +125,17 @@ async def test_drain_moves_listeners_without_a_gap_over_1_s(
     moved = [n for n, w in room.where.items() if w == drained]
     await hearing(node, drained)
     drain = await salon(
-        "admin", "worker", "drain", drained,
-        "--node", node.url, "--user", "root", "--password", "password123",
-    )  # fmt: skip
+        "admin",
+        "worker",
+        "drain",
+        drained,
+        "--node",
+        node.url,
+        "--user",
+        "root",
+        "--password",
+        "password123",
+    )
     out, err = await drain.communicate()
     assert drain.returncode == 0, err.decode()
     assert out.decode().startswith(f"draining {drained}")
@@ -138,3 +149,46 @@ async def test_drain_moves_listeners_without_a_gap_over_1_s(
     assert state is not None and state.draining
     assert worker_audio(node).worker_views()  # still listed, placed nothing new
     assert all(v["placed"] == 0 for v in worker_audio(node).worker_views() if v["id"] == drained)
+
+
+@pytest.mark.timeout(180)
+async def test_draining_the_mixer_worker_moves_the_mixer_without_a_gap(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    """The mixer moves make-before-break: a successor opens on a worker without the room,
+    the host reconnects there, then bob's relay switches to the new mixer's trunk."""
+    node = await _three_workers(node_factory)
+    await parts(node).accounts.create_user("root", "password123", is_admin=True)
+    room = await crowd(node, tmp_path, ("bob",), seconds=16)
+    old = room.where["alice"]
+    assert room.where["bob"] != old
+    await hearing(node, room.where["bob"])
+    drain = await salon(
+        "admin",
+        "worker",
+        "drain",
+        old,
+        "--node",
+        node.url,
+        "--user",
+        "root",
+        "--password",
+        "password123",
+    )
+    _, err = await drain.communicate()
+    assert drain.returncode == 0, err.decode()
+    placement = worker_audio(node).placements[room.room_id]
+
+    async def moved() -> bool:
+        return placement.mixer not in (None, old) and placement.next_mixer is None
+
+    await eventually(moved, timeout=20)
+    assert placement.mixer != room.where["bob"]
+    outcomes = await room.outcomes()
+    print("drained mixer:", {n: o["longest_gap"] for n, o in outcomes.items()})
+    assert outcomes["alice"]["moves"] == 1
+    assert outcomes["bob"]["moves"] == 0  # bob's relay stayed; only its trunk changed
+    heard = read_pcm(tmp_path / "bob.wav")
+    assert outcomes["bob"]["longest_gap"] <= 1.0
+    assert longest_quiet(heard) <= 1.0, "bob hears the host through the switch"
+    assert tail_share(tmp_path / "bob.wav", 440) > 0.05
