@@ -89,6 +89,7 @@ async def _kill_a_listener_worker(node: Node, tmp_path: Path) -> None:
         if name in moved:
             assert outcome["moves"] == 1, name
             assert outcome["longest_gap"] <= 3.0, (name, outcome["gaps"])
+            assert longest_quiet(read_pcm(tmp_path / f"{name}.wav")) <= 3.0, name
         else:
             assert outcome["moves"] == 0, name
         assert tail_share(tmp_path / f"{name}.wav", 440) > 0.05, f"{name} hears the host"
@@ -110,6 +111,7 @@ async def test_the_room_survives_its_mixer_worker(
     assert placement is None or placement.mixer != mixer
     for name in LISTENERS:
         assert outcomes[name]["longest_gap"] <= 3.0, (name, outcomes[name]["gaps"])
+        assert longest_quiet(read_pcm(tmp_path / f"{name}.wav")) <= 3.0, name
         assert tail_share(tmp_path / f"{name}.wav", 440) > 0.05, f"{name} hears the host"
 
 
@@ -144,6 +146,7 @@ async def test_drain_moves_listeners_without_a_gap_over_1_s(
     for name in moved:
         assert outcomes[name]["moves"] == 1, name
         assert outcomes[name]["longest_gap"] <= 1.0, (name, outcomes[name]["gaps"])
+        assert longest_quiet(read_pcm(tmp_path / f"{name}.wav")) <= 1.0, name
         assert tail_share(tmp_path / f"{name}.wav", 440) > 0.05, f"{name} hears the host"
     state = worker_audio(node).pool.get(drained)
     assert state is not None and state.draining
