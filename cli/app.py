@@ -383,9 +383,14 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         poll_seconds=settings.rsvp_reminder_poll_seconds,
     )
     rooms.observe(reminders)
-    recording = RecordingService(
-        settings, rooms, replay_store, users, audio.media, audio.engine.get
-    )
+    if isinstance(audio, WorkerAudio):  # the node records a trunk of the mixer worker's mix
+        recording = RecordingService(
+            settings, rooms, replay_store, users, audio.recording_media, audio.recording_tap
+        )
+    else:
+        recording = RecordingService(
+            settings, rooms, replay_store, users, audio.media, audio.engine.get
+        )
     rooms.observe(recording)
     recording.ready_listeners.append(replays.finished)
     rsvp_relay = RsvpRelay(urls, users, rsvp_store, reminders)

@@ -30,10 +30,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from media.engine import RoomMedia
 from media.recorder import QuotaReached, Recorder, finish_file
 from node.accounts import handle
 from node.replay_library import ReplayLibrary
@@ -93,6 +92,17 @@ class Recording:
     chapters: list[dict[str, Any]] = field(default_factory=list)
 
 
+class RecordedMedia(Protocol):
+    """What a recording needs from a room's media: the local mixer (media/engine.py
+    ``RoomMedia``) or, with media workers, a trunk from the mixer worker
+    (media/trunk_tap.py ``TrunkTap``)."""
+
+    @property
+    def pre_skip(self) -> int: ...
+
+    def set_recorder(self, recorder: Recorder | None) -> None: ...
+
+
 class RecordingService:
     """A RoomObserver; one per node (cli/app.py builds it)."""
 
@@ -102,8 +112,8 @@ class RecordingService:
         rooms: RoomService,
         store: ReplayStore,
         users: UserStore,
-        media: Callable[[str], RoomMedia | None],
-        existing_media: Callable[[str], RoomMedia | None],
+        media: Callable[[str], RecordedMedia | None],
+        existing_media: Callable[[str], RecordedMedia | None],
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings

@@ -29,10 +29,12 @@ from typing import Any
 
 from nacl.public import PrivateKey, PublicKey
 
+from media.codec import OpusEncoder
 from media.engine import MediaEngine
 from media.participants import SendToParticipant
 from media.signaling import Reconnect
 from media.trunk import new_keypair
+from media.trunk_tap import TrunkTap
 from media.worker.bus import OnEvent
 from media.worker.protocol import Event
 from node.metrics.loads import WorkerLoad
@@ -92,6 +94,9 @@ class WorkerAudio(RoomAudio):
         self._ready_timeout = ready_timeout
         self.placements: dict[str, RoomPlacement] = {}
         self.remote_relays: dict[str, WorkerRelay] = {}  # rooms hosted elsewhere (by alias)
+        self.taps: dict[str, TrunkTap] = {}  # recorded rooms: a trunk of the mix to the node
+        config = engine.config
+        self._pre_skip = OpusEncoder(config.bitrate, fec=config.loss_protection).lookahead
         self.moves = 0  # sessions moved (failover and drain)
 
     async def start(self) -> None:
@@ -271,14 +276,59 @@ class WorkerAudio(RoomAudio):
         self.remote_relays[alias] = relay
         return relay
 
+    # ---- recording (node/recording.py): the node records a trunk of the mixer's mix -----------
+
+    def recording_media(self, room_id: str) -> TrunkTap:
+        tap = self.taps.get(room_id)
+        if tap is None:
+            tap = self.taps[room_id] = TrunkTap(room_id, self.engine.port, self._pre_skip)
+            self._spawn(self._attach_tap(room_id, tap))
+        return tap
+
+    def recording_tap(self, room_id: str) -> TrunkTap | None:
+        return self.taps.get(room_id)
+
+    async def _attach_tap(self, room_id: str, tap: TrunkTap) -> None:
+        placement = self.placements.setdefault(room_id, RoomPlacement())
+        async with placement.lock:
+            try:
+                await self._ensure_mixer(room_id, placement)
+                await self._tap_trunk(room_id, placement, tap)
+            except WorkerCommandError as exc:
+                log.warning("workers [%s]: cannot record the mix: %s", room_id, exc)
+
+    async def _tap_trunk(self, room_id: str, placement: RoomPlacement, tap: TrunkTap) -> None:
+        """A trunk from the room's mixer to the node's own media port, for the recorder."""
+        state = self.pool.get(placement.mixer or "")
+        if state is None:
+            raise WorkerCommandError("the room's mixer worker is gone")
+        trunk = secrets.randbits(31) | 1
+        origin_key, origin_public = new_keypair()
+        tap_key, tap_public = new_keypair()
+        await self.pool.call(
+            state.id,
+            "open_trunk",
+            room=room_id,
+            trunk=trunk,
+            own_key=bytes(origin_key).hex(),
+            peer_key=tap_public.hex(),
+        )
+        tap.connect(trunk, tap_key, PublicKey(origin_public), (state.advertise, state.media_port))
+
     # ---- room events ------------------------------------------------------------------------
 
     def room_event(self, room: Room, event: RoomEvent) -> None:
         placement = self.placements.get(room.id)
         if placement is None:
+            tap = self.taps.pop(room.id, None) if event.kind == "room_ended" else None
+            if tap is not None:
+                self._spawn(tap.close())
             return
         if event.kind == "room_ended":
             self.placements.pop(room.id, None)
+            tap = self.taps.pop(room.id, None)
+            if tap is not None:
+                self._spawn(tap.close())
             for worker in placement.workers():
                 self._spawn(self._quiet_call(worker, "close_room", room=room.id))
             return
@@ -411,6 +461,12 @@ class WorkerAudio(RoomAudio):
                     )
             except WorkerCommandError as exc:
                 log.warning("workers [%s]: re-keying %s: %s", room_id, worker, exc)
+        tap = self.taps.get(room_id)
+        if tap is not None:  # the recording follows the mix to its new mixer
+            try:
+                await self._tap_trunk(room_id, placement, tap)
+            except WorkerCommandError as exc:
+                log.warning("workers [%s]: re-attaching the recording: %s", room_id, exc)
         if room is not None:
             for user_id, participant in room.participants.items():
                 if participant.can_speak:
@@ -509,9 +565,12 @@ class WorkerAudio(RoomAudio):
 
     def loads(self) -> list[WorkerLoad]:
         """Per worker, its last heartbeat (node/metrics reads this: ``WorkerLoads``)."""
-        return [_load(state) for state in self.pool.workers()]
+        return [state.as_load() for state in self.pool.workers()]
 
     async def close(self) -> None:
+        for tap in list(self.taps.values()):
+            await tap.close()
+        self.taps.clear()
         await super().close()
         if self.children is not None:
             await self.children.stop()
@@ -520,27 +579,3 @@ class WorkerAudio(RoomAudio):
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _load(state: WorkerState) -> WorkerLoad:
-    load = state.load
-
-    def count(key: str) -> int:
-        value = load.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    def rate(key: str) -> float | None:
-        value = load.get(key)
-        return float(value) if isinstance(value, int | float) and value is not True else None
-
-    return WorkerLoad(
-        worker=state.id,
-        rooms=count("rooms"),
-        sessions=count("sessions"),
-        listeners=count("listeners"),
-        packets_sent=count("packets_sent"),
-        packets_per_second=rate("packets_per_second") or 0.0,
-        cpu_percent=rate("cpu_percent") or 0.0,
-        fanout_us_per_packet=rate("fanout_us_per_packet"),
-        alive=state.alive,
-    )

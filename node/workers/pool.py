@@ -17,6 +17,7 @@ from typing import Any
 
 from media.worker.bus import Hub
 from media.worker.protocol import Command, Event, ProtocolError
+from node.metrics.loads import WorkerLoad
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,30 @@ class WorkerState:
     def ready(self) -> bool:
         """Known address and alive: may carry sessions."""
         return self.alive and bool(self.advertise) and self.media_port > 0
+
+    def as_load(self) -> WorkerLoad:
+        """The last heartbeat's load, as the node's metrics read it (node/metrics)."""
+        load = self.load
+
+        def count(key: str) -> int:
+            value = load.get(key)
+            return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+        def rate(key: str) -> float | None:
+            value = load.get(key)
+            return float(value) if isinstance(value, int | float) and value is not True else None
+
+        return WorkerLoad(
+            worker=self.id,
+            rooms=count("rooms"),
+            sessions=count("sessions"),
+            listeners=count("listeners"),
+            packets_sent=count("packets_sent"),
+            packets_per_second=rate("packets_per_second") or 0.0,
+            cpu_percent=rate("cpu_percent") or 0.0,
+            fanout_us_per_packet=rate("fanout_us_per_packet"),
+            alive=self.alive,
+        )
 
     def view(self) -> dict[str, Any]:
         return {
