@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fanout_workers import LOOPBACK, worker_entry, write_tone
+from scale_control import control
 
 from media import ice
 from media.trunk import new_keypair
@@ -301,10 +302,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listeners", type=int, default=100, help="N (even)")
     parser.add_argument("--seconds", type=float, default=10.0, help="each measured window")
     parser.add_argument("--quick", action="store_true", help="40 listeners, 4 s windows")
+    parser.add_argument("--idle", type=int, default=2000, help="idle sessions (control plane)")
+    parser.add_argument("--joins", type=int, default=100, help="joins measured on top of them")
+    parser.add_argument("--only", choices=("media", "control"), help="run one part")
     args = parser.parse_args(argv)
     if args.quick:
-        args.listeners, args.seconds = 40, 4.0
-    result = asyncio.run(run(args))
+        args.listeners, args.seconds, args.idle, args.joins = 40, 4.0, 300, 50
+    result: dict[str, Any] = {}
+    if args.only != "control":
+        result.update(asyncio.run(run(args)))
+        print_media(result)
+    if args.only != "media":
+        tmp = Path(tempfile.mkdtemp(prefix="salon-scale-control-"))
+        result.update(asyncio.run(control(tmp, args.idle, args.joins, min(args.seconds, 5.0))))
+        print_control(result)
+    print(json.dumps(result))
+
+
+def print_media(result: dict[str, Any]) -> None:
     print(
         f"{result['listeners']} listeners; delivery {result['delivery_one']:.1%} (one worker),"
         f" {result['delivery_two']:.1%} (two)"
@@ -318,7 +333,16 @@ def main(argv: list[str] | None = None) -> None:
         f" p95 {result['extra_latency_ms_p95']} ms over {result['latency_samples']} packets"
         " (goal <= 1 ms)"
     )
-    print(json.dumps(result))
+
+
+def print_control(result: dict[str, Any]) -> None:
+    workers, embedded = result["control_with_workers"], result["control_embedded"]
+    print(
+        f"control plane with {result['idle_sessions']} idle sessions on 2 workers:"
+        f" {workers['idle_cpu_percent']} % of a core idle, {workers['ms_per_join']} ms CPU per"
+        f" join; embedded (no workers): {embedded['idle_cpu_percent']} %,"
+        f" {embedded['ms_per_join']} ms per join: x{result['join_cpu_ratio']}"
+    )
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ class WorkerAudio(RoomAudio):
         self.children = children
         self.drain_overlap = drain_overlap
         self._ready_timeout = ready_timeout
+        self._closing = False
         self.placements: dict[str, RoomPlacement] = {}
         self.remote_relays: dict[str, WorkerRelay] = {}  # rooms hosted elsewhere (by alias)
         self.taps: dict[str, TrunkTap] = {}  # recorded rooms: a trunk of the mix to the node
@@ -402,6 +403,8 @@ class WorkerAudio(RoomAudio):
         await self._quiet_call(old, "remove", room=room_id, participant=name)
 
     def _worker_gone(self, worker: str) -> None:
+        if self._closing:
+            return  # the node stops its workers: nothing to recover
         for room_id, placement in list(self.placements.items()):
             self._spawn(self._recover(room_id, placement, worker))
 
@@ -568,6 +571,7 @@ class WorkerAudio(RoomAudio):
         return [state.as_load() for state in self.pool.workers()]
 
     async def close(self) -> None:
+        self._closing = True
         for tap in list(self.taps.values()):
             await tap.close()
         self.taps.clear()
