@@ -25,10 +25,14 @@ The ratio to one worker is the figure (goal ≥ 1.7).
     .venv/bin/python bench/scale.py --quick     # ~40 s
     .venv/bin/python bench/scale.py             # 100 listeners, 10 s windows, ~90 s
 
+4. **control plane** (bench/scale_control.py): a real node with 2 000 idle listener
+   sessions on two workers vs the same node without workers: its CPU idle and per join.
+
 The last line is one JSON object: listeners, delivery_one, delivery_two, fixed_cpu,
 us_per_listener_packet, capacity_one_worker, capacity_two_workers, capacity_ratio,
 worker_cpu_one, worker_cpu_two, extra_latency_ms_p50, extra_latency_ms_p95,
-latency_samples.
+latency_samples, idle_sessions, joins, control_with_workers, control_embedded,
+join_cpu_ratio.
 """
 
 from __future__ import annotations
