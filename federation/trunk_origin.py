@@ -96,6 +96,7 @@ class OriginSession:
         self.trunk: TrunkHandle | None = None
         self.sub: Subscription | None = None
         self._keys: tuple[int, PrivateKey, PublicKey] | None = None
+        self._closing: set[asyncio.Future[bool]] = set()
 
     async def run(self) -> None:
         try:
@@ -271,8 +272,20 @@ class OriginSession:
         if self.trunk is None:
             assert self._keys is not None
             trunk_id, own, peer = self._keys
-            self.trunk = self.audio.origin_trunk(self.room_id, trunk_id, own, peer)
+            self.trunk = self.audio.origin_trunk(
+                self.room_id, trunk_id, own, peer, on_moved=self._media_moved
+            )
         return self.trunk
+
+    def _media_moved(self) -> None:
+        """The room's mixer moved to another media worker: the remote node reconnects
+        (1012, as after a restart) and its new hello gets the new address."""
+        log.info("trunk: %s's media moved; asking %s to reconnect", self.room_id, self.node_host)
+        task = asyncio.ensure_future(
+            self.ws.close(code=1012, message=b"the room's media moved; reconnect")
+        )
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         if self.sub is not None:

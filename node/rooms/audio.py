@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from nacl.public import PrivateKey, PublicKey
@@ -57,9 +58,17 @@ class RoomAudio:
         return None
 
     def origin_trunk(
-        self, room_id: str, trunk_id: int, own: PrivateKey, peer: PublicKey
+        self,
+        room_id: str,
+        trunk_id: int,
+        own: PrivateKey,
+        peer: PublicKey,
+        on_moved: Callable[[], object] = lambda: None,
     ) -> TrunkHandle:
-        """The origin end of a remote node's trunk, attached to the room's mixer."""
+        """The origin end of a remote node's trunk, attached to the room's mixer.
+
+        ON_MOVED: the room's mixer moved elsewhere (media workers): the remote node must
+        open its trunk again to learn the new address (the local mixer never moves)."""
         return OriginTrunk(self.media(room_id), trunk_id, own, peer, self.engine.port)
 
     async def signal(self, room_id: str, user: User, message: dict[str, Any]) -> None:

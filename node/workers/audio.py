@@ -96,6 +96,8 @@ class WorkerAudio(RoomAudio):
         self.placements: dict[str, RoomPlacement] = {}
         self.remote_relays: dict[str, WorkerRelay] = {}  # rooms hosted elsewhere (by alias)
         self.taps: dict[str, TrunkTap] = {}  # recorded rooms: a trunk of the mix to the node
+        # remote nodes' trunks to our rooms: room → trunk id → "the mixer moved" callback
+        self.origin_trunks: dict[str, dict[int, Callable[[], object]]] = {}
         config = engine.config
         self._pre_skip = OpusEncoder(config.bitrate, fec=config.loss_protection).lookahead
         self.moves = 0  # sessions moved (failover and drain)
@@ -243,12 +245,21 @@ class WorkerAudio(RoomAudio):
         return state.advertise, state.media_port
 
     def origin_trunk(
-        self, room_id: str, trunk_id: int, own: PrivateKey, peer: PublicKey
+        self,
+        room_id: str,
+        trunk_id: int,
+        own: PrivateKey,
+        peer: PublicKey,
+        on_moved: Callable[[], object] = lambda: None,
     ) -> TrunkHandle:
         mixer = self.placements[room_id].mixer
         if mixer is None:
             raise WorkerCommandError("the room has no mixer worker")
-        return WorkerOriginTrunk(self.pool, mixer, room_id, trunk_id, own, peer)
+        trunk = WorkerOriginTrunk(self.pool, mixer, room_id, trunk_id, own, peer)
+        moved = self.origin_trunks.setdefault(room_id, {})
+        moved[trunk_id] = on_moved
+        trunk.forget = lambda: moved.pop(trunk_id, None)
+        return trunk
 
     def new_relay(
         self,
@@ -464,6 +475,8 @@ class WorkerAudio(RoomAudio):
                     )
             except WorkerCommandError as exc:
                 log.warning("workers [%s]: re-keying %s: %s", room_id, worker, exc)
+        for on_moved in self.origin_trunks.pop(room_id, {}).values():
+            on_moved()  # remote nodes open their trunks again, to the new mixer
         tap = self.taps.get(room_id)
         if tap is not None:  # the recording follows the mix to its new mixer
             try:

@@ -74,6 +74,7 @@ class WorkerOriginTrunk:
     ) -> None:
         self.room_id = room_id
         self.trunk_id = trunk_id
+        self.forget: Callable[[], object] = lambda: None
         self._commands = CommandQueue(pool, mixer)
         self._commands.put(
             "open_trunk",
@@ -100,6 +101,7 @@ class WorkerOriginTrunk:
         )
 
     async def close(self) -> None:
+        self.forget()
         self._commands.put("close_trunk", room=self.room_id, trunk=self.trunk_id)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._commands.flush(), 5)

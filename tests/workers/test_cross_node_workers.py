@@ -6,6 +6,9 @@ own workers. B's speaker is heard on A, and A's host on B."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ from tests.support.audio import read_pcm, tone
 from tests.support.cli import bot_room_url, creds, salon
 from tests.support.network import AUDIO, eventually
 from tests.support.nodes import NodeFactory
-from tests.support.workers import band_share, worker_audio, workers_ready
+from tests.support.workers import band_share, longest_quiet, worker_audio, workers_ready
 
 
 @pytest.mark.timeout(180)
@@ -29,21 +32,44 @@ async def test_origin_and_remote_nodes_both_on_workers(
     await a.user("carol")
     await b.user("bob")
     host = await salon(
-        "bot", "host", *creds(a, "alice"), "--title", "Across workers", "--auto-invite",
-        "--play", str(tone(tmp_path / "440.wav", 440)), "--record", str(tmp_path / "alice.wav"),
-        "--seconds", "30",
-    )  # fmt: skip
+        "bot",
+        "host",
+        *creds(a, "alice"),
+        "--title",
+        "Across workers",
+        "--auto-invite",
+        "--play",
+        str(tone(tmp_path / "440.wav", 440)),
+        "--record",
+        str(tmp_path / "alice.wav"),
+        "--seconds",
+        "30",
+    )
     url = await bot_room_url(host)
     room_id = url.rsplit("/", 1)[-1]
     carol = await salon(
-        "bot", "listen", url, *creds(a, "carol"), "--record", str(tmp_path / "carol.wav"),
-        "--seconds", "12",
-    )  # fmt: skip
+        "bot",
+        "listen",
+        url,
+        *creds(a, "carol"),
+        "--record",
+        str(tmp_path / "carol.wav"),
+        "--seconds",
+        "12",
+    )
     bob = await salon(
-        "bot", "listen", url, *creds(b, "bob"), "--raise-hand",
-        "--play", str(tone(tmp_path / "880.wav", 880)), "--record", str(tmp_path / "bob.wav"),
-        "--seconds", "10",
-    )  # fmt: skip
+        "bot",
+        "listen",
+        url,
+        *creds(b, "bob"),
+        "--raise-hand",
+        "--play",
+        str(tone(tmp_path / "880.wav", 880)),
+        "--record",
+        str(tmp_path / "bob.wav"),
+        "--seconds",
+        "10",
+    )
     remote = worker_audio(b)
 
     async def relayed() -> bool:
@@ -69,3 +95,59 @@ async def test_origin_and_remote_nodes_both_on_workers(
     assert band_share(at_carol, 440) > 0.05 and band_share(at_carol, 880) > 0.05
     at_bob = read_pcm(tmp_path / "bob.wav")[-three:]
     assert band_share(at_bob, 440) > 0.3 and band_share(at_bob, 880) < 0.02  # mix-minus
+
+
+@pytest.mark.timeout(180)
+async def test_a_remote_listener_follows_the_origin_mixer_when_its_worker_dies(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    """A's mixer worker is killed: the room's mixer opens on A's other worker, A closes B's
+    trunk with 1012 and B opens it again, to the new mixer's address: bob on B hears A's
+    host again within the issue's 3 s."""
+    a = await node_factory("a", **AUDIO, media_workers=2)
+    b = await node_factory("b", **AUDIO)
+    await workers_ready(a, 2)
+    await a.user("alice")
+    await b.user("bob")
+    host = await salon(
+        "bot",
+        "host",
+        *creds(a, "alice"),
+        "--title",
+        "Across a failover",
+        "--play",
+        str(tone(tmp_path / "440.wav", 440)),
+        "--seconds",
+        "40",
+    )
+    url = await bot_room_url(host)
+    room_id = url.rsplit("/", 1)[-1]
+    bob = await salon(
+        "bot",
+        "listen",
+        url,
+        *creds(b, "bob"),
+        "--record",
+        str(tmp_path / "bob.wav"),
+        "--seconds",
+        "16",
+    )
+    audio = worker_audio(a)
+
+    async def trunked() -> bool:
+        return bool(audio.origin_trunks.get(room_id))
+
+    await eventually(trunked, timeout=20)
+    await asyncio.sleep(3)  # bob hears the room for a while
+    mixer = audio.placements[room_id].mixer
+    state = audio.pool.get(mixer or "")
+    assert state is not None
+    os.kill(state.pid, signal.SIGKILL)
+    _, err = await bob.communicate()
+    assert bob.returncode == 0, err.decode()[-2000:]
+    assert audio.placements[room_id].mixer not in (None, mixer)
+    host.send_signal(2)
+    await host.communicate()
+    heard = read_pcm(tmp_path / "bob.wav")
+    assert longest_quiet(heard) <= 3.0
+    assert band_share(heard[-48000 * 3 :], 440) > 0.3
