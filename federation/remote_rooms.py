@@ -91,6 +91,7 @@ class RelayFactory(Protocol):
         own: PrivateKey,
         origin_key: PublicKey,
         origin: tuple[str, int],
+        on_lost: Callable[[], object],
     ) -> Relay: ...
 
 
@@ -279,7 +280,13 @@ class RemoteRoom:
             raise ValueError(f"the origin's media address {origin[0]} is not public")
         if self.relay is None:
             self.relay = self.owner.new_relay(
-                self.alias, self._send_signal, media.trunk_id, own, origin_key, origin
+                self.alias,
+                self._send_signal,
+                media.trunk_id,
+                own,
+                origin_key,
+                origin,
+                on_lost=self._relay_lost,
             )
         else:
             self.relay.rekey(media.trunk_id, own, origin_key, origin)
@@ -488,6 +495,20 @@ class RemoteRoom:
         self.subs.clear()
         self.members.clear()
 
+    def _relay_lost(self) -> None:
+        """Our relay moved to another media worker: open the trunk again (new keys, and
+        the origin learns the new worker's address from its first datagram)."""
+        ws = self.ws
+        if ws is not None and not ws.closed:
+            log.info("relay [%s]: our media moved; reopening the trunk", self.alias)
+
+            async def reopen() -> None:
+                await ws.close(code=1012, message=b"media moved")
+
+            task = asyncio.ensure_future(reopen())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
     def _send_signal(self, participant: str, message: dict[str, Any]) -> None:
         for sub in self.subs:
             if sub.user is not None and str(sub.user.id) == participant:
@@ -646,9 +667,11 @@ class RemoteRooms:
         own: PrivateKey,
         origin_key: PublicKey,
         origin: tuple[str, int],
+        on_lost: Callable[[], object] = lambda: None,
     ) -> Relay:
+        """ON_LOST: the relay's media worker is gone and the relay moved (trunk anew)."""
         if self._relays is not None:
-            return self._relays(alias, send, trunk_id, own, origin_key, origin)
+            return self._relays(alias, send, trunk_id, own, origin_key, origin, on_lost)
         return RelayRoom(alias, self.config, send, trunk_id, own, origin_key, self.port, origin)
 
     async def join(self, user: User, url: object, token: object) -> RemoteRoom:

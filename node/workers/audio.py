@@ -269,6 +269,7 @@ class WorkerAudio(RoomAudio):
         own: PrivateKey,
         origin_key: PublicKey,
         origin: tuple[str, int],
+        on_lost: Callable[[], object] = lambda: None,
     ) -> WorkerRelay:
         """Our users in a room hosted elsewhere: its relay on the least-loaded worker."""
         chosen = least_loaded(self.pool.workers(), self._placed())
@@ -284,6 +285,7 @@ class WorkerAudio(RoomAudio):
             origin_key,
             origin,
             forget=lambda: self.remote_relays.pop(alias, None),
+            on_lost=on_lost,
         )
         self.remote_relays[alias] = relay
         return relay
@@ -418,6 +420,14 @@ class WorkerAudio(RoomAudio):
             return  # the node stops its workers: nothing to recover
         for room_id, placement in list(self.placements.items()):
             self._spawn(self._recover(room_id, placement, worker))
+        for relay in list(self.remote_relays.values()):
+            if relay.worker == worker:
+                chosen = least_loaded(self.pool.workers(), self._placed())
+                if chosen is None:
+                    log.error("workers: no worker left for the relay of %s", relay.room_id)
+                    continue
+                log.warning("workers: relay of %s moves to %s", relay.room_id, chosen.id)
+                self._spawn(relay.move(chosen.id))
 
     async def _recover(self, room_id: str, placement: RoomPlacement, worker: str) -> None:
         async with placement.lock:

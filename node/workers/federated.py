@@ -22,7 +22,7 @@ from typing import Any
 from nacl.public import PrivateKey, PublicKey
 
 from media.participants import SendToParticipant
-from media.signaling import SignalError
+from media.signaling import Reconnect, SignalError
 from node.workers.pool import WorkerCommandError, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,17 @@ class CommandQueue:
     def put(self, kind: str, **fields: Any) -> None:
         self._queue.put_nowait((kind, fields))
 
+    def mark(self, done: Callable[[], object]) -> None:
+        """Call DONE once everything queued before it was carried out."""
+        self._queue.put_nowait(("", {"done": done}))
+
     async def _run(self) -> None:
         while True:
             kind, fields = await self._queue.get()
             try:
+                if not kind:
+                    fields["done"]()
+                    continue
                 await self.pool.call(self.worker, kind, **fields)
             except WorkerCommandError as exc:
                 log.info("workers: %s on %s: %s", kind, self.worker, exc)
@@ -122,10 +129,13 @@ class WorkerRelay:
         origin_key: PublicKey,
         origin: Address,
         forget: Callable[[], object] = lambda: None,
+        on_lost: Callable[[], object] = lambda: None,
     ) -> None:
         self.pool = pool
         self.worker = worker
         self._forget = forget
+        self.on_lost = on_lost
+        self._opened = asyncio.Event()
         self.room_id = alias
         self.send = send
         self.streams: dict[str, int] = {}
@@ -134,6 +144,7 @@ class WorkerRelay:
         self.rekey(trunk_id, own, origin_key, origin)
 
     def rekey(self, trunk_id: int, own: PrivateKey, origin_key: PublicKey, origin: Address) -> None:
+        self._opened.clear()
         self._commands.put(
             "open_relay",
             room=self.room_id,
@@ -147,6 +158,17 @@ class WorkerRelay:
             self._commands.put(
                 "relay_stream", room=self.room_id, participant=participant, stream=stream
             )
+        self._commands.mark(self._opened.set)
+
+    async def move(self, worker: str) -> None:
+        """Our worker is gone: carry on from WORKER (the trunk is opened anew: on_lost)."""
+        await self._commands.close()
+        self.worker = worker
+        self._opened.clear()
+        self._commands = CommandQueue(self.pool, worker)
+        for participant in list(self.streams):
+            self.send(participant, Reconnect().serialize())
+        self.on_lost()
 
     def stream_for(self, participant: str) -> int:
         stream = self.streams.get(participant)
@@ -164,8 +186,12 @@ class WorkerRelay:
         )
 
     async def signal(self, participant: str, message: dict[str, Any]) -> None:
+        try:  # the relay exists on our worker (after a move: once the trunk is back)
+            await asyncio.wait_for(self._opened.wait(), 10)
+        except TimeoutError:
+            raise SignalError("the relay's media worker is not ready") from None
         self.stream_for(participant)
-        await self._commands.flush()  # the relay and this participant's stream exist
+        await self._commands.flush()  # and this participant's stream
         try:
             await self.pool.call(
                 self.worker,

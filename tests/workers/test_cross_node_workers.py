@@ -7,6 +7,7 @@ own workers. B's speaker is heard on A, and A's host on B."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -146,6 +147,63 @@ async def test_a_remote_listener_follows_the_origin_mixer_when_its_worker_dies(
     _, err = await bob.communicate()
     assert bob.returncode == 0, err.decode()[-2000:]
     assert audio.placements[room_id].mixer not in (None, mixer)
+    host.send_signal(2)
+    await host.communicate()
+    heard = read_pcm(tmp_path / "bob.wav")
+    assert longest_quiet(heard) <= 3.0
+    assert band_share(heard[-48000 * 3 :], 440) > 0.3
+
+
+@pytest.mark.timeout(180)
+async def test_a_remote_rooms_relay_moves_when_its_worker_dies(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    """B carries bob's place in A's room on one of B's workers; that worker is killed: the
+    relay moves to B's other worker, B opens its trunk to A again and bob reconnects —
+    he hears A's host again within 3 s."""
+    a = await node_factory("a", **AUDIO)
+    b = await node_factory("b", **AUDIO, media_workers=2)
+    await workers_ready(b, 2)
+    await a.user("alice")
+    await b.user("bob")
+    host = await salon(
+        "bot",
+        "host",
+        *creds(a, "alice"),
+        "--title",
+        "Relay failover",
+        "--play",
+        str(tone(tmp_path / "440.wav", 440)),
+        "--seconds",
+        "40",
+    )
+    url = await bot_room_url(host)
+    bob = await salon(
+        "bot",
+        "listen",
+        url,
+        *creds(b, "bob"),
+        "--record",
+        str(tmp_path / "bob.wav"),
+        "--seconds",
+        "16",
+    )
+    remote = worker_audio(b)
+
+    async def relayed() -> bool:
+        return bool(remote.remote_relays)
+
+    await eventually(relayed, timeout=20)
+    await asyncio.sleep(3)
+    (relay,) = remote.remote_relays.values()
+    old = relay.worker
+    state = remote.pool.get(old)
+    assert state is not None
+    os.kill(state.pid, signal.SIGKILL)
+    out, err = await bob.communicate()
+    assert bob.returncode == 0, err.decode()[-2000:]
+    assert relay.worker != old
+    assert json.loads(out.decode().strip().splitlines()[-1])["moves"] == 1
     host.send_signal(2)
     await host.communicate()
     heard = read_pcm(tmp_path / "bob.wav")
