@@ -34,6 +34,7 @@ from tests.support.workers import SECRET, Redis, start_worker, worker_audio, wor
 KEY = SECRET.encode()
 
 
+@pytest.mark.timeout(10)
 def test_forged_replayed_misaddressed_and_stale_messages_are_refused() -> None:
     good = Signer(KEY, NODE)
     worker = Verifier(KEY, "w-1")
@@ -56,6 +57,7 @@ def test_forged_replayed_misaddressed_and_stale_messages_are_refused() -> None:
     assert worker.refused == len(cases) + 1
 
 
+@pytest.mark.timeout(10)
 def test_commands_are_checked_field_by_field() -> None:
     with pytest.raises(ProtocolError, match="open_mixer: 'room' is required"):
         Command("open_mixer", 1, {})
