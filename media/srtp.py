@@ -9,6 +9,10 @@ from the same DTLS keying material (RFC 5764 §4.2, exactly as
 keeps RTCP only. SRTP keeps RTP and RTCP state apart anyway (packet index vs SRTCP
 index), so the packets on the wire are the same as before.
 
+A node session's DTLS transport (media/dtls.py ``NodeDtlsTransport``) derives that key
+when its handshake completes and keeps it (``tx_key``), because it releases its ``SSL``
+afterwards; for another transport the key is derived from its live ``SSL``.
+
 aiortc 1.16 internals read (pinned by tests/media/test_media_internals.py):
 ``RTCDtlsTransport._ssl`` (``export_keying_material``, ``get_selected_srtp_profile``),
 ``._srtp_profiles`` and ``._role``.
@@ -16,26 +20,42 @@ aiortc 1.16 internals read (pinned by tests/media/test_media_internals.py):
 
 from __future__ import annotations
 
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from typing import NamedTuple
+
+from aiortc.rtcdtlstransport import RTCDtlsTransport, SRTPProtectionProfile
+from OpenSSL import SSL
 from pylibsrtp import Policy, Session
 
 _EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"
 
 
-def outbound_rtp_session(dtls: RTCDtlsTransport) -> Session:
-    """A new outbound SRTP session keyed like DTLS's own (call once DTLS is connected)."""
-    ssl = dtls._ssl
-    if ssl is None:
-        raise RuntimeError("DTLS has not started: no keying material yet")
+class SrtpKey(NamedTuple):
+    """An outbound SRTP master key + salt and its libsrtp profile."""
+
+    key: bytes
+    profile: int
+
+
+def derive_tx_key(ssl: SSL.Connection, profiles: list[SRTPProtectionProfile], role: str) -> SrtpKey:
+    """Our outbound key from a handshaken DTLS connection (RFC 5764 §4.2)."""
     selected = ssl.get_selected_srtp_profile()
-    profile = next(p for p in dtls._srtp_profiles if p.openssl_profile == selected)
+    profile = next(p for p in profiles if p.openssl_profile == selected)
     material = ssl.export_keying_material(
         _EXPORTER_LABEL, 2 * (profile.key_length + profile.salt_length)
     )
-    key = profile.get_key_and_salt(material, 1 if dtls._role == "server" else 0)
-    policy = Policy(
-        key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile.libsrtp_profile
-    )
+    key = profile.get_key_and_salt(material, 1 if role == "server" else 0)
+    return SrtpKey(key, profile.libsrtp_profile)
+
+
+def outbound_rtp_session(dtls: RTCDtlsTransport) -> Session:
+    """A new outbound SRTP session keyed like DTLS's own (call once DTLS is connected)."""
+    kept: SrtpKey | None = getattr(dtls, "tx_key", None)
+    if kept is None:
+        ssl = dtls._ssl
+        if ssl is None:
+            raise RuntimeError("DTLS has not started: no keying material yet")
+        kept = derive_tx_key(ssl, dtls._srtp_profiles, dtls._role)
+    policy = Policy(key=kept.key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=kept.profile)
     policy.allow_repeat_tx = True
     policy.window_size = 1024
     return Session(policy)

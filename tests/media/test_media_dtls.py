@@ -3,12 +3,14 @@ it must be."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import re
 
 import pytest
 from aiortc.rtcdtlstransport import SRTP_PROFILES
+from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
 from media_harness import Harness
 from OpenSSL import SSL
 from pylibsrtp import Error as SrtpError
@@ -28,7 +30,10 @@ def _fingerprint(sdp: str) -> str:
     return found.group(1)
 
 
-async def test_sessions_share_one_certificate_and_context_but_not_keys() -> None:
+async def test_sessions_share_one_certificate_and_context_but_not_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dtls.NodeDtlsTransport, "release_ssl", False)  # look at the SSLs
     h = Harness()
     try:
         alice = await h.join("alice")
@@ -65,6 +70,74 @@ async def test_sessions_share_one_certificate_and_context_but_not_keys() -> None
         assert _fingerprint(offers[0].sdp) != _fingerprint(offers[1].sdp)
     finally:
         await h.close()
+
+
+async def test_a_sessions_ssl_is_released_once_its_handshake_is_done() -> None:
+    """The node (DTLS client) read the peer's last flight: its SSL object goes, its SRTP
+    stays. The fan-out still keys its own session, the client still hears it, RTCP still
+    flows both ways, and a DTLS record arriving afterwards is dropped unread."""
+    h = Harness()
+    try:
+        alice = await h.join("alice")
+        session = h.room.session("alice")
+        assert session is not None and session.transceiver is not None
+        transport = session.transceiver.sender.transport
+        assert isinstance(transport, dtls.NodeDtlsTransport)
+        assert transport._role == "client" and transport.released
+        assert transport._rx_srtp is not None and transport._tx_srtp is not None
+        assert transport.tx_key is not None
+        # the fan-out's session is keyed from the kept key: the client decrypts it
+        packet = bytes([0x80, 111, 0, 1]) + b"\x00\x00\x03\xc0" + b"\x0b\xad\xca\xfe"
+        packet += os.urandom(40)
+        protected = outbound_rtp_session(transport).protect(packet)
+        receiver = alice.pc.getTransceivers()[0].receiver.transport
+        assert receiver._rx_srtp.unprotect(protected) == packet
+        # a DTLS alert now (a forged close_notify, say) is not read: the session stays
+        await transport._recv_next.__func__(  # type: ignore[attr-defined]
+            _OneDatagram(transport, bytes([21, 0xFE, 0xFD]) + bytes(11) + b"\x00\x02\x01\x00")
+        )
+        assert transport.state == "connected" and transport.released
+        # the client's receiver reports still decrypt and are read for loss (RED, #16)
+        report = RtcpReceiverInfo(
+            ssrc=session.transceiver.sender._ssrc,
+            fraction_lost=77,
+            packets_lost=1,
+            highest_sequence=1,
+            jitter=0,
+            lsr=0,
+            dlsr=0,
+        )
+        await alice.pc.getTransceivers()[0].receiver._send_rtcp(
+            RtcpRrPacket(ssrc=1234, reports=[report])
+        )
+        for _ in range(50):
+            if session.loss.last_fraction == 77:
+                break
+            await asyncio.sleep(0.02)
+        assert session.loss.last_fraction == 77
+    finally:
+        await h.close()
+
+
+class _OneDatagram:
+    """TRANSPORT seen through ``_recv_next``, whose ICE transport yields DATA once."""
+
+    def __init__(self, transport: dtls.NodeDtlsTransport, data: bytes) -> None:
+        self._transport = transport
+        self._data = data
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
+
+    @property
+    def transport(self) -> object:
+        data = self._data
+
+        class _Ice:
+            async def _recv(self) -> bytes:
+                return data
+
+        return _Ice()
 
 
 def test_the_shared_context_resumes_nothing_and_the_certificate_rotates(

@@ -120,6 +120,30 @@ def test_dtls_identity_hooks_exist_and_are_scoped() -> None:
     assert outside is not inside and not isinstance(outside, dtls.NodeCertificate)
 
 
+def test_released_ssl_hooks_exist() -> None:
+    """media/dtls.py: the peer connection builds its DTLS transport from the module-level
+    name; after the handshake aiortc touches its SSL only through what ``_Released``
+    answers (read path, timeout, stop); the release points are where aiortc calls them."""
+    create = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
+    assert "RTCDtlsTransport(iceTransport, self.__certificates)" in create
+    used = set()
+    for method in (RTCDtlsTransport._recv_next, RTCDtlsTransport._write_ssl, RTCDtlsTransport.stop):
+        used |= set(re.findall(r"self\._ssl\.(\w+)\(", inspect.getsource(method)))
+    assert used <= {
+        "DTLSv1_get_timeout",
+        "DTLSv1_handle_timeout",
+        "bio_write",
+        "recv",
+        "bio_read",
+        "shutdown",
+    }
+    assert all(hasattr(dtls.RELEASED, name) for name in used - {"DTLSv1_handle_timeout"})
+    recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "self._handle_rtcp_data(" in recv_next and "self._handle_rtp_data(" in recv_next
+    start = inspect.getsource(RTCDtlsTransport.start)
+    assert start.index("self._setup_srtp()") < start.index("State.CONNECTED")
+
+
 def test_host_address_override_is_scoped() -> None:
     ice.install()
     assert ice.is_installed()
