@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 NOMINATION_TIMEOUT = 30.0  # from gathering to the client's nomination
 QUEUE_LIMIT = 256  # datagrams waiting for the DTLS transport; beyond: dropped
+_NOTHING: tuple[bytes | None, ...] = ()  # an empty queue (lists are made on first use)
 # RFC 6544 §4.2: local preference = 2^13 * direction-pref + other-pref; passive is 2 for
 # host candidates after active (6) and S-O (4). UDP keeps the full 65535 and wins.
 TCP_LOCAL_PREF = (2 << 13) + 8191
@@ -77,8 +78,14 @@ class LiteConnection:
         self.ice_controlling = False  # aiortc sets it; a lite agent is always controlled
         self._local: list[Candidate] = []
         self._remote: list[Candidate] = []
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_LIMIT)
-        self._nominated = asyncio.Event()
+        # Datagrams for aiortc's DTLS reader, and its one waiter. Not an asyncio.Queue or
+        # Event: each of those allocates a deque block (≈ 0.7 KB) per connection at once,
+        # five per idle listener; a list is made when a datagram waits, a future when
+        # someone waits (docs/performance.md, "Memory per idle listener").
+        self._queue: list[bytes | None] | tuple[bytes | None, ...] = _NOTHING
+        self._reader: asyncio.Future[None] | None = None
+        self._nominated = False
+        self._nomination: asyncio.Future[None] | None = None
         self.selected: MediaPath | None = None
         self.last_heard = time.monotonic()
         self.dropped = 0
@@ -134,8 +141,11 @@ class LiteConnection:
     async def connect(self) -> None:
         if self.remote_username is None or self.remote_password is None:
             raise ConnectionError("Remote username or password is missing")
+        if not self._nominated and self._nomination is None:
+            self._nomination = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(self._nominated.wait(), NOMINATION_TIMEOUT)
+            if self._nomination is not None:
+                await asyncio.wait_for(asyncio.shield(self._nomination), NOMINATION_TIMEOUT)
         except TimeoutError:
             raise ConnectionError("ICE-lite: the client nominated no path") from None
         if self._closed:
@@ -148,7 +158,16 @@ class LiteConnection:
         self._port.send(data, path)
 
     async def recv(self) -> bytes:
-        data = await self._queue.get()
+        while not self._queue:
+            reader = self._reader = asyncio.get_running_loop().create_future()
+            try:
+                await reader
+            finally:
+                self._reader = None
+        queue = self._queue
+        data = queue.pop(0)  # type: ignore[union-attr]  # non-empty: a list
+        if not queue:
+            self._queue = _NOTHING  # an idle connection keeps no list
         if data is None:
             raise ConnectionError("Connection lost while receiving data")
         return data
@@ -166,13 +185,11 @@ class LiteConnection:
         self._closed = True
         self._port.unregister(self)
         self.selected = None
-        self._nominated.set()  # wakes a pending connect(), which then fails
+        self._nominate()  # wakes a pending connect(), which then fails
         watchdog = self._watchdog
         if watchdog is not None and watchdog is not asyncio.current_task():
             watchdog.cancel()
-        if self._queue.full():  # make room for the wake-up of a pending recv()
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        self._push(None)  # the wake-up of a pending recv(), even when the queue is full
         if self._event is None:
             self._event = asyncio.get_running_loop().create_future()
         if not self._event.done():
@@ -192,18 +209,33 @@ class LiteConnection:
             if self.selected is not None:
                 logger.debug("ice-lite [%s] path moved to %s", self.local_username, path.addr)
             self.selected = path
-            self._nominated.set()
+            self._nominate()
 
     def data_received(self, data: bytes, path: MediaPath) -> None:
         self.last_heard = time.monotonic()
-        try:
-            self._queue.put_nowait(data)
-        except asyncio.QueueFull:
+        if len(self._queue) >= QUEUE_LIMIT:
             self.dropped += 1
+            return
+        self._push(data)
 
     def path_lost(self, path: MediaPath) -> None:
         if self.selected is path:
             self.selected = None
+
+    def _push(self, data: bytes | None) -> None:
+        queue = self._queue
+        if isinstance(queue, tuple):
+            queue = self._queue = []
+        queue.append(data)
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    def _nominate(self) -> None:
+        self._nominated = True
+        nomination = self._nomination
+        if nomination is not None and not nomination.done():
+            nomination.set_result(None)
 
     # ---- the fan-out's fast path -------------------------------------------------------------
 
