@@ -22,7 +22,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from media_harness import Harness, write_tone
 
-from media import dtls, ice, lite, rtcp
+from media import dtls, ice, lite, receiver, rtcp
 from media.lite import LiteConnection
 
 pytestmark = pytest.mark.timeout(30)
@@ -142,6 +142,24 @@ def test_released_ssl_hooks_exist() -> None:
     assert "self._handle_rtcp_data(" in recv_next and "self._handle_rtp_data(" in recv_next
     start = inspect.getsource(RTCDtlsTransport.start)
     assert start.index("self._setup_srtp()") < start.index("State.CONNECTED")
+
+
+def test_dormant_receiver_hooks_exist() -> None:
+    """media/receiver.py: the peer connection builds receivers from the module-level name;
+    the members a NodeRtpReceiver drops are made by aiortc's constructor and used only by
+    receive() (which it wraps), a started receiver's packet path and stop()."""
+    create = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
+    assert "RTCRtpReceiver(kind, dtlsTransport)" in create
+    init = inspect.getsource(RTCRtpReceiver.__init__)
+    for name in receiver._LAZY:
+        member = re.escape(name.removeprefix("_RTCRtpReceiver"))
+        assert re.search(rf"self\.{member}(: [\w.]+)? = ", init), name
+    stop = inspect.getsource(RTCRtpReceiver.stop)
+    assert stop.index("if self.__started:") < stop.index("self.__rtcp_started.wait()")
+    disconnect = inspect.getsource(RTCRtpReceiver._RTCRtpReceiver__stop_decoder)
+    assert "if self.__decoder_thread:" in disconnect
+    receiver.install()
+    assert aiortc.rtcpeerconnection.RTCRtpReceiver is receiver._make_receiver
 
 
 def test_host_address_override_is_scoped() -> None:
