@@ -158,7 +158,7 @@ class BenchRoom(RoomMedia):
     call_seconds = 0.0  # of which: inside the batch send itself (header, SRTP, syscalls)
 
     def use_python_path(self, python: bool) -> None:
-        self._writer = BatchWriter(native=not python)
+        self._writer = BatchWriter(native=not python, lock=self._writer.lock)
         self.time_batch_calls()
 
     def time_batch_calls(self) -> None:
@@ -199,7 +199,8 @@ class BenchRoom(RoomMedia):
                 ]
             entries = self.shared_entries
         self.floor_ticks += 1
-        failures = native.send_batch(entries, timestamp, level_byte, self.floor_ticks)
+        with self._writer.lock:  # the sessions are also aiortc's (RTCP on the loop)
+            failures = native.send_batch(entries, timestamp, level_byte, self.floor_ticks)
         self.floor_packets += len(entries) - len(failures)
 
 

@@ -28,8 +28,8 @@ Once a session's handshake is complete, its ``SSL`` object is released (``NodeDt
 OpenSSL keeps a DTLS connection's 16 KB handshake buffer for retransmissions for good
 (``init_buf``: freed after the handshake for TLS, never for DTLS over UDP), plus a record
 read buffer and the record layer's datagram BIO, ≈ 50 KB allocated (≈ 18 KB of RSS) per
-idle listener. What the session still needs is kept: its SRTP sessions (keyed by then)
-and the fan-out's outbound key (``NodeDtlsTransport.tx_key``, media/srtp.py). When it is
+idle listener. What the session still needs is kept: its SRTP sessions (keyed by then).
+When it is
 safe: the node answers a browser's ``actpass`` as ``setup:active``, i.e. it is the DTLS
 client, and in DTLS 1.2 the server's Finished is the handshake's last flight, so once the
 node has read it nothing can ever need our SSL again (``DTLSv1_get_timeout()`` is None: no
@@ -40,6 +40,16 @@ completed the handshake). After the release a DTLS record from the peer is not r
 cannot be authenticated any more: an alert, such as close_notify, changes nothing), and
 closing sends no close_notify: a session ends by its signaling, or by the ICE-lite silence
 timeout (media/lite.py, 30 s) when the client vanishes.
+
+One outbound SRTP session per connection: aiortc keys an inbound and an outbound session
+per DTLS transport and protects its RTCP (sparse sender reports; a speaker's receiver
+reports) with the outbound one on the event loop. The fan-out writes the same connection's
+RTP from the tick thread with that same session (≈ 6 KB of libsrtp and OpenSSL cipher
+state per session: a second one only for the fan-out cost as much): every fan-out batch
+holds the node's ``DtlsIdentity.srtp_lock`` (media/batch.py), and ``NodeDtlsTransport``
+protects aiortc's RTCP under the same lock, so the two threads never use one libsrtp
+context or pylibsrtp's buffer at once. SRTP keeps RTP and RTCP state apart (packet index
+vs SRTCP index), so the packets on the wire are the same as with two sessions.
 
 How it is plugged in (scoped like media/lite.py's ICE factory): aiortc's
 ``RTCPeerConnection.__init__`` calls the module-level
@@ -61,6 +71,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime
+import threading
 from collections.abc import Iterator
 from typing import TypeVar
 
@@ -73,9 +84,8 @@ from aiortc.rtcdtlstransport import (
     State,
 )
 from aiortc.rtcicetransport import RTCIceTransport
+from aiortc.rtp import is_rtcp
 from OpenSSL import SSL
-
-from media.srtp import SrtpKey, derive_tx_key
 
 ROTATE_BEFORE = datetime.timedelta(days=7)
 
@@ -85,9 +95,10 @@ _C = TypeVar("_C", bound=RTCCertificate)
 class NodeCertificate(RTCCertificate):
     """A certificate whose DTLS context is built once and shared by every handshake."""
 
-    def __init__(self, certificate: RTCCertificate) -> None:
+    def __init__(self, certificate: RTCCertificate, srtp_lock: threading.Lock) -> None:
         super().__init__(key=certificate._key, cert=certificate._cert)
         self._contexts: dict[tuple[bytes, ...], SSL.Context] = {}
+        self.srtp_lock = srtp_lock  # the identity's (see DtlsIdentity)
 
     def _create_ssl_context(self, srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
         wanted = tuple(p.openssl_profile for p in srtp_profiles)
@@ -133,18 +144,13 @@ class NodeDtlsTransport(RTCDtlsTransport):
 
     release_ssl = True  # tests turn it off to look at the live connection
 
-    def __init__(self, transport: RTCIceTransport, certificates: list[RTCCertificate]) -> None:
-        super().__init__(transport, certificates)
-        self.tx_key: SrtpKey | None = None  # the fan-out's outbound key (media/srtp.py)
+    def __init__(self, transport: RTCIceTransport, certificates: list[NodeCertificate]) -> None:
+        super().__init__(transport, list(certificates))
+        self.srtp_lock = certificates[0].srtp_lock  # held by the fan-out around its batches
 
     @property
     def released(self) -> bool:
         return self._ssl is RELEASED
-
-    def _setup_srtp(self) -> None:
-        super()._setup_srtp()
-        if self._state != State.FAILED and self._ssl is not None:
-            self.tx_key = derive_tx_key(self._ssl, self._srtp_profiles, self._role)
 
     async def start(self, remoteParameters: RTCDtlsParameters) -> None:
         await super().start(remoteParameters)
@@ -168,18 +174,30 @@ class NodeDtlsTransport(RTCDtlsTransport):
             or ssl is None
             or ssl is RELEASED
             or self._state != State.CONNECTED
-            or self.tx_key is None
+            or self._tx_srtp is None
             or ssl.DTLSv1_get_timeout() is not None  # a flight of ours may still be resent
         ):
             return
         self._ssl = RELEASED  # type: ignore[assignment]
+
+    async def _send_rtp(self, data: bytes) -> None:
+        """aiortc's RTCP (sender reports; a speaker's receiver reports) on the one outbound
+        SRTP session it shares with the fan-out, protected under the fan-out's lock."""
+        if self._state != State.CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        session = self._tx_srtp
+        with self.srtp_lock:
+            data = session.protect_rtcp(data) if is_rtcp(data) else session.protect(data)
+        await self.transport._send(data)
+        self._RTCDtlsTransport__tx_bytes += len(data)  # type: ignore[attr-defined]
+        self._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
 
 
 def _make_transport(
     transport: RTCIceTransport, certificates: list[RTCCertificate]
 ) -> RTCDtlsTransport:
     if certificates and isinstance(certificates[0], NodeCertificate):
-        return NodeDtlsTransport(transport, certificates)
+        return NodeDtlsTransport(transport, [certificates[0]])
     return _original_transport(transport, certificates)
 
 
@@ -188,12 +206,19 @@ class DtlsIdentity:
 
     def __init__(self) -> None:
         self._certificate: NodeCertificate | None = None
+        # One outbound SRTP session per connection, used from two threads: the fan-out's
+        # batches (the tick thread) hold this lock, and so does the protection of aiortc's
+        # RTCP on the event loop (NodeDtlsTransport._send_rtp). One per node: a batch
+        # holds it once for all its connections.
+        self.srtp_lock = threading.Lock()
 
     def certificate(self) -> NodeCertificate:
         current = self._certificate
         now = datetime.datetime.now(tz=datetime.UTC)
         if current is None or current.expires - now < ROTATE_BEFORE:
-            current = self._certificate = NodeCertificate(_original.generateCertificate())
+            current = self._certificate = NodeCertificate(
+                _original.generateCertificate(), self.srtp_lock
+            )
         return current
 
 

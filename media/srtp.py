@@ -1,17 +1,17 @@
-"""The fan-out's own outbound SRTP session for a peer connection.
+"""An outbound SRTP session of its own for a peer connection that is not a node session's.
 
 aiortc keys one outbound pylibsrtp ``Session`` per DTLS transport and protects its RTCP
 (sender reports, receiver reports) with it on the event loop. The fan-out may write RTP
-from the node's tick thread (media/ticker.py); sharing that session would let two threads
-use one libsrtp context and one C buffer at once. So the fan-out derives a second session
-from the same DTLS keying material (RFC 5764 §4.2, exactly as
-``RTCDtlsTransport._setup_srtp`` does) and protects RTP only with it; aiortc's session
-keeps RTCP only. SRTP keeps RTP and RTCP state apart anyway (packet index vs SRTCP
-index), so the packets on the wire are the same as before.
+from the node's tick thread (media/ticker.py). For a transport that does not share its
+session under a lock, the fan-out derives a second one from the same DTLS keying
+material (RFC 5764 §4.2, exactly as ``RTCDtlsTransport._setup_srtp`` does) and protects
+RTP only with it. SRTP keeps RTP and RTCP state apart anyway (packet index vs SRTCP
+index), so the packets on the wire are the same either way.
 
-A node session's DTLS transport (media/dtls.py ``NodeDtlsTransport``) derives that key
-when its handshake completes and keeps it (``tx_key``), because it releases its ``SSL``
-afterwards; for another transport the key is derived from its live ``SSL``.
+A node session's DTLS transport (media/dtls.py ``NodeDtlsTransport``) needs none: the
+fan-out uses its one outbound session under the node's ``srtp_lock``, and it releases its
+``SSL`` after the handshake. This module keys a session for any other transport (and for
+tests) from its live ``SSL``.
 
 aiortc 1.16 internals read (pinned by tests/media/test_media_internals.py):
 ``RTCDtlsTransport._ssl`` (``export_keying_material``, ``get_selected_srtp_profile``),

@@ -7,8 +7,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 from media_harness import Harness, write_tone
 
+from media.dtls import NodeDtlsTransport
 from media.receiver import NodeRtpReceiver
 
 pytestmark = pytest.mark.timeout(40)
@@ -38,3 +40,42 @@ async def test_a_listeners_receiver_stays_dormant_a_speakers_starts(tmp_path: Pa
     # closing stopped both without waiting on events that were never made
     assert bob_session.closed and alice_session.closed
 
+
+async def test_one_outbound_srtp_session_carries_the_audio_and_the_sender_reports(
+    tmp_path: Path,
+) -> None:
+    """A listener's downlink protects with the DTLS transport's own outbound session (no
+    second one for the fan-out); aiortc's sender reports, protected with it under the
+    node's lock, still arrive and decrypt at the client, between packets of audio."""
+    h = Harness()
+    try:
+        await h.join("alice", play=write_tone(tmp_path / "a.wav", 440), can_speak=True)
+        bob = await h.join("bob")
+        session = h.room.session("bob")
+        assert session is not None and session.transceiver is not None
+        transport = session.transceiver.sender.transport
+        assert isinstance(transport, NodeDtlsTransport)
+        for _ in range(100):
+            if session.downlink is not None and session.downlink._srtp is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert session.downlink is not None and session.downlink._srtp is not None
+        assert session.downlink._srtp.session is transport._tx_srtp  # one outbound session
+        sender = session.transceiver.sender
+        client = bob.pc.getTransceivers()[0].receiver
+        lsr = client._RTCRtpReceiver__lsr  # what the client read from our sender reports
+        for round_ in range(3):
+            info = RtcpSenderInfo(
+                ntp_timestamp=(1000 + round_) << 32,
+                rtp_timestamp=0,
+                packet_count=session.downlink.packets,
+                octet_count=session.downlink.octets,
+            )
+            await sender._send_rtcp([RtcpSrPacket(ssrc=sender._ssrc, sender_info=info)])
+            await asyncio.sleep(0.2)
+            assert lsr.get(sender._ssrc) == ((1000 + round_) << 16) & 0xFFFFFFFF
+        before = bob.packets_received
+        await asyncio.sleep(0.5)
+        assert bob.packets_received > before + 10  # audio still decrypts after the reports
+    finally:
+        await h.close()
