@@ -248,7 +248,11 @@ async def handle_offer(request: web.Request) -> web.Response:
     node.room.set_can_speak(name, mode == "speaker")
     future = node.answers[name] = asyncio.get_running_loop().create_future()
     await node.room.signal(name, {"type": "offer", "sdp": sdp})
-    return web.json_response({"sdp": await future})
+    try:
+        answer = await future
+    finally:  # the node keeps no answer once sent: neither may its stand-in signaling
+        node.answers.pop(name, None)
+    return web.json_response({"sdp": answer})
 
 
 async def naive_answer(node: Node, sdp: str) -> str:

@@ -120,9 +120,10 @@ class IdleTrack(MediaStreamTrack):
 
     async def recv(self) -> object:  # type: ignore[override]
         if self.readyState != "ended":
-            if self._stopped is None:
-                self._stopped = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._stopped)
+            stopped = self._stopped
+            if stopped is None or stopped.cancelled():  # (a cancelled recv cancels it)
+                stopped = self._stopped = asyncio.get_running_loop().create_future()
+            await stopped  # one waiter (aiortc's sender loop): no shield needed
         raise MediaStreamError
 
     def stop(self) -> None:

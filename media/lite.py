@@ -91,7 +91,8 @@ class LiteConnection:
         self.dropped = 0
         self._closed = False
         self._event: asyncio.Future[ConnectionClosed] | None = None
-        self._watchdog: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.TimerHandle | None = None  # a timer, not a task: lighter
+        self._closing: asyncio.Future[None] | None = None  # close() after the silence
 
     # ---- what aiortc calls -------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class LiteConnection:
                 )
         port.register(self)
         self.last_heard = time.monotonic()
-        self._watchdog = asyncio.ensure_future(self._watch())
+        self._watch()
 
     async def connect(self) -> None:
         if self.remote_username is None or self.remote_password is None:
@@ -175,9 +176,9 @@ class LiteConnection:
     async def get_event(self) -> ConnectionClosed | None:
         if self._closed:
             return None
-        if self._event is None:
+        if self._event is None or self._event.cancelled():  # (its waiter was cancelled)
             self._event = asyncio.get_running_loop().create_future()
-        return await asyncio.shield(self._event)
+        return await self._event  # one waiter (aiortc's monitor): no shield needed
 
     async def close(self) -> None:
         if self._closed:
@@ -186,11 +187,10 @@ class LiteConnection:
         self._port.unregister(self)
         self.selected = None
         self._nominate()  # wakes a pending connect(), which then fails
-        watchdog = self._watchdog
-        if watchdog is not None and watchdog is not asyncio.current_task():
-            watchdog.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self._push(None)  # the wake-up of a pending recv(), even when the queue is full
-        if self._event is None:
+        if self._event is None or self._event.cancelled():
             self._event = asyncio.get_running_loop().create_future()
         if not self._event.done():
             self._event.set_result(ConnectionClosed())
@@ -243,16 +243,20 @@ class LiteConnection:
     def port(self) -> MediaPort:
         return self._port
 
-    async def _watch(self) -> None:
-        """Close the session when the client has been silent for the port's timeout."""
+    def _watch(self) -> None:
+        """Close the session when the client has been silent for the port's timeout
+        (a timer that re-arms itself: no task and coroutine frame per connection)."""
+        self._watchdog = None
+        if self._closed:
+            return
         limit = self._port.silence_timeout
-        while not self._closed:
-            quiet = time.monotonic() - self.last_heard
-            if quiet >= limit:
-                logger.info("ice-lite [%s] client silent for %.0f s", self.local_username, quiet)
-                await self.close()
-                return
-            await asyncio.sleep(limit - quiet + 0.05)
+        quiet = time.monotonic() - self.last_heard
+        if quiet >= limit:
+            logger.info("ice-lite [%s] client silent for %.0f s", self.local_username, quiet)
+            self._closing = asyncio.ensure_future(self.close())
+            return
+        loop = asyncio.get_running_loop()
+        self._watchdog = loop.call_later(limit - quiet + 0.05, self._watch)
 
 
 class LiteGatherer(RTCIceGatherer):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from aioice import stun
+from aioice import ConnectionClosed, stun
 from aiortc.mediastreams import MediaStreamError
 from media_harness import LOOPBACK, Harness, band_energy, write_tone
 from nacl.public import PrivateKey
@@ -396,6 +396,7 @@ async def test_an_ice_lite_session_queues_without_deques() -> None:
     assert lite.dropped == 3
     for _ in range(QUEUE_LIMIT):
         await lite.recv()
+    await lite.gather_candidates()  # registers on the port and arms the watchdog
     # nomination: connect() returns once the client nominated a path
     lite.remote_username, lite.remote_password = "u", "p"
     connecting = asyncio.ensure_future(lite.connect())
@@ -404,17 +405,30 @@ async def test_an_ice_lite_session_queues_without_deques() -> None:
     lite.binding(path, nominated=True)  # type: ignore[arg-type]
     await connecting
     assert lite.selected is path
-    # close wakes a pending reader with ConnectionError
+    # the silence watchdog is a timer, not a task per session
+    assert isinstance(lite._watchdog, asyncio.TimerHandle)
+    # aiortc's monitor waits for the close event; a cancelled wait does not lose it
+    monitor = asyncio.ensure_future(lite.get_event())
+    await asyncio.sleep(0)
+    monitor.cancel()
+    monitor = asyncio.ensure_future(lite.get_event())
+    # close wakes a pending reader with ConnectionError, and the monitor
     reader = asyncio.ensure_future(lite.recv())
     await asyncio.sleep(0)
     await lite.close()
     with pytest.raises(ConnectionError):
         await reader
+    assert isinstance(await monitor, ConnectionClosed)
+    assert lite._watchdog is None or lite._watchdog.cancelled()
 
 
 async def test_idle_track_holds_no_event_and_ends_on_stop() -> None:
     track = IdleTrack()
     assert not isinstance(track._stopped, asyncio.Event)
+    cancelled = asyncio.ensure_future(track.recv())  # a waiter that goes away first
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
     pending = asyncio.ensure_future(track.recv())
     await asyncio.sleep(0)
     assert not pending.done()
