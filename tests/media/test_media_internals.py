@@ -22,7 +22,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from media_harness import Harness, write_tone
 
-from media import dtls, ice, lite, receiver, rtcp
+from media import dtls, ice, lite, rtcp, transceiver
 from media.lite import LiteConnection
 
 pytestmark = pytest.mark.timeout(30)
@@ -145,21 +145,36 @@ def test_released_ssl_hooks_exist() -> None:
 
 
 def test_dormant_receiver_hooks_exist() -> None:
-    """media/receiver.py: the peer connection builds receivers from the module-level name;
+    """media/transceiver.py: the peer connection builds receivers from the module-level name;
     the members a NodeRtpReceiver drops are made by aiortc's constructor and used only by
     receive() (which it wraps), a started receiver's packet path and stop()."""
     create = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
     assert "RTCRtpReceiver(kind, dtlsTransport)" in create
     init = inspect.getsource(RTCRtpReceiver.__init__)
-    for name in receiver._LAZY:
+    for name in transceiver._LAZY:
         member = re.escape(name.removeprefix("_RTCRtpReceiver"))
         assert re.search(rf"self\.{member}(: [\w.]+)? = ", init), name
     stop = inspect.getsource(RTCRtpReceiver.stop)
     assert stop.index("if self.__started:") < stop.index("self.__rtcp_started.wait()")
     disconnect = inspect.getsource(RTCRtpReceiver._RTCRtpReceiver__stop_decoder)
     assert "if self.__decoder_thread:" in disconnect
-    receiver.install()
-    assert aiortc.rtcpeerconnection.RTCRtpReceiver is receiver._make_receiver
+    transceiver.install()
+    assert aiortc.rtcpeerconnection.RTCRtpReceiver is transceiver._make_receiver
+
+
+def test_sender_events_are_only_set_and_awaited() -> None:
+    """media/transceiver.py: the sender's four events are made by aiortc's constructor and
+    used only through set() and wait(), which a Latch provides."""
+    create = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
+    assert "RTCRtpSender(sender_track or kind, dtlsTransport)" in create
+    source = inspect.getsource(RTCRtpSender)
+    for name in transceiver._SENDER_EVENTS:
+        member = re.escape(name.removeprefix("_RTCRtpSender"))
+        assert re.search(rf"self\.{member} = asyncio\.Event\(\)", source), name
+        uses = set(re.findall(rf"self\.{member}\.(\w+)\(", source))
+        assert uses and uses <= {"set", "wait", "is_set", "clear"}, (name, uses)
+    transceiver.install()
+    assert aiortc.rtcpeerconnection.RTCRtpSender is transceiver._make_sender
 
 
 def test_host_address_override_is_scoped() -> None:

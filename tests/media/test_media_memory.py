@@ -11,7 +11,7 @@ from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 from media_harness import Harness, write_tone
 
 from media.dtls import NodeDtlsTransport
-from media.receiver import NodeRtpReceiver
+from media.transceiver import Latch, NodeRtpReceiver, NodeRtpSender
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -33,11 +33,19 @@ async def test_a_listeners_receiver_stays_dormant_a_speakers_starts(tmp_path: Pa
         before = bob.packets_received
         await asyncio.sleep(1.0)
         assert bob.packets_received > before + 20
-        # the clients' own receivers are aiortc's (the hook is scoped to the node)
+        # both senders hold latches, not asyncio events, and they run (bob hears alice)
+        for session in (alice_session, bob_session):
+            sender = session.transceiver.sender
+            assert isinstance(sender, NodeRtpSender)
+            assert isinstance(sender._RTCRtpSender__rtcp_started, Latch)
+            assert sender._RTCRtpSender__rtcp_started.is_set()
+        # the clients' own receivers and senders are aiortc's (the hook is scoped to the node)
         assert not isinstance(bob.pc.getTransceivers()[0].receiver, NodeRtpReceiver)
+        assert not isinstance(bob.pc.getTransceivers()[0].sender, NodeRtpSender)
     finally:
         await h.close()
-    # closing stopped both without waiting on events that were never made
+    # closing stopped both without waiting on events that were never made, and the
+    # senders' stop() returned on their latches
     assert bob_session.closed and alice_session.closed
 
 
@@ -79,3 +87,23 @@ async def test_one_outbound_srtp_session_carries_the_audio_and_the_sender_report
         assert bob.packets_received > before + 10  # audio still decrypts after the reports
     finally:
         await h.close()
+
+
+async def test_a_latch_behaves_as_an_event_for_what_aiortc_uses() -> None:
+    latch = Latch()
+    assert not latch.is_set() and latch._waiters is None  # nothing made before a wait
+    first = asyncio.ensure_future(latch.wait())
+    gone = asyncio.ensure_future(latch.wait())
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.sleep(0)
+    assert not first.done()
+    latch.set()
+    assert await first is True and latch.is_set()
+    assert await latch.wait() is True  # set: returns at once
+    latch.clear()
+    assert not latch.is_set()
+    later = asyncio.ensure_future(asyncio.gather(latch.wait(), latch.wait()))
+    await asyncio.sleep(0)
+    latch.set()
+    assert await later == [True, True]
