@@ -49,12 +49,10 @@ def derive_tx_key(ssl: SSL.Connection, profiles: list[SRTPProtectionProfile], ro
 
 def outbound_rtp_session(dtls: RTCDtlsTransport) -> Session:
     """A new outbound SRTP session keyed like DTLS's own (call once DTLS is connected)."""
-    kept: SrtpKey | None = getattr(dtls, "tx_key", None)
-    if kept is None:
-        ssl = dtls._ssl
-        if ssl is None:
-            raise RuntimeError("DTLS has not started: no keying material yet")
-        kept = derive_tx_key(ssl, dtls._srtp_profiles, dtls._role)
+    ssl = dtls._ssl
+    if ssl is None:
+        raise RuntimeError("DTLS has not started: no keying material yet")
+    kept = derive_tx_key(ssl, dtls._srtp_profiles, dtls._role)
     policy = Policy(key=kept.key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=kept.profile)
     policy.allow_repeat_tx = True
     policy.window_size = 1024
