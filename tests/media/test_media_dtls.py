@@ -7,15 +7,17 @@ import asyncio
 import datetime
 import os
 import re
+from pathlib import Path
 
 import pytest
 from aiortc.rtcdtlstransport import SRTP_PROFILES
 from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
-from media_harness import Harness
+from media_harness import LOOPBACK, Harness, write_tone
 from OpenSSL import SSL
 from pylibsrtp import Error as SrtpError
 
 from media import dtls
+from media.client import BotPeer
 from media.codec import OpusDecoder
 from media.srtp import outbound_rtp_session
 
@@ -161,3 +163,45 @@ def test_a_listeners_decoder_is_made_on_its_first_packet() -> None:
     assert decoder._made is None
     assert decoder.conceal().shape == (960,)
     assert decoder._made is not None
+
+
+async def test_as_dtls_server_the_ssl_goes_at_the_first_packet_that_decrypts(
+    tmp_path: Path,
+) -> None:
+    """A peer that offers ``setup:active`` makes the node the DTLS server: the peer's last
+    flight may still come again, so the node keeps its SSL until the peer's first SRTP or
+    SRTCP packet decrypts (it has the keys: its handshake is over)."""
+    h = Harness()
+    try:
+        await h.join("alice", play=write_tone(tmp_path / "a.wav", 440), can_speak=True)
+        h.room.set_can_speak("bob", False)
+
+        async def to_node(message: dict) -> None:
+            if message.get("type") == "offer":
+                message = {
+                    **message,
+                    "sdp": message["sdp"].replace("setup:actpass", "setup:active"),
+                }
+            await h.room.signal("bob", message)
+
+        bob = BotPeer(to_node, ice_addresses=LOOPBACK)
+        h.bots["bob"] = bob
+        await bob.start()
+        await asyncio.wait_for(bob.answered.wait(), 10)
+        await bob.wait_connected()
+        session = h.room.session("bob")
+        assert session is not None and session.transceiver is not None
+        transport = session.transceiver.sender.transport
+        assert isinstance(transport, dtls.NodeDtlsTransport) and transport._role == "server"
+        assert not transport.released  # nothing from bob has decrypted yet
+        # bob hears alice, and his receiver reports (SRTCP) are the proof
+        for _ in range(100):
+            if transport.released:
+                break
+            await asyncio.sleep(0.05)
+        assert transport.released and bob.packets_received > 0
+        heard = bob.packets_received
+        await asyncio.sleep(0.5)
+        assert bob.packets_received > heard + 10
+    finally:
+        await h.close()
