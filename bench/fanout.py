@@ -158,7 +158,7 @@ class BenchRoom(RoomMedia):
     call_seconds = 0.0  # of which: inside the batch send itself (header, SRTP, syscalls)
 
     def use_python_path(self, python: bool) -> None:
-        self._writer = BatchWriter(native=not python)
+        self._writer = BatchWriter(native=not python, lock=self._writer.lock)
         self.time_batch_calls()
 
     def time_batch_calls(self) -> None:
@@ -199,7 +199,8 @@ class BenchRoom(RoomMedia):
                 ]
             entries = self.shared_entries
         self.floor_ticks += 1
-        failures = native.send_batch(entries, timestamp, level_byte, self.floor_ticks)
+        with self._writer.lock:  # the sessions are also aiortc's (RTCP on the loop)
+            failures = native.send_batch(entries, timestamp, level_byte, self.floor_ticks)
         self.floor_packets += len(entries) - len(failures)
 
 
@@ -247,7 +248,11 @@ async def handle_offer(request: web.Request) -> web.Response:
     node.room.set_can_speak(name, mode == "speaker")
     future = node.answers[name] = asyncio.get_running_loop().create_future()
     await node.room.signal(name, {"type": "offer", "sdp": sdp})
-    return web.json_response({"sdp": await future})
+    try:
+        answer = await future
+    finally:  # the node keeps no answer once sent: neither may its stand-in signaling
+        node.answers.pop(name, None)
+    return web.json_response({"sdp": answer})
 
 
 async def naive_answer(node: Node, sdp: str) -> str:

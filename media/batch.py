@@ -22,6 +22,7 @@ its asyncio transport), a negated libsrtp status, ``ERR_TOO_LONG`` or ``ERR_BAD_
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import logging
@@ -138,12 +139,21 @@ def send_batch_python(
 class BatchWriter:
     """Writes one tick to many downlinks: one native call (or the Python path) per tick."""
 
-    def __init__(self, native: bool = True, meter: FanoutMeter | None = None) -> None:
-        """METER (the node's, on its media port) counts each write's packets and time."""
+    def __init__(
+        self,
+        native: bool = True,
+        meter: FanoutMeter | None = None,
+        lock: contextlib.AbstractContextManager[object] | None = None,
+    ) -> None:
+        """METER (the node's, on its media port) counts each write's packets and time.
+        LOCK (the node's ``srtp_lock``, media/dtls.py) is held for each write: the
+        downlinks' outbound SRTP sessions are also aiortc's, whose RTCP the event loop
+        protects under the same lock."""
         module = load_native() if native else None
         self.native = module is not None
         self.send_batch: SendBatch = module.send_batch if module is not None else send_batch_python
         self._meter = meter
+        self.lock: contextlib.AbstractContextManager[object] = lock or contextlib.nullcontext()
 
     def write(
         self, items: Iterable[tuple[Downlink, bytes, int | None]], timestamp: int, level: bytes
@@ -155,14 +165,15 @@ class BatchWriter:
         owners: list[Downlink] = []
         add_entry, add_owner = entries.append, owners.append
         alone = 0
-        for downlink, payload, payload_type in items:
-            entry = downlink.entry(payload, payload_type)
-            if entry is not None:
-                add_entry(entry)
-                add_owner(downlink)
-            elif downlink.write(payload, timestamp, level, payload_type):  # ICE-TCP: alone
-                alone += 1  # (not ready: a no-op, not counted)
-        self.send(entries, owners, timestamp, level)
+        with self.lock:
+            for downlink, payload, payload_type in items:
+                entry = downlink.entry(payload, payload_type)
+                if entry is not None:
+                    add_entry(entry)
+                    add_owner(downlink)
+                elif downlink.write(payload, timestamp, level, payload_type):  # ICE-TCP
+                    alone += 1  # (not ready: a no-op, not counted)
+            self.send(entries, owners, timestamp, level)
         if self._meter is not None:  # two clock reads and a few adds per room per tick
             self._meter.add(len(entries) + alone, time.perf_counter() - started)
 

@@ -15,8 +15,9 @@ on the event loop cannot delay it. What the tick thread touches, and why that is
   that the loop cannot interleave with; the loop may add or remove entries meanwhile;
 - ``_minus_encoders``: the tick gets and adds, the loop only pops (single dict operations);
 - the decoders, encoders, level meter and RTP timestamp: the tick's alone;
-- each ``Downlink``: header, sequence number and its own SRTP session (not aiortc's,
-  whose RTCP path runs on the loop; keyed on the loop, which owns the DTLS connection),
+- each ``Downlink``: header, sequence number and the connection's outbound SRTP session,
+  which aiortc's RTCP on the loop also uses: every batch holds the node's ``srtp_lock``
+  and aiortc's RTCP is protected under it (media/dtls.py ``NodeDtlsTransport._send_rtp``),
   its entry in the tick's one batch on the media port's socket (media/batch.py: native
   ``sendmmsg`` or Python ``sendto``, the GIL held for the whole native call); any slower
   send (socket full, ICE-TCP) is handed to the loop (``call_soon_threadsafe``);
@@ -134,7 +135,7 @@ class RoomMedia:
             room_id, config, send, port, on_answered=self._answered, on_left=self._left
         )
         self._encoder = OpusEncoder(config.bitrate, fec=config.loss_protection)
-        self._writer = BatchWriter(config.native_fanout, port.meter)
+        self._writer = BatchWriter(config.native_fanout, port.meter, port.dtls.srtp_lock)
         self._minus_encoders: dict[str, OpusEncoder] = {}
         self._red = RedStreams() if config.loss_protection else None
         self.conceal_stats = ConcealStats()

@@ -21,9 +21,12 @@ checked by tests/media/test_media_internals.py):
   ``Session.protect`` copies the packet into the session's own 1500-byte C buffer, calls
   ``srtp_protect`` and copies the result out; we do the same with one preallocated length
   cell and send straight from that buffer (a memoryview, no copy out), which saves ≈ 1 µs
-  of Python per listener-packet. The session is the fan-out's own (media/srtp.py), keyed
-  from the same DTLS material as aiortc's, so the tick thread never shares a libsrtp
-  context or buffer with aiortc's RTCP on the event loop.
+  of Python per listener-packet. On a node session it is the DTLS transport's one outbound
+  session (``RTCDtlsTransport._tx_srtp``), shared with aiortc's RTCP: every batch holds
+  the node's ``srtp_lock`` (media/batch.py ``BatchWriter``) and so does the protection of
+  aiortc's RTCP on the event loop (media/dtls.py ``NodeDtlsTransport._send_rtp``), so the
+  tick thread and the loop never use that libsrtp context or its buffer at once. On any
+  other transport the fan-out keys a session of its own (media/srtp.py).
 - that session's ``srtp_t`` (``Session._srtp[0]``) and the address of the bundled
   ``srtp_protect`` (``ffi.addressof(lib, "srtp_protect")``), as integers, for the native
   path, which calls that same libsrtp copy on its own buffer.
@@ -59,6 +62,7 @@ from media.batch import (
     protect_entry,
     send_batch_python,
 )
+from media.dtls import NodeDtlsTransport
 from media.lite import LiteConnection
 from media.port import MediaPath
 from media.red import RED_MIME, LossReports
@@ -111,15 +115,22 @@ class IdleTrack(MediaStreamTrack):
 
     def __init__(self) -> None:
         super().__init__()
-        self._stopped = asyncio.Event()
+        # a future, not an asyncio.Event: no deque block per connection (≈ 0.7 KB)
+        self._stopped: asyncio.Future[None] | None = None
 
     async def recv(self) -> object:  # type: ignore[override]
-        await self._stopped.wait()
+        if self.readyState != "ended":
+            stopped = self._stopped
+            if stopped is None or stopped.cancelled():  # (a cancelled recv cancels it)
+                stopped = self._stopped = asyncio.get_running_loop().create_future()
+            await stopped  # one waiter (aiortc's sender loop): no shield needed
         raise MediaStreamError
 
     def stop(self) -> None:
         super().stop()
-        self._stopped.set()
+        stopped = self._stopped
+        if stopped is not None and not stopped.done():
+            stopped.set_result(None)
 
 
 class NotReady(Exception):
@@ -155,7 +166,7 @@ class Downlink:
     _sock: socket | None = field(init=False, default=None)
     _addr: tuple[str, int] | None = field(init=False, default=None)
     _target: Target | None = field(init=False, default=None)
-    _srtp: SrtpWriter | None = field(init=False, default=None)  # our own session
+    _srtp: SrtpWriter | None = field(init=False, default=None)  # the outbound session
     _keyed_from: SrtpSession | None = field(init=False, default=None)  # aiortc's session
     _keying: bool = field(init=False, default=False)
     _loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
@@ -361,11 +372,13 @@ class Downlink:
             self._loop.call_soon_threadsafe(callback, *args)
 
     def _key(self) -> None:
-        """Our own SRTP session from the DTLS keying material (on the loop's thread)."""
+        """The outbound SRTP session (on the loop's thread): a node transport's own, shared
+        under its ``srtp_lock``; else one of ours keyed from the DTLS keying material."""
         self._keying = False
         dtls = self.dtls
         if dtls._state == State.CONNECTED and dtls._tx_srtp is not None:
-            self._srtp = SrtpWriter(outbound_rtp_session(dtls))
+            shared = isinstance(dtls, NodeDtlsTransport)
+            self._srtp = SrtpWriter(dtls._tx_srtp if shared else outbound_rtp_session(dtls))
             self._keyed_from = dtls._tx_srtp
             self._target = None
 

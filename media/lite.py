@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 NOMINATION_TIMEOUT = 30.0  # from gathering to the client's nomination
 QUEUE_LIMIT = 256  # datagrams waiting for the DTLS transport; beyond: dropped
+_NOTHING: tuple[bytes | None, ...] = ()  # an empty queue (lists are made on first use)
 # RFC 6544 §4.2: local preference = 2^13 * direction-pref + other-pref; passive is 2 for
 # host candidates after active (6) and S-O (4). UDP keeps the full 65535 and wins.
 TCP_LOCAL_PREF = (2 << 13) + 8191
@@ -77,14 +78,21 @@ class LiteConnection:
         self.ice_controlling = False  # aiortc sets it; a lite agent is always controlled
         self._local: list[Candidate] = []
         self._remote: list[Candidate] = []
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_LIMIT)
-        self._nominated = asyncio.Event()
+        # Datagrams for aiortc's DTLS reader, and its one waiter. Not an asyncio.Queue or
+        # Event: each of those allocates a deque block (≈ 0.7 KB) per connection at once,
+        # five per idle listener; a list is made when a datagram waits, a future when
+        # someone waits (docs/performance.md, "Memory per idle listener").
+        self._queue: list[bytes | None] | tuple[bytes | None, ...] = _NOTHING
+        self._reader: asyncio.Future[None] | None = None
+        self._nominated = False
+        self._nomination: asyncio.Future[None] | None = None
         self.selected: MediaPath | None = None
         self.last_heard = time.monotonic()
         self.dropped = 0
         self._closed = False
         self._event: asyncio.Future[ConnectionClosed] | None = None
-        self._watchdog: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.TimerHandle | None = None  # a timer, not a task: lighter
+        self._closing: asyncio.Future[None] | None = None  # close() after the silence
 
     # ---- what aiortc calls -------------------------------------------------------------------
 
@@ -129,13 +137,16 @@ class LiteConnection:
                 )
         port.register(self)
         self.last_heard = time.monotonic()
-        self._watchdog = asyncio.ensure_future(self._watch())
+        self._watch()
 
     async def connect(self) -> None:
         if self.remote_username is None or self.remote_password is None:
             raise ConnectionError("Remote username or password is missing")
+        if not self._nominated and self._nomination is None:
+            self._nomination = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(self._nominated.wait(), NOMINATION_TIMEOUT)
+            if self._nomination is not None:
+                await asyncio.wait_for(asyncio.shield(self._nomination), NOMINATION_TIMEOUT)
         except TimeoutError:
             raise ConnectionError("ICE-lite: the client nominated no path") from None
         if self._closed:
@@ -148,7 +159,16 @@ class LiteConnection:
         self._port.send(data, path)
 
     async def recv(self) -> bytes:
-        data = await self._queue.get()
+        while not self._queue:
+            reader = self._reader = asyncio.get_running_loop().create_future()
+            try:
+                await reader
+            finally:
+                self._reader = None
+        queue = self._queue
+        data = queue.pop(0)  # type: ignore[union-attr]  # non-empty: a list
+        if not queue:
+            self._queue = _NOTHING  # an idle connection keeps no list
         if data is None:
             raise ConnectionError("Connection lost while receiving data")
         return data
@@ -156,9 +176,9 @@ class LiteConnection:
     async def get_event(self) -> ConnectionClosed | None:
         if self._closed:
             return None
-        if self._event is None:
+        if self._event is None or self._event.cancelled():  # (its waiter was cancelled)
             self._event = asyncio.get_running_loop().create_future()
-        return await asyncio.shield(self._event)
+        return await self._event  # one waiter (aiortc's monitor): no shield needed
 
     async def close(self) -> None:
         if self._closed:
@@ -166,14 +186,11 @@ class LiteConnection:
         self._closed = True
         self._port.unregister(self)
         self.selected = None
-        self._nominated.set()  # wakes a pending connect(), which then fails
-        watchdog = self._watchdog
-        if watchdog is not None and watchdog is not asyncio.current_task():
-            watchdog.cancel()
-        if self._queue.full():  # make room for the wake-up of a pending recv()
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
-        if self._event is None:
+        self._nominate()  # wakes a pending connect(), which then fails
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._push(None)  # the wake-up of a pending recv(), even when the queue is full
+        if self._event is None or self._event.cancelled():
             self._event = asyncio.get_running_loop().create_future()
         if not self._event.done():
             self._event.set_result(ConnectionClosed())
@@ -192,18 +209,33 @@ class LiteConnection:
             if self.selected is not None:
                 logger.debug("ice-lite [%s] path moved to %s", self.local_username, path.addr)
             self.selected = path
-            self._nominated.set()
+            self._nominate()
 
     def data_received(self, data: bytes, path: MediaPath) -> None:
         self.last_heard = time.monotonic()
-        try:
-            self._queue.put_nowait(data)
-        except asyncio.QueueFull:
+        if len(self._queue) >= QUEUE_LIMIT:
             self.dropped += 1
+            return
+        self._push(data)
 
     def path_lost(self, path: MediaPath) -> None:
         if self.selected is path:
             self.selected = None
+
+    def _push(self, data: bytes | None) -> None:
+        queue = self._queue
+        if isinstance(queue, tuple):
+            queue = self._queue = []
+        queue.append(data)
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    def _nominate(self) -> None:
+        self._nominated = True
+        nomination = self._nomination
+        if nomination is not None and not nomination.done():
+            nomination.set_result(None)
 
     # ---- the fan-out's fast path -------------------------------------------------------------
 
@@ -211,16 +243,20 @@ class LiteConnection:
     def port(self) -> MediaPort:
         return self._port
 
-    async def _watch(self) -> None:
-        """Close the session when the client has been silent for the port's timeout."""
+    def _watch(self) -> None:
+        """Close the session when the client has been silent for the port's timeout
+        (a timer that re-arms itself: no task and coroutine frame per connection)."""
+        self._watchdog = None
+        if self._closed:
+            return
         limit = self._port.silence_timeout
-        while not self._closed:
-            quiet = time.monotonic() - self.last_heard
-            if quiet >= limit:
-                logger.info("ice-lite [%s] client silent for %.0f s", self.local_username, quiet)
-                await self.close()
-                return
-            await asyncio.sleep(limit - quiet + 0.05)
+        quiet = time.monotonic() - self.last_heard
+        if quiet >= limit:
+            logger.info("ice-lite [%s] client silent for %.0f s", self.local_username, quiet)
+            self._closing = asyncio.ensure_future(self.close())
+            return
+        loop = asyncio.get_running_loop()
+        self._watchdog = loop.call_later(limit - quiet + 0.05, self._watch)
 
 
 class LiteGatherer(RTCIceGatherer):

@@ -182,7 +182,7 @@ class RelayRoom:
         self._recovery: dict[int, StreamRecovery] = {}  # per trunk stream (0: the mix)
         self._red: dict[int, RedStream] = {}  # what lossy local listeners get, per stream
         self._participants = Participants(room_id, config, send, port, upstream=self)
-        self._writer = BatchWriter(config.native_fanout, port.meter)
+        self._writer = BatchWriter(config.native_fanout, port.meter, port.dtls.srtp_lock)
         self._mixes = 0  # MIX frames fanned out (sender reports are synced every 50)
         self._keepalive = asyncio.ensure_future(self._keep_alive())
 

@@ -28,6 +28,7 @@ from aiortc.rtp import RtcpRrPacket, RtcpSrPacket, RtpPacket
 from aiortc.sdp import candidate_from_sdp
 
 from media import dtls, ice, lite, rtcp
+from media import transceiver as transceivers
 from media.codec import OpusDecoder
 from media.conceal import ConcealStats, next_frame
 from media.fanout import Downlink, IdleTrack, NotReady
@@ -248,6 +249,7 @@ class ParticipantSession:
         self._ice_addresses = ice_addresses
         self._may_speak = may_speak
         self._forward = forward
+        transceivers.install()  # lighter receiver and sender (media/transceiver.py)
         with dtls.presenting(port.dtls):  # the node's one certificate and DTLS context
             self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._protect = protect

@@ -22,7 +22,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from media_harness import Harness, write_tone
 
-from media import dtls, ice, lite, rtcp
+from media import dtls, ice, lite, rtcp, transceiver
 from media.lite import LiteConnection
 
 pytestmark = pytest.mark.timeout(30)
@@ -118,6 +118,63 @@ def test_dtls_identity_hooks_exist_and_are_scoped() -> None:
     outside = aiortc.rtcpeerconnection.RTCCertificate.generateCertificate()
     assert inside is identity.certificate()
     assert outside is not inside and not isinstance(outside, dtls.NodeCertificate)
+
+
+def test_released_ssl_hooks_exist() -> None:
+    """media/dtls.py: the peer connection builds its DTLS transport from the module-level
+    name; after the handshake aiortc touches its SSL only through what ``_Released``
+    answers (read path, timeout, stop); the release points are where aiortc calls them."""
+    create = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
+    assert "RTCDtlsTransport(iceTransport, self.__certificates)" in create
+    used = set()
+    for method in (RTCDtlsTransport._recv_next, RTCDtlsTransport._write_ssl, RTCDtlsTransport.stop):
+        used |= set(re.findall(r"self\._ssl\.(\w+)\(", inspect.getsource(method)))
+    assert used <= {
+        "DTLSv1_get_timeout",
+        "DTLSv1_handle_timeout",
+        "bio_write",
+        "recv",
+        "bio_read",
+        "shutdown",
+    }
+    assert all(hasattr(dtls.RELEASED, name) for name in used - {"DTLSv1_handle_timeout"})
+    recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "self._handle_rtcp_data(" in recv_next and "self._handle_rtp_data(" in recv_next
+    start = inspect.getsource(RTCDtlsTransport.start)
+    assert start.index("self._setup_srtp()") < start.index("State.CONNECTED")
+
+
+def test_dormant_receiver_hooks_exist() -> None:
+    """media/transceiver.py: the peer connection builds receivers from the module-level name;
+    the members a NodeRtpReceiver drops are made by aiortc's constructor and used only by
+    receive() (which it wraps), a started receiver's packet path and stop()."""
+    create = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
+    assert "RTCRtpReceiver(kind, dtlsTransport)" in create
+    init = inspect.getsource(RTCRtpReceiver.__init__)
+    for name in transceiver._LAZY:
+        member = re.escape(name.removeprefix("_RTCRtpReceiver"))
+        assert re.search(rf"self\.{member}(: [\w.]+)? = ", init), name
+    stop = inspect.getsource(RTCRtpReceiver.stop)
+    assert stop.index("if self.__started:") < stop.index("self.__rtcp_started.wait()")
+    disconnect = inspect.getsource(RTCRtpReceiver._RTCRtpReceiver__stop_decoder)
+    assert "if self.__decoder_thread:" in disconnect
+    transceiver.install()
+    assert aiortc.rtcpeerconnection.RTCRtpReceiver is transceiver._make_receiver
+
+
+def test_sender_events_are_only_set_and_awaited() -> None:
+    """media/transceiver.py: the sender's four events are made by aiortc's constructor and
+    used only through set() and wait(), which a Latch provides."""
+    create = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
+    assert "RTCRtpSender(sender_track or kind, dtlsTransport)" in create
+    source = inspect.getsource(RTCRtpSender)
+    for name in transceiver._SENDER_EVENTS:
+        member = re.escape(name.removeprefix("_RTCRtpSender"))
+        assert re.search(rf"self\.{member} = asyncio\.Event\(\)", source), name
+        uses = set(re.findall(rf"self\.{member}\.(\w+)\(", source))
+        assert uses and uses <= {"set", "wait", "is_set", "clear"}, (name, uses)
+    transceiver.install()
+    assert aiortc.rtcpeerconnection.RTCRtpSender is transceiver._make_sender
 
 
 def test_host_address_override_is_scoped() -> None:

@@ -7,19 +7,22 @@ loopback; strangers are raw sockets sending what an attacker or a scanner would.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import socket
 import time
 from pathlib import Path
 
 import pytest
-from aioice import stun
+from aioice import ConnectionClosed, stun
+from aiortc.mediastreams import MediaStreamError
 from media_harness import LOOPBACK, Harness, band_energy, write_tone
 from nacl.public import PrivateKey
 
 from media.client import BotPeer
 from media.engine import MediaConfig, MediaEngine, RoomMedia, SendToParticipant
-from media.lite import LiteConnection
+from media.fanout import IdleTrack
+from media.lite import QUEUE_LIMIT, LiteConnection
 from media.port import MAX_PENDING_TCP, MAX_TCP_FRAME, TCP_AUTH_SECONDS, MediaPort
 from media.relay import OriginTrunk, RelayRoom
 
@@ -370,3 +373,67 @@ async def test_unauthenticated_tcp_connections_are_capped_and_timed_out() -> Non
         for _, w in opened:
             w.close()
         await port.close()
+
+
+async def test_an_ice_lite_session_queues_without_deques() -> None:
+    """LiteConnection's datagram queue and nomination: same behaviour as an asyncio.Queue
+    and Event (order, limit, close wakes the reader), but an idle session holds neither a
+    deque nor a queue list (each asyncio.Queue/Event made a ≈ 0.7 KB deque block per listener)."""
+    port = MediaPort("127.0.0.1", 0, 0)
+    lite = LiteConnection(port, ("127.0.0.1",))
+    held = [type(v) for v in vars(lite).values()]
+    assert not {asyncio.Queue, asyncio.Event, collections.deque} & set(held), held
+    assert not isinstance(lite._queue, list)
+    path = object()
+    reader = asyncio.ensure_future(lite.recv())
+    await asyncio.sleep(0)
+    lite.data_received(b"one", path)  # type: ignore[arg-type]
+    lite.data_received(b"two", path)  # type: ignore[arg-type]
+    assert await reader == b"one" and await lite.recv() == b"two"
+    assert not isinstance(lite._queue, list)  # emptied: the list is gone again
+    for i in range(QUEUE_LIMIT + 3):
+        lite.data_received(bytes([i % 256]), path)  # type: ignore[arg-type]
+    assert lite.dropped == 3
+    for _ in range(QUEUE_LIMIT):
+        await lite.recv()
+    await lite.gather_candidates()  # registers on the port and arms the watchdog
+    # nomination: connect() returns once the client nominated a path
+    lite.remote_username, lite.remote_password = "u", "p"
+    connecting = asyncio.ensure_future(lite.connect())
+    await asyncio.sleep(0)
+    assert not connecting.done()
+    lite.binding(path, nominated=True)  # type: ignore[arg-type]
+    await connecting
+    assert lite.selected is path
+    # the silence watchdog is a timer, not a task per session
+    assert isinstance(lite._watchdog, asyncio.TimerHandle)
+    # aiortc's monitor waits for the close event; a cancelled wait does not lose it
+    monitor = asyncio.ensure_future(lite.get_event())
+    await asyncio.sleep(0)
+    monitor.cancel()
+    monitor = asyncio.ensure_future(lite.get_event())
+    # close wakes a pending reader with ConnectionError, and the monitor
+    reader = asyncio.ensure_future(lite.recv())
+    await asyncio.sleep(0)
+    await lite.close()
+    with pytest.raises(ConnectionError):
+        await reader
+    assert isinstance(await monitor, ConnectionClosed)
+    assert lite._watchdog is None or lite._watchdog.cancelled()
+
+
+async def test_idle_track_holds_no_event_and_ends_on_stop() -> None:
+    track = IdleTrack()
+    assert not isinstance(track._stopped, asyncio.Event)
+    cancelled = asyncio.ensure_future(track.recv())  # a waiter that goes away first
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    pending = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0)
+    assert not pending.done()
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await pending
+    with pytest.raises(MediaStreamError):
+        await track.recv()

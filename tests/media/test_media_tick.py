@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from media_harness import Harness, write_tone
 
+from media import dtls as dtls_module
 from media.jitter import JitterBuffer
 from media.session import Uplink
 from media.srtp import outbound_rtp_session
@@ -168,25 +169,35 @@ def test_uplink_push_and_pop_from_two_threads() -> None:
     assert uplink.jitter.stats.received == 20_000
 
 
-async def test_the_fan_outs_own_srtp_session_protects_like_aiortcs(tmp_path: Path) -> None:
-    """media/srtp.py re-derives aiortc's outbound keys: same bytes for the same packet."""
+async def test_the_fan_out_protects_with_the_transports_one_outbound_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node session's fan-out writes with the DTLS transport's outbound session (shared
+    with aiortc's RTCP under the node's srtp_lock); media/srtp.py's re-derivation, for
+    other transports, gives the same bytes for the same packet."""
+    monkeypatch.setattr(dtls_module.NodeDtlsTransport, "release_ssl", False)  # to re-derive
     h = Harness()
     try:
         await h.join("alice", play=write_tone(tmp_path / "a.wav", 440), can_speak=True)
         await h.join("bob")
+        bob = h.bots["bob"]
+        heard = bob.packets_received
+        await until(lambda: bob.packets_received > heard + 10, "bob keeps receiving")
         for name in ("alice", "bob"):
             session = h.room.session(name)
             assert session is not None and session.transceiver is not None
+            assert session.downlink is not None and session.downlink._srtp is not None
             dtls = session.transceiver.sender.transport
+            assert session.downlink._srtp.session is dtls._tx_srtp
             ours = outbound_rtp_session(dtls)
             assert ours is not dtls._tx_srtp
             # an SSRC neither session has used: both start from the same state
             for seq in range(3):
                 packet = bytes([0x80, 111, 0, seq]) + b"\x00\x00\x03\xc0" + b"\x0b\xad\xca\xfe"
                 packet += os.urandom(40)
-                assert ours.protect(packet) == dtls._tx_srtp.protect(packet)
+                with dtls.srtp_lock:
+                    assert ours.protect(packet) == dtls._tx_srtp.protect(packet)
         # and the listeners hear the tick thread's packets (decrypted by aiortc)
-        bob = h.bots["bob"]
         heard = bob.packets_received
         await until(lambda: bob.packets_received > heard + 10, "bob keeps receiving")
     finally:
