@@ -17,7 +17,7 @@ from nacl.public import PrivateKey, PublicKey
 from media.engine import MediaEngine, RoomMedia
 from media.relay import OriginTrunk
 from media.signaling import SignalError
-from node.rooms.model import Room, RoomEvent, RoomRuleError
+from node.rooms.model import Participant, Room, RoomEvent, RoomRuleError
 from node.rooms.service import RoomService
 from node.store.users import User
 
@@ -71,8 +71,11 @@ class RoomAudio:
         open its trunk again to learn the new address (the local mixer never moves)."""
         return OriginTrunk(self.media(room_id), trunk_id, own, peer, self.engine.port)
 
-    async def signal(self, room_id: str, user: User, message: dict[str, Any]) -> None:
-        """A signalling message from USER's client (the WebSocket handler calls this)."""
+    def seated_signal(
+        self, room_id: str, user: User, message: dict[str, Any]
+    ) -> tuple[Participant, dict[str, Any]]:
+        """USER's place in the live room ROOM_ID and the ``signal`` object of MESSAGE, or
+        the RoomRuleError the client is told (every RoomAudio checks signals this way)."""
         room = self.rooms.live(room_id)
         if room is None:
             raise RoomRuleError("conflict", "the room is not live")
@@ -82,6 +85,11 @@ class RoomAudio:
         payload = message.get("signal")
         if not isinstance(payload, dict):
             raise RoomRuleError("invalid", "signal messages need a 'signal' object")
+        return participant, payload
+
+    async def signal(self, room_id: str, user: User, message: dict[str, Any]) -> None:
+        """A signalling message from USER's client (the WebSocket handler calls this)."""
+        participant, payload = self.seated_signal(room_id, user, message)
         media = self.media(room_id)
         media.set_can_speak(str(user.id), participant.can_speak)
         try:

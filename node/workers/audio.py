@@ -122,15 +122,7 @@ class WorkerAudio(RoomAudio):
     # ---- signalling -----------------------------------------------------------------------
 
     async def signal(self, room_id: str, user: User, message: dict[str, Any]) -> None:
-        room = self.rooms.live(room_id)
-        if room is None:
-            raise RoomRuleError("conflict", "the room is not live")
-        participant = room.participants.get(user.id)
-        if participant is None:
-            raise RoomRuleError("forbidden", "you are not in this room")
-        payload = message.get("signal")
-        if not isinstance(payload, dict):
-            raise RoomRuleError("invalid", "signal messages need a 'signal' object")
+        participant, payload = self.seated_signal(room_id, user, message)
         name = str(user.id)
         placement = self.placements.setdefault(room_id, RoomPlacement())
         try:
