@@ -124,7 +124,7 @@ class RecordingService:
         self._existing = existing_media  # only if it exists (stopping)
         self._wall = wall
         self.dir = settings.replay_path
-        self.library = ReplayLibrary(store, self.dir, wall)
+        self.library = ReplayLibrary(store, self.dir)
         self._host = urlsplit(settings.base_url).netloc
         self._active: dict[str, Recording] = {}
         self._marks: dict[str, list[dict[str, Any]]] = {}  # kept across an off/on toggle

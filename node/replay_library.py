@@ -1,16 +1,15 @@
-"""Finished replays on disk and in the store: list, delete, retention sweep.
+"""Finished replays on disk and in the store: list, delete.
 
-The one delete path: the node's ``ReplayService`` (the host's Delete replay, the retention
-sweep, which then also sends the federation ``Update``) and ``salon admin replays delete``
-(cli/admin_replays.py) all call ``delete`` here: the row is marked ``deleted`` first (a
-concurrent second delete is a no-op), then the files go (audio, sidecar, peaks).
+The one delete path: the node's replay service (node/replays.py: the host's Delete replay,
+the retention sweep, which then also sends the federation ``Update``) and ``salon admin
+replays delete`` (cli/admin_replays.py) all call ``delete`` here: the row is marked
+``deleted`` first (a concurrent second delete is a no-op), then the files go (audio,
+sidecar, peaks).
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from node.rooms.model import RoomRuleError
@@ -20,12 +19,9 @@ FILE_SUFFIXES = (".ogg", ".json", ".peaks.json")  # audio, sidecar, cached wavef
 
 
 class ReplayLibrary:
-    def __init__(
-        self, store: ReplayStore, directory: Path, wall: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, store: ReplayStore, directory: Path) -> None:
         self.store = store
         self.dir = directory
-        self._wall = wall
 
     def audio(self, room_id: str) -> Path:
         return self.dir / f"{_checked(room_id)}.ogg"
@@ -51,17 +47,6 @@ class ReplayLibrary:
         for suffix in FILE_SUFFIXES:
             with contextlib.suppress(FileNotFoundError):
                 (self.dir / f"{_checked(room_id)}{suffix}").unlink()
-
-    def sweep(self, retention_days: float) -> int:
-        """Delete replays that ended more than RETENTION_DAYS ago (0 = keep); how many."""
-        if retention_days <= 0:
-            return 0
-        count = 0
-        for replay in self.store.expired(self._wall() - retention_days * 86400):
-            with contextlib.suppress(RoomRuleError):
-                self.delete(replay.room_id)
-                count += 1
-        return count
 
 
 def _checked(room_id: str) -> str:

@@ -162,3 +162,18 @@ async def test_operator_removal_of_any_replay(node: Node) -> None:
     assert await replays.remove("../etc", "retention") is False
     assert not (node.settings.replay_path / f"{room}.ogg").exists()
     assert replays.store.get(room).status == "deleted"
+
+
+async def test_retention_sweep_removes_only_expired_replays(node: Node) -> None:
+    alice = await node.user("alice")
+    room = await ended_room_with_replay(node, alice)
+    replays = node.app[NODE].replays  # type: ignore[index]
+    assert await replays.sweep(0) == 0  # 0 = keep for ever
+    assert await replays.sweep(365) == 0  # ended just now: kept
+    assert (node.settings.replay_path / f"{room}.ogg").exists()
+    assert await replays.sweep(1e-9) == 1  # ended before "now − 86 µs": swept
+    assert not (node.settings.replay_path / f"{room}.ogg").exists()
+    assert replays.store.get(room).status == "deleted"
+    assert await replays.sweep(1e-9) == 0  # a deleted replay is not swept twice
+    status, _ = await alice.call("GET", f"/rooms/{room}/replay.ogg")
+    assert status == 404

@@ -1,4 +1,4 @@
-"""node/replay_library.py over a real SQLite store: retention sweep, delete, quota sums."""
+"""node/replay_library.py over a real SQLite store: delete, quota sums, listing."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from node.store.replays import ReplayStore
 pytestmark = pytest.mark.timeout(30)
 
 
-def library(tmp_path: Path, now: float) -> tuple[ReplayLibrary, ReplayStore]:
+def library(tmp_path: Path) -> tuple[ReplayLibrary, ReplayStore]:
     store = ReplayStore(open_database(tmp_path / "salon.db"))
-    return ReplayLibrary(store, tmp_path / "replays", wall=lambda: now), store
+    return ReplayLibrary(store, tmp_path / "replays"), store
 
 
 def finished(store: ReplayStore, lib: ReplayLibrary, room: str, ended: float, size: int) -> None:
@@ -27,15 +27,17 @@ def finished(store: ReplayStore, lib: ReplayLibrary, room: str, ended: float, si
     lib.sidecar(room).write_text("{}")
 
 
-def test_sweep_deletes_only_expired(tmp_path: Path) -> None:
+def test_delete_frees_quota_and_files(tmp_path: Path) -> None:
     day = 86400.0
-    lib, store = library(tmp_path, now=100 * day)
+    lib, store = library(tmp_path)
     finished(store, lib, "old", 80 * day, 100)
     finished(store, lib, "new", 99 * day, 50)
-    store.begin("live", 7, "live", 50 * day)  # still recording: never swept
+    store.begin("live", 7, "live", 50 * day)  # still recording: cannot be deleted
     assert store.used_bytes(7) == 150
-    assert lib.sweep(0) == 0  # 0 = keep
-    assert lib.sweep(10) == 1
+    assert [r.room_id for r in store.expired(90 * day)] == ["old"]
+    lib.delete("old")
+    with pytest.raises(DomainError, match="still being recorded"):
+        lib.delete("live")
     assert not lib.audio("old").exists() and not lib.sidecar("old").exists()
     assert lib.audio("new").exists()
     assert store.used_bytes(7) == 50
@@ -44,7 +46,7 @@ def test_sweep_deletes_only_expired(tmp_path: Path) -> None:
 
 
 def test_delete_twice_and_missing_files(tmp_path: Path) -> None:
-    lib, store = library(tmp_path, now=1000.0)
+    lib, store = library(tmp_path)
     finished(store, lib, "r1", 900.0, 10)
     lib.audio("r1").unlink()  # an operator removed the file by hand: delete still works
     lib.delete("r1")
