@@ -143,7 +143,8 @@ class SpreadRoom:
     outcomes: dict[str, dict[str, Any]]
 
 
-async def _wait_placed(node: Node, room_id: str, name: str) -> str:
+async def wait_placed(node: Node, room_id: str, name: str) -> str:
+    """The worker NAME's session in ROOM_ID is placed on (waits until it is)."""
     uid = await user_id(node, name)
 
     async def placed() -> str | None:
@@ -169,19 +170,19 @@ async def spread_room(
     )  # fmt: skip
     room_url = await bot_room_url(host)
     room_id = room_url.rsplit("/", 1)[-1]
-    await _wait_placed(node, room_id, "alice")
+    await wait_placed(node, room_id, "alice")
     erin = await salon(
         "bot", "listen", room_url, *creds(node, "erin", ice_address), "--raise-hand",
         "--play", str(tone(tmp / "880.wav", 880, seconds=3)), "--seconds", "16",
     )  # fmt: skip
-    await _wait_placed(node, room_id, "erin")
+    await wait_placed(node, room_id, "erin")
     bots = {}
     for name in listeners:
         bots[name] = await salon(
             "bot", "listen", room_url, *creds(node, name, ice_address),
             "--record", str(tmp / f"{name}.wav"), "--seconds", "12",
         )  # fmt: skip
-        await _wait_placed(node, room_id, name)
+        await wait_placed(node, room_id, name)
     found = placement(node, room_id)
     assert found.mixer is not None
     where = {}
@@ -246,14 +247,14 @@ async def crowd(node: Node, tmp: Path, listeners: Sequence[str], seconds: int = 
     )  # fmt: skip
     room_url = await bot_room_url(host)
     room_id = room_url.rsplit("/", 1)[-1]
-    where = {"alice": await _wait_placed(node, room_id, "alice")}
+    where = {"alice": await wait_placed(node, room_id, "alice")}
     bots = {}
     for name in listeners:
         bots[name] = await salon(
             "bot", "listen", room_url, *creds(node, name), "--record", str(tmp / f"{name}.wav"),
             "--seconds", str(seconds),
         )  # fmt: skip
-        where[name] = await _wait_placed(node, room_id, name)
+        where[name] = await wait_placed(node, room_id, name)
     return Crowd(room_id, host, bots, where)
 
 
@@ -266,6 +267,27 @@ async def hearing(node: Node, worker: str, packets: int = 200) -> None:
         return state is not None and int(state.load.get("packets_sent", 0)) >= packets
 
     await eventually(sent, timeout=20)
+
+
+def worker_pid(node: Node, worker: str) -> int:
+    """WORKER's process id (from its hello), to kill it."""
+    state = worker_audio(node).pool.get(worker)
+    assert state is not None and state.pid > 0
+    return state.pid
+
+
+async def drain_worker(node: Node, worker: str) -> None:
+    """`salon admin worker drain WORKER` as the node's admin root (made on first use)."""
+    accounts = parts(node).accounts
+    if accounts.users.by_name("root") is None:
+        await accounts.create_user("root", "password123", is_admin=True)
+    drain = await salon(
+        "admin", "worker", "drain", worker, "--node", node.url,
+        "--user", "root", "--password", "password123",
+    )  # fmt: skip
+    out, err = await drain.communicate()
+    assert drain.returncode == 0, err.decode()
+    assert out.decode().startswith(f"draining {worker}"), out.decode()
 
 
 def tail_share(path: Path, hz: float, seconds: float = 3.0) -> float:

@@ -17,30 +17,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.attacks import parts
 from tests.support.audio import read_pcm
-from tests.support.cli import salon
 from tests.support.network import eventually
 from tests.support.nodes import Node, NodeFactory
 from tests.support.workers import (
     SECRET,
     Redis,
     crowd,
+    drain_worker,
     hearing,
     longest_quiet,
     start_worker,
     tail_share,
     worker_audio,
+    worker_pid,
     workers_ready,
 )
 
 LISTENERS = ("bob", "carol", "dave", "frank", "gina")
-
-
-def _pid(node: Node, worker: str) -> int:
-    state = worker_audio(node).pool.get(worker)
-    assert state is not None and state.pid > 0
-    return state.pid
 
 
 async def _three_workers(node_factory: NodeFactory) -> Node:
@@ -81,7 +75,7 @@ async def _kill_a_listener_worker(node: Node, tmp_path: Path) -> None:
     victim = next(w for n, w in room.where.items() if w != mixer)
     moved = [n for n, w in room.where.items() if w == victim]
     await hearing(node, victim)
-    os.kill(_pid(node, victim), signal.SIGKILL)
+    os.kill(worker_pid(node, victim), signal.SIGKILL)
     outcomes = await room.outcomes()
     print("longest gaps:", {n: o["longest_gap"] for n, o in outcomes.items()}, "moved:", moved)
     for name in LISTENERS:
@@ -103,7 +97,7 @@ async def test_the_room_survives_its_mixer_worker(
     room = await crowd(node, tmp_path, LISTENERS)
     mixer = room.where["alice"]
     await hearing(node, mixer)
-    os.kill(_pid(node, mixer), signal.SIGKILL)
+    os.kill(worker_pid(node, mixer), signal.SIGKILL)
     outcomes = await room.outcomes()
     print("longest gaps:", {n: o["longest_gap"] for n, o in outcomes.items()})
     assert outcomes["alice"]["moves"] == 1  # the host's session moved with the mixer
@@ -120,27 +114,12 @@ async def test_drain_moves_listeners_without_a_gap_over_1_s(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
     node = await _three_workers(node_factory)
-    await parts(node).accounts.create_user("root", "password123", is_admin=True)
     room = await crowd(node, tmp_path, LISTENERS)
     mixer = room.where["alice"]
     drained = next(w for n, w in room.where.items() if w != mixer)
     moved = [n for n, w in room.where.items() if w == drained]
     await hearing(node, drained)
-    drain = await salon(
-        "admin",
-        "worker",
-        "drain",
-        drained,
-        "--node",
-        node.url,
-        "--user",
-        "root",
-        "--password",
-        "password123",
-    )
-    out, err = await drain.communicate()
-    assert drain.returncode == 0, err.decode()
-    assert out.decode().startswith(f"draining {drained}")
+    await drain_worker(node, drained)
     outcomes = await room.outcomes()
     print("longest gaps:", {n: o["longest_gap"] for n, o in outcomes.items()}, "moved:", moved)
     for name in moved:
@@ -161,25 +140,11 @@ async def test_draining_the_mixer_worker_moves_the_mixer_without_a_gap(
     """The mixer moves make-before-break: a successor opens on a worker without the room,
     the host reconnects there, then bob's relay switches to the new mixer's trunk."""
     node = await _three_workers(node_factory)
-    await parts(node).accounts.create_user("root", "password123", is_admin=True)
     room = await crowd(node, tmp_path, ("bob",), seconds=16)
     old = room.where["alice"]
     assert room.where["bob"] != old
     await hearing(node, room.where["bob"])
-    drain = await salon(
-        "admin",
-        "worker",
-        "drain",
-        old,
-        "--node",
-        node.url,
-        "--user",
-        "root",
-        "--password",
-        "password123",
-    )
-    _, err = await drain.communicate()
-    assert drain.returncode == 0, err.decode()
+    await drain_worker(node, old)
     placement = worker_audio(node).placements[room.room_id]
 
     async def moved() -> bool:
