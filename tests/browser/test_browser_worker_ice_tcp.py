@@ -16,11 +16,10 @@ import pytest
 
 from tests.browser.browser_harness import Person, chromium_in_namespace, require_chromium
 from tests.browser.netns import drop_udp, network_namespace
-from tests.support.audio import tone
-from tests.support.cli import bot_room_url, creds, salon, stop_bot
+from tests.support.cli import stop_bot
 from tests.support.network import eventually
 from tests.support.nodes import NodeFactory
-from tests.support.workers import wait_placed, worker_audio, workers_ready
+from tests.support.workers import node_on_workers, tone_host, wait_placed, worker_audio
 
 TITLE = "Workers over TCP"
 
@@ -32,16 +31,12 @@ async def test_chromium_without_udp_hears_a_room_through_a_worker_over_ice_tcp(
     require_chromium()
     with network_namespace() as ns:
         drop_udp(ns)
-        node = await node_factory(host=ns.host_ip, ice_addresses=(ns.host_ip,), media_workers=2)
-        await workers_ready(node, 2)
+        node = await node_on_workers(node_factory, 2, host=ns.host_ip, ice_addresses=(ns.host_ip,))
         await node.user("alice")
-        host = await salon(
-            "bot", "host", *creds(node, "alice", ns.host_ip), "--title", TITLE,
-            "--play", str(tone(tmp_path / "440.wav", 440, seconds=3)), "--seconds", "90",
-        )  # fmt: skip
+        host, room_url, room_id = await tone_host(
+            node, tmp_path, TITLE, seconds=90, tone_seconds=3, ice_address=ns.host_ip
+        )
         try:
-            room_url = await bot_room_url(host)
-            room_id = room_url.rsplit("/", 1)[-1]
             mixer = await wait_placed(node, room_id, "alice")
             async with chromium_in_namespace(ns, tmp_path) as browser:
                 page = await (await browser.new_context()).new_page()

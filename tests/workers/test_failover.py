@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -26,28 +24,23 @@ from tests.support.workers import (
     crowd,
     drain_worker,
     hearing,
+    kill_worker,
     longest_quiet,
-    start_worker,
+    node_on_workers,
+    redis_workers,
     tail_share,
     worker_audio,
-    worker_pid,
     workers_ready,
 )
 
 LISTENERS = ("bob", "carol", "dave", "frank", "gina")
 
 
-async def _three_workers(node_factory: NodeFactory) -> Node:
-    node = await node_factory(ice_addresses=("127.0.0.1",), media_workers=3)
-    await workers_ready(node, 3)
-    return node
-
-
 @pytest.mark.timeout(180)
 async def test_listeners_of_a_killed_worker_hear_again_within_3_s(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
-    node = await _three_workers(node_factory)
+    node = await node_on_workers(node_factory, 3)
     await _kill_a_listener_worker(node, tmp_path)
 
 
@@ -59,14 +52,9 @@ async def test_a_redis_worker_killed_is_noticed_by_its_heartbeat(
     node = await node_factory(
         ice_addresses=("127.0.0.1",), redis_url=redis_server.url, worker_secret=SECRET
     )
-    processes = [start_worker(node.url, redis_server.url) for _ in range(3)]
-    try:
+    with redis_workers(node, redis_server, 3):
         await workers_ready(node, 3)
         await _kill_a_listener_worker(node, tmp_path)
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait(10)
 
 
 async def _kill_a_listener_worker(node: Node, tmp_path: Path) -> None:
@@ -75,7 +63,7 @@ async def _kill_a_listener_worker(node: Node, tmp_path: Path) -> None:
     victim = next(w for n, w in room.where.items() if w != mixer)
     moved = [n for n, w in room.where.items() if w == victim]
     await hearing(node, victim)
-    os.kill(worker_pid(node, victim), signal.SIGKILL)
+    kill_worker(node, victim)
     outcomes = await room.outcomes()
     print("longest gaps:", {n: o["longest_gap"] for n, o in outcomes.items()}, "moved:", moved)
     for name in LISTENERS:
@@ -93,11 +81,11 @@ async def _kill_a_listener_worker(node: Node, tmp_path: Path) -> None:
 async def test_the_room_survives_its_mixer_worker(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
-    node = await _three_workers(node_factory)
+    node = await node_on_workers(node_factory, 3)
     room = await crowd(node, tmp_path, LISTENERS)
     mixer = room.where["alice"]
     await hearing(node, mixer)
-    os.kill(worker_pid(node, mixer), signal.SIGKILL)
+    kill_worker(node, mixer)
     outcomes = await room.outcomes()
     print("longest gaps:", {n: o["longest_gap"] for n, o in outcomes.items()})
     assert outcomes["alice"]["moves"] == 1  # the host's session moved with the mixer
@@ -113,7 +101,7 @@ async def test_the_room_survives_its_mixer_worker(
 async def test_drain_moves_listeners_without_a_gap_over_1_s(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
-    node = await _three_workers(node_factory)
+    node = await node_on_workers(node_factory, 3)
     room = await crowd(node, tmp_path, LISTENERS)
     mixer = room.where["alice"]
     drained = next(w for n, w in room.where.items() if w != mixer)
@@ -139,7 +127,7 @@ async def test_draining_the_mixer_worker_moves_the_mixer_without_a_gap(
 ) -> None:
     """The mixer moves make-before-break: a successor opens on a worker without the room,
     the host reconnects there, then bob's relay switches to the new mixer's trunk."""
-    node = await _three_workers(node_factory)
+    node = await node_on_workers(node_factory, 3)
     room = await crowd(node, tmp_path, ("bob",), seconds=16)
     old = room.where["alice"]
     assert room.where["bob"] != old
