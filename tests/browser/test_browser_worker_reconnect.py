@@ -16,7 +16,6 @@ browser's own clock around the moment the test kills or drains the worker.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,13 @@ from typing import Any
 import pytest
 
 from tests.browser.browser_harness import Launch, Person
+from tests.browser.heard import (
+    connections,
+    gap_after,
+    longest_silence,
+    samples,
+    start_sampling,
+)
 from tests.support.cli import stop_bot
 from tests.support.nodes import Node, NodeFactory
 from tests.support.workers import (
@@ -40,51 +46,6 @@ from tests.support.workers import (
 pytestmark = pytest.mark.timeout(150)
 
 TITLE = "Worker moves"
-# energy per 50 ms sample: a 0.3 full-scale tone adds ≈ 0.002, Opus silence ≈ 0
-AUDIBLE_STEP = 0.0002
-
-# Every 50 ms: [wall-clock ms, which peer connection (1, 2, … in order of appearance),
-# its inbound totalAudioEnergy]; kept in window.salonHeard.
-SAMPLER_JS = """
-() => {
-  const heard = [];
-  const ids = new WeakMap();
-  let next = 0;
-  setInterval(async () => {
-    const pc = window.salonDebug.pc;
-    if (!pc) { heard.push([Date.now(), 0, 0]); return; }
-    if (!ids.has(pc)) ids.set(pc, ++next);
-    const stats = await window.salonDebug.inbound();
-    heard.push([Date.now(), ids.get(pc), stats ? stats.totalAudioEnergy : 0]);
-  }, 50);
-  window.salonHeard = heard;
-}
-"""
-
-
-def audible_times(samples: list[list[float]]) -> list[float]:
-    """Seconds (wall clock) of each 50 ms step in which the current connection's energy grew
-    audibly (steps across a change of connection do not count)."""
-    found = []
-    for (_, pc_before, before), (at, pc, energy) in itertools.pairwise(samples):
-        if pc and pc == pc_before and energy - before > AUDIBLE_STEP:
-            found.append(at / 1000.0)
-    return found
-
-
-def gap_after(samples: list[list[float]], moment: float) -> float:
-    """Seconds from MOMENT (time.time()) until the page heard sound on a later connection
-    than the one it had at MOMENT (inf if it never did)."""
-    old = max((pc for at, pc, _ in samples if at / 1000.0 <= moment), default=0)
-    later = [s for s in samples if s[1] > old]
-    heard = [t for t in audible_times(later) if t > moment]
-    return heard[0] - moment if heard else float("inf")
-
-
-def longest_silence(samples: list[list[float]], start: float, end: float) -> float:
-    """The longest run without audible sound between START and END (wall clock)."""
-    times = [start, *[t for t in audible_times(samples) if start < t < end], end]
-    return max(b - a for a, b in itertools.pairwise(times))
 
 
 async def room_with_listener_on_a_relay(
@@ -100,7 +61,7 @@ async def room_with_listener_on_a_relay(
     where = await wait_placed(node, room_id, "bob")
     assert where != mixer, "bob listens on the worker that is not the mixer"
     await hearing(node, where, packets=100)
-    await bob.page.evaluate(SAMPLER_JS)
+    await start_sampling(bob)
     await asyncio.sleep(2)  # a baseline of sound before the break
     return host, bob, room_id, where
 
@@ -116,16 +77,6 @@ async def still_joined(bob: Person) -> None:
     banner = await page.locator(".banner").inner_text()
     assert "Leave and join again" not in banner, banner
     assert not bob.errors, bob.errors
-
-
-async def samples(bob: Person) -> list[list[float]]:
-    found: list[list[float]] = await bob.page.evaluate("() => window.salonHeard")
-    return found
-
-
-async def connections(bob: Person) -> int:
-    """How many peer connections the page has had since the sampler started."""
-    return int(max(pc for _, pc, _ in await samples(bob)))
 
 
 @pytest.mark.parametrize("how", ["kill", "drain"])
