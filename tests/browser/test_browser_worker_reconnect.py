@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.browser_harness import Launch, Person
+from tests.browser.browser_harness import Launch, Person, heard_in_room
 from tests.browser.heard import (
     connections,
     gap_after,
@@ -156,15 +156,12 @@ async def test_a_chromium_speaker_is_heard_again_when_the_mixer_worker_dies(
         mixer = await wait_placed(node, room_id, "alice")
         bob = await Person.open(await launch(tone(tmp_path / "660.wav", 660)), node.url, "bob")
         await bob.join_and_hear(room_url, TITLE, timeout=30)
-        await bob.button("Raise hand")
-        await bob.button("Join as speaker")
-        await bob.page.get_by_role("button", name="Mute", exact=True).wait_for()
+        await bob.go_on_stage()
         watcher = await node.user()
         assert (await watcher.signin("alice"))[0] == 200
 
         async def bob_heard() -> bool:
-            _, view = await watcher.call("GET", f"/api/rooms/{room_id}")
-            return float(view.get("levels", {}).get("bob", 0.0)) > 0.05
+            return await heard_in_room(watcher, room_id, "bob")
 
         await eventually(bob_heard, timeout=30)
         await start_sampling(bob)
