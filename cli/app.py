@@ -538,6 +538,7 @@ def room_audio(settings: Settings, rooms: RoomService, engine: MediaEngine) -> R
             socket_path=socket_path,
             redis_url=settings.redis_url,
             media_port=settings.media_port,
+            media_tcp_port=settings.media_tcp_port,
             heartbeat_seconds=settings.worker_heartbeat_seconds,
             dead_seconds=settings.worker_dead_seconds,
         )

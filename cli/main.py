@@ -170,6 +170,10 @@ def media_worker(
     media_port: Annotated[
         int, typer.Option("--media-port", help="UDP port for audio and trunks (0 = any).")
     ] = 0,
+    media_tcp_port: Annotated[
+        int,
+        typer.Option("--media-tcp-port", help="ICE-TCP port for clients without UDP (0 = any)."),
+    ] = 0,
     socket: Annotated[
         Path | None, typer.Option("--socket", help="The node's local bus (set by the node).")
     ] = None,
@@ -180,7 +184,7 @@ def media_worker(
 
     _logging(log_level)
     try:
-        options = options_from_env(node, redis, socket, advertise, media_port)
+        options = options_from_env(node, redis, socket, advertise, media_port, media_tcp_port)
         asyncio.run(run_worker(options))
     except WorkerSetupError as exc:
         fail(str(exc), 2)

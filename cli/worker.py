@@ -35,6 +35,7 @@ class WorkerOptions:
     socket: Path | None = None
     advertise: str = "127.0.0.1"
     media_port: int = 0
+    media_tcp_port: int = 0  # passive ICE-TCP (RFC 6544) for clients without UDP; 0 = any
     worker_id: str = ""
     bitrate: int = 32000
     heartbeat_seconds: float = 0.3
@@ -52,7 +53,12 @@ def _float_env(name: str, default: float) -> float:
 
 
 def options_from_env(
-    node: str, redis: str, socket: Path | None, advertise: str, media_port: int
+    node: str,
+    redis: str,
+    socket: Path | None,
+    advertise: str,
+    media_port: int,
+    media_tcp_port: int = 0,
 ) -> WorkerOptions:
     if not node.startswith(("http://", "https://")):
         raise WorkerSetupError("--node must be the node's base URL (http:// or https://)")
@@ -60,6 +66,8 @@ def options_from_env(
         raise WorkerSetupError("give exactly one of --redis URL or --socket PATH")
     if not 0 <= media_port <= 65535:
         raise WorkerSetupError("--media-port must be 0-65535")
+    if not 0 <= media_tcp_port <= 65535:
+        raise WorkerSetupError("--media-tcp-port must be 0-65535")
     heartbeat = _float_env("SALON_WORKER_HEARTBEAT_SECONDS", 0.3)
     dead = _float_env("SALON_WORKER_DEAD_SECONDS", 1.2)
     if not 0.05 <= heartbeat < dead <= 60:
@@ -70,6 +78,7 @@ def options_from_env(
         socket=socket,
         advertise=advertise,
         media_port=media_port,
+        media_tcp_port=media_tcp_port,
         worker_id="w-" + secrets.token_hex(4),
         bitrate=int(_float_env("SALON_AUDIO_BITRATE", 32000)),
         heartbeat_seconds=heartbeat,
@@ -97,7 +106,7 @@ async def run_worker(options: WorkerOptions) -> None:
             ice_addresses=(options.advertise,),
             bitrate=options.bitrate,
             media_port=options.media_port,
-            media_tcp_port=None,
+            media_tcp_port=options.media_tcp_port,
         )
     )
     worker = MediaWorker(

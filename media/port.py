@@ -174,6 +174,11 @@ class MediaPort(asyncio.DatagramProtocol):
     def started(self) -> bool:
         return self.transport is not None
 
+    @property
+    def tcp_paths(self) -> int:
+        """ICE-TCP connections bound to a session now (a worker reports it in its load)."""
+        return len(self._tcp_bound)
+
     async def close(self) -> None:
         if self.transport is not None:
             self.transport.close()

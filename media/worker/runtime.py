@@ -244,6 +244,8 @@ class MediaWorker:
             "worker": self.config.worker_id,
             "advertise": self.config.advertise,
             "media_port": self.engine.port.udp_port,
+            "media_tcp_port": self.engine.port.tcp_port,
+            "tcp_paths": self.engine.port.tcp_paths,
             "rooms": len(rooms),
             "sessions": sessions,
             "listeners": listeners,

@@ -31,6 +31,7 @@ class LocalWorkers:
         socket_path: Path | None = None,
         redis_url: str = "",
         media_port: int = 0,
+        media_tcp_port: int = 0,
         log_level: str = "warning",
         heartbeat_seconds: float = 0.3,
         dead_seconds: float = 1.2,
@@ -42,6 +43,7 @@ class LocalWorkers:
         self._socket = socket_path
         self._redis = redis_url
         self._media_port = media_port
+        self._media_tcp_port = media_tcp_port
         self._log_level = log_level
         self._timing = {
             "SALON_WORKER_HEARTBEAT_SECONDS": str(heartbeat_seconds),
@@ -53,7 +55,9 @@ class LocalWorkers:
         self.started = 0
 
     def _args(self, slot: int) -> list[str]:
+        # fixed node ports → the ports after them, one per slot (a firewall can list them)
         port = self._media_port + 1 + slot if self._media_port else 0
+        tcp_port = self._media_tcp_port + 1 + slot if self._media_tcp_port else 0
         args = [
             sys.executable,
             "-m",
@@ -65,6 +69,8 @@ class LocalWorkers:
             self._advertise,
             "--media-port",
             str(port),
+            "--media-tcp-port",
+            str(tcp_port),
             "--log-level",
             self._log_level,
         ]

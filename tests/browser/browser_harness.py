@@ -166,6 +166,12 @@ class Person:
     async def button(self, name: str, **kw: Any) -> None:
         await self.page.get_by_role("button", name=name, exact=True, **kw).click()
 
+    async def go_on_stage(self) -> None:
+        """Raise a hand, and once invited (a host bot's --auto-invite) join as speaker."""
+        await self.button("Raise hand")
+        await self.button("Join as speaker")
+        await self.page.get_by_role("button", name="Mute", exact=True).wait_for()
+
     async def inbound(self) -> dict[str, float]:
         stats = await self.page.evaluate("() => window.salonDebug.inbound()")
         return stats or {"totalAudioEnergy": 0.0, "packetsReceived": 0}
@@ -194,6 +200,13 @@ class Person:
             if energy < ENERGY_SILENT:
                 return energy
         raise AssertionError(f"{self.name} still hears sound after {timeout} s (energy {energy})")
+
+
+async def heard_in_room(watcher: Any, room_id: str, name: str, floor: float = 0.05) -> bool:
+    """Whether the room's mixer hears NAME now (their level in the room's API view, which
+    WATCHER, a signed-in ApiUser, reads)."""
+    _, view = await watcher.call("GET", f"/api/rooms/{room_id}")
+    return float(view.get("levels", {}).get(name, 0.0)) > floor
 
 
 # totalAudioEnergy grows by mean(level²)·seconds: a 0.3 full-scale tone gives ≈ 0.04/s,

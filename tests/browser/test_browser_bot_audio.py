@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.browser_harness import Launch, Person
+from tests.browser.browser_harness import Launch, Person, heard_in_room
 from tests.support.audio import dominant_hz, loud_seconds, read_pcm, tone
 from tests.support.cli import creds, salon
 from tests.support.network import eventually
@@ -51,20 +51,14 @@ async def test_chromium_hears_bot_and_bot_hears_chromium(
         await bob.wait_hearing(timeout=20)
 
         # raise hand → the bot invites → Join as speaker → the bot hears the browser
-        await bob.button("Raise hand")
-        await bob.button("Join as speaker")
-        await bob.page.get_by_role("button", name="Mute", exact=True).wait_for()
+        await bob.go_on_stage()
         # the node mixes bob once his uplink is up (his level shows in the room view), then
         # the bot records him speaking
         room_id = room_url.rsplit("/", 1)[1]
         watcher = await node.user()
         assert (await watcher.signin("alice"))[0] == 200
 
-        async def bob_heard() -> bool:
-            _, view = await watcher.call("GET", f"/api/rooms/{room_id}")
-            return float(view.get("levels", {}).get("bob", 0.0)) > 0.05
-
-        await eventually(bob_heard, timeout=30)
+        await eventually(lambda: heard_in_room(watcher, room_id, "bob"), timeout=30)
         await asyncio.sleep(4)
     finally:
         if host.returncode is None:

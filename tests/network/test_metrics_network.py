@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.audio import tone
-from tests.support.cli import bot_room_url, creds, salon, stop_bot
+from tests.support.cli import stop_bot
 from tests.support.metrics import Samples, scrape, value
 from tests.support.network import AUDIO, eventually
 from tests.support.nodes import NodeFactory, free_port
+from tests.support.workers import listen_bot, tone_host
 
 WORKER = {"worker": "node"}
 
@@ -27,21 +27,10 @@ async def test_trunks_by_direction_and_relay_sessions(
     b = await node_factory("b", metrics_address=address_b, **AUDIO)
     await a.user("alice")
     await b.user("bob")
-    host = await salon(
-        "bot",
-        "host",
-        *creds(a, "alice"),
-        "--title",
-        "Across",
-        "--play",
-        str(tone(tmp_path / "440.wav", 440)),
-        "--seconds",
-        "30",
-    )
+    host, url, _ = await tone_host(a, tmp_path, "Across", seconds=30)
     listener = None
     try:
-        url = await bot_room_url(host)
-        listener = await salon("bot", "listen", url, *creds(b, "bob"), "--seconds", "20")
+        listener = await listen_bot(b, url, "bob", 20)
         seen: dict[str, Samples] = {}
 
         async def both_ends_up() -> bool:

@@ -15,11 +15,11 @@ import pytest
 from cli.app import NODE
 from federation import keys
 from tests.security.fake_actor_server import FakeActorServer
-from tests.support.audio import tone
-from tests.support.cli import bot_room_url, creds, salon, stop_bot
+from tests.support.cli import stop_bot
 from tests.support.metrics import Samples, listening_ports, scrape, value
 from tests.support.network import FAST
 from tests.support.nodes import NodeFactory, free_port
+from tests.support.workers import listen_bot, tone_host
 
 LISTENERS = ("bob", "carol", "dave")
 
@@ -71,24 +71,10 @@ async def test_metrics_match_a_known_load(
     status, _ = await erin.call("POST", "/api/rooms", {"title": "Second room"})
     assert status == 201
 
-    host = await salon(
-        "bot",
-        "host",
-        *creds(node, "alice"),
-        "--title",
-        "Metrics",
-        "--play",
-        str(tone(tmp_path / "440.wav", 440)),
-        "--seconds",
-        "40",
-    )
+    host, room_url, _ = await tone_host(node, tmp_path, "Metrics", seconds=40)
     bots = []
     try:
-        room_url = await bot_room_url(host)
-        bots = [
-            await salon("bot", "listen", room_url, *creds(node, name), "--seconds", "30")
-            for name in LISTENERS
-        ]
+        bots = [await listen_bot(node, room_url, name, 30) for name in LISTENERS]
         worker = {"worker": "node"}
         first = await until_scraped(
             address,

@@ -15,21 +15,7 @@ import pytest
 from tests.support.cli import ENV, ROOT, SALON, run_cli
 from tests.support.metrics import scrape, value
 from tests.support.nodes import free_port
-
-
-def serve_args(data: Path, port: int, *extra: str) -> list[str]:
-    return [
-        "serve",
-        "--data",
-        str(data),
-        "--port",
-        str(port),
-        "--media-port",
-        "0",
-        "--media-tcp-port",
-        "0",
-        *extra,
-    ]
+from tests.support.serve import serve_args
 
 
 @pytest.mark.timeout(60)

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.cli import SALON, run_cli
 from tests.support.nodes import ApiUser, Node, NodeFactory, free_port, make_settings
+from tests.support.serve import serve_args
 
 
 async def test_restart_keeps_users_follows_rooms(tmp_path: Path) -> None:
@@ -58,18 +59,7 @@ async def test_cli_serve_user_add_signin_create_room(tmp_path: Path) -> None:
     data = tmp_path / "cli-data"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
-        [
-            *SALON,
-            "serve",
-            "--data",
-            str(data),
-            "--port",
-            str(port),
-            "--media-port",
-            "0",
-            "--media-tcp-port",
-            "0",
-        ],
+        [*SALON, *serve_args(data, port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

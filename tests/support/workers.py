@@ -5,10 +5,13 @@ listener on a non-mixer worker raised to speaker)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from tests.support.attacks import parts
 from tests.support.audio import RATE, read_pcm, tone
 from tests.support.cli import ENV, SALON, bot_room_url, creds, salon
 from tests.support.network import eventually
-from tests.support.nodes import Node, free_port
+from tests.support.nodes import Node, NodeFactory, free_port
 
 SECRET = "test-worker-secret-0123456789abcdef"
 
@@ -131,6 +134,97 @@ async def workers_ready(node: Node, count: int) -> list[str]:
     return found
 
 
+async def node_on_workers(node_factory: NodeFactory, count: int, **settings: Any) -> Node:
+    """A node (ICE on 127.0.0.1 unless SETTINGS say otherwise) with COUNT local media
+    workers, once all of them are ready."""
+    settings.setdefault("ice_addresses", ("127.0.0.1",))
+    node = await node_factory(media_workers=count, **settings)
+    await workers_ready(node, count)
+    return node
+
+
+@contextlib.contextmanager
+def redis_workers(node: Node, redis: Redis, count: int) -> Iterator[None]:
+    """COUNT `salon media-worker` processes for NODE through REDIS, killed on exit."""
+    processes = [start_worker(node.url, redis.url) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(10)
+
+
+def kill_worker(node: Node, worker: str) -> None:
+    """SIGKILL the worker's process."""
+    os.kill(worker_pid(node, worker), signal.SIGKILL)
+
+
+# ---- bots -------------------------------------------------------------------------------------
+
+
+async def tone_host(
+    node: Node,
+    tmp: Path,
+    title: str,
+    *options: str,
+    seconds: int,
+    tone_seconds: float = 2.0,
+    ice_address: str = "127.0.0.1",
+) -> tuple[asyncio.subprocess.Process, str, str]:
+    """alice's `salon bot host` on NODE playing a looped 440 Hz tone for SECONDS (OPTIONS:
+    more bot options): (the process, the room URL, the room id)."""
+    host = await salon(
+        "bot", "host", *creds(node, "alice", ice_address), "--title", title,
+        "--play", str(tone(tmp / "440.wav", 440, seconds=tone_seconds)), *options,
+        "--seconds", str(seconds),
+    )  # fmt: skip
+    try:
+        url = await bot_room_url(host)
+    except BaseException:
+        host.kill()
+        await host.wait()
+        raise
+    return host, url, url.rsplit("/", 1)[-1]
+
+
+async def listen_bot(
+    node: Node,
+    url: str,
+    name: str,
+    seconds: int,
+    *options: str,
+    record: Path | None = None,
+    ice_address: str = "127.0.0.1",
+) -> asyncio.subprocess.Process:
+    """NAME's `salon bot listen` on NODE in the room at URL for SECONDS (RECORD: a WAV of
+    what it hears there)."""
+    recording = ("--record", str(record)) if record is not None else ()
+    return await salon(
+        "bot", "listen", url, *creds(node, name, ice_address), *options, *recording,
+        "--seconds", str(seconds),
+    )  # fmt: skip
+
+
+async def outcome(bot: asyncio.subprocess.Process, stop: bool = False) -> dict[str, Any]:
+    """A bot's summary (the JSON of its last line) once it exited cleanly (STOP: send it
+    SIGINT first, as Ctrl-C would)."""
+    if stop:
+        bot.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(bot.communicate(), 40 if stop else 60)
+    assert bot.returncode == 0, err.decode()[-2000:]
+    found: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return found
+
+
+def hears_again(path: Path, hz: float = 440, share: float = 0.3) -> None:
+    """The recording at PATH has no quiet run over 3 s (the issue's bound after a failure)
+    and ends hearing HZ."""
+    heard = read_pcm(path)
+    assert longest_quiet(heard) <= 3.0
+    assert band_share(heard[-RATE * 3 :], hz) > share
+
+
 # ---- the shared room scenario ----------------------------------------------------------------
 
 
@@ -143,7 +237,8 @@ class SpreadRoom:
     outcomes: dict[str, dict[str, Any]]
 
 
-async def _wait_placed(node: Node, room_id: str, name: str) -> str:
+async def wait_placed(node: Node, room_id: str, name: str) -> str:
+    """The worker NAME's session in ROOM_ID is placed on (waits until it is)."""
     uid = await user_id(node, name)
 
     async def placed() -> str | None:
@@ -162,40 +257,29 @@ async def spread_room(
     offers ICE_ADDRESS as its host candidate)."""
     for name in ("alice", "erin", *listeners):
         await node.user(name)
-    host = await salon(
-        "bot", "host", *creds(node, "alice", ice_address), "--title", "Workers",
-        "--play", str(tone(tmp / "440.wav", 440, seconds=3)), "--auto-invite",
-        "--record", str(tmp / "alice.wav"), "--seconds", "30",
+    host, room_url, room_id = await tone_host(
+        node, tmp, "Workers", "--auto-invite", "--record", str(tmp / "alice.wav"),
+        seconds=30, tone_seconds=3, ice_address=ice_address,
     )  # fmt: skip
-    room_url = await bot_room_url(host)
-    room_id = room_url.rsplit("/", 1)[-1]
-    await _wait_placed(node, room_id, "alice")
-    erin = await salon(
-        "bot", "listen", room_url, *creds(node, "erin", ice_address), "--raise-hand",
-        "--play", str(tone(tmp / "880.wav", 880, seconds=3)), "--seconds", "16",
+    await wait_placed(node, room_id, "alice")
+    erin = await listen_bot(
+        node, room_url, "erin", 16, "--raise-hand",
+        "--play", str(tone(tmp / "880.wav", 880, seconds=3)), ice_address=ice_address,
     )  # fmt: skip
-    await _wait_placed(node, room_id, "erin")
+    await wait_placed(node, room_id, "erin")
     bots = {}
     for name in listeners:
-        bots[name] = await salon(
-            "bot", "listen", room_url, *creds(node, name, ice_address),
-            "--record", str(tmp / f"{name}.wav"), "--seconds", "12",
-        )  # fmt: skip
-        await _wait_placed(node, room_id, name)
+        bots[name] = await listen_bot(
+            node, room_url, name, 12, record=tmp / f"{name}.wav", ice_address=ice_address
+        )
+        await wait_placed(node, room_id, name)
     found = placement(node, room_id)
     assert found.mixer is not None
     where = {}
     for name in ("alice", "erin", *listeners):
         where[name] = found.where[await user_id(node, name)]
-    outcomes = {}
-    for name, process in {**bots, "erin": erin}.items():
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 0, err.decode()[-2000:]
-        outcomes[name] = json.loads(out.decode().strip().splitlines()[-1])
-    host.send_signal(2)
-    out, err = await asyncio.wait_for(host.communicate(), 40)
-    assert host.returncode == 0, err.decode()[-2000:]
-    outcomes["alice"] = json.loads(out.decode().strip().splitlines()[-1])
+    outcomes = {name: await outcome(bot) for name, bot in {**bots, "erin": erin}.items()}
+    outcomes["alice"] = await outcome(host, stop=True)
     heard = {name: read_pcm(tmp / f"{name}.wav") for name in ("alice", *listeners)}
     return SpreadRoom(room_id, found.mixer, where, heard, outcomes)
 
@@ -223,15 +307,8 @@ class Crowd:
     where: dict[str, str]  # username → worker when everyone had joined
 
     async def outcomes(self) -> dict[str, dict[str, Any]]:
-        found = {}
-        for name, process in self.bots.items():
-            out, err = await asyncio.wait_for(process.communicate(), 60)
-            assert process.returncode == 0, err.decode()[-2000:]
-            found[name] = json.loads(out.decode().strip().splitlines()[-1])
-        self.host.send_signal(2)
-        out, err = await asyncio.wait_for(self.host.communicate(), 40)
-        assert self.host.returncode == 0, err.decode()[-2000:]
-        found["alice"] = json.loads(out.decode().strip().splitlines()[-1])
+        found = {name: await outcome(bot) for name, bot in self.bots.items()}
+        found["alice"] = await outcome(self.host, stop=True)
         return found
 
 
@@ -240,20 +317,12 @@ async def crowd(node: Node, tmp: Path, listeners: Sequence[str], seconds: int = 
     and record SECONDS seconds."""
     for name in ("alice", *listeners):
         await node.user(name)
-    host = await salon(
-        "bot", "host", *creds(node, "alice"), "--title", "Failover",
-        "--play", str(tone(tmp / "440.wav", 440, seconds=3)), "--seconds", "60",
-    )  # fmt: skip
-    room_url = await bot_room_url(host)
-    room_id = room_url.rsplit("/", 1)[-1]
-    where = {"alice": await _wait_placed(node, room_id, "alice")}
+    host, room_url, room_id = await tone_host(node, tmp, "Failover", seconds=60, tone_seconds=3)
+    where = {"alice": await wait_placed(node, room_id, "alice")}
     bots = {}
     for name in listeners:
-        bots[name] = await salon(
-            "bot", "listen", room_url, *creds(node, name), "--record", str(tmp / f"{name}.wav"),
-            "--seconds", str(seconds),
-        )  # fmt: skip
-        where[name] = await _wait_placed(node, room_id, name)
+        bots[name] = await listen_bot(node, room_url, name, seconds, record=tmp / f"{name}.wav")
+        where[name] = await wait_placed(node, room_id, name)
     return Crowd(room_id, host, bots, where)
 
 
@@ -266,6 +335,27 @@ async def hearing(node: Node, worker: str, packets: int = 200) -> None:
         return state is not None and int(state.load.get("packets_sent", 0)) >= packets
 
     await eventually(sent, timeout=20)
+
+
+def worker_pid(node: Node, worker: str) -> int:
+    """WORKER's process id (from its hello), to kill it."""
+    state = worker_audio(node).pool.get(worker)
+    assert state is not None and state.pid > 0
+    return state.pid
+
+
+async def drain_worker(node: Node, worker: str) -> None:
+    """`salon admin worker drain WORKER` as the node's admin root (made on first use)."""
+    accounts = parts(node).accounts
+    if accounts.users.by_name("root") is None:
+        await accounts.create_user("root", "password123", is_admin=True)
+    drain = await salon(
+        "admin", "worker", "drain", worker, "--node", node.url,
+        "--user", "root", "--password", "password123",
+    )  # fmt: skip
+    out, err = await drain.communicate()
+    assert drain.returncode == 0, err.decode()
+    assert out.decode().startswith(f"draining {worker}"), out.decode()
 
 
 def tail_share(path: Path, hz: float, seconds: float = 3.0) -> float:

@@ -7,89 +7,78 @@ own workers. B's speaker is heard on A, and A's host on B."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
 
+from node.workers.federated import WorkerRelay
 from tests.support.audio import read_pcm, tone
-from tests.support.cli import bot_room_url, creds, salon
 from tests.support.network import AUDIO, eventually
-from tests.support.nodes import NodeFactory
-from tests.support.workers import band_share, longest_quiet, worker_audio, workers_ready
+from tests.support.nodes import Node, NodeFactory
+from tests.support.workers import (
+    band_share,
+    hears_again,
+    kill_worker,
+    listen_bot,
+    outcome,
+    tone_host,
+    worker_audio,
+    workers_ready,
+)
 
 
-@pytest.mark.timeout(180)
-async def test_origin_and_remote_nodes_both_on_workers(
-    node_factory: NodeFactory, tmp_path: Path
-) -> None:
-    a = await node_factory("a", **AUDIO, media_workers=2)
-    b = await node_factory("b", **AUDIO, media_workers=2)
-    await workers_ready(a, 2)
-    await workers_ready(b, 2)
+async def _nodes(node_factory: NodeFactory, a_workers: int, b_workers: int) -> tuple[Node, Node]:
+    """Nodes A (with alice) and B (with bob), each with that many local workers (0: none)."""
+    nodes = []
+    for name, count in (("a", a_workers), ("b", b_workers)):
+        node = await node_factory(name, **AUDIO, **({"media_workers": count} if count else {}))
+        if count:
+            await workers_ready(node, count)
+        nodes.append(node)
+    a, b = nodes
     await a.user("alice")
-    await a.user("carol")
     await b.user("bob")
-    host = await salon(
-        "bot",
-        "host",
-        *creds(a, "alice"),
-        "--title",
-        "Across workers",
-        "--auto-invite",
-        "--play",
-        str(tone(tmp_path / "440.wav", 440)),
-        "--record",
-        str(tmp_path / "alice.wav"),
-        "--seconds",
-        "30",
-    )
-    url = await bot_room_url(host)
-    room_id = url.rsplit("/", 1)[-1]
-    carol = await salon(
-        "bot",
-        "listen",
-        url,
-        *creds(a, "carol"),
-        "--record",
-        str(tmp_path / "carol.wav"),
-        "--seconds",
-        "12",
-    )
-    bob = await salon(
-        "bot",
-        "listen",
-        url,
-        *creds(b, "bob"),
-        "--raise-hand",
-        "--play",
-        str(tone(tmp_path / "880.wav", 880)),
-        "--record",
-        str(tmp_path / "bob.wav"),
-        "--seconds",
-        "10",
-    )
-    remote = worker_audio(b)
+    return a, b
+
+
+async def _relayed(node: Node) -> WorkerRelay:
+    """The one relay NODE's workers run for its users in a room hosted elsewhere."""
+    remote = worker_audio(node)
 
     async def relayed() -> bool:
         return bool(remote.remote_relays)
 
     await eventually(relayed, timeout=20)
     (relay,) = remote.remote_relays.values()
+    return relay
+
+
+@pytest.mark.timeout(180)
+async def test_origin_and_remote_nodes_both_on_workers(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    a, b = await _nodes(node_factory, 2, 2)
+    await a.user("carol")
+    host, url, room_id = await tone_host(
+        a, tmp_path, "Across workers", "--auto-invite", "--record", str(tmp_path / "alice.wav"),
+        seconds=30,
+    )  # fmt: skip
+    carol = await listen_bot(a, url, "carol", 12, record=tmp_path / "carol.wav")
+    bob = await listen_bot(
+        b, url, "bob", 10, "--raise-hand", "--play", str(tone(tmp_path / "880.wav", 880)),
+        record=tmp_path / "bob.wav",
+    )  # fmt: skip
+    relay = await _relayed(b)
+    remote = worker_audio(b)
     assert relay.worker in {w.id for w in remote.pool.workers()}  # B's relay on B's worker
     mixer = worker_audio(a).placements[room_id].mixer
     state = worker_audio(a).pool.get(mixer or "")
     assert state is not None
     # neither node's own process carries the room's media: the workers do
     assert worker_audio(a).engine.rooms() == [] and worker_audio(b).engine.rooms() == []
-    for name, proc in (("bob", bob), ("carol", carol)):
-        _, err = await proc.communicate()
-        assert proc.returncode == 0, (name, err.decode()[-2000:])
-    host.send_signal(2)
-    _, err = await host.communicate()
-    assert host.returncode == 0, err.decode()[-2000:]
+    for proc in (bob, carol):
+        await outcome(proc)
+    await outcome(host, stop=True)
     three = 48000 * 3
     assert band_share(read_pcm(tmp_path / "alice.wav"), 880) > 0.05, "A's host hears B's bob"
     at_carol = read_pcm(tmp_path / "carol.wav")[-three:]
@@ -105,34 +94,9 @@ async def test_a_remote_listener_follows_the_origin_mixer_when_its_worker_dies(
     """A's mixer worker is killed: the room's mixer opens on A's other worker, A closes B's
     trunk with 1012 and B opens it again, to the new mixer's address: bob on B hears A's
     host again within the issue's 3 s."""
-    a = await node_factory("a", **AUDIO, media_workers=2)
-    b = await node_factory("b", **AUDIO)
-    await workers_ready(a, 2)
-    await a.user("alice")
-    await b.user("bob")
-    host = await salon(
-        "bot",
-        "host",
-        *creds(a, "alice"),
-        "--title",
-        "Across a failover",
-        "--play",
-        str(tone(tmp_path / "440.wav", 440)),
-        "--seconds",
-        "40",
-    )
-    url = await bot_room_url(host)
-    room_id = url.rsplit("/", 1)[-1]
-    bob = await salon(
-        "bot",
-        "listen",
-        url,
-        *creds(b, "bob"),
-        "--record",
-        str(tmp_path / "bob.wav"),
-        "--seconds",
-        "16",
-    )
+    a, b = await _nodes(node_factory, 2, 0)
+    host, url, room_id = await tone_host(a, tmp_path, "Across a failover", seconds=40)
+    bob = await listen_bot(b, url, "bob", 16, record=tmp_path / "bob.wav")
     audio = worker_audio(a)
 
     async def trunked() -> bool:
@@ -141,17 +105,13 @@ async def test_a_remote_listener_follows_the_origin_mixer_when_its_worker_dies(
     await eventually(trunked, timeout=20)
     await asyncio.sleep(3)  # bob hears the room for a while
     mixer = audio.placements[room_id].mixer
-    state = audio.pool.get(mixer or "")
-    assert state is not None
-    os.kill(state.pid, signal.SIGKILL)
-    _, err = await bob.communicate()
-    assert bob.returncode == 0, err.decode()[-2000:]
+    assert mixer is not None
+    kill_worker(a, mixer)
+    await outcome(bob)
     assert audio.placements[room_id].mixer not in (None, mixer)
     host.send_signal(2)
     await host.communicate()
-    heard = read_pcm(tmp_path / "bob.wav")
-    assert longest_quiet(heard) <= 3.0
-    assert band_share(heard[-48000 * 3 :], 440) > 0.3
+    hears_again(tmp_path / "bob.wav")
 
 
 @pytest.mark.timeout(180)
@@ -161,51 +121,16 @@ async def test_a_remote_rooms_relay_moves_when_its_worker_dies(
     """B carries bob's place in A's room on one of B's workers; that worker is killed: the
     relay moves to B's other worker, B opens its trunk to A again and bob reconnects —
     he hears A's host again within 3 s."""
-    a = await node_factory("a", **AUDIO)
-    b = await node_factory("b", **AUDIO, media_workers=2)
-    await workers_ready(b, 2)
-    await a.user("alice")
-    await b.user("bob")
-    host = await salon(
-        "bot",
-        "host",
-        *creds(a, "alice"),
-        "--title",
-        "Relay failover",
-        "--play",
-        str(tone(tmp_path / "440.wav", 440)),
-        "--seconds",
-        "40",
-    )
-    url = await bot_room_url(host)
-    bob = await salon(
-        "bot",
-        "listen",
-        url,
-        *creds(b, "bob"),
-        "--record",
-        str(tmp_path / "bob.wav"),
-        "--seconds",
-        "16",
-    )
-    remote = worker_audio(b)
-
-    async def relayed() -> bool:
-        return bool(remote.remote_relays)
-
-    await eventually(relayed, timeout=20)
+    a, b = await _nodes(node_factory, 0, 2)
+    host, url, _ = await tone_host(a, tmp_path, "Relay failover", seconds=40)
+    bob = await listen_bot(b, url, "bob", 16, record=tmp_path / "bob.wav")
+    relay = await _relayed(b)
     await asyncio.sleep(3)
-    (relay,) = remote.remote_relays.values()
     old = relay.worker
-    state = remote.pool.get(old)
-    assert state is not None
-    os.kill(state.pid, signal.SIGKILL)
-    out, err = await bob.communicate()
-    assert bob.returncode == 0, err.decode()[-2000:]
+    kill_worker(b, old)
+    summary = await outcome(bob)
     assert relay.worker != old
-    assert json.loads(out.decode().strip().splitlines()[-1])["moves"] == 1
+    assert summary["moves"] == 1
     host.send_signal(2)
     await host.communicate()
-    heard = read_pcm(tmp_path / "bob.wav")
-    assert longest_quiet(heard) <= 3.0
-    assert band_share(heard[-48000 * 3 :], 440) > 0.3
+    hears_again(tmp_path / "bob.wav")

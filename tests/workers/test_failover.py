@@ -11,24 +11,23 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import pytest
 
-from tests.support.attacks import parts
 from tests.support.audio import read_pcm
-from tests.support.cli import salon
 from tests.support.network import eventually
 from tests.support.nodes import Node, NodeFactory
 from tests.support.workers import (
     SECRET,
     Redis,
     crowd,
+    drain_worker,
     hearing,
+    kill_worker,
     longest_quiet,
-    start_worker,
+    node_on_workers,
+    redis_workers,
     tail_share,
     worker_audio,
     workers_ready,
@@ -37,23 +36,11 @@ from tests.support.workers import (
 LISTENERS = ("bob", "carol", "dave", "frank", "gina")
 
 
-def _pid(node: Node, worker: str) -> int:
-    state = worker_audio(node).pool.get(worker)
-    assert state is not None and state.pid > 0
-    return state.pid
-
-
-async def _three_workers(node_factory: NodeFactory) -> Node:
-    node = await node_factory(ice_addresses=("127.0.0.1",), media_workers=3)
-    await workers_ready(node, 3)
-    return node
-
-
 @pytest.mark.timeout(180)
 async def test_listeners_of_a_killed_worker_hear_again_within_3_s(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
-    node = await _three_workers(node_factory)
+    node = await node_on_workers(node_factory, 3)
     await _kill_a_listener_worker(node, tmp_path)
 
 
@@ -65,14 +52,9 @@ async def test_a_redis_worker_killed_is_noticed_by_its_heartbeat(
     node = await node_factory(
         ice_addresses=("127.0.0.1",), redis_url=redis_server.url, worker_secret=SECRET
     )
-    processes = [start_worker(node.url, redis_server.url) for _ in range(3)]
-    try:
+    with redis_workers(node, redis_server, 3):
         await workers_ready(node, 3)
         await _kill_a_listener_worker(node, tmp_path)
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait(10)
 
 
 async def _kill_a_listener_worker(node: Node, tmp_path: Path) -> None:
@@ -81,7 +63,7 @@ async def _kill_a_listener_worker(node: Node, tmp_path: Path) -> None:
     victim = next(w for n, w in room.where.items() if w != mixer)
     moved = [n for n, w in room.where.items() if w == victim]
     await hearing(node, victim)
-    os.kill(_pid(node, victim), signal.SIGKILL)
+    kill_worker(node, victim)
     outcomes = await room.outcomes()
     print("longest gaps:", {n: o["longest_gap"] for n, o in outcomes.items()}, "moved:", moved)
     for name in LISTENERS:
@@ -99,11 +81,11 @@ async def _kill_a_listener_worker(node: Node, tmp_path: Path) -> None:
 async def test_the_room_survives_its_mixer_worker(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
-    node = await _three_workers(node_factory)
+    node = await node_on_workers(node_factory, 3)
     room = await crowd(node, tmp_path, LISTENERS)
     mixer = room.where["alice"]
     await hearing(node, mixer)
-    os.kill(_pid(node, mixer), signal.SIGKILL)
+    kill_worker(node, mixer)
     outcomes = await room.outcomes()
     print("longest gaps:", {n: o["longest_gap"] for n, o in outcomes.items()})
     assert outcomes["alice"]["moves"] == 1  # the host's session moved with the mixer
@@ -119,28 +101,13 @@ async def test_the_room_survives_its_mixer_worker(
 async def test_drain_moves_listeners_without_a_gap_over_1_s(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
-    node = await _three_workers(node_factory)
-    await parts(node).accounts.create_user("root", "password123", is_admin=True)
+    node = await node_on_workers(node_factory, 3)
     room = await crowd(node, tmp_path, LISTENERS)
     mixer = room.where["alice"]
     drained = next(w for n, w in room.where.items() if w != mixer)
     moved = [n for n, w in room.where.items() if w == drained]
     await hearing(node, drained)
-    drain = await salon(
-        "admin",
-        "worker",
-        "drain",
-        drained,
-        "--node",
-        node.url,
-        "--user",
-        "root",
-        "--password",
-        "password123",
-    )
-    out, err = await drain.communicate()
-    assert drain.returncode == 0, err.decode()
-    assert out.decode().startswith(f"draining {drained}")
+    await drain_worker(node, drained)
     outcomes = await room.outcomes()
     print("longest gaps:", {n: o["longest_gap"] for n, o in outcomes.items()}, "moved:", moved)
     for name in moved:
@@ -160,26 +127,12 @@ async def test_draining_the_mixer_worker_moves_the_mixer_without_a_gap(
 ) -> None:
     """The mixer moves make-before-break: a successor opens on a worker without the room,
     the host reconnects there, then bob's relay switches to the new mixer's trunk."""
-    node = await _three_workers(node_factory)
-    await parts(node).accounts.create_user("root", "password123", is_admin=True)
+    node = await node_on_workers(node_factory, 3)
     room = await crowd(node, tmp_path, ("bob",), seconds=16)
     old = room.where["alice"]
     assert room.where["bob"] != old
     await hearing(node, room.where["bob"])
-    drain = await salon(
-        "admin",
-        "worker",
-        "drain",
-        old,
-        "--node",
-        node.url,
-        "--user",
-        "root",
-        "--password",
-        "password123",
-    )
-    _, err = await drain.communicate()
-    assert drain.returncode == 0, err.decode()
+    await drain_worker(node, old)
     placement = worker_audio(node).placements[room.room_id]
 
     async def moved() -> bool:

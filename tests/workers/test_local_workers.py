@@ -11,12 +11,17 @@ from pathlib import Path
 import pytest
 
 from tests.support.nodes import NodeFactory
-from tests.support.workers import assert_everyone_heard, spread_room, workers_ready
+from tests.support.workers import (
+    assert_everyone_heard,
+    node_on_workers,
+    spread_room,
+    workers_ready,
+)
 
 
 @pytest.mark.timeout(180)
 async def test_two_local_workers_carry_one_room(node_factory: NodeFactory, tmp_path: Path) -> None:
-    node = await node_factory(ice_addresses=("127.0.0.1",), media_workers=2)
+    node = await node_on_workers(node_factory, 2)
     workers = await workers_ready(node, 2)
     listeners = ("bob", "carol", "dave")
     room = await spread_room(node, tmp_path, listeners)

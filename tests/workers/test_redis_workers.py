@@ -13,8 +13,8 @@ from tests.support.workers import (
     SECRET,
     Redis,
     assert_everyone_heard,
+    redis_workers,
     spread_room,
-    start_worker,
     workers_ready,
 )
 
@@ -26,14 +26,9 @@ async def test_three_redis_workers_carry_one_room(
     node = await node_factory(
         ice_addresses=("127.0.0.1",), redis_url=redis_server.url, worker_secret=SECRET
     )
-    processes = [start_worker(node.url, redis_server.url) for _ in range(3)]
-    try:
+    with redis_workers(node, redis_server, 3):
         workers = await workers_ready(node, 3)
         listeners = ("bob", "carol", "dave", "frank")
         room = await spread_room(node, tmp_path, listeners)
         assert set(room.where.values()) == set(workers), "sessions on all three workers"
         assert_everyone_heard(room, listeners)
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait(10)

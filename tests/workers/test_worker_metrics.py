@@ -8,12 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.audio import tone
-from tests.support.cli import bot_room_url, creds, salon, stop_bot
+from tests.support.cli import stop_bot
 from tests.support.metrics import Samples, scrape, value
 from tests.support.network import eventually
 from tests.support.nodes import NodeFactory, free_port
-from tests.support.workers import worker_audio, workers_ready
+from tests.support.workers import (
+    listen_bot,
+    node_on_workers,
+    tone_host,
+    worker_audio,
+    workers_ready,
+)
 
 LISTENERS = ("bob", "carol", "dave")
 
@@ -23,23 +28,14 @@ async def test_worker_metrics_match_the_placement(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
     address = f"127.0.0.1:{free_port()}"
-    node = await node_factory(
-        ice_addresses=("127.0.0.1",), metrics_address=address, media_workers=2
-    )
+    node = await node_on_workers(node_factory, 2, metrics_address=address)
     workers = await workers_ready(node, 2)
     for name in ("alice", *LISTENERS):
         await node.user(name)
-    host = await salon(
-        "bot", "host", *creds(node, "alice"), "--title", "Metrics on workers",
-        "--play", str(tone(tmp_path / "440.wav", 440)), "--seconds", "40",
-    )  # fmt: skip
+    host, room_url, _ = await tone_host(node, tmp_path, "Metrics on workers", seconds=40)
     bots = []
     try:
-        room_url = await bot_room_url(host)
-        bots = [
-            await salon("bot", "listen", room_url, *creds(node, name), "--seconds", "30")
-            for name in LISTENERS
-        ]
+        bots = [await listen_bot(node, room_url, name, 30) for name in LISTENERS]
         audio = worker_audio(node)
 
         async def settled() -> Samples | None:

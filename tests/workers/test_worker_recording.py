@@ -13,15 +13,14 @@ from tests.support.audio import RATE, decode_ogg, dominant_hz, tone_change, two_
 from tests.support.cli import bot_room_url, creds, salon
 from tests.support.network import eventually
 from tests.support.nodes import NodeFactory
-from tests.support.workers import worker_audio, workers_ready
+from tests.support.workers import node_on_workers, worker_audio
 
 
 @pytest.mark.timeout(120)
 async def test_a_room_on_a_worker_is_recorded_by_the_node(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
-    node = await node_factory(ice_addresses=("127.0.0.1",), media_workers=2)
-    await workers_ready(node, 2)
+    node = await node_on_workers(node_factory, 2)
     await node.user("alice")
     host = await salon(
         "bot",
