@@ -464,11 +464,13 @@ async def run(args: argparse.Namespace, net: RemoteNet | None = None) -> dict[st
                 f"while serving {connected}, per CPU: NET_RX softirqs {rx}, softirq time "
                 f"{softirq} ticks of 1/{os.sysconf('SC_CLK_TCK')} s, function-call IPIs {ipi}"
             )
-            node_cpu = net.node_cpu if net is not None else None
-            rx_node = softirq_node = None
-            if node_cpu is not None:
-                rx_node = rx[node_cpu] / max(1, sum(rx))
-                softirq_node = softirq[node_cpu] / max(1, sum(softirq))
+            rx_node = softirq_node = ipi_per_packet = None
+            if net is not None:
+                rx_node = rx[net.node_cpu] / max(1, sum(rx))
+                softirq_node = softirq[net.node_cpu] / max(1, sum(softirq))
+                # RPS hands a packet to the listeners' core with an IPI when that core's
+                # backlog was idle: the one cost of the hand-over that stays on the node
+                ipi_per_packet = ipi[net.listener_cpu] / max(1, high["sent"])
             print(
                 f"marginal ({args.small} → {connected} listeners served, {args.rounds} rounds): "
                 f"{slope_us:.2f} µs of node CPU per extra listener-packet ({slope_loop_us:.2f} "
@@ -585,6 +587,7 @@ async def run(args: argparse.Namespace, net: RemoteNet | None = None) -> dict[st
         "mode": "remote" if net is not None else "loopback",
         "net_rx_on_node_cpu": round(rx_node, 3) if rx_node is not None else None,
         "softirq_on_node_cpu": round(softirq_node, 3) if softirq_node is not None else None,
+        "ipis_per_listener_packet": None if ipi_per_packet is None else round(ipi_per_packet, 3),
     }
 
 
