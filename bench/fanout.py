@@ -43,6 +43,7 @@ import os
 import pstats
 import resource
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -59,6 +60,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fanout_net import RemoteNet, ipis, net_rx, pinned, remote_net, softirq_ticks, unavailable
 from fanout_workers import slow_rtcp, worker_entry, write_tone
 
 from media import ice
@@ -115,6 +117,7 @@ class BenchRoom(RoomMedia):
     floor_ticks = 0
     floor_packets = 0
     parked: dict[str, Downlink] | None = None
+    shared_host = "127.0.0.1"  # the node's address (the floor's extra socket binds there)
 
     def serve_only(self, count: int | None) -> None:
         """Fan out to the first COUNT listeners only (None: all); the rest stay connected.
@@ -193,7 +196,7 @@ class BenchRoom(RoomMedia):
             if self.shared_entries is None:
                 self.shared_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 self.shared_sock.setblocking(False)
-                self.shared_sock.bind(("127.0.0.1", 0))
+                self.shared_sock.bind((self.shared_host, 0))
                 self.shared_entries = [
                     (e[0]._replace(sock=self.shared_sock), *e[1:]) for e in entries
                 ]
@@ -210,6 +213,7 @@ class Node:
     room: BenchRoom
     answers: dict[str, asyncio.Future[str]]
     naive_pcs: list[RTCPeerConnection]
+    addresses: tuple[str, ...] = LOOPBACK
 
     def salon_packets(self) -> int:
         total = 0
@@ -223,8 +227,8 @@ class Node:
         return sum(t.sent for t in self.room.naive)
 
 
-def build_node(native: bool) -> Node:
-    engine = MediaEngine(MediaConfig(ice_addresses=LOOPBACK, native_fanout=native))
+def build_node(native: bool, addresses: tuple[str, ...] = LOOPBACK) -> Node:
+    engine = MediaEngine(MediaConfig(ice_addresses=addresses, native_fanout=native))
     answers: dict[str, asyncio.Future[str]] = {}
 
     def send(participant: str, message: dict) -> None:
@@ -234,9 +238,10 @@ def build_node(native: bool) -> Node:
 
     room = BenchRoom("bench", engine.config, send, lambda levels: None, engine.port)
     room.mode = "native" if native else "python"
+    room.shared_host = addresses[0]
     room.time_batch_calls()
     room.naive = []  # the engine does not hold this room: run() closes it before the engine
-    return Node(engine, room, answers, [])
+    return Node(engine, room, answers, [], addresses)
 
 
 async def handle_offer(request: web.Request) -> web.Response:
@@ -265,7 +270,7 @@ async def naive_answer(node: Node, sdp: str) -> str:
     transceiver.direction = "sendonly"
     node.room.naive.append(track)
     answer = await pc.createAnswer()
-    with ice.host_addresses(LOOPBACK):
+    with ice.host_addresses(node.addresses):
         await pc.setLocalDescription(answer)
     return pc.localDescription.sdp
 
@@ -306,6 +311,9 @@ def cpu_times() -> tuple[float, float]:
 
 
 LAST_SYS = [0.0]  # system-CPU share of the last measure() window
+LAST_NET_RX: list[int] = []  # NET_RX softirqs per CPU during the last measure() window
+LAST_SOFTIRQ: list[int] = []  # softirq clock ticks per CPU (/proc/stat) during it
+LAST_IPI: list[int] = []  # function-call interrupts (RPS's IPIs among them) per CPU
 
 
 @contextlib.contextmanager
@@ -326,10 +334,13 @@ def profiled(enabled: bool, label: str) -> Iterator[None]:
 
 async def measure(seconds: float, packets: Any) -> tuple[float, int]:
     """CPU seconds used by this process and listener packets written during ``seconds``."""
-    p0, (u0, s0) = packets(), cpu_times()
+    p0, (u0, s0), rx0, si0, ipi0 = packets(), cpu_times(), net_rx(), softirq_ticks(), ipis()
     await asyncio.sleep(seconds)
     u1, s1 = cpu_times()
     LAST_SYS[0] = s1 - s0
+    LAST_NET_RX[:] = [b - a for a, b in zip(rx0, net_rx(), strict=True)]
+    LAST_SOFTIRQ[:] = [b - a for a, b in zip(si0, softirq_ticks(), strict=True)]
+    LAST_IPI[:] = [b - a for a, b in zip(ipi0, ipis(), strict=True)]
     return (u1 - u0) + (s1 - s0), packets() - p0
 
 
@@ -347,11 +358,13 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def run(args: argparse.Namespace, net: RemoteNet | None = None) -> dict[str, Any]:
+    """One whole run; NET: the listeners in a namespace on the other core (remote mode)."""
     native = load_native() is not None and not args.python
     if args.rtcp_interval is not None:  # an experiment: what the RTCP background costs
         slow_rtcp(args.rtcp_interval)
-    node = build_node(native)
+    host = net.node_ip if net is not None else "127.0.0.1"
+    node = build_node(native, (host,))
     await node.engine.start()  # the node's one media port
     app = web.Application()
     app["node"] = node
@@ -359,10 +372,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     app.router.add_post("/close", handle_close)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, host, 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     tone = Path(args.tmp) / "tone.wav"
     write_tone(tone)
 
@@ -371,8 +384,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for i in range(args.workers):
         parent, child = ctx.Pipe()
         speaker_tone = str(tone) if i == 0 else None
+        place = (net.namespace, net.listener_cpu) if net is not None else None
+        addresses = (net.listener_ip,) if net is not None else LOOPBACK
         proc = ctx.Process(
-            target=worker_entry, args=(child, url, i, speaker_tone, args.rtcp_interval)
+            target=worker_entry,
+            args=(child, url, i, speaker_tone, args.rtcp_interval, addresses, place),
         )
         proc.start()
         pipes.append(parent)
@@ -436,6 +452,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             slope_us = (high["cpu"] - low["cpu"]) / max(1, high["sent"] - low["sent"]) * 1e6
             slope_loop_us = (high["loop"] - low["loop"]) / max(1, high["sent"] - low["sent"]) * 1e6
             marginal_us = slope_us + idle_us
+
+            # where the receive softirqs ran while all N were served: on loopback mostly
+            # in the node's own system calls; in the remote mode on the listeners' core
+            def per_cpu(key: str) -> list[int]:
+                rows = [w[key] for w in windows[connected]]
+                return [sum(c) for c in zip(*rows, strict=True)]  # type: ignore[call-overload]
+
+            rx, softirq, ipi = per_cpu("net_rx"), per_cpu("softirq"), per_cpu("ipi")
+            print(
+                f"while serving {connected}, per CPU: NET_RX softirqs {rx}, softirq time "
+                f"{softirq} ticks of 1/{os.sysconf('SC_CLK_TCK')} s, function-call IPIs {ipi}"
+            )
+            rx_node = softirq_node = ipi_per_packet = None
+            if net is not None:
+                rx_node = rx[net.node_cpu] / max(1, sum(rx))
+                softirq_node = softirq[net.node_cpu] / max(1, sum(softirq))
+                # RPS hands a packet to the listeners' core with an IPI when that core's
+                # backlog was idle: the one cost of the hand-over that stays on the node
+                ipi_per_packet = ipi[net.listener_cpu] / max(1, high["sent"])
             print(
                 f"marginal ({args.small} → {connected} listeners served, {args.rounds} rounds): "
                 f"{slope_us:.2f} µs of node CPU per extra listener-packet ({slope_loop_us:.2f} "
@@ -549,6 +584,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "listeners": connected,
         "small_listeners": args.small,
         "naive_listeners": connected_naive,
+        "mode": "remote" if net is not None else "loopback",
+        "net_rx_on_node_cpu": round(rx_node, 3) if rx_node is not None else None,
+        "softirq_on_node_cpu": round(softirq_node, 3) if softirq_node is not None else None,
+        "ipis_per_listener_packet": None if ipi_per_packet is None else round(ipi_per_packet, 3),
     }
 
 
@@ -591,6 +630,9 @@ async def salon_window(
         "loop_us": loop_us,
         "call": room.call_seconds - call0,
         "listeners": connected,
+        "net_rx": list(LAST_NET_RX),  # type: ignore[dict-item]
+        "softirq": list(LAST_SOFTIRQ),  # type: ignore[dict-item]
+        "ipi": list(LAST_IPI),  # type: ignore[dict-item]
     }
 
 
@@ -618,6 +660,13 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="experiment: aiortc RTCP reports every N s (node and listeners) instead of ~1 s",
     )
+    parser.add_argument(
+        "--net",
+        choices=("both", "remote", "loopback"),
+        default="both",
+        help="remote: listeners in a network namespace on the other core (root); "
+        "loopback: everything on 127.0.0.1 (the figures before); both: remote, then loopback",
+    )
     parser.add_argument("--tmp", default="/tmp")
     args = parser.parse_args(argv)
     if args.listeners is None:
@@ -632,9 +681,53 @@ def main(argv: list[str] | None = None) -> None:
         args.seconds = 5.0 if args.quick else 12.0
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
-    result = asyncio.run(run(args))
+    result: dict[str, Any] | None = None
+    if args.net in ("remote", "both"):
+        reason = unavailable()
+        if reason is None:
+            try:
+                result = run_remote(args)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                reason = f"{exc}: {getattr(exc, 'stderr', '') or ''}".strip()
+        if reason is not None:
+            print(f"remote mode unavailable ({reason}): measuring on loopback only")
+    if result is None or args.net == "both":
+        print("=== loopback: listeners and node on 127.0.0.1, any CPU ===")
+        loopback = asyncio.run(run(args))
+        if result is None:
+            result = loopback
+        else:
+            result.update({f"{k}_loopback": loopback[k] for k in LOOPBACK_KEYS})
     print(f"total {time.monotonic() - started:.0f}s")
     print(json.dumps(result))
+
+
+# the figures of the loopback run kept next to the remote run's (as ``<key>_loopback``)
+LOOPBACK_KEYS = (
+    "us_per_listener_packet",
+    "ratio",
+    "marginal_us",
+    "marginal_ratio",
+    "floor_us",
+    "loop_to_floor",
+    "fanout_loop_us",
+    "batch_call_us",
+    "naive_us_per_listener_packet",
+    "background_us",
+    "overloaded",
+)
+
+
+def run_remote(args: argparse.Namespace) -> dict[str, Any]:
+    """The run with the listeners in a namespace on the other core (bench/fanout_net.py)."""
+    with remote_net() as net:
+        print(
+            f"=== remote: node on CPU {net.node_cpu} ({net.node_ip}), listeners in "
+            f"namespace {net.namespace} on CPU {net.listener_cpu} ({net.listener_ip}), "
+            f"RPS steering their receive path to CPU {net.listener_cpu} ==="
+        )
+        with pinned(net.node_cpu):
+            return asyncio.run(run(args, net))
 
 
 if __name__ == "__main__":

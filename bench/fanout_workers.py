@@ -20,6 +20,7 @@ import numpy as np
 from aiohttp import ClientSession
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RtpPacket
+from fanout_net import enter
 
 from media import ice
 from media.client import BotPeer
@@ -50,9 +51,11 @@ class CountingListener:
 
         transceiver.receiver._handle_rtp_packet = count  # type: ignore[method-assign]
 
-    async def connect(self, http: ClientSession, url: str, name: str, mode: str) -> None:
+    async def connect(
+        self, http: ClientSession, url: str, name: str, mode: str, addresses: tuple[str, ...]
+    ) -> None:
         offer = await self.pc.createOffer()
-        with ice.host_addresses(LOOPBACK):
+        with ice.host_addresses(addresses):
             await self.pc.setLocalDescription(offer)
         body = {"name": name, "mode": mode, "sdp": self.pc.localDescription.sdp}
         async with http.post(url + "/offer", json=body) as response:
@@ -60,7 +63,9 @@ class CountingListener:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
 
 
-async def worker_main(conn: Connection, url: str, index: int, tone: str | None) -> None:
+async def worker_main(
+    conn: Connection, url: str, index: int, tone: str | None, addresses: tuple[str, ...]
+) -> None:
     loop = asyncio.get_running_loop()
     listeners: list[CountingListener] = []
     speaker: BotPeer | None = None
@@ -73,7 +78,7 @@ async def worker_main(conn: Connection, url: str, index: int, tone: str | None) 
                     answer = await response.json()
                 await speaker.handle({"type": "answer", "sdp": answer["sdp"]})  # type: ignore[union-attr]
 
-            speaker = BotPeer(to_node, play=Path(tone), ice_addresses=LOOPBACK, keep_audio=False)
+            speaker = BotPeer(to_node, play=Path(tone), ice_addresses=addresses, keep_audio=False)
             await speaker.start()
             await speaker.wait_connected(15)
         conn.send(("ready", 0))
@@ -86,7 +91,7 @@ async def worker_main(conn: Connection, url: str, index: int, tone: str | None) 
                 for i in range(0, count, 20):
                     await asyncio.gather(
                         *(
-                            lst.connect(http, url, f"w{index}-{mode}-{first + j}", mode)
+                            lst.connect(http, url, f"w{index}-{mode}-{first + j}", mode, addresses)
                             for j, lst in enumerate(batch[i : i + 20], start=i)
                         )
                     )
@@ -113,11 +118,21 @@ async def worker_main(conn: Connection, url: str, index: int, tone: str | None) 
 
 
 def worker_entry(
-    conn: Connection, url: str, index: int, tone: str | None, rtcp_seconds: float | None
+    conn: Connection,
+    url: str,
+    index: int,
+    tone: str | None,
+    rtcp_seconds: float | None,
+    addresses: tuple[str, ...] = LOOPBACK,
+    place: tuple[str, int] | None = None,
 ) -> None:
+    """PLACE: (network namespace, CPU) of the remote mode (bench/fanout_net.py), joined
+    before any socket is opened; None: loopback, any CPU."""
+    if place is not None:
+        enter(*place)
     if rtcp_seconds is not None:
         slow_rtcp(rtcp_seconds)
-    asyncio.run(worker_main(conn, url, index, tone))
+    asyncio.run(worker_main(conn, url, index, tone, addresses))
 
 
 class RtcpInterval:
