@@ -21,7 +21,12 @@ on the event loop cannot delay it. What the tick thread touches, and why that is
   its entry in the tick's one batch on the media port's socket (media/batch.py: native
   ``sendmmsg`` or Python ``sendto``, the GIL held for the whole native call); any slower
   send (socket full, ICE-TCP) is handed to the loop (``call_soon_threadsafe``);
-- the level events and the relay trunks' ``send_tick`` are handed to the loop.
+- the relay trunks' ``send_tick`` (media/relay.py ``OriginTrunk``), called *before* the
+  local fan-out so that a relay's listeners are not one fan-out plus a loop hop behind
+  the mixer's own (docs/performance.md, "Scale"): it seals the tick's trunk datagrams and
+  sends them at once on the port's raw socket (``MediaPort.send_trunk_now``); a full
+  socket hands a datagram to the loop's transport;
+- the level events are handed to the loop.
 """
 
 from __future__ import annotations
@@ -93,7 +98,9 @@ class TrunkPort(Protocol):
 
     def send_tick(
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
-    ) -> None: ...
+    ) -> None:
+        """Send this tick's packets now, from the tick's thread (before the local fan-out)."""
+        ...
 
     @property
     def listener_loss(self) -> int:
@@ -245,6 +252,11 @@ class RoomMedia:
         return self._ticks
 
     @property
+    def last_timestamp(self) -> int:
+        """The RTP timestamp of the last tick's packets (its mix, its trunk frames)."""
+        return (self._timestamp - SAMPLES_PER_TICK) & 0xFFFFFFFF
+
+    @property
     def trunks(self) -> list[TrunkPort]:
         return list(self._trunks)
 
@@ -318,11 +330,11 @@ class RoomMedia:
                     )
                     encoder.set_packet_loss(self._encoder.packet_loss)
                 personal[name] = encoder.encode(minus.get(name, room_mix))
+        for trunk in trunks:  # first: a relay's listeners wait for it, and for its fan-out
+            trunk.send_tick(main, personal, timestamp, level_byte)
         if self._red is not None:
             self._red.keep(main, personal, timestamp)
         self.fan_out(main, personal, timestamp, level_byte)
-        for trunk in trunks:  # the trunk's socket belongs to the loop
-            self._on_loop(trunk.send_tick, main, personal, timestamp, level_byte)
 
     def _decode(self, name: str, uplink: Uplink, frames: dict[str, Pcm]) -> None:
         """Take one packet of a speaker (local or remote) into this tick's frames and levels."""

@@ -133,6 +133,7 @@ class MediaPort(asyncio.DatagramProtocol):
         self._want_tcp = tcp_port
         self.transport: asyncio.DatagramTransport | None = None
         self.sock: socket.socket | None = None  # the raw UDP socket (fast path of the fan-out)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the transport's, once started
         self._server: asyncio.Server | None = None
         self.udp_port = 0  # the bound ports, once started
         self.tcp_port = 0
@@ -154,7 +155,7 @@ class MediaPort(asyncio.DatagramProtocol):
     # ---- life ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self._want_udp))
         if self._want_tcp is not None:
             self._server = await asyncio.start_server(
@@ -284,6 +285,29 @@ class MediaPort(asyncio.DatagramProtocol):
     def send_trunk(self, data: bytes, addr: Address) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(data, addr)
+
+    def send_trunk_now(self, data: bytes, addr: Address) -> None:
+        """Send one trunk datagram from any thread (the mixer's tick thread): at once.
+
+        It goes straight out on the raw socket, as the fan-out's batches do (media/batch.py);
+        only a full socket (or none: not started, or a transport without one) hands it to the
+        event loop's transport, which buffers it. A send that fails otherwise is counted
+        (``stats.dropped["trunk_send"]``) and dropped, as asyncio would drop it.
+        """
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.sendto(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                self.stats.drop("trunk_send")
+                logger.debug("media port: trunk datagram to %s: %s", addr, exc)
+                return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.send_trunk, data, addr)
 
     # ---- UDP demultiplexing ----------------------------------------------------------------
 

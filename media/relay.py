@@ -52,14 +52,27 @@ class TrunkEnd:
         return self.port.address
 
     def send(self, data: bytes, addr: Address) -> None:
+        """Send on the event loop (keepalives, a relay's uplink as its packets arrive)."""
         self.port.send_trunk(data, addr)
+
+    def send_now(self, data: bytes, addr: Address) -> None:
+        """Send from any thread, at once (the mixer's tick thread: ``MediaPort.send_trunk_now``)."""
+        self.port.send_trunk_now(data, addr)
 
     def close(self) -> None:
         self.port.remove_trunk(self.trunk_id, self._handler)
 
 
 class OriginTrunk:
-    """A's end of a trunk to one remote node (a ``TrunkPort`` of the room's mixer)."""
+    """A's end of a trunk to one remote node (a ``TrunkPort`` of the room's mixer).
+
+    ``send_tick`` runs where the mixer's tick runs (its tick thread, media/engine.py),
+    before the tick's local fan-out: a relay's listeners then get each packet about when
+    the mixer's own listeners do (docs/performance.md, "Scale"). What it touches from that
+    thread: the sealer's send counter, the redundancy buffers and ``packets_sent`` (the
+    tick's alone), ``peer`` (one attribute read) and the stream table (a copy made by one
+    C-level call; ``add_stream`` makes a stream's redundancy buffer before it lists it).
+    """
 
     def __init__(
         self,
@@ -90,8 +103,8 @@ class OriginTrunk:
         if not 1 <= stream <= 0xFFFF:
             raise TrunkError("stream ids are 1-65535 (0 is the room mix)")
         self.streams[stream] = participant
+        self._redundancy.setdefault(stream, Redundancy(self._depth))  # before the tick sees it
         self._stream_of[participant] = stream
-        self._redundancy.setdefault(stream, Redundancy(self._depth))
         self.room.add_remote(participant, self)
 
     def set_can_speak(self, participant: str, allowed: bool) -> None:
@@ -101,20 +114,21 @@ class OriginTrunk:
     def send_tick(
         self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
     ) -> None:
-        if self.peer is None:
+        peer = self.peer
+        if peer is None:
             return
         level = level_byte[0] if level_byte else 127
         seq = self.packets_sent & 0xFFFF
         earlier = self._redundancy[0].blocks(timestamp, main)
         mix = Frame(Kind.MIX, 0, seq, timestamp, level, main, earlier)
-        self.sock.send(self.sealer.seal(mix), self.peer)
+        self.sock.send_now(self.sealer.seal(mix), peer)
         self.packets_sent += 1
-        for participant, stream in self._stream_of.items():
+        for participant, stream in list(self._stream_of.items()):  # the loop may add one
             payload = personal.get(participant)
             if payload is not None:
                 earlier = self._redundancy[stream].blocks(timestamp, payload)
                 frame = Frame(Kind.MINUS, stream, seq, timestamp, level, payload, earlier)
-                self.sock.send(self.sealer.seal(frame), self.peer)
+                self.sock.send_now(self.sealer.seal(frame), peer)
                 self.packets_sent += 1
 
     def _received(self, data: bytes, addr: Address) -> None:
