@@ -358,9 +358,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     mixer, relay = plane.workers
     pids = [p.pid for p in procs if p.pid is not None]
     worker_pids = plane.pids()
-    pinned = (
-        (os.cpu_count() or 1) >= 2 and pin(worker_pids[mixer], 0) and pin(worker_pids[relay], 1)
-    )
+    # each worker on a core of its own, as the capacity sum assumes (and no migrations); the
+    # listener processes, the speaker and this process share both cores with them
+    pinned = args.pin and (os.cpu_count() or 1) >= 2
+    pinned = pinned and pin(worker_pids[mixer], 0) and pin(worker_pids[relay], 1)
     listeners = conns[1:]
     rounds: list[Round] = []
     try:
@@ -415,7 +416,7 @@ def summarize(rounds: list[Round], mixer: str, relay: str, pinned: bool) -> dict
     extra = sorted(x for r in rounds for x in r.two.extra_ms)
     p95 = extra[int(0.95 * (len(extra) - 1))] if extra else float("nan")
     return {
-        "listeners": med(sum(r.one.connected) for r in rounds),
+        "listeners": int(med(sum(r.one.connected) for r in rounds)),
         "delivery_one": round(delivery("one"), 4),
         "delivery_two": round(delivery("two"), 4),
         "fixed_cpu": {
@@ -460,6 +461,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listeners", type=int, default=100, help="N (even)")
     parser.add_argument("--seconds", type=float, default=10.0, help="each measured window")
     parser.add_argument("--rounds", type=int, default=4, help="fixed/one/two rounds (ABBA)")
+    parser.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="let the workers float (latency tails)"
+    )
     parser.add_argument("--quick", action="store_true", help="40 listeners, 4 s windows, 3 rounds")
     parser.add_argument("--idle", type=int, default=2000, help="idle sessions (control plane)")
     parser.add_argument("--joins", type=int, default=100, help="joins measured on top of them")
