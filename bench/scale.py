@@ -39,9 +39,9 @@ the whole box's busy share are measured in the same windows and reported.
 The last line is one JSON object: listeners, delivery_one, delivery_two, fixed_cpu,
 us_per_listener_packet, capacity_one_worker, capacity_two_workers, capacity_ratio,
 worker_cpu_one, worker_cpu_two, capacity_ratio_rounds, capacity_ratio_min,
-capacity_ratio_max, rounds, rounds_discarded, pinned, listener_cpu_one, listener_cpu_two,
-box_busy_one, box_busy_two, extra_latency_ms_p50, extra_latency_ms_p95, latency_samples,
-idle_sessions, joins, control_with_workers, control_embedded, join_cpu_ratio.
+capacity_ratio_max, rounds, delivery_rounds, rounds_discarded, pinned, listener_cpu_one,
+listener_cpu_two, box_busy_one, box_busy_two, extra_latency_ms_p50, extra_latency_ms_p95,
+latency_samples, idle_sessions, joins, control_with_workers, control_embedded, join_cpu_ratio.
 """
 
 from __future__ import annotations
@@ -399,12 +399,11 @@ def summarize(rounds: list[Round], mixer: str, relay: str, pinned: bool) -> dict
     def est(key: str) -> float:
         return med(e[key] for e in estimates) if estimates else float("nan")
 
+    def delivered(p: Phase) -> float:
+        return sum(p.window.packets) / (sum(p.connected) * p.window.elapsed / TICK)
+
     def delivery(kind: str) -> float:
-        worst = 1.0
-        for r in rounds:
-            p = r.one if kind == "one" else r.two
-            worst = min(worst, sum(p.window.packets) / (sum(p.connected) * p.window.elapsed / TICK))
-        return worst
+        return min(delivered(r.one if kind == "one" else r.two) for r in rounds)
 
     def share(kind: str, worker: str) -> float:
         return med((r.one if kind == "one" else r.two).window.share[worker] for r in rounds)
@@ -444,6 +443,9 @@ def summarize(rounds: list[Round], mixer: str, relay: str, pinned: bool) -> dict
         "capacity_ratio_min": round(min(ratios), 2) if ratios else None,
         "capacity_ratio_max": round(max(ratios), 2) if ratios else None,
         "rounds": len(rounds),
+        "delivery_rounds": [
+            [round(delivered(r.one), 4), round(delivered(r.two), 4)] for r in rounds
+        ],
         "rounds_discarded": len(rounds) - len(estimates),
         "pinned": pinned,
         "listener_cpu_one": round(load("one", "listener_cpu"), 3),
