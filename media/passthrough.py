@@ -10,7 +10,7 @@ what listeners get; the room's encoder still encodes the mix every tick, so the 
 fall back (a second speaker, a lost uplink packet) find it warm.
 
 What a packet must be to pass: 20 ms of audio (RFC 6716 §3.1: the TOC byte's configuration
-gives the frame duration, its code the frame count), at most ``MAX_PACKET`` bytes, from a
+gives the frame duration, its code the frame count), at most ``MAX_PASSED`` bytes, from a
 speaker whose recent packets average no more than ``max_bitrate`` — the node pays the
 speaker's bitrate once per listener, so a speaker cannot make it send more than the
 operator allows (above the bound the room's own encoding goes out, as without
@@ -23,7 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 FRAME_SAMPLES = 960  # 20 ms at 48 kHz: the room's frame
-MAX_PACKET = 1275  # the largest Opus frame (RFC 6716 §3.4)
+# The largest packet passed on (156 kbit/s for one frame; libopus allows 1275 bytes): what
+# goes out must fit every leg's redundancy — a trunk datagram carries a frame and its two
+# predecessors in at most 1200 bytes (media/trunk.py: 3 × 390 + the RFC 2198 headers), a
+# listener's RED packet a frame and one predecessor under the fan-out's 1356-byte limit.
+MAX_PASSED = 390
 TICKS_PER_SECOND = 50
 AVERAGE_TICKS = 50  # the bitrate bound is on a moving average over about one second
 
@@ -97,7 +101,7 @@ class PassThrough:
             self.stats.mixed += 1
             return None
         ((name, packet),) = packets.items()
-        if packet is None or len(packet) > MAX_PACKET or opus_samples(packet) != FRAME_SAMPLES:
+        if packet is None or len(packet) > MAX_PASSED or opus_samples(packet) != FRAME_SAMPLES:
             self.stats.mixed += 1
             return None
         if average[name] > self._max_bytes:

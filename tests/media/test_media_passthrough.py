@@ -19,7 +19,7 @@ from test_media_relay import link
 
 from media.codec import OpusEncoder
 from media.engine import MediaEngine, RoomMedia
-from media.passthrough import FRAME_SAMPLES, PassThrough, opus_samples
+from media.passthrough import FRAME_SAMPLES, MAX_PASSED, PassThrough, opus_samples
 from tests.support.packets import capture, record_uplink
 from tests.support.packets import payloads as opus_payloads
 
@@ -59,7 +59,7 @@ def test_choose_passes_only_a_lone_real_20ms_packet_under_the_bitrate_bound() ->
     assert chooser.choose({"alice": None}) is None  # rebuilt or concealed: the mix
     assert chooser.choose({"alice": bytes([0 << 3]) + bytes(99)}) is None  # 10 ms
     assert chooser.stats.passed == 1 and chooser.stats.mixed == 3
-    big = bytes([1 << 3]) + bytes(399)  # 400 bytes a packet: 160 kbit/s
+    big = bytes([1 << 3]) + bytes(299)  # 300 bytes a packet: 120 kbit/s
     assert chooser.choose({"bob": big}) is None  # above the bound from the first packet
     assert chooser.stats.too_fast == 1
     # the bound is on a moving average: one large packet of a modest speaker passes
@@ -69,6 +69,10 @@ def test_choose_passes_only_a_lone_real_20ms_packet_under_the_bitrate_bound() ->
     assert chooser.choose({"alice": big}) is None
     chooser.forget("alice")
     assert chooser.choose({"alice": packet}) == packet  # a fresh start after a cut
+    # never a packet too large for the trunk's and RED's redundancy, whatever the average
+    huge = bytes([1 << 3]) + bytes(MAX_PASSED)
+    assert chooser.choose({"carol": huge}) is None
+    assert PassThrough(510_000).choose({"carol": huge}) is None
     with pytest.raises(ValueError):
         PassThrough(0)
 

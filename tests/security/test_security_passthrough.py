@@ -18,6 +18,9 @@ import pytest
 from media.client import BotPeer
 from media.codec import OpusEncoder
 from media.engine import MediaEngine, RoomMedia
+from media.passthrough import MAX_PASSED, PassThrough
+from media.recovery import Redundancy
+from media.trunk import Frame, Kind
 from tests.media.media_harness import Harness, loopback_config, write_tone
 from tests.support.packets import capture, payloads, record_uplink
 
@@ -117,3 +120,24 @@ async def test_a_listener_cannot_get_packets_passed_through(tmp_path: Path) -> N
         assert eve.errors == []
     finally:
         await h.close()
+
+
+def test_no_packet_passes_that_the_trunk_or_red_could_not_carry() -> None:
+    # a speaker whose average is modest sends one huge packet (libopus allows 1275 bytes)
+    chooser = PassThrough(510_000)
+    small = bytes([1 << 3]) + bytes(50)
+    for _ in range(100):
+        assert chooser.choose({"mallory": small}) == small
+    huge = bytes([1 << 3]) + bytes(1274)
+    assert chooser.choose({"mallory": huge}) is None  # the room's encoding goes instead
+    # the largest that passes still fits a trunk datagram with its two predecessors
+    largest = bytes([1 << 3]) + bytes(MAX_PASSED - 1)
+    assert chooser.choose({"mallory": largest}) == largest
+    redundancy = Redundancy()
+    for n in range(3):
+        earlier = redundancy.blocks(n * 960, largest)
+    Frame(Kind.MIX, 0, 2, 1920, 127, largest, earlier).serialize()  # no TrunkError
+    assert len(earlier) == 2
+    # and a TOC that claims anything but one 20 ms of audio never passes
+    for toc in (bytes([0 << 3]), bytes([(31 << 3) | 3, 0]), bytes([(2 << 3)])):
+        assert chooser.choose({"mallory": toc + bytes(50)}) is None
