@@ -89,12 +89,16 @@ class PassThrough:
         """PACKETS: this tick's contributing speakers and, for each, the packet its frame
         was decoded from (None: rebuilt or concealed). The payload to send instead of the
         room's encoding, or None."""
+        # (the loop may ``forget`` a speaker meanwhile: single dict operations, and the
+        # values used below are this call's own)
         average = self._average
+        now: dict[str, float] = {}
         for name, packet in packets.items():
             if packet is not None:
                 before = average.get(name)
                 size = float(len(packet))
-                average[name] = size if before is None else before + (size - before) / AVERAGE_TICKS
+                now[name] = size if before is None else before + (size - before) / AVERAGE_TICKS
+                average[name] = now[name]
         if not packets:
             return None
         if len(packets) != 1:
@@ -104,7 +108,7 @@ class PassThrough:
         if packet is None or len(packet) > MAX_PASSED or opus_samples(packet) != FRAME_SAMPLES:
             self.stats.mixed += 1
             return None
-        if average[name] > self._max_bytes:
+        if now[name] > self._max_bytes:
             self.stats.mixed += 1
             self.stats.too_fast += 1
             return None
