@@ -93,7 +93,7 @@ class MediaConfig:
     # a lone speaker's own packets go to listeners instead of the room's encoding of them
     # (media/passthrough.py), for speakers whose packets average at most this many bits/s
     speaker_passthrough: bool = True
-    passthrough_max_bitrate: int = 96_000
+    passthrough_max_bitrate: int = 48_000
 
 
 class TrunkPort(Protocol):
