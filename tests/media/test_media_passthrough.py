@@ -51,7 +51,7 @@ def test_opus_samples_reads_the_toc_byte() -> None:
 
 
 def test_choose_passes_only_a_lone_real_20ms_packet_under_the_bitrate_bound() -> None:
-    chooser = PassThrough(max_bitrate=64_000)  # 160 bytes a packet on average
+    chooser = PassThrough(max_bitrate=48_000)  # the default: 120 bytes a packet on average
     packet = bytes([1 << 3]) + bytes(99)  # SILK 20 ms, 100 bytes
     assert chooser.choose({}) is None  # nobody speaks: the room's encoding of silence
     assert chooser.choose({"alice": packet}) == packet

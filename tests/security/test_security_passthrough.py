@@ -9,7 +9,6 @@ hostile speaker is a bot whose encoder is replaced by one that sends what the at
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -60,11 +59,12 @@ async def listen_while(h: Harness, listener: BotPeer, name: str, seconds: float)
 
 
 async def test_a_speaker_above_the_bitrate_bound_is_reencoded(tmp_path: Path) -> None:
-    # the bot speaks at 64 kbit/s; this node lets at most 32 kbit/s through as it is
-    config = dataclasses.replace(loopback_config(), passthrough_max_bitrate=32_000)
-    h = Harness(engine=MediaEngine(config))
+    # mallory speaks at 96 kbit/s; the node lets at most 48 kbit/s (its default) through
+    assert loopback_config().passthrough_max_bitrate == 48_000
+    h = Harness(engine=MediaEngine(loopback_config()))
     try:
-        await h.join("mallory", play=write_tone(tmp_path / "m.wav", 440), can_speak=True)
+        mallory = await h.join("mallory", play=write_tone(tmp_path / "m.wav", 440), can_speak=True)
+        swap_encoder(mallory, OpusEncoder(96_000))
         bob = await h.join("bob")
         room = h.room
         assert isinstance(room, RoomMedia) and room.passthrough is not None
