@@ -5,16 +5,16 @@ shared 2-core box its runs differ by up to 1 PESQ with how often the mixer or a 
 buffer was late. This bench runs the node's own parts in one process, one 20 ms tick at a
 time, so the only differences are the ones the design makes:
 
-speech (espeak-ng) → the bot's encoder (64 kbit/s, in-band FEC at 10 %) → a random drop of
-LOSS % (the uplink, what RED did not repair) → the speaker's ``Uplink`` jitter buffer and
-decoder (``protected_jitter``, FEC/PLC) → the room: ``PassThrough.choose`` and the room's
-``OpusEncoder`` (32 kbit/s, FEC sized to LOSS) → a random drop of LOSS % (the downlink) →
-the listening bot's ``Timeline`` (FEC/PLC) → PESQ-wb and STOI as bench/loss.py scores them.
+speech (espeak-ng) → the bot's encoder (media/client.py: 32 kbit/s, in-band FEC at 10 %)
+→ a random drop of LOSS % (the uplink, what RED did not repair) → the speaker's ``Uplink``
+jitter buffer and decoder (``protected_jitter``, FEC/PLC) → the room:
+``PassThrough.choose`` and the room's ``OpusEncoder`` (32 kbit/s, FEC sized to LOSS) → a
+random drop of LOSS % (the downlink) → the listening bot's ``Timeline`` (FEC/PLC) →
+PESQ-wb and STOI as bench/loss.py scores them.
 
 Modes in the same run, on the same drops: ``passthrough`` (the default) and ``mixed``
 (``speaker_passthrough = false``: every tick the room's encoding). Ceilings: libopus
-32 kbit/s alone, the bot's 64 kbit/s encoder alone (what pass-through can reach), and the two
-generations (64 then 32 kbit/s).
+32 kbit/s alone and the bot's encoder alone with its FEC (what pass-through can reach).
 
     .venv/bin/python bench/passthrough.py --loss 0 2 5 10 --seeds 3
 
@@ -37,15 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.loss import make_speech, score, to_score_rate  # noqa: E402
+from media.client import UPLINK_BITRATE, UPLINK_LOSS_PERCENT  # noqa: E402
 from media.codec import OpusEncoder  # noqa: E402
 from media.conceal import ConcealStats, Timeline  # noqa: E402
 from media.mixer import FRAME_SAMPLES  # noqa: E402
 from media.passthrough import PassThrough  # noqa: E402
 from media.session import Uplink  # noqa: E402
 
-UPLINK_BITRATE = 64_000  # the bot's (media/client.py)
-UPLINK_LOSS_PERCENT = 10
 ROOM_BITRATE = 32_000
+MAX_BITRATE = 48_000  # speaker_passthrough_max_bitrate's default
 REPEATS = 3  # the speech played this many times in a row (the bot loops it)
 
 
@@ -55,7 +55,13 @@ def frames(pcm: np.ndarray) -> list[np.ndarray]:
 
 
 def session(
-    speech: np.ndarray, loss: int, seed: int, mode: str, uplink_loss: float | None = None
+    speech: np.ndarray,
+    loss: int,
+    seed: int,
+    mode: str,
+    uplink_loss: float | None = None,
+    speaker_bitrate: int = UPLINK_BITRATE,
+    speaker_fec: int = UPLINK_LOSS_PERCENT,
 ) -> dict[str, Any]:
     """One listener's recording of the looped speech through the room's parts.
 
@@ -66,17 +72,17 @@ def session(
     passthrough = mode != "mixed"
     up = loss if uplink_loss is None else uplink_loss
     drops = random.Random(seed)
-    speaker = OpusEncoder(UPLINK_BITRATE)
-    speaker.set_packet_loss(UPLINK_LOSS_PERCENT)
+    speaker = OpusEncoder(speaker_bitrate)
+    speaker.set_packet_loss(speaker_fec)
     uplink = Uplink(protect=True)
     room = OpusEncoder(ROOM_BITRATE)
     room.set_packet_loss(loss)
-    chooser = PassThrough(96_000) if passthrough else None
+    chooser = PassThrough(MAX_BITRATE) if passthrough else None
     listener = Timeline(protect=True)
     stats = ConcealStats()
     pcm = (np.tile(speech, REPEATS) / 32768.0).astype(np.float32) * 0.7071
     out: list[np.ndarray] = []
-    sent = passed = 0
+    sent = passed = payload_bytes = 0
     for n, frame in enumerate(frames(pcm)):
         packet = speaker.encode(frame)
         if drops.random() * 100 >= up:
@@ -90,12 +96,19 @@ def session(
         sent += 1
         if mode == "gap" and chosen is None and decoded_from is None:
             continue
+        payload_bytes += len(chosen or encoded)
         if drops.randrange(100) >= loss:
             out.extend(listener.push(sent & 0xFFFF, sent * FRAME_SAMPLES, chosen or encoded))
     out.extend(listener.flush())
     recording = np.concatenate(out) * 32768.0 / 0.7071
     result = score(to_score_rate(recording), to_score_rate(speech))
-    return {**result, "passed": passed, "ticks": sent, "rebuilt_uplink": stats.fec + stats.plc}
+    return {
+        **result,
+        "passed": passed,
+        "ticks": sent,
+        "rebuilt_uplink": stats.fec + stats.plc,
+        "bytes_per_s": payload_bytes * 50 / max(1, sent),  # Opus payload, before any RED
+    }
 
 
 def one_generation(speech: np.ndarray, bitrate: int, loss_percent: int) -> dict[str, Any]:
@@ -116,21 +129,33 @@ def main() -> None:
     parser.add_argument(
         "--uplink-loss", type=float, help="the uplink's rate (default: --loss; RED repairs most)"
     )
+    parser.add_argument(
+        "--speaker-bitrate", type=int, default=UPLINK_BITRATE, help="the speaker's Opus bitrate"
+    )
+    parser.add_argument(
+        "--speaker-fec",
+        type=int,
+        default=UPLINK_LOSS_PERCENT,
+        help="the speaker's expected loss in percent (its in-band FEC share)",
+    )
     args = parser.parse_args()
+    speaker = (args.speaker_bitrate, args.speaker_fec)
     with tempfile.TemporaryDirectory(prefix="salon-passthrough-") as work:
         speech = make_speech(Path(work) / "speech.wav")
     results: dict[str, Any] = {
         "codec_alone_32k": one_generation(speech, ROOM_BITRATE, 0),
-        "uplink_alone_64k": one_generation(speech, UPLINK_BITRATE, UPLINK_LOSS_PERCENT),
+        "uplink_alone": one_generation(speech, *speaker),
+        "speaker": {"bitrate": speaker[0], "fec_loss_percent": speaker[1]},
     }
     print(json.dumps(results), flush=True)
     print("| loss | pass-through PESQ-wb | mixed PESQ-wb | ratio | pass-through STOI | mixed STOI "
-          "| ticks passed | gap (experiment) PESQ-wb |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "| ticks passed | gap (experiment) PESQ-wb | B/s pass-through / mixed |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for loss in args.loss:
         rows = {
             mode: [
-                session(speech, loss, seed, mode, args.uplink_loss) for seed in range(args.seeds)
+                session(speech, loss, seed, mode, args.uplink_loss, *speaker)
+                for seed in range(args.seeds)
             ]
             for mode in ("passthrough", "mixed", "gap")
         }
@@ -140,13 +165,16 @@ def main() -> None:
             }
             for mode, runs in rows.items()
         }
+        for mode, runs in rows.items():
+            mean[mode]["bytes_per_s"] = round(float(np.mean([r["bytes_per_s"] for r in runs])))
         share = np.mean([r["passed"] / max(1, r["ticks"]) for r in rows["passthrough"]])
         ratio = round(mean["passthrough"]["pesq_wb"] / mean["mixed"]["pesq_wb"], 3)
         results[f"loss_{loss}"] = {**mean, "ratio": ratio, "passed_share": round(float(share), 3)}
         print(
             f"| {loss} % | {mean['passthrough']['pesq_wb']} | {mean['mixed']['pesq_wb']} "
             f"| {ratio} | {mean['passthrough']['stoi']} | {mean['mixed']['stoi']} "
-            f"| {share:.1%} | {mean['gap']['pesq_wb']} |",
+            f"| {share:.1%} | {mean['gap']['pesq_wb']} "
+            f"| {mean['passthrough']['bytes_per_s']} / {mean['mixed']['bytes_per_s']} |",
             flush=True,
         )
     print(json.dumps(results))
