@@ -15,7 +15,9 @@ header, SRTP tag and UDP/IP add a constant ≈ 58 bytes per packet, 50 packets a
 
 Modes: ``salon`` (concealment, FEC, RED, trunk redundancy: ``SALON_LOSS_PROTECTION=true``,
 the default) and ``baseline`` (``SALON_LOSS_PROTECTION=false``: lost frames are silence,
-no FEC, no RED, no trunk redundancy). The codec alone (libopus 32 kbit/s encode + decode
+no FEC, no RED, no trunk redundancy); ``mixed`` is ``salon`` with
+``SALON_SPEAKER_PASSTHROUGH=false`` (a lone speaker's packets re-encoded by the room, two
+codec generations, as before pass-through). The codec alone (libopus 32 kbit/s encode + decode
 of the same speech, no network) is the ceiling.
 
     .venv/bin/python bench/loss.py                       # 0 2 5 10 %, both modes, ~8 min
@@ -44,6 +46,7 @@ from scipy.signal import correlate, resample_poly
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from media.client import UPLINK_BITRATE, UPLINK_LOSS_PERCENT  # noqa: E402
 from media.codec import OpusEncoder  # noqa: E402
 from media.opus import Decoder  # noqa: E402
 from tests.support.lossy_room import lossy_namespace, netns_available, run_in  # noqa: E402
@@ -149,12 +152,12 @@ def _code(pcm: np.ndarray, bitrate: int, loss_percent: int) -> np.ndarray:
 
 def codec_ceilings(speech: np.ndarray) -> dict[str, dict[str, float]]:
     """What no network can improve: libopus 32 kbit/s once (``codec_alone``), and the two
-    generations every Salon listener hears (``two_generations``: the speaker's 64 kbit/s
-    uplink with FEC as the bot sends it, decoded and re-encoded by the room at 32 kbit/s)."""
+    generations a re-encoded listener hears (``two_generations``: the speaker's uplink with
+    FEC as the bot sends it, media/client.py, decoded and re-encoded by the room at 32 kbit/s)."""
     pcm = (speech / 32768.0).astype(np.float32)
     pcm = np.concatenate([pcm, np.zeros(-len(pcm) % 960, dtype=np.float32)])
     once = _code(pcm, 32_000, 0)
-    twice = _code(_code(pcm, 64_000, 10), 32_000, 0)
+    twice = _code(_code(pcm, UPLINK_BITRATE, UPLINK_LOSS_PERCENT), 32_000, 0)
     ref = to_score_rate(speech)
     return {
         name: score(to_score_rate(np.concatenate([out] * 3) * 32768.0), ref)
@@ -175,7 +178,9 @@ def run(
             out = work / f"{mode}-{loss}-{n}"
             with lossy_namespace() as ns:
                 ns.set_loss(loss)
-                session = run_in(ns, work / "speech.wav", seconds, out, mode == "salon")
+                session = run_in(
+                    ns, work / "speech.wav", seconds, out, mode != "baseline", mode == "salon"
+                )
             row: dict[str, Any] = {"loss_percent": loss, "mode": mode, "dir": out.name}
             for key in ("origin", "relay"):
                 bot = session[key]
@@ -188,7 +193,7 @@ def run(
                     "concealed": bot.get("concealed", {}),
                 }
             for key, value in session.items():  # the origin's own counters
-                if key.startswith(("origin_", "jitter_")):
+                if key.startswith(("origin_", "jitter_", "passthrough_")):
                     row[key] = value
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
@@ -245,7 +250,7 @@ def table(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loss", type=int, nargs="+", default=[0, 2, 5, 10])
-    parser.add_argument("--mode", choices=["salon", "baseline"], nargs="+",
+    parser.add_argument("--mode", choices=["salon", "mixed", "baseline"], nargs="+",
                         default=["salon", "baseline"])  # fmt: skip
     parser.add_argument("--seconds", type=float, default=30.0, help="each listener's session")
     parser.add_argument("--repeat", type=int, default=1, help="runs per loss rate and mode")

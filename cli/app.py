@@ -341,6 +341,8 @@ def build_node(settings: Settings, clock: Clock) -> Node:
             native_fanout=settings.native_fanout,
             tick=settings.media_tick,
             loss_protection=settings.loss_protection,
+            speaker_passthrough=settings.speaker_passthrough,
+            passthrough_max_bitrate=settings.speaker_passthrough_max_bitrate,
         )
     )
     replays = ReplayService(

@@ -46,7 +46,7 @@ ReceiveMessage = Callable[[], Awaitable[dict]]
 HEARD_DBOV = -50.0  # a frame louder than this counts towards seconds_heard
 # The bot speaks as a browser does by default: mono Opus with in-band FEC (useinbandfec=1),
 # here at a fixed expected loss, and offers RED (Chrome's payload type 63) for what it hears.
-UPLINK_BITRATE = 64_000
+UPLINK_BITRATE = 32_000
 UPLINK_LOSS_PERCENT = 10
 RED_TYPE = 63
 # The bot's voice keeps the level it had through aiortc's encoder, which upmixes mono to

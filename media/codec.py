@@ -60,14 +60,19 @@ class OpusDecoder:
         return decoder
 
     def decode(self, payload: bytes) -> Pcm:
-        """Decode one packet to a 960-sample float frame; silence when it cannot."""
+        """Decode one packet to a 960-sample float frame; concealed when it cannot."""
         if not payload:
             return SILENCE
+        pcm = self.decode_valid(payload)
+        return self.conceal() if pcm is None else pcm
+
+    def decode_valid(self, payload: bytes) -> Pcm | None:
+        """Decode one packet; None when libopus rejects it (nothing decoded)."""
         try:
             pcm = self._decoder.decode(payload)
         except OpusError as exc:
             logger.debug("opus decode failed: %s", exc)
-            return self.conceal()
+            return None
         return _frame(pcm)
 
     def conceal(self) -> Pcm:

@@ -47,20 +47,32 @@ def next_frame(
     jitter: JitterBuffer, decoder: OpusDecoder, protect: bool, stats: ConcealStats
 ) -> Pcm | None:
     """This tick's frame of one speaker; None while the speaker is idle (not a loss)."""
+    return next_frame_and_packet(jitter, decoder, protect, stats)[0]
+
+
+def next_frame_and_packet(
+    jitter: JitterBuffer, decoder: OpusDecoder, protect: bool, stats: ConcealStats
+) -> tuple[Pcm | None, bytes | None]:
+    """``next_frame`` and the packet the frame was decoded from: None when the frame was
+    rebuilt from FEC or concealed (or the speaker is idle) — the room may send that packet
+    on as it is (media/passthrough.py) only when it really arrived."""
     payload = jitter.pop()
     if payload is None:
-        return None
+        return None, None
     if not payload:
-        return fill_gap(decoder, jitter.peek(), protect, stats)
+        return fill_gap(decoder, jitter.peek(), protect, stats), None
     stats.decoded += 1
-    pcm = decoder.decode(payload)
+    pcm = decoder.decode_valid(payload)
+    if pcm is None:  # libopus rejected it: concealed, and never sent on as it is
+        return decoder.conceal(), None
     if jitter.may_skip and dbov(pcm) < QUIET_DBOV:
         # the buffer holds a frame too many: drop this quiet one rather than speech
         following = jitter.skip()
         if following is not None:
             stats.decoded += 1
-            pcm = decoder.decode(following)
-    return pcm
+            decoded = decoder.decode_valid(following)
+            return (decoder.conceal(), None) if decoded is None else (decoded, following)
+    return pcm, payload
 
 
 class Timeline:

@@ -3,7 +3,10 @@
 Each tick: pop one packet per allowed speaker from its jitter buffer, decode, mix once,
 encode the room mix ONCE for every listener, encode one mix-minus per speaker (nobody hears
 themselves), compute levels with numpy, and hand the packets to the fan-out, which writes
-them to every connection without a coroutine per listener (media/fanout.py).
+them to every connection without a coroutine per listener (media/fanout.py). When one
+speaker alone is heard and their frame is a packet that really arrived, listeners get that
+packet instead of the room's encoding of it (media/passthrough.py); the mix is encoded
+anyway, for the recording and so that a switch back finds the encoder warm.
 
 Where the tick runs (media/ticker.py): by default on the node's tick thread, so that work
 on the event loop cannot delay it. What the tick thread touches, and why that is safe:
@@ -50,6 +53,7 @@ from media.fanout import Downlink
 from media.jitter import JitterBuffer
 from media.mixer import LevelMeter, Pcm, dbov, mix
 from media.participants import Participants, SendToParticipant
+from media.passthrough import PassThrough
 from media.port import MediaPort
 from media.recorder import Recorder
 from media.red import RedStreams
@@ -91,6 +95,10 @@ class MediaConfig:
     tick: str = "thread"  # where the 20 ms clock runs: "thread" or "loop" (media/ticker.py)
     # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); off = baseline
     loss_protection: bool = True
+    # a lone speaker's own packets go to listeners instead of the room's encoding of them
+    # (media/passthrough.py), for speakers whose packets average at most this many bits/s
+    speaker_passthrough: bool = True
+    passthrough_max_bitrate: int = 48_000
 
 
 class TrunkPort(Protocol):
@@ -145,6 +153,9 @@ class RoomMedia:
         self._writer = BatchWriter(config.native_fanout, port.meter, port.dtls.srtp_lock)
         self._minus_encoders: dict[str, OpusEncoder] = {}
         self._red = RedStreams() if config.loss_protection else None
+        self.passthrough = (
+            PassThrough(config.passthrough_max_bitrate) if config.speaker_passthrough else None
+        )
         self.conceal_stats = ConcealStats()
         self._meter = LevelMeter(window=5)  # 100 ms → at most 10 level events a second
         self._timestamp = secrets.randbits(32)
@@ -168,9 +179,7 @@ class RoomMedia:
     def set_can_speak(self, participant: str, allowed: bool) -> None:
         """Node's decision; False cuts the participant's audio at the node immediately."""
         if not allowed:
-            self._minus_encoders.pop(participant, None)
-            if self._red is not None:
-                self._red.forget(participant)
+            self._forget_speaker(participant)
         self._participants.set_can_speak(participant, allowed)
 
     async def remove(self, participant: str) -> None:
@@ -190,10 +199,15 @@ class RoomMedia:
     def _answered(self, participant: str) -> None:
         self._start_mixer()
 
-    async def _left(self, participant: str) -> None:
+    def _forget_speaker(self, participant: str) -> None:
         self._minus_encoders.pop(participant, None)
         if self._red is not None:
             self._red.forget(participant)
+        if self.passthrough is not None:
+            self.passthrough.forget(participant)
+
+    async def _left(self, participant: str) -> None:
+        self._forget_speaker(participant)
         if self._participants.empty and not self._trunks and self._recorder is None:
             await self._stop_mixer()
 
@@ -299,11 +313,12 @@ class RoomMedia:
         """One 20 ms mixer step (public so tests and benchmarks can drive it by hand)."""
         participants = self._participants
         frames: dict[str, Pcm] = {}
+        packets: dict[str, bytes | None] = {}  # what each frame was decoded from
         for name, uplink in participants.speaking_uplinks():
-            self._decode(name, uplink, frames)
+            self._decode(name, uplink, frames, packets)
         for name, remote in list(self._remote.items()):
             if participants.may_speak(name):
-                self._decode(name, remote.uplink, frames)
+                self._decode(name, remote.uplink, frames, packets)
         levels = self._meter.tick()
         if levels is not None:
             self._on_loop(self._on_levels, levels)
@@ -316,9 +331,12 @@ class RoomMedia:
         if not trunks and not participants.has_downlinks() and recorder is None:
             return
         room_mix, minus = mix(frames)
-        main = self._encoder.encode(room_mix)
+        encoded = self._encoder.encode(room_mix)  # every tick: warm for a switch back
+        # a lone speaker's own packet, when it may go as it is (media/passthrough.py)
+        passed = self.passthrough.choose(packets) if self.passthrough is not None else None
+        main = encoded if passed is None else passed
         if recorder is not None:
-            recorder.push(main)  # a deque append: the file is written on the recorder's thread
+            recorder.push(encoded)  # a deque append: the file is written on the recorder's thread
         level_byte = audio_level_byte(round(dbov(room_mix)))
         personal: dict[str, bytes] = {}
         for name in participants.allowed_speakers():
@@ -330,18 +348,27 @@ class RoomMedia:
                     )
                     encoder.set_packet_loss(self._encoder.packet_loss)
                 personal[name] = encoder.encode(minus.get(name, room_mix))
+                if passed is not None and name not in frames:
+                    personal[name] = passed  # a silent speaker hears the lone one as listeners do
         for trunk in trunks:  # first: a relay's listeners wait for it, and for its fan-out
             trunk.send_tick(main, personal, timestamp, level_byte)
         if self._red is not None:
             self._red.keep(main, personal, timestamp)
         self.fan_out(main, personal, timestamp, level_byte)
 
-    def _decode(self, name: str, uplink: Uplink, frames: dict[str, Pcm]) -> None:
+    def _decode(
+        self,
+        name: str,
+        uplink: Uplink,
+        frames: dict[str, Pcm],
+        packets: dict[str, bytes | None],
+    ) -> None:
         """Take one packet of a speaker (local or remote) into this tick's frames and levels."""
-        pcm = uplink.next_frame(self._config.loss_protection, self.conceal_stats)
+        pcm, packet = uplink.next_frame_and_packet(self._config.loss_protection, self.conceal_stats)
         if pcm is None:
             return
         frames[name] = pcm
+        packets[name] = packet
         self._meter.add(name, dbov(pcm))
 
     def fan_out(

@@ -30,7 +30,7 @@ from aiortc.sdp import candidate_from_sdp
 from media import dtls, ice, lite, rtcp
 from media import transceiver as transceivers
 from media.codec import OpusDecoder
-from media.conceal import ConcealStats, next_frame
+from media.conceal import ConcealStats, next_frame_and_packet
 from media.fanout import Downlink, IdleTrack, NotReady
 from media.jitter import JitterBuffer
 from media.mixer import Pcm
@@ -218,8 +218,14 @@ class Uplink:
 
     def next_frame(self, protect: bool, stats: ConcealStats) -> Pcm | None:
         """This tick's frame (decoded, recovered from FEC or concealed); None when idle."""
+        return self.next_frame_and_packet(protect, stats)[0]
+
+    def next_frame_and_packet(
+        self, protect: bool, stats: ConcealStats
+    ) -> tuple[Pcm | None, bytes | None]:
+        """This tick's frame and the packet it was decoded from (None: rebuilt, concealed)."""
         with self._lock:
-            return next_frame(self.jitter, self.decoder, protect, stats)
+            return next_frame_and_packet(self.jitter, self.decoder, protect, stats)
 
     def reset(self) -> None:
         with self._lock:

@@ -102,6 +102,10 @@ class Settings:
     media_tick: str = "thread"
     # concealment, in-band FEC, RED and trunk redundancy (docs/media.md); false = baseline
     loss_protection: bool = True
+    # a lone speaker's own Opus packets go to listeners as they are (one codec generation
+    # instead of two) while their uplink averages at most speaker_passthrough_max_bitrate
+    speaker_passthrough: bool = True
+    speaker_passthrough_max_bitrate: int = 48000
     # media workers (docs/scaling.md): 0 = the node carries all media itself (the default)
     media_workers: int = 0  # `salon media-worker` children started beside the node
     redis_url: str = ""  # redis://host:port/db: workers register and take commands there
@@ -234,6 +238,13 @@ def _validate(s: Settings) -> Settings:
     ):
         if getattr(s, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")
+    if not 6000 <= s.speaker_passthrough_max_bitrate <= 510000:
+        raise SettingsError("setting 'speaker_passthrough_max_bitrate' must be 6000-510000")
+    if s.speaker_passthrough and s.speaker_passthrough_max_bitrate < s.audio_bitrate:
+        raise SettingsError(
+            "setting 'speaker_passthrough_max_bitrate' must be at least 'audio_bitrate'"
+            f" ({s.audio_bitrate})"
+        )
     if not s.room_actions_per_second > 0:
         raise SettingsError("setting 'room_actions_per_second' must be positive")
     if not 1 <= s.chat_max_chars <= 4096:

@@ -86,12 +86,16 @@ def lossy_namespace() -> Iterator[Netns]:
         subprocess.run(["ip", "netns", "del", ns.name], check=False, timeout=10)
 
 
-def run_in(ns: Netns, play: Path, seconds: float, out: Path, protect: bool) -> dict[str, Any]:
+def run_in(
+    ns: Netns, play: Path, seconds: float, out: Path, protect: bool, passthrough: bool = True
+) -> dict[str, Any]:
     """One session inside NS (a subprocess: the namespace is per process)."""
     argv = [sys.executable, "-m", "tests.support.lossy_room", "--play", str(play)]
     argv += ["--seconds", str(seconds), "--out", str(out)]
     if not protect:
         argv.append("--no-protect")
+    if not passthrough:
+        argv.append("--no-passthrough")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         ns.command(*argv), env=env, capture_output=True, text=True, timeout=seconds + 120
@@ -131,7 +135,9 @@ def _creds(node: Node, user: str) -> list[str]:
     ]
 
 
-async def session(play: Path, seconds: float, out: Path, protect: bool) -> dict[str, Any]:
+async def session(
+    play: Path, seconds: float, out: Path, protect: bool, passthrough: bool = True
+) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -141,7 +147,11 @@ async def session(play: Path, seconds: float, out: Path, protect: bool) -> dict[
     nodes = []
     for name in ("a", "b"):
         settings = make_settings(
-            out / f"node-{name}", port=free_port(), loss_protection=protect, **AUDIO
+            out / f"node-{name}",
+            port=free_port(),
+            loss_protection=protect,
+            speaker_passthrough=passthrough,
+            **AUDIO,
         )
         nodes.append(await Node(settings).start())
     a, b = nodes
@@ -170,6 +180,8 @@ async def session(play: Path, seconds: float, out: Path, protect: bool) -> dict[
         result["origin_late_ticks"] = engine.stats()["late_ticks"]
         for room in engine.rooms():
             result["origin_uplink"] = dataclasses.asdict(room.conceal_stats)
+            if room.passthrough is not None:
+                result["passthrough_ticks"] = dataclasses.asdict(room.passthrough.stats)
             for name in room.participants:
                 session = room.session(name)
                 if session is not None and session.uplink.jitter.stats.received:
@@ -189,8 +201,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--no-protect", action="store_true")
+    parser.add_argument("--no-passthrough", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(session(args.play, args.seconds, args.out, not args.no_protect))
+    result = asyncio.run(
+        session(args.play, args.seconds, args.out, not args.no_protect, not args.no_passthrough)
+    )
     print(json.dumps(result), flush=True)
 
 
