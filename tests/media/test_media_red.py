@@ -11,30 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from aiortc.rtp import RtpPacket
 from media_harness import Harness, band_energy, write_tone
 from test_media_loss import independent_red_parse
 
-from media.client import BotPeer
+from tests.support.packets import capture
 
 pytestmark = pytest.mark.timeout(60)
-
-Captured = list[tuple[int, int, int, bytes]]  # (payload type, sequence, timestamp, payload)
-
-
-def capture(bot: BotPeer) -> Captured:
-    """Every RTP packet BOT receives from now on, before anything else sees it."""
-    assert bot._transceiver is not None
-    receiver = bot._transceiver.receiver
-    inner = receiver._handle_rtp_packet
-    seen: Captured = []
-
-    async def hook(packet: RtpPacket, arrival_time_ms: int) -> None:
-        seen.append((packet.payload_type, packet.sequence_number, packet.timestamp, packet.payload))
-        await inner(packet, arrival_time_ms)
-
-    receiver._handle_rtp_packet = hook  # type: ignore[method-assign]
-    return seen
 
 
 async def test_red_goes_only_to_listeners_that_report_loss_and_negotiated_it(
