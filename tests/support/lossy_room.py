@@ -203,7 +203,8 @@ async def session(
                     result[f"jitter_{name}"] = dataclasses.asdict(session.uplink.jitter.stats)
         host.terminate()
         with contextlib.suppress(asyncio.TimeoutError, RuntimeError):
-            await _finish(host, 20)
+            # the speaker's encoder: the FEC share the origin's receiver reports drove it to
+            result["origin_speaker_fec"] = (await _finish(host, 20)).get("uplink_fec", {})
         return result
     finally:
         for node in nodes:
