@@ -46,7 +46,7 @@ from scipy.signal import correlate, resample_poly
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from media.client import UPLINK_BITRATE, UPLINK_LOSS_PERCENT  # noqa: E402
+from media.client import UPLINK_BITRATE  # noqa: E402
 from media.codec import OpusEncoder  # noqa: E402
 from media.opus import Decoder  # noqa: E402
 from tests.support.lossy_room import lossy_namespace, netns_available, run_in  # noqa: E402
@@ -152,12 +152,13 @@ def _code(pcm: np.ndarray, bitrate: int, loss_percent: int) -> np.ndarray:
 
 def codec_ceilings(speech: np.ndarray) -> dict[str, dict[str, float]]:
     """What no network can improve: libopus 32 kbit/s once (``codec_alone``), and the two
-    generations a re-encoded listener hears (``two_generations``: the speaker's uplink with
-    FEC as the bot sends it, media/client.py, decoded and re-encoded by the room at 32 kbit/s)."""
+    generations a re-encoded listener hears (``two_generations``: the speaker's uplink as the
+    bot sends it on a clean network, media/client.py — 32 kbit/s, FEC share 0 since fec16 —,
+    decoded and re-encoded by the room at 32 kbit/s)."""
     pcm = (speech / 32768.0).astype(np.float32)
     pcm = np.concatenate([pcm, np.zeros(-len(pcm) % 960, dtype=np.float32)])
     once = _code(pcm, 32_000, 0)
-    twice = _code(_code(pcm, UPLINK_BITRATE, UPLINK_LOSS_PERCENT), 32_000, 0)
+    twice = _code(_code(pcm, UPLINK_BITRATE, 0), 32_000, 0)
     ref = to_score_rate(speech)
     return {
         name: score(to_score_rate(np.concatenate([out] * 3) * 32768.0), ref)

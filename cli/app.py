@@ -66,7 +66,7 @@ from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
 from node.rsvp import RsvpService
 from node.rsvp_reminders import RsvpReminders
-from node.settings import Settings
+from node.settings import Settings, worker_media_env
 from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
@@ -543,6 +543,7 @@ def room_audio(settings: Settings, rooms: RoomService, engine: MediaEngine) -> R
             media_tcp_port=settings.media_tcp_port,
             heartbeat_seconds=settings.worker_heartbeat_seconds,
             dead_seconds=settings.worker_dead_seconds,
+            media_env=worker_media_env(settings),
         )
 
     def pool(on_event: OnEvent, on_gone: Callable[[str], None]) -> WorkerPool:

@@ -83,6 +83,8 @@ class BotOutcome:
     moves: int = 0  # new peer connections the node asked for (media moved to another worker)
     longest_gap: float = 0.0  # seconds between two received packets, at most
     gaps: list[list[float]] = field(default_factory=list)  # [seconds since first, length]
+    # the uplink encoder's expected loss (FEC share): now, its peak, reports it followed
+    uplink_fec: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> str:
         return json.dumps(
@@ -98,6 +100,7 @@ class BotOutcome:
                 "moves": self.moves,
                 "longest_gap": round(self.longest_gap, 3),
                 "gaps": self.gaps,
+                "uplink_fec": self.uplink_fec,
             }
         )
 
@@ -396,6 +399,15 @@ class Bot:
             moves=self.moves,
             longest_gap=self.longest_gap,
             gaps=self.gaps,
+            uplink_fec=(
+                {
+                    "percent": peer.uplink_fec_percent,
+                    "peak": peer.uplink_loss.peak,
+                    "reports": peer.uplink_loss.reports,
+                }
+                if peer
+                else {}
+            ),
         )
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from media.worker.bus import Outbox
 from media.worker.local import LocalLink
 from media.worker.redis_bus import RedisLink
 from media.worker.runtime import MediaWorker, WorkerConfig
+from node.settings import SettingsError, worker_media_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,14 @@ class WorkerOptions:
     media_tcp_port: int = 0  # passive ICE-TCP (RFC 6544) for clients without UDP; 0 = any
     worker_id: str = ""
     bitrate: int = 32000
+    speaker_passthrough: bool = True  # the node's pass-through settings (docs/media.md)
+    passthrough_max_bitrate: int = 48000
     heartbeat_seconds: float = 0.3
     dead_seconds: float = 1.2
 
 
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
+def _float_env(name: str, default: float, environ: Mapping[str, str]) -> float:
+    raw = environ.get(name)
     if raw is None:
         return default
     try:
@@ -59,7 +63,11 @@ def options_from_env(
     advertise: str,
     media_port: int,
     media_tcp_port: int = 0,
+    environ: Mapping[str, str] | None = None,
 ) -> WorkerOptions:
+    """The worker's options; its media settings (audio_bitrate, speaker_passthrough,
+    speaker_passthrough_max_bitrate) come from SALON_* variables as the node's do."""
+    env = os.environ if environ is None else environ
     if not node.startswith(("http://", "https://")):
         raise WorkerSetupError("--node must be the node's base URL (http:// or https://)")
     if bool(redis) == bool(socket):
@@ -68,10 +76,14 @@ def options_from_env(
         raise WorkerSetupError("--media-port must be 0-65535")
     if not 0 <= media_tcp_port <= 65535:
         raise WorkerSetupError("--media-tcp-port must be 0-65535")
-    heartbeat = _float_env("SALON_WORKER_HEARTBEAT_SECONDS", 0.3)
-    dead = _float_env("SALON_WORKER_DEAD_SECONDS", 1.2)
+    heartbeat = _float_env("SALON_WORKER_HEARTBEAT_SECONDS", 0.3, env)
+    dead = _float_env("SALON_WORKER_DEAD_SECONDS", 1.2, env)
     if not 0.05 <= heartbeat < dead <= 60:
         raise WorkerSetupError("worker heartbeat must be ≥ 0.05 s and below its dead time")
+    try:
+        media = worker_media_settings(env)
+    except SettingsError as exc:
+        raise WorkerSetupError(str(exc)) from None
     return WorkerOptions(
         node=node.rstrip("/"),
         redis=redis,
@@ -80,7 +92,9 @@ def options_from_env(
         media_port=media_port,
         media_tcp_port=media_tcp_port,
         worker_id="w-" + secrets.token_hex(4),
-        bitrate=int(_float_env("SALON_AUDIO_BITRATE", 32000)),
+        bitrate=media.audio_bitrate,
+        speaker_passthrough=media.speaker_passthrough,
+        passthrough_max_bitrate=media.speaker_passthrough_max_bitrate,
         heartbeat_seconds=heartbeat,
         dead_seconds=dead,
     )
@@ -93,6 +107,18 @@ def _secret() -> bytes:
     return secret.encode()
 
 
+def media_config(options: WorkerOptions) -> MediaConfig:
+    """The worker's media engine, with the node's media settings (``options_from_env``)."""
+    return MediaConfig(
+        ice_addresses=(options.advertise,),
+        bitrate=options.bitrate,
+        media_port=options.media_port,
+        media_tcp_port=options.media_tcp_port,
+        speaker_passthrough=options.speaker_passthrough,
+        passthrough_max_bitrate=options.passthrough_max_bitrate,
+    )
+
+
 async def run_worker(options: WorkerOptions) -> None:
     secret = _secret()
     link: Outbox
@@ -101,14 +127,7 @@ async def run_worker(options: WorkerOptions) -> None:
     else:
         assert options.socket is not None
         link = LocalLink(options.socket, secret, options.worker_id)
-    engine = MediaEngine(
-        MediaConfig(
-            ice_addresses=(options.advertise,),
-            bitrate=options.bitrate,
-            media_port=options.media_port,
-            media_tcp_port=options.media_tcp_port,
-        )
-    )
+    engine = MediaEngine(media_config(options))
     worker = MediaWorker(
         WorkerConfig(
             options.worker_id,

@@ -38,6 +38,7 @@ from media.conceal import Timeline
 from media.mixer import FRAME_SAMPLES, SAMPLE_RATE, Pcm, dbov
 from media.recovery import RedUnpacker
 from media.signaling import Answer, Offer, Renegotiate, SignalError, parse_node_message
+from media.uplink_loss import UplinkLoss
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +46,11 @@ SendMessage = Callable[[dict], Awaitable[None] | None]
 ReceiveMessage = Callable[[], Awaitable[dict]]
 HEARD_DBOV = -50.0  # a frame louder than this counts towards seconds_heard
 # The bot speaks as a browser does by default: mono Opus with in-band FEC (useinbandfec=1),
-# here at a fixed expected loss, and offers RED (Chrome's payload type 63) for what it hears.
+# its expected loss following the node's receiver reports (media/uplink_loss.py), and
+# offers RED (Chrome's payload type 63) for what it hears.
 UPLINK_BITRATE = 32_000
-UPLINK_LOSS_PERCENT = 10
+UPLINK_LOSS_PERCENT = 10  # the bot's fixed expected loss before fec16 (bench --speaker-fec)
+REPORT_POLL_SECONDS = 0.25  # how often the bot looks for a new receiver report
 RED_TYPE = 63
 # The bot's voice keeps the level it had through aiortc's encoder, which upmixes mono to
 # stereo at -3 dB (FFmpeg's centre mix level; measured: 0.706). A bot 3 dB louder made
@@ -206,9 +209,11 @@ class BotPeer:
             servers = [RTCIceServer(urls=url) for url in stun_servers]
             configuration = RTCConfiguration(iceServers=servers)
         self.pc = RTCPeerConnection(configuration)
-        encoder = OpusEncoder(UPLINK_BITRATE, fec=protect)
-        encoder.set_packet_loss(UPLINK_LOSS_PERCENT if protect else 0)
-        self._track = LoopTrack(self._pcm, encoder)
+        # in-band FEC on, its share 0 until the node reports loss (protect=False: never)
+        self._encoder = OpusEncoder(UPLINK_BITRATE, fec=protect)
+        self._encoder.set_packet_loss(0)
+        self.uplink_loss = UplinkLoss()
+        self._track = LoopTrack(self._pcm, self._encoder)
         self._protect = protect
         self._timeline = Timeline(protect=protect)
         self._unpacker = RedUnpacker()
@@ -237,6 +242,11 @@ class BotPeer:
         return {"fec": stats.fec, "plc": stats.plc, "silent": stats.silent}
 
     @property
+    def uplink_fec_percent(self) -> int:
+        """The encoder's expected packet loss now (what the node's reports drove it to)."""
+        return self._encoder.packet_loss
+
+    @property
     def speak(self) -> bool:
         """Whether our offers send audio (the node's last renegotiate decides)."""
         return self._speak
@@ -259,6 +269,8 @@ class BotPeer:
             self._wav.setframerate(SAMPLE_RATE)
             self._record_start = time.monotonic()
         await self._offer()
+        if self._protect:
+            self._spawn(self._follow_reports())
         if self._receive is not None:
             self._spawn(self._pump())
 
@@ -329,6 +341,32 @@ class BotPeer:
         result = self._send(Offer(sdp=sdp).serialize())
         if inspect.isawaitable(result):
             await result
+
+    async def _follow_reports(self) -> None:
+        """Set the encoder's expected loss from the node's receiver reports on our uplink.
+
+        aiortc's ``RTCRtpSender`` turns each report block about our SSRC into a new
+        ``remote-inbound-rtp`` entry of its public ``getStats()`` (``fractionLost``: RFC
+        3550's 8-bit fraction); a new entry object is a new report.
+        """
+        assert self._transceiver is not None
+        sender = self._transceiver.sender
+        last: object = None
+        while True:
+            await asyncio.sleep(REPORT_POLL_SECONDS)
+            if self.pc.connectionState in ("failed", "closed"):
+                return
+            if not self._speak or self.pc.connectionState != "connected":
+                continue  # a listener's sender sends nothing to report on
+            stats = await sender.getStats()
+            for entry in stats.values():
+                if entry.type == "remote-inbound-rtp" and entry is not last:
+                    last = entry
+                    fraction = getattr(entry, "fractionLost", None)
+                    if isinstance(fraction, int | float):
+                        percent = self.uplink_loss.add(int(fraction), time.monotonic())
+                        if percent != self._encoder.packet_loss:
+                            self._encoder.set_packet_loss(percent)
 
     async def _pump(self) -> None:
         assert self._receive is not None

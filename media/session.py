@@ -38,6 +38,7 @@ from media.port import MediaPort
 from media.recovery import RedUnpacker
 from media.red import RED_MIME, LossReports, sdp_red_codecs
 from media.signaling import Ice, SignalError
+from media.uplink_loss import uplink_counter
 
 logger = logging.getLogger(__name__)
 
@@ -357,8 +358,10 @@ class ParticipantSession:
         uplink = self.uplink
         may_speak = self._may_speak
         forward = self._forward
+        count = uplink_counter(receiver)  # our receiver reports (media/uplink_loss.py)
 
         async def on_rtp(packet: RtpPacket, arrival_time_ms: int = 0) -> None:
+            count(packet)
             if not may_speak():
                 return  # cut at the node: a listener's or muted speaker's audio goes nowhere
             is_red = packet.payload_type in uplink.red_types

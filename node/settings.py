@@ -238,6 +238,8 @@ def _validate(s: Settings) -> Settings:
     ):
         if getattr(s, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")
+    if not 6000 <= s.audio_bitrate <= 510000:  # libopus' range (RFC 7587 §3.1.1)
+        raise SettingsError("setting 'audio_bitrate' must be 6000-510000")
     if not 6000 <= s.speaker_passthrough_max_bitrate <= 510000:
         raise SettingsError("setting 'speaker_passthrough_max_bitrate' must be 6000-510000")
     if s.speaker_passthrough and s.speaker_passthrough_max_bitrate < s.audio_bitrate:
@@ -423,6 +425,33 @@ def load_settings(
         if raw is not None:
             values[name] = _coerce(name, raw)
     return _validate(Settings(data_dir=data_dir, **values))
+
+
+# The node's media settings its `salon media-worker`s must run with: a local child gets
+# them in its environment (node/workers/local.py), a remote one from its operator.
+WORKER_MEDIA_SETTINGS = ("audio_bitrate", "speaker_passthrough", "speaker_passthrough_max_bitrate")
+
+
+def worker_media_env(s: Settings) -> dict[str, str]:
+    """WORKER_MEDIA_SETTINGS of S as the SALON_* variables a worker reads."""
+    env = {}
+    for name in WORKER_MEDIA_SETTINGS:
+        value = getattr(s, name)
+        env["SALON_" + name.upper()] = (
+            ("true" if value else "false") if isinstance(value, bool) else str(value)
+        )
+    return env
+
+
+def worker_media_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings holding WORKER_MEDIA_SETTINGS from ENVIRON's SALON_* variables (defaults
+    for the rest), checked as the node checks them (SettingsError)."""
+    values: dict[str, Any] = {}
+    for name in WORKER_MEDIA_SETTINGS:
+        key = "SALON_" + name.upper()
+        if key in environ:
+            values[name] = _coerce(name, environ[key])
+    return _validate(Settings(data_dir=Path("."), **values))
 
 
 def default_config_text() -> str:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,10 @@ class LocalWorkers:
         log_level: str = "warning",
         heartbeat_seconds: float = 0.3,
         dead_seconds: float = 1.2,
+        media_env: Mapping[str, str] | None = None,
     ) -> None:
+        """``media_env``: the node's media settings as SALON_* variables
+        (``node.settings.worker_media_env``), over whatever the node's environment says."""
         self.count = count
         self._node_url = node_url
         self._secret = secret
@@ -49,6 +53,7 @@ class LocalWorkers:
             "SALON_WORKER_HEARTBEAT_SECONDS": str(heartbeat_seconds),
             "SALON_WORKER_DEAD_SECONDS": str(dead_seconds),
         }
+        self._media_env = dict(media_env or {})
         self.processes: dict[int, asyncio.subprocess.Process] = {}  # slot → child
         self._watchers: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -85,16 +90,20 @@ class LocalWorkers:
         for slot in range(self.count):
             await self._spawn(slot)
 
-    async def _spawn(self, slot: int) -> None:
+    def _env(self) -> dict[str, str]:
+        """A child's environment: the node's, the bus secret, timing and media settings."""
         root = str(Path(__file__).resolve().parents[2])
         path = os.environ.get("PYTHONPATH", "")
-        env = {
+        return {
             **os.environ,
             "SALON_WORKER_SECRET": self._secret,
             **self._timing,
+            **self._media_env,
             "PYTHONPATH": root + (os.pathsep + path if path else ""),
         }
-        process = await asyncio.create_subprocess_exec(*self._args(slot), env=env)
+
+    async def _spawn(self, slot: int) -> None:
+        process = await asyncio.create_subprocess_exec(*self._args(slot), env=self._env())
         self.processes[slot] = process
         self.started += 1
         task = asyncio.ensure_future(self._watch(slot, process))

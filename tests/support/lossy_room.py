@@ -7,7 +7,9 @@ A ⇄ B (trunk), B → carol. Used by bench/loss.py and tests/network/test_loss.
 
     python -m tests.support.lossy_room --play speech.wav --seconds 20 --out DIR [--no-protect]
 
-prints one JSON line: each listener's bot outcome plus its recording's path.
+prints one JSON line: each listener's bot outcome plus its recording's path. With
+``--speaker-only``: one node and its host bot, whose outcome (``uplink_fec``: what the
+node's receiver reports made of its encoder's expected loss) is the line.
 """
 
 from __future__ import annotations
@@ -105,6 +107,19 @@ def run_in(
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def run_speaker_in(ns: Netns, play: Path, seconds: float, out: Path) -> dict[str, Any]:
+    """One node and a host bot speaking SECONDS inside NS: the host bot's outcome."""
+    argv = [sys.executable, "-m", "tests.support.lossy_room", "--play", str(play)]
+    argv += ["--seconds", str(seconds), "--out", str(out), "--speaker-only"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        ns.command(*argv), env=env, capture_output=True, text=True, timeout=seconds + 120
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"lossy speaker failed: {done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 # ---- inside the namespace ------------------------------------------------------------------
 
 
@@ -188,11 +203,28 @@ async def session(
                     result[f"jitter_{name}"] = dataclasses.asdict(session.uplink.jitter.stats)
         host.terminate()
         with contextlib.suppress(asyncio.TimeoutError, RuntimeError):
-            await _finish(host, 20)
+            # the speaker's encoder: the FEC share the origin's receiver reports drove it to
+            result["origin_speaker_fec"] = (await _finish(host, 20)).get("uplink_fec", {})
         return result
     finally:
         for node in nodes:
             await node.stop()
+
+
+async def speaker(play: Path, seconds: float, out: Path) -> dict[str, Any]:
+    """A node and alice's host bot (it speaks SECONDS, then ends the room)."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    node = await Node(make_settings(out / "node", port=free_port(), **AUDIO)).start()
+    try:
+        await (await node.user()).signup("alice")
+        host = await _bot(
+            env, "host", *_creds(node, "alice"), "--title", "Uplink", "--play", str(play),
+            "--seconds", str(seconds),
+        )  # fmt: skip
+        return await _finish(host, seconds + 60)
+    finally:
+        await node.stop()
 
 
 def main() -> None:
@@ -202,7 +234,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--no-protect", action="store_true")
     parser.add_argument("--no-passthrough", action="store_true")
+    parser.add_argument("--speaker-only", action="store_true")
     args = parser.parse_args()
+    if args.speaker_only:
+        print(json.dumps(asyncio.run(speaker(args.play, args.seconds, args.out))), flush=True)
+        return
     result = asyncio.run(
         session(args.play, args.seconds, args.out, not args.no_protect, not args.no_passthrough)
     )

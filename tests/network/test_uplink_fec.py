@@ -1,0 +1,51 @@
+"""The bot's uplink FEC follows the loss the node reports (media/uplink_loss.py).
+
+A real node and a real `salon bot host` speak inside a network namespace whose nftables
+drop a share of every UDP packet: with 10 % dropped the node's receiver reports show the
+loss and the bot's encoder raises its expected packet loss (libopus then adds in-band
+FEC); with nothing dropped it stays at 0 through every report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.support.audio import tone
+from tests.support.lossy_room import lossy_namespace, netns_available, run_speaker_in
+
+pytestmark = pytest.mark.timeout(150)
+
+SECONDS = 10.0
+
+
+def _need_netns() -> None:
+    reason = netns_available()
+    if reason:
+        pytest.skip(reason)
+
+
+async def test_bot_uplink_fec_rises_when_the_node_reports_loss(tmp_path: Path) -> None:
+    _need_netns()
+    play = tone(tmp_path / "440.wav", 440, seconds=3.0)
+    with lossy_namespace() as ns:
+        ns.set_loss(10)
+        outcome = await asyncio.to_thread(run_speaker_in, ns, play, SECONDS, tmp_path / "run")
+    fec = outcome["uplink_fec"]
+    assert fec["reports"] >= 3, fec  # aiortc's receiver reports every 0.5-1.5 s
+    # 10 % dropped each way: the reports' smoothed loss is several percent, never 0
+    assert fec["peak"] >= 3, fec
+    assert fec["percent"] >= 1, fec
+
+
+async def test_bot_uplink_fec_stays_zero_on_a_clean_network(tmp_path: Path) -> None:
+    _need_netns()
+    play = tone(tmp_path / "440.wav", 440, seconds=3.0)
+    with lossy_namespace() as ns:
+        ns.set_loss(0)
+        outcome = await asyncio.to_thread(run_speaker_in, ns, play, SECONDS, tmp_path / "run")
+    fec = outcome["uplink_fec"]
+    assert fec["reports"] >= 3, fec
+    assert fec == {"percent": 0, "peak": 0, "reports": fec["reports"]}
