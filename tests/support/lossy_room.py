@@ -98,25 +98,24 @@ def run_in(
         argv.append("--no-protect")
     if not passthrough:
         argv.append("--no-passthrough")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        ns.command(*argv), env=env, capture_output=True, text=True, timeout=seconds + 120
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"lossy session failed: {done.stderr[-3000:]}")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    return _inside(ns, argv, seconds, "lossy session")
 
 
 def run_speaker_in(ns: Netns, play: Path, seconds: float, out: Path) -> dict[str, Any]:
     """One node and a host bot speaking SECONDS inside NS: the host bot's outcome."""
     argv = [sys.executable, "-m", "tests.support.lossy_room", "--play", str(play)]
     argv += ["--seconds", str(seconds), "--out", str(out), "--speaker-only"]
+    return _inside(ns, argv, seconds, "lossy speaker")
+
+
+def _inside(ns: Netns, argv: list[str], seconds: float, what: str) -> dict[str, Any]:
+    """Run ARGV in NS (this module's ``main``) and return the JSON its last line prints."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         ns.command(*argv), env=env, capture_output=True, text=True, timeout=seconds + 120
     )
     if done.returncode != 0:
-        raise RuntimeError(f"lossy speaker failed: {done.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed: {done.stderr[-3000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
