@@ -52,6 +52,12 @@ def network_namespace() -> Iterator[Namespace]:
     try:
         _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
         _ip("link", "set", inner, "netns", ns.name)
+        # No IPv6 link-local address on either end: its duplicate-address detection ends a
+        # second or two after the link comes up, and a Chromium already running in the
+        # namespace takes that address change for a network change and fails every
+        # request in flight (net::ERR_NETWORK_CHANGED).
+        _ip("link", "set", outer, "addrgenmode", "none")
+        _ip("-n", ns.name, "link", "set", inner, "addrgenmode", "none")
         _ip("addr", "add", f"{ns.host_ip}/30", "dev", outer)
         _ip("link", "set", outer, "up")
         _ip("-n", ns.name, "addr", "add", f"{ns.inner_ip}/30", "dev", inner)
