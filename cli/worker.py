@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media.engine import MediaConfig, MediaEngine
+from media.ticker import steady_process
 from media.worker.bus import Outbox
 from media.worker.local import LocalLink
 from media.worker.redis_bus import RedisLink
@@ -42,6 +43,9 @@ class WorkerOptions:
     bitrate: int = 32000
     speaker_passthrough: bool = True  # the node's pass-through settings (docs/media.md)
     passthrough_max_bitrate: int = 48000
+    loss_protection: bool = True  # concealment, FEC, RED, trunk redundancy (docs/media.md)
+    native_fanout: bool = True  # media/_fastpath.c when built
+    tick: str = "thread"  # the 20 ms clock: "thread" or "loop" (media/ticker.py)
     heartbeat_seconds: float = 0.3
     dead_seconds: float = 1.2
 
@@ -65,8 +69,8 @@ def options_from_env(
     media_tcp_port: int = 0,
     environ: Mapping[str, str] | None = None,
 ) -> WorkerOptions:
-    """The worker's options; its media settings (audio_bitrate, speaker_passthrough,
-    speaker_passthrough_max_bitrate) come from SALON_* variables as the node's do."""
+    """The worker's options; its media settings (``node.settings.WORKER_MEDIA_SETTINGS``)
+    come from SALON_* variables as the node's do."""
     env = os.environ if environ is None else environ
     if not node.startswith(("http://", "https://")):
         raise WorkerSetupError("--node must be the node's base URL (http:// or https://)")
@@ -95,6 +99,9 @@ def options_from_env(
         bitrate=media.audio_bitrate,
         speaker_passthrough=media.speaker_passthrough,
         passthrough_max_bitrate=media.speaker_passthrough_max_bitrate,
+        loss_protection=media.loss_protection,
+        native_fanout=media.native_fanout,
+        tick=media.media_tick,
         heartbeat_seconds=heartbeat,
         dead_seconds=dead,
     )
@@ -116,6 +123,9 @@ def media_config(options: WorkerOptions) -> MediaConfig:
         media_tcp_port=options.media_tcp_port,
         speaker_passthrough=options.speaker_passthrough,
         passthrough_max_bitrate=options.passthrough_max_bitrate,
+        loss_protection=options.loss_protection,
+        native_fanout=options.native_fanout,
+        tick=options.tick,
     )
 
 
@@ -138,6 +148,8 @@ async def run_worker(options: WorkerOptions) -> None:
         engine,
         link,
     )
+    if options.tick == "thread":
+        steady_process()  # as `salon serve` does: the tick thread's GIL wait and GC pauses
     task = asyncio.ensure_future(worker.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

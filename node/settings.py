@@ -429,7 +429,14 @@ def load_settings(
 
 # The node's media settings its `salon media-worker`s must run with: a local child gets
 # them in its environment (node/workers/local.py), a remote one from its operator.
-WORKER_MEDIA_SETTINGS = ("audio_bitrate", "speaker_passthrough", "speaker_passthrough_max_bitrate")
+WORKER_MEDIA_SETTINGS = (
+    "audio_bitrate",
+    "speaker_passthrough",
+    "speaker_passthrough_max_bitrate",
+    "loss_protection",
+    "native_fanout",
+    "media_tick",
+)
 
 
 def worker_media_env(s: Settings) -> dict[str, str]:
