@@ -514,7 +514,8 @@ class WorkerAudio(RoomAudio):
 
         A room mixed there gets a successor mixer first (on a worker without the room):
         its speakers are placed there as they reconnect, and once they have (plus the
-        overlap) the relays switch to the new mixer's trunks and the old mixer closes.
+        overlap) the relays switch to the new mixer's trunks and the old mixer closes. Our
+        relays of rooms hosted elsewhere move too (``WorkerRelay.leave``).
         """
         state = self.pool.drain(worker)
         for room_id, placement in list(self.placements.items()):
@@ -524,6 +525,13 @@ class WorkerAudio(RoomAudio):
                 for name in [n for n, w in placement.where.items() if w == worker]:
                     placement.leaving[name] = worker
                     self._move(room_id, placement, name)
+        for relay in [r for r in self.remote_relays.values() if r.worker == worker]:
+            chosen = least_loaded(self.pool.workers(), self._placed())
+            if chosen is None:
+                log.warning("workers: no worker can take the relay of %s", relay.room_id)
+            elif not relay.leaving:  # (a second drain while the first moves it: nothing)
+                relay.leaving = True
+                self._spawn(relay.leave(chosen.id, self.drain_overlap))
         return state
 
     async def _prepare_mixer_move(self, room_id: str, placement: RoomPlacement, old: str) -> None:

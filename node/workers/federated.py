@@ -139,6 +139,7 @@ class WorkerRelay:
         self.room_id = alias
         self.send = send
         self.streams: dict[str, int] = {}
+        self.leaving = False  # moving off a draining worker (``leave``)
         self._next_stream = 1
         self._commands = CommandQueue(pool, worker)
         self.rekey(trunk_id, own, origin_key, origin)
@@ -169,6 +170,21 @@ class WorkerRelay:
         for participant in list(self.streams):
             self.send(participant, Reconnect().serialize())
         self.on_lost()
+
+    async def leave(self, worker: str, overlap: float) -> None:
+        """Our worker drains: carry on from WORKER, and close the old relay OVERLAP seconds
+        later (the origin keeps one trunk per room and node, so the old one falls silent
+        once federation has opened the new one)."""
+        old = self.worker
+        try:
+            await self.move(worker)
+        finally:
+            self.leaving = False
+        await asyncio.sleep(overlap)
+        try:
+            await self.pool.call(old, "close_room", room=self.room_id)
+        except WorkerCommandError as exc:
+            log.info("workers: closing the old relay of %s on %s: %s", self.room_id, old, exc)
 
     def stream_for(self, participant: str) -> int:
         stream = self.streams.get(participant)
