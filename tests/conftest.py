@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from node import auth as node_auth
 from node.clock import Clock
 from tests.support.nodes import Node, NodeFactory, free_port, make_settings
+from tests.support.passwords import quick_hash
 from tests.support.workers import Redis, start_redis
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashes() -> Iterator[None]:
+    """In-process nodes hash passwords with argon2id at its minimum limits
+    (tests/support/passwords.py says why)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(node_auth, "hash_password_sync", quick_hash)
+        yield
 
 
 @pytest.fixture
