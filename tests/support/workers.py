@@ -253,7 +253,7 @@ async def spread_room(
     node: Node, tmp: Path, listeners: Sequence[str], ice_address: str = "127.0.0.1"
 ) -> SpreadRoom:
     """alice hosts and plays 440 Hz; erin (placed first, so on a non-mixer worker) raises
-    her hand, is invited and plays 880 Hz; LISTENERS join one by one and record (every bot
+    her hand, is invited and plays 880 Hz; LISTENERS join at once and record (every bot
     offers ICE_ADDRESS as its host candidate)."""
     for name in ("alice", "erin", *listeners):
         await node.user(name)
@@ -272,6 +272,7 @@ async def spread_room(
         bots[name] = await listen_bot(
             node, room_url, name, 12, record=tmp / f"{name}.wav", ice_address=ice_address
         )
+    for name in listeners:
         await wait_placed(node, room_id, name)
     found = placement(node, room_id)
     assert found.mixer is not None
@@ -313,8 +314,8 @@ class Crowd:
 
 
 async def crowd(node: Node, tmp: Path, listeners: Sequence[str], seconds: int = 14) -> Crowd:
-    """alice hosts, playing 440 Hz; LISTENERS join one by one (spread over the workers)
-    and record SECONDS seconds."""
+    """alice hosts, playing 440 Hz; LISTENERS join at once (placed over the workers by
+    load) and record SECONDS seconds."""
     for name in ("alice", *listeners):
         await node.user(name)
     host, room_url, room_id = await tone_host(node, tmp, "Failover", seconds=60, tone_seconds=3)
@@ -322,6 +323,7 @@ async def crowd(node: Node, tmp: Path, listeners: Sequence[str], seconds: int = 
     bots = {}
     for name in listeners:
         bots[name] = await listen_bot(node, room_url, name, seconds, record=tmp / f"{name}.wav")
+    for name in listeners:
         where[name] = await wait_placed(node, room_id, name)
     return Crowd(room_id, host, bots, where)
 
