@@ -11,23 +11,16 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from federation.flags import ModerationRelay
-from federation.identity import Urls
-from federation.outbox import Publisher
-from federation.store.actors import RemoteActorStore
-from federation.store.deliveries import DeliveryStore
-from federation.store.policies import DomainPolicies
-from federation.store.rooms import RemoteRoomStore
+if TYPE_CHECKING:
+    from node.moderation import ModerationDesk
+
 from node.clock import SystemClock
 from node.errors import DomainError
-from node.moderation import ModerationDesk
 from node.settings import SettingsError, load_settings
-from node.store.db import StoreError, open_database
-from node.store.users import UserStore
 
 DataOption = Annotated[
     Path, typer.Option("--data", help="Data directory (created on first start).")
@@ -53,6 +46,18 @@ def add_desk_commands(admin_app: typer.Typer) -> None:
 
 
 def _desk(data: Path) -> ModerationDesk:
+    # federation's modules load slowly: only the commands that need them import them
+    from federation.flags import ModerationRelay
+    from federation.identity import Urls
+    from federation.outbox import Publisher
+    from federation.store.actors import RemoteActorStore
+    from federation.store.deliveries import DeliveryStore
+    from federation.store.policies import DomainPolicies
+    from federation.store.rooms import RemoteRoomStore
+    from node.moderation import ModerationDesk
+    from node.store.db import StoreError, open_database
+    from node.store.users import UserStore
+
     if not (data / "salon.db").exists():
         _fail(f"no Salon data directory at {data} (see --data)")
     try:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from node.errors import DomainError
-from node.replay_library import ReplayLibrary
 from node.settings import SettingsError, load_settings
-from node.store.db import StoreError, open_database
-from node.store.replays import ReplayStore
+
+if TYPE_CHECKING:  # the store loads slowly: the commands import it
+    from node.replay_library import ReplayLibrary
 
 DataOption = Annotated[
     Path, typer.Option("--data", help="Data directory (created on first start).")
@@ -28,6 +28,10 @@ def _fail(message: str) -> NoReturn:
 
 
 def _library(data: Path) -> ReplayLibrary:
+    from node.replay_library import ReplayLibrary
+    from node.store.db import StoreError, open_database
+    from node.store.replays import ReplayStore
+
     if not (data / "salon.db").exists():
         _fail(f"no Salon data directory at {data} (see --data)")
     try:

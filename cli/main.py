@@ -12,22 +12,16 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-if TYPE_CHECKING:  # aiortc loads slowly: only the bot commands import it
+if TYPE_CHECKING:  # aiortc, federation and the store load slowly: commands import them
     from cli.bot import BotOptions
+    from federation.store.deliveries import DeliveryStore
+    from federation.store.policies import DomainPolicies
+    from node.accounts import AccountService
 
 from cli.admin import add_desk_commands
 from cli.admin_replays import replays_app
-from federation.identity import make_user_keys
-from federation.store.actors import KeyStore
-from federation.store.deliveries import DeliveryStore
-from federation.store.policies import DomainPolicies
-from node.accounts import AccountError, AccountService
 from node.clock import SystemClock
-from node.datadir import DataDirError, ensure_data_dir
-from node.metrics.site import MetricsBindError
 from node.settings import Settings, SettingsError, load_settings
-from node.store.db import StoreError, open_database
-from node.store.users import User
 
 app = typer.Typer(help="Salon: federated live audio rooms.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage the accounts of a node.", no_args_is_help=True)
@@ -62,6 +56,13 @@ def _settings(data: Path, **overrides: object) -> Settings:
 
 def _accounts(data: Path, create: bool = True) -> AccountService:
     """CREATE False: the data directory must exist (listing a typo'd path creates nothing)."""
+    from federation.identity import make_user_keys
+    from federation.store.actors import KeyStore
+    from node.accounts import AccountService
+    from node.datadir import DataDirError, ensure_data_dir
+    from node.store.db import StoreError, open_database
+    from node.store.users import User
+
     if not create and not (data / "salon.db").exists():
         fail(f"no Salon data directory at {data} (see --data)")
     settings = _settings(data)
@@ -128,6 +129,9 @@ def serve(
 ) -> None:
     """Run a node until Ctrl-C / SIGTERM (first start creates DATA with defaults)."""
     from cli.app import serve as run_node
+    from node.datadir import DataDirError
+    from node.metrics.site import MetricsBindError
+    from node.store.db import StoreError
 
     _logging(log_level)
     settings = _settings(
@@ -195,6 +199,9 @@ def media_worker(
 @app.command()
 def init(data: DataOption = DEFAULT_DATA) -> None:
     """Create the data directory, config, database and keys without starting the node."""
+    from node.datadir import DataDirError, ensure_data_dir
+    from node.store.db import StoreError, open_database
+
     settings = _settings(data)
     try:
         created = ensure_data_dir(data)
@@ -214,6 +221,8 @@ def user_add(
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Add a local user (works while the node is running)."""
+    from node.accounts import AccountError
+
     accounts = _accounts(data)
     if password is None:
         if not sys.stdin.isatty():
@@ -244,6 +253,8 @@ def user_remove(
     """Remove a local user: sessions, follows, seats and the rooms they hosted.
 
     Refused while the user hosts a scheduled or live room (end it first)."""
+    from node.accounts import AccountError
+
     accounts = _accounts(data, create=False)
     if not yes and not typer.confirm(f"Remove {name} and all their data?"):
         fail("not removed")
@@ -255,6 +266,11 @@ def user_remove(
 
 
 def _federation_store(data: Path) -> tuple[DomainPolicies, DeliveryStore]:
+    from federation.store.deliveries import DeliveryStore
+    from federation.store.policies import DomainPolicies
+    from node.datadir import DataDirError, ensure_data_dir
+    from node.store.db import StoreError, open_database
+
     settings = _settings(data)
     try:
         ensure_data_dir(data)
