@@ -14,7 +14,7 @@ import pytest
 from media.conceal import Timeline
 from media.mixer import FRAME_SAMPLES, SAMPLE_RATE
 from media.opus import OPUS_SET_DTX_REQUEST, Decoder, Encoder
-from tests.media.test_media_loss import voice
+from tests.support.audio import voiced
 
 SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.float32)
 
@@ -38,7 +38,7 @@ def sent(packets: list[bytes]) -> list[tuple[int, bytes]]:
 
 
 def talk_pause_talk() -> list[np.ndarray]:
-    pcm = voice(1.0)
+    pcm = voiced(1.0)
     speech = [pcm[i : i + FRAME_SAMPLES] for i in range(0, len(pcm), FRAME_SAMPLES)]
     return speech + [SILENCE] * 100 + speech  # 1 s, 2 s of digital silence, 1 s
 
