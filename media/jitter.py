@@ -17,6 +17,11 @@ from media.rtp import seq_diff
 
 PayloadOrGap = bytes | None
 BURST_EXCESS = 3  # frames above target after which stretch mode skips quiet frames at once
+# ... once that excess has stood for this many pops in a row: more than the mixer clock's
+# catch-up after a late pass (media/ticker.py: up to SKIP_AFTER = 100 ms, 5 slots, run back
+# to back), which finds the packets that arrived meanwhile queued and drains them itself —
+# the node's own lateness is not a sender's burst and must not cost a frame of speech
+BURST_STANDING = 6
 
 
 @dataclass
@@ -67,6 +72,7 @@ class JitterBuffer:
         self.may_skip = False
         self.force_after = force_after
         self._pending = 0  # ticks may_skip has waited for a quiet frame
+        self._standing = 0  # pops in a row that left a burst excess (>= BURST_EXCESS)
         self.stats = JitterStats()
         self._packets: dict[int, bytes] = {}
         self._next: int | None = None  # sequence number to play at the next pop
@@ -186,6 +192,7 @@ class JitterBuffer:
         self._owed = 0
         self.may_skip = False
         self._pending = 0
+        self._standing = 0
         self._empty_ticks = 0
         self._window = 0
         self._build = 0
@@ -193,7 +200,8 @@ class JitterBuffer:
     def _watch_excess(self) -> None:
         """Drop the oldest packet after a full window in which we never ran down to target."""
         left = len(self._packets) - (self.prefetch - 1)  # excess over what playout needs
-        if self.stretch and left >= BURST_EXCESS:
+        self._standing = self._standing + 1 if left >= BURST_EXCESS else 0
+        if self.stretch and self._standing >= BURST_STANDING:
             self.may_skip = True  # a burst (a sender's stall): give it back at the next pause
         if self.may_skip and self.force_after is not None:
             self._pending += 1
