@@ -156,6 +156,8 @@ def _random_sequence() -> int:
 
 
 FORCE_TRIM_TICKS = 50  # 1 s without a quiet frame to give a burst excess back in
+GIVE_BACK_TICKS = 1500  # a stretch's 20 ms is given back after 30 s without needing it ...
+MAX_HOLD_TICKS = 3000  # ... a hold that doubles, up to 60 s, while stretches recur after it
 
 
 def protected_jitter() -> JitterBuffer:
@@ -179,9 +181,10 @@ def protected_jitter() -> JitterBuffer:
         prefetch=1,
         loss_prefetch=2,
         max_depth=12,
-        shrink_after=250,
+        shrink_after=GIVE_BACK_TICKS,
         stretch=True,
         force_after=FORCE_TRIM_TICKS,
+        max_hold=MAX_HOLD_TICKS,
     )
 
 

@@ -463,3 +463,47 @@ def test_a_sender_burst_is_still_given_back_in_quiet_frames() -> None:
         jitter.push(seq, quiet)
     _steady(jitter, quiet, 6, 30)
     assert jitter.stats.dropped >= 3 and len(jitter) <= 2
+
+
+def test_a_give_back_followed_by_another_stretch_doubles_the_hold() -> None:
+    """A stretch's 20 ms is given back after a hold without needing it; when the stream is
+    late again soon after a give-back, that give-back was premature (the jitter recurs:
+    on a loaded machine every cycle cost a concealed frame and a skipped one), so the next
+    hold is twice as long, up to MAX_HOLD."""
+    encoder = OpusEncoder()
+    quiet = encoder.encode(np.zeros(FRAME_SAMPLES, dtype=np.float32))
+    decoder, stats = OpusDecoder(), ConcealStats()
+
+    def run(max_hold: int | None) -> list[int]:
+        jitter = JitterBuffer(
+            prefetch=1, max_depth=12, shrink_after=20, stretch=True, max_hold=max_hold
+        )
+        seq, tick, gave_back = 0, 0, []
+
+        def step(late: bool = False) -> None:
+            nonlocal seq, tick
+            if not late:
+                jitter.push(seq, quiet)
+                seq += 1
+            dropped = jitter.stats.dropped
+            next_frame(jitter, decoder, True, stats)
+            if late:  # it comes just after its tick: concealed, then played in turn
+                jitter.push(seq, quiet)
+                seq += 1
+            if jitter.stats.dropped > dropped:
+                gave_back.append(tick)
+            tick += 1
+
+        for _ in range(5):
+            step()
+        step(late=True)  # tick 5: stretched, one frame of excess from now on
+        for _ in range(40):
+            step()  # given back after the hold (20 ticks)
+        step(late=True)  # late again, soon after the give-back
+        for _ in range(100):
+            step()
+        return gave_back
+
+    # late at tick 5 and again at 46, 6 ticks after the first give-back (tick 40)
+    assert run(None) == [40, 81]  # the same 20-tick hold: the cycle goes on
+    assert run(80) == [40, 121]  # the hold doubled to 40 ticks
