@@ -253,7 +253,8 @@ class JitterBuffer:
 
     def _trim(self) -> None:
         """Drop the oldest packets so the depth is back to ``prefetch``."""
-        newest = max(self._packets, key=lambda s: seq_diff(s, self._next or s))
+        base = self._next
+        newest = max(self._packets, key=lambda s: seq_diff(s, s if base is None else base))
         keep_from = (newest - self.prefetch + 1) & 0xFFFF
         for seq in list(self._packets):
             if seq_diff(seq, keep_from) < 0:

@@ -507,3 +507,12 @@ def test_a_give_back_followed_by_another_stretch_doubles_the_hold() -> None:
     # late at tick 5 and again at 46, 6 ticks after the first give-back (tick 40)
     assert run(None) == [40, 81]  # the same 20-tick hold: the cycle goes on
     assert run(80) == [40, 121]  # the hold doubled to 40 ticks
+
+
+def test_a_burst_is_trimmed_when_the_next_sequence_number_is_zero() -> None:
+    """Sequence number 0 (a stream's start, or every 65 536 packets) once read as 'no
+    packet to play yet', and a burst past max_depth was then never trimmed."""
+    jitter = JitterBuffer(prefetch=1, max_depth=12, stretch=True)
+    for seq in range(40):
+        jitter.push(seq, b"\x08")
+    assert len(jitter) == 4 and jitter.stats.dropped == 36  # trimmed at 13, 25 and 37 queued
