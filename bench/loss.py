@@ -167,7 +167,12 @@ def codec_ceilings(speech: np.ndarray) -> dict[str, dict[str, float]]:
 
 
 def run(
-    losses: list[int], modes: list[str], seconds: float, repeat: int, keep: Path | None
+    losses: list[int],
+    modes: list[str],
+    seconds: float,
+    repeat: int,
+    keep: Path | None,
+    trace: bool = False,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="salon-loss-"))
     try:
@@ -180,8 +185,9 @@ def run(
             with lossy_namespace() as ns:
                 ns.set_loss(loss)
                 session = run_in(
-                    ns, work / "speech.wav", seconds, out, mode != "baseline", mode == "salon"
-                )
+                    ns, work / "speech.wav", seconds, out, mode != "baseline", mode == "salon",
+                    trace,
+                )  # fmt: skip
             row: dict[str, Any] = {"loss_percent": loss, "mode": mode, "dir": out.name}
             for key in ("origin", "relay"):
                 bot = session[key]
@@ -257,6 +263,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per loss rate and mode")
     parser.add_argument("--keep", type=Path, help="copy recordings and speech here")
     parser.add_argument(
+        "--trace", action="store_true",
+        help="with --keep: each bot also writes what it sent and received (bench/trace.py)",
+    )  # fmt: skip
+    parser.add_argument(
         "--rescore", type=Path, metavar="OUTPUT", help="re-score a kept run: its printed output"
     )
     args = parser.parse_args()
@@ -269,7 +279,7 @@ def main() -> None:
     reason = netns_available()
     if reason:
         raise SystemExit(f"bench/loss.py {reason}")
-    results = run(args.loss, args.mode, args.seconds, args.repeat, args.keep)
+    results = run(args.loss, args.mode, args.seconds, args.repeat, args.keep, args.trace)
     print(table(results))
     print(json.dumps(results))
 

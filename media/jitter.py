@@ -17,6 +17,11 @@ from media.rtp import seq_diff
 
 PayloadOrGap = bytes | None
 BURST_EXCESS = 3  # frames above target after which stretch mode skips quiet frames at once
+# ... once that excess has stood for this many pops in a row: more than the mixer clock's
+# catch-up after a late pass (media/ticker.py: up to SKIP_AFTER = 100 ms, 5 slots, run back
+# to back), which finds the packets that arrived meanwhile queued and drains them itself —
+# the node's own lateness is not a sender's burst and must not cost a frame of speech
+BURST_STANDING = 6
 
 
 @dataclass
@@ -41,8 +46,14 @@ class JitterBuffer:
         loss_prefetch: int | None = None,
         calm_ticks: int = 500,
         force_after: int | None = None,
+        max_hold: int | None = None,
     ) -> None:
-        """LOSS_PREFETCH (adaptive): play with PREFETCH while the stream loses nothing, and
+        """MAX_HOLD (stretch): a standing excess is given back after SHRINK_AFTER ticks; when
+        the buffer has to stretch again within that hold of giving a frame back, the give-back
+        was premature (the stream's jitter recurs) and the hold doubles, up to MAX_HOLD ticks,
+        as a receiver's target delay follows the jitter it has seen; it never shortens
+        (the path's jitter outlasts a pause). None: the hold stays SHRINK_AFTER.
+        LOSS_PREFETCH (adaptive): play with PREFETCH while the stream loses nothing, and
         hold LOSS_PREFETCH packets from its first loss until CALM_TICKS pass without one.
         FORCE_AFTER (stretch): a burst excess (>= BURST_EXCESS frames) that found no quiet
         frame to give back within this many ticks is trimmed anyway, speech or not — so
@@ -60,6 +71,9 @@ class JitterBuffer:
         self.max_depth = max_depth
         self.idle_reset = idle_reset  # consecutive empty ticks before we re-prime
         self.shrink_after = shrink_after  # ticks of standing excess before dropping one
+        self.max_hold = shrink_after if max_hold is None else max(shrink_after, max_hold)
+        self.hold = shrink_after  # the standing-excess window now (grows up to max_hold)
+        self._since_give: int | None = None  # pops since a frame was given back (skip)
         self.stretch = stretch
         self._owed = 0  # ticks concealed while waiting for _next (stretch)
         # stretch mode shrinks in quiet frames: a standing excess sets this, the player
@@ -67,6 +81,7 @@ class JitterBuffer:
         self.may_skip = False
         self.force_after = force_after
         self._pending = 0  # ticks may_skip has waited for a quiet frame
+        self._standing = 0  # pops in a row that left a burst excess (>= BURST_EXCESS)
         self.stats = JitterStats()
         self._packets: dict[int, bytes] = {}
         self._next: int | None = None  # sequence number to play at the next pop
@@ -149,6 +164,9 @@ class JitterBuffer:
                 self.reset()
                 return None
             if self.stretch:
+                if self._since_give is not None and self._since_give < self.hold:
+                    self.hold = min(self.hold * 2, self.max_hold)  # gave back too early
+                    self._since_give = None
                 self._owed += 1
                 self.stats.stretched += 1
                 return b""
@@ -186,14 +204,17 @@ class JitterBuffer:
         self._owed = 0
         self.may_skip = False
         self._pending = 0
+        self._standing = 0
         self._empty_ticks = 0
         self._window = 0
         self._build = 0
+        self._since_give = None  # the hold stays: the path's jitter outlasts a pause
 
     def _watch_excess(self) -> None:
         """Drop the oldest packet after a full window in which we never ran down to target."""
         left = len(self._packets) - (self.prefetch - 1)  # excess over what playout needs
-        if self.stretch and left >= BURST_EXCESS:
+        self._standing = self._standing + 1 if left >= BURST_EXCESS else 0
+        if self.stretch and self._standing >= BURST_STANDING:
             self.may_skip = True  # a burst (a sender's stall): give it back at the next pause
         if self.may_skip and self.force_after is not None:
             self._pending += 1
@@ -201,9 +222,11 @@ class JitterBuffer:
                 self._trim()  # no pause came: down to one frame of excess, in one cut
                 self._pending = 0
                 left = len(self._packets) - (self.prefetch - 1)
+        if self._since_give is not None:
+            self._since_give += 1
         self._min_left = left if self._window == 0 else min(self._min_left, left)
         self._window += 1
-        if self._window < self.shrink_after:
+        if self._window < self.hold:
             return
         self._window = 0
         if self._min_left >= 1 and self._next is not None:
@@ -221,6 +244,7 @@ class JitterBuffer:
             return None
         self.may_skip = False
         self._pending = 0
+        self._since_give = 0
         self.stats.dropped += 1
         payload = self._packets.pop(self._next)
         self._next = (self._next + 1) & 0xFFFF
@@ -229,7 +253,8 @@ class JitterBuffer:
 
     def _trim(self) -> None:
         """Drop the oldest packets so the depth is back to ``prefetch``."""
-        newest = max(self._packets, key=lambda s: seq_diff(s, self._next or s))
+        base = self._next
+        newest = max(self._packets, key=lambda s: seq_diff(s, s if base is None else base))
         keep_from = (newest - self.prefetch + 1) & 0xFFFF
         for seq in list(self._packets):
             if seq_diff(seq, keep_from) < 0:

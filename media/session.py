@@ -156,6 +156,8 @@ def _random_sequence() -> int:
 
 
 FORCE_TRIM_TICKS = 50  # 1 s without a quiet frame to give a burst excess back in
+GIVE_BACK_TICKS = 1500  # a stretch's 20 ms is given back after 30 s without needing it ...
+MAX_HOLD_TICKS = 3000  # ... a hold that doubles, up to 60 s, while stretches recur after it
 
 
 def protected_jitter() -> JitterBuffer:
@@ -168,8 +170,11 @@ def protected_jitter() -> JitterBuffer:
     frame.
 
     Each underrun (a packet later than the 20 ms of slack) adds 20 ms that stays until
-    5 s pass without needing it; shrinking every second instead made a machine with
-    bursty scheduling pay one concealed frame and one skipped frame per second. A burst
+    30 s pass without needing it, and twice as long (up to 60 s) each time the stream is
+    late again soon after a give-back: every give-back followed by another stretch costs
+    one skipped frame and one concealed one (shrinking every second made a machine with
+    bursty scheduling pay that every second; after 5 s, every few seconds: docs/media.md,
+    "Why the same code scored 3.99 and 3.73"). A burst
     (a sender that stalled, then sent what it owed) is kept, up to 240 ms, and given back
     one quiet frame at a time instead of trimming speech away — unless no quiet frame comes
     for a second (a continuous tone, music): then a burst excess of 60 ms or more is cut to
@@ -179,9 +184,10 @@ def protected_jitter() -> JitterBuffer:
         prefetch=1,
         loss_prefetch=2,
         max_depth=12,
-        shrink_after=250,
+        shrink_after=GIVE_BACK_TICKS,
         stretch=True,
         force_after=FORCE_TRIM_TICKS,
+        max_hold=MAX_HOLD_TICKS,
     )
 
 
@@ -193,7 +199,7 @@ class Uplink:
     rebuilds the lost frame (media/conceal.py); the price, 20 ms of latency on the uplink,
     is paid only by a speaker whose packets get lost (``protected_jitter``). With protection
     the buffer also stretches on an underrun and gives the frame back only in a quiet
-    moment after 5 s without needing it (``protected_jitter``).
+    moment after 30 s without needing it (``protected_jitter``).
 
     The event loop pushes (the tap, a relay trunk) while the mixer pops, possibly on the
     node's tick thread (media/ticker.py): the buffer is only touched under ``_lock``.

@@ -420,3 +420,99 @@ def test_adaptive_depth_plays_at_once_until_a_loss_then_keeps_one_ahead_for_fec(
 def test_adaptive_depth_refuses_a_loss_prefetch_below_prefetch() -> None:
     with pytest.raises(ValueError, match="loss_prefetch"):
         JitterBuffer(prefetch=2, loss_prefetch=1)
+
+
+def _steady(jitter: JitterBuffer, packet: bytes, seq: int, ticks: int) -> int:
+    """One packet arrives per tick, the mixer pops once per tick: returns the next seq."""
+    decoder, stats = OpusDecoder(), ConcealStats()
+    for _ in range(ticks):
+        jitter.push(seq, packet)
+        seq += 1
+        next_frame(jitter, decoder, True, stats)
+    return seq
+
+
+def test_the_clock_catching_up_after_a_late_pass_costs_no_frame() -> None:
+    """The mixer's clock runs up to 100 ms of missed slots back to back after a late pass
+    (media/ticker.py): the packets that arrived meanwhile are queued, and those catch-up
+    pops drain them. That excess is the node's own lateness, not a sender's burst: skipping
+    a (quiet) frame for it made the buffer one frame short, so the next slightly late
+    packet was stretched — a frame removed and a concealed one inserted, for nothing."""
+    encoder = OpusEncoder()
+    quiet = encoder.encode(np.zeros(FRAME_SAMPLES, dtype=np.float32))
+    jitter = JitterBuffer(prefetch=1, max_depth=12, shrink_after=250, stretch=True, force_after=50)
+    decoder, stats = OpusDecoder(), ConcealStats()
+    seq = _steady(jitter, quiet, 0, 10)
+    for _ in range(5):  # the clock was 100 ms late: five packets wait for it
+        jitter.push(seq, quiet)
+        seq += 1
+    for _ in range(5):  # ... and its five catch-up passes run back to back
+        next_frame(jitter, decoder, True, stats)
+    seq = _steady(jitter, quiet, seq, 20)
+    assert jitter.stats.dropped == 0 and jitter.stats.stretched == 0
+    assert jitter.stats.played == 35
+
+
+def test_a_sender_burst_is_still_given_back_in_quiet_frames() -> None:
+    """A sender that stalled and then sent what it owed leaves an excess that stands
+    (one packet keeps arriving per tick): it is given back, one quiet frame at a time."""
+    encoder = OpusEncoder()
+    quiet = encoder.encode(np.zeros(FRAME_SAMPLES, dtype=np.float32))
+    jitter = JitterBuffer(prefetch=1, max_depth=12, shrink_after=250, stretch=True, force_after=50)
+    for seq in range(6):  # 100 ms owed, then sent at once
+        jitter.push(seq, quiet)
+    _steady(jitter, quiet, 6, 30)
+    assert jitter.stats.dropped >= 3 and len(jitter) <= 2
+
+
+def test_a_give_back_followed_by_another_stretch_doubles_the_hold() -> None:
+    """A stretch's 20 ms is given back after a hold without needing it; when the stream is
+    late again soon after a give-back, that give-back was premature (the jitter recurs:
+    on a loaded machine every cycle cost a concealed frame and a skipped one), so the next
+    hold is twice as long, up to MAX_HOLD."""
+    encoder = OpusEncoder()
+    quiet = encoder.encode(np.zeros(FRAME_SAMPLES, dtype=np.float32))
+    decoder, stats = OpusDecoder(), ConcealStats()
+
+    def run(max_hold: int | None) -> list[int]:
+        jitter = JitterBuffer(
+            prefetch=1, max_depth=12, shrink_after=20, stretch=True, max_hold=max_hold
+        )
+        seq, tick, gave_back = 0, 0, []
+
+        def step(late: bool = False) -> None:
+            nonlocal seq, tick
+            if not late:
+                jitter.push(seq, quiet)
+                seq += 1
+            dropped = jitter.stats.dropped
+            next_frame(jitter, decoder, True, stats)
+            if late:  # it comes just after its tick: concealed, then played in turn
+                jitter.push(seq, quiet)
+                seq += 1
+            if jitter.stats.dropped > dropped:
+                gave_back.append(tick)
+            tick += 1
+
+        for _ in range(5):
+            step()
+        step(late=True)  # tick 5: stretched, one frame of excess from now on
+        for _ in range(40):
+            step()  # given back after the hold (20 ticks)
+        step(late=True)  # late again, soon after the give-back
+        for _ in range(100):
+            step()
+        return gave_back
+
+    # late at tick 5 and again at 46, 6 ticks after the first give-back (tick 40)
+    assert run(None) == [40, 81]  # the same 20-tick hold: the cycle goes on
+    assert run(80) == [40, 121]  # the hold doubled to 40 ticks
+
+
+def test_a_burst_is_trimmed_when_the_next_sequence_number_is_zero() -> None:
+    """Sequence number 0 (a stream's start, or every 65 536 packets) once read as 'no
+    packet to play yet', and a burst past max_depth was then never trimmed."""
+    jitter = JitterBuffer(prefetch=1, max_depth=12, stretch=True)
+    for seq in range(40):
+        jitter.push(seq, b"\x08")
+    assert len(jitter) == 4 and jitter.stats.dropped == 36  # trimmed at 13, 25 and 37 queued

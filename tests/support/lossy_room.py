@@ -89,11 +89,20 @@ def lossy_namespace() -> Iterator[Netns]:
 
 
 def run_in(
-    ns: Netns, play: Path, seconds: float, out: Path, protect: bool, passthrough: bool = True
+    ns: Netns,
+    play: Path,
+    seconds: float,
+    out: Path,
+    protect: bool,
+    passthrough: bool = True,
+    trace: bool = False,
 ) -> dict[str, Any]:
-    """One session inside NS (a subprocess: the namespace is per process)."""
+    """One session inside NS (a subprocess: the namespace is per process); TRACE: each
+    bot writes what it sent and received next to the recordings (``*.trace``)."""
     argv = [sys.executable, "-m", "tests.support.lossy_room", "--play", str(play)]
     argv += ["--seconds", str(seconds), "--out", str(out)]
+    if trace:
+        argv.append("--trace")
     if not protect:
         argv.append("--no-protect")
     if not passthrough:
@@ -122,11 +131,18 @@ def _inside(ns: Netns, argv: list[str], seconds: float, what: str) -> dict[str, 
 # ---- inside the namespace ------------------------------------------------------------------
 
 
-async def _bot(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+async def _bot(
+    env: dict[str, str], *args: str, trace: Path | None = None
+) -> asyncio.subprocess.Process:
+    """A ``salon bot``; with TRACE, tests/support/traced_bot.py writes what it sent and
+    received there (bench/loss.py ``--trace``)."""
+    module = "cli" if trace is None else "tests.support.traced_bot"
+    if trace is not None:
+        env = {**env, "SALON_TRACE": str(trace)}
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        module,
         "bot",
         *args,
         env=env,
@@ -150,9 +166,15 @@ def _creds(node: Node, user: str) -> list[str]:
 
 
 async def session(
-    play: Path, seconds: float, out: Path, protect: bool, passthrough: bool = True
+    play: Path,
+    seconds: float,
+    out: Path,
+    protect: bool,
+    passthrough: bool = True,
+    trace: bool = False,
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
+    node_trace = _trace_node() if trace else None
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -174,7 +196,7 @@ async def session(
             await (await node.user()).signup(user)
         host = await _bot(
             env, "host", *_creds(a, "alice"), "--title", "Loss", "--play", str(play),
-            "--seconds", str(seconds + 15),
+            "--seconds", str(seconds + 15), trace=out / "host.trace" if trace else None,
         )  # fmt: skip
         assert host.stdout is not None
         url = (await asyncio.wait_for(host.stdout.readline(), 30)).decode().strip()
@@ -183,7 +205,7 @@ async def session(
             wav = out / f"{key}.wav"
             proc = await _bot(
                 env, "listen", url, *_creds(node, user), "--record", str(wav),
-                "--seconds", str(seconds),
+                "--seconds", str(seconds), trace=out / f"{key}.trace" if trace else None,
             )  # fmt: skip
             listeners[key] = (proc, wav)
         result: dict[str, Any] = {}
@@ -204,10 +226,39 @@ async def session(
         with contextlib.suppress(asyncio.TimeoutError, RuntimeError):
             # the speaker's encoder: the FEC share the origin's receiver reports drove it to
             result["origin_speaker_fec"] = (await _finish(host, 20)).get("uplink_fec", {})
+        if node_trace is not None:
+            with open(out / "node.trace", "w") as f:
+                f.writelines(json.dumps(e) + "\n" for e in node_trace)
         return result
     finally:
         for node in nodes:
             await node.stop()
+
+
+def _trace_node() -> list[dict[str, Any]]:
+    """Write down, in this process (both nodes), when each uplink packet reached a speaker's
+    jitter buffer and when each mixer tick ran (bench/loss.py ``--trace``: bench/replay.py
+    plays the same arrivals against the same ticks, timing-free)."""
+    import time
+
+    from media.engine import RoomMedia
+    from media.session import Uplink
+
+    trace: list[dict[str, Any]] = []
+    push, tick = Uplink.push, RoomMedia.tick
+
+    def traced_push(self: Uplink, sequence: int, payload: bytes, redundant: bool = False) -> None:
+        trace.append({"k": "push", "t": time.monotonic(), "u": id(self), "seq": sequence,
+                      "r": redundant, "p": payload.hex()})  # fmt: skip
+        push(self, sequence, payload, redundant)
+
+    def traced_tick(self: RoomMedia) -> None:
+        trace.append({"k": "tick", "t": time.monotonic(), "room": id(self)})
+        tick(self)
+
+    Uplink.push = traced_push  # type: ignore[method-assign]
+    RoomMedia.tick = traced_tick  # type: ignore[method-assign]
+    return trace
 
 
 async def speaker(play: Path, seconds: float, out: Path) -> dict[str, Any]:
@@ -234,12 +285,20 @@ def main() -> None:
     parser.add_argument("--no-protect", action="store_true")
     parser.add_argument("--no-passthrough", action="store_true")
     parser.add_argument("--speaker-only", action="store_true")
+    parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
     if args.speaker_only:
         print(json.dumps(asyncio.run(speaker(args.play, args.seconds, args.out))), flush=True)
         return
     result = asyncio.run(
-        session(args.play, args.seconds, args.out, not args.no_protect, not args.no_passthrough)
+        session(
+            args.play,
+            args.seconds,
+            args.out,
+            not args.no_protect,
+            not args.no_passthrough,
+            args.trace,
+        )
     )
     print(json.dumps(result), flush=True)
 
