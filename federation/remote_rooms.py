@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from nacl.public import PrivateKey, PublicKey
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.fetch import SafeClient, address_allowed
 from federation.identity import Signers, Urls
 from federation.joins import JoinFailed, JoinRefused, RemoteJoins

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMessage, WSMsgType, web
 from nacl.public import PrivateKey, PublicKey
 
-from federation.activities import ActivityError, host_of
+from federation.as2 import ActivityError, host_of
 from federation.identity import Urls
 from federation.inbox import SignatureRejected, SignedRequests
 from federation.store.actors import RemoteActorStore
