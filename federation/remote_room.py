@@ -43,7 +43,7 @@ from node.rooms.broadcast import (
 )
 from node.rooms.model import Role, RoomRuleError, speaks
 from node.rooms.protocol import ProtocolError
-from node.rooms.service import Subscription
+from node.rooms.subscription import Subscription
 from node.store.users import User
 
 if TYPE_CHECKING:

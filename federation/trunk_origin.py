@@ -31,7 +31,8 @@ from node.rooms import protocol
 from node.rooms.audio import RoomAudio, TrunkHandle
 from node.rooms.model import RoomRuleError
 from node.rooms.protocol import ProtocolError
-from node.rooms.service import RoomService, Subscription
+from node.rooms.service import RoomService
+from node.rooms.subscription import Subscription
 from node.settings import Settings
 from node.store.users import User, UserStore
 
