@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiohttp import web
 
+from cli.app_media import media_engine, room_audio
 from cli.app_metrics import metrics_running
 from federation import replay_proxy
 from federation.actors import ActorDirectory, ActorDocuments
@@ -44,11 +42,7 @@ from federation.store.inbox import SeenActivities
 from federation.store.policies import DomainPolicies
 from federation.store.rooms import RemoteRoomStore
 from federation.trunk_origin import TrunkDesk
-from media.engine import MediaConfig, MediaEngine
 from media.ticker import steady_process
-from media.worker.bus import Hub, OnEvent
-from media.worker.local import LocalHub
-from media.worker.redis_bus import RedisHub
 from node.accounts import AccountService
 from node.blocks import BlockService
 from node.clock import Clock, SystemClock
@@ -66,7 +60,7 @@ from node.rooms.model import RoomRuleError
 from node.rooms.service import RoomService
 from node.rsvp import RsvpService
 from node.rsvp_reminders import RsvpReminders
-from node.settings import Settings, worker_media_env
+from node.settings import Settings
 from node.store.blocks import BlockStore
 from node.store.db import Database, open_database
 from node.store.follows import FollowStore
@@ -99,8 +93,6 @@ from node.web.http import (
     errors_middleware,
 )
 from node.workers.audio import WorkerAudio
-from node.workers.local import LocalWorkers
-from node.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -330,21 +322,7 @@ def build_node(settings: Settings, clock: Clock) -> Node:
         per_minute=settings.pings_per_minute,
         remote=InviteSender(urls, actors, publisher, rooms, room_documents),
     )
-    engine = MediaEngine(
-        MediaConfig(
-            ice_addresses=settings.ice_addresses,
-            bitrate=settings.audio_bitrate,
-            media_host=settings.media_bind_address,
-            media_port=settings.media_port,
-            media_tcp_port=settings.media_tcp_port,
-            stun_servers=settings.stun_servers,
-            native_fanout=settings.native_fanout,
-            tick=settings.media_tick,
-            loss_protection=settings.loss_protection,
-            speaker_passthrough=settings.speaker_passthrough,
-            passthrough_max_bitrate=settings.speaker_passthrough_max_bitrate,
-        )
-    )
+    engine = media_engine(settings)
     replays = ReplayService(
         replay_store,
         RoomStore(db),
@@ -512,52 +490,6 @@ async def _start_media(app: web.Application) -> None:
     audio = app[NODE].audio
     if isinstance(audio, WorkerAudio):  # the bus, local children, the first worker
         await audio.start()
-
-
-def room_audio(settings: Settings, rooms: RoomService, engine: MediaEngine) -> RoomAudio:
-    """The node's own engine (default), or media workers (docs/scaling.md)."""
-    if not settings.media_workers and not settings.redis_url:
-        return RoomAudio(rooms, engine)
-    secret = settings.worker_secret or secrets.token_hex(32)
-    hub: Hub
-    socket_path: Path | None = None
-    if settings.redis_url:
-        poll = min(0.2, settings.worker_heartbeat_seconds)
-        hub = RedisHub(settings.redis_url, settings.base_url, secret.encode(), poll=poll)
-    else:  # a private directory: a Unix socket path must stay short (108 bytes)
-        socket_path = Path(tempfile.mkdtemp(prefix="salon-workers-")) / "bus.sock"
-        hub = LocalHub(socket_path, secret.encode())
-    children = None
-    if settings.media_workers:
-        advertise = settings.worker_advertise or (
-            settings.ice_addresses[0] if settings.ice_addresses else "127.0.0.1"
-        )
-        children = LocalWorkers(
-            settings.media_workers,
-            settings.base_url,
-            secret,
-            advertise,
-            socket_path=socket_path,
-            redis_url=settings.redis_url,
-            media_port=settings.media_port,
-            media_tcp_port=settings.media_tcp_port,
-            heartbeat_seconds=settings.worker_heartbeat_seconds,
-            dead_seconds=settings.worker_dead_seconds,
-            media_env=worker_media_env(settings),
-        )
-
-    def pool(on_event: OnEvent, on_gone: Callable[[str], None]) -> WorkerPool:
-        return WorkerPool(
-            hub,
-            on_event,
-            on_gone,
-            command_timeout=settings.worker_command_timeout_seconds,
-            max_workers=settings.max_workers,
-        )
-
-    return WorkerAudio(
-        rooms, engine, pool, children, drain_overlap=settings.worker_drain_overlap_seconds
-    )
 
 
 async def _close_media_port(app: web.Application) -> None:

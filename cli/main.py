@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -20,6 +19,7 @@ if TYPE_CHECKING:  # aiortc, federation and the store load slowly: commands impo
 
 from cli.admin import add_desk_commands
 from cli.admin_replays import replays_app
+from cli.social_commands import add_social_commands
 from node.clock import SystemClock
 from node.settings import Settings, SettingsError, load_settings
 
@@ -491,149 +491,8 @@ def testnet_up(
     raise typer.Exit(code)
 
 
-# ---- salon lookup/follow/unfollow/followers/following/hallway (client in cli/social.py) ----
-from cli import social  # noqa: E402  (kept inside this block)
-
-SocialNode = Annotated[
-    str | None, typer.Option("--node", envvar="SALON_NODE", help="Base URL of your node.")
-]
-SocialUser = Annotated[
-    str | None, typer.Option("--user", envvar="SALON_USER", help="Your username there.")
-]
-SocialPassword = Annotated[
-    str | None,
-    typer.Option("--password", envvar="SALON_PASSWORD", help="Your password.", show_default=False),
-]
-SocialJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead.")]
-WhoArgument = Annotated[
-    str | None, typer.Argument(help="alice or bob@host[:port] (default: you).", show_default=False)
-]
-
-
-def _social(node: str | None, user: str | None, password: str | None) -> social.Credentials:
-    try:
-        return social.credentials(node, user, password)
-    except social.SocialError as exc:
-        fail(str(exc), 2)
-
-
-# ---- salon admin worker list/drain (the node's /api/admin/workers, as an admin) ------------
-worker_app = typer.Typer(help="The node's media workers (docs/scaling.md).", no_args_is_help=True)
-admin_app.add_typer(worker_app, name="worker")
-
-
-@worker_app.command("list")
-def admin_worker_list(
-    node: SocialNode = None,
-    user: SocialUser = None,
-    password: SocialPassword = None,
-    as_json: SocialJson = False,
-) -> None:
-    """The node's media workers: address, load, alive, draining (an admin account)."""
-    data = social.run(_social(node, user, password), lambda c: c.call("GET", "/api/admin/workers"))
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    for worker in data.get("workers", []):
-        load = worker.get("load") or {}
-        state = "draining" if worker.get("draining") else "alive"
-        typer.echo(
-            f"{worker['id']}  {worker['address']}  {state}  placed={worker.get('placed', 0)}"
-            f"  sessions={load.get('sessions', 0)}  cpu={load.get('cpu_percent', 0)}%"
-        )
-
-
-@worker_app.command("drain")
-def admin_worker_drain(
-    worker: Annotated[str, typer.Argument(help="The worker's id (salon admin worker list).")],
-    node: SocialNode = None,
-    user: SocialUser = None,
-    password: SocialPassword = None,
-) -> None:
-    """No new sessions on WORKER; its sessions move to other workers (make-before-break)."""
-    path = f"/api/admin/workers/{worker}/drain"
-    data = social.run(_social(node, user, password), lambda c: c.call("POST", path))
-    typer.echo(f"draining {data['worker']['id']}: {data['worker'].get('placed', 0)} sessions left")
-
-
-@app.command("lookup")
-def social_lookup(
-    acct: Annotated[str, typer.Argument(help="@bob@host[:port] (WebFinger) or a local name.")],
-    node: SocialNode = None,
-    user: SocialUser = None,
-    password: SocialPassword = None,
-    as_json: SocialJson = False,
-) -> None:
-    """Look up a local or remote user's profile through your node."""
-    profile = social.run(_social(node, user, password), lambda c: c.lookup(acct))
-    social.output(profile, as_json, social.show_profile)
-
-
-@app.command("follow")
-def social_follow(
-    name: Annotated[str, typer.Argument(help="alice or bob@host[:port].")],
-    node: SocialNode = None,
-    user: SocialUser = None,
-    password: SocialPassword = None,
-    as_json: SocialJson = False,
-) -> None:
-    """Follow a user (remote follows stay pending until their node accepts)."""
-    result = social.run(_social(node, user, password), lambda c: c.follow(name))
-    social.output(result, as_json, social.show_follow)
-
-
-@app.command("unfollow")
-def social_unfollow(
-    name: Annotated[str, typer.Argument(help="alice or bob@host[:port].")],
-    node: SocialNode = None,
-    user: SocialUser = None,
-    password: SocialPassword = None,
-    as_json: SocialJson = False,
-) -> None:
-    """Stop following a user (or withdraw a pending request)."""
-    result = social.run(_social(node, user, password), lambda c: c.unfollow(name))
-    social.output(result, as_json, social.show_unfollow)
-
-
-def _social_list(direction: str, name: str | None, creds: social.Credentials, js: bool) -> None:
-    people = social.run(creds, lambda c: c.follow_list(name, direction))
-    social.output({"items": people}, js, lambda d: social.show_people(direction, name, d))
-
-
-@app.command("followers")
-def social_followers(
-    name: WhoArgument = None,
-    node: SocialNode = None,
-    user: SocialUser = None,
-    password: SocialPassword = None,
-    as_json: SocialJson = False,
-) -> None:
-    """List who follows NAME (accepted follows, as your node knows them)."""
-    _social_list("followers", name, _social(node, user, password), as_json)
-
-
-@app.command("following")
-def social_following(
-    name: WhoArgument = None,
-    node: SocialNode = None,
-    user: SocialUser = None,
-    password: SocialPassword = None,
-    as_json: SocialJson = False,
-) -> None:
-    """List whom NAME follows (accepted follows, as your node knows them)."""
-    _social_list("following", name, _social(node, user, password), as_json)
-
-
-@app.command("hallway")
-def social_hallway(
-    node: SocialNode = None,
-    user: SocialUser = None,
-    password: SocialPassword = None,
-    as_json: SocialJson = False,
-) -> None:
-    """Live and upcoming rooms for you, local and from people you follow on other nodes."""
-    rooms = social.run(_social(node, user, password), lambda c: c.hallway())
-    social.output(rooms, as_json, social.show_hallway)
+# ---- salon lookup/follow/…/hallway and admin worker list/drain (cli/social_commands.py) ----
+add_social_commands(app, admin_app)
 
 
 def main() -> None:

@@ -19,15 +19,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from federation import keys
-from federation.activities import (
-    ActivityError,
-    Actor,
-    ActorPublicKey,
-    Multikey,
-    canonical_authority,
-    host_of,
-)
+from federation.activities import Actor, ActorPublicKey, Multikey
 from federation.actor_cache import ActorCache, CachedActor
+from federation.as2 import ActivityError, canonical_authority, host_of
 from federation.fetch import FetchError, SafeClient
 from federation.identity import Signers, Urls
 from federation.store.actors import RemoteActorStore

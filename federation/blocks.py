@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 
-from federation.activities import ActivityError, Actor, Block, Reference, Undo
+from federation.activities import Actor, Block, Undo
 from federation.actors import ActorDirectory
+from federation.as2 import ActivityError, Reference
 from federation.identity import Urls
 from federation.outbox import Publisher
 from federation.store.actors import FollowActivityStore, RemoteActorStore

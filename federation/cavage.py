@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from federation import keys
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.signed_request import (
     MAX_SKEW,
     HttpRequest,

@@ -14,19 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from federation.activities import (
-    AS_CONTEXT,
-    PUBLIC,
-    Activity,
-    ActivityError,
-    Actor,
-    Delete,
-    Reference,
-    host_of,
-    parse_activity,
-    same_host,
-)
+from federation.activities import Activity, Actor, Delete, parse_activity
 from federation.actors import plain_text
+from federation.as2 import AS_CONTEXT, PUBLIC, ActivityError, Reference, host_of, same_host
 from federation.identity import Urls
 from federation.invites import Invite
 from federation.joins import JoinRefused

@@ -13,24 +13,21 @@ from typing import Any
 
 from federation.activities import (
     Accept,
-    ActivityError,
     Actor,
     Block,
     Create,
     Delete,
-    Event,
     Follow,
     Join,
     Leave,
-    Reference,
     Reject,
     Undo,
     Update,
-    host_of,
-    same_host,
 )
 from federation.actors import ActorDirectory
+from federation.as2 import ActivityError, Reference, host_of, same_host
 from federation.blocks import BlockHandlers
+from federation.events import Event
 from federation.fetch import SafeClient
 from federation.flags import Flag, FlagDesk, Inbound
 from federation.identity import Signers, Urls

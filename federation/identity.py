@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from federation import keys
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.fetch import SigningKey
 from federation.store.actors import KeyStore
 from node.clock import Clock

@@ -18,14 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from federation.activities import (
-    ActivityError,
-    Actor,
-    UnsupportedActivity,
-    host_of,
-    same_host,
-)
+from federation.activities import Actor, UnsupportedActivity
 from federation.actors import ActorDirectory
+from federation.as2 import ActivityError, host_of, same_host
 from federation.fetch import FetchError
 from federation.flags import ActivityDropped, Inbound, parse_inbound
 from federation.handlers import Handlers

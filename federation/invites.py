@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from federation.activities import AS_CONTEXT, EVENT_CONTEXT, ActivityError, Event, host_of
+from federation.as2 import AS_CONTEXT, EVENT_CONTEXT, ActivityError, host_of
+from federation.events import Event
 
 
 def _id(value: object, field: str) -> str:

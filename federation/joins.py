@@ -14,17 +14,9 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from federation.activities import (
-    AS_CONTEXT,
-    SALON_CONTEXT,
-    Accept,
-    ActivityError,
-    Join,
-    Leave,
-    Reject,
-    host_of,
-)
+from federation.activities import Accept, Join, Leave, Reject
 from federation.actors import ActorDirectory
+from federation.as2 import AS_CONTEXT, SALON_CONTEXT, ActivityError, host_of
 from federation.fetch import FetchError, SafeClient
 from federation.identity import Signers, Urls
 from federation.outbox import Publisher

@@ -14,19 +14,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from federation.activities import (
-    PUBLIC,
-    Accept,
-    Audio,
-    Create,
-    Event,
-    Follow,
-    Reject,
-    Undo,
-    Update,
-    host_of,
-)
+from federation.activities import Accept, Create, Follow, Reject, Undo, Update
 from federation.actors import ActorDirectory
+from federation.as2 import PUBLIC, host_of
+from federation.events import Audio, Event
 from federation.identity import Urls
 from federation.store.actors import FollowActivityStore, RemoteActorStore
 from federation.store.deliveries import DeliveryStore

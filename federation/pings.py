@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from federation.activities import ActivityError, Event, same_host
+from federation.as2 import ActivityError, same_host
+from federation.events import Event
 from federation.fetch import FetchError, SafeClient
 from federation.flags import ActivityDropped
 from federation.identity import Signers, Urls

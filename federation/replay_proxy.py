@@ -19,7 +19,8 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from federation.activities import ActivityError, Audio, audio_attachments, host_of, same_host
+from federation.as2 import ActivityError, host_of, same_host
+from federation.events import Audio, audio_attachments
 from federation.fetch import FetchError, SafeClient
 from federation.identity import Signers
 from federation.inbox import SignatureRejected, SignedRequests

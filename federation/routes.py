@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from federation.activities import ActivityError, host_of
 from federation.actors import parse_acct
+from federation.as2 import ActivityError, host_of
 from federation.fetch import AS2_MEDIA_TYPE
 from federation.inbox import SignatureRejected
 from federation.service import FEDERATION, Federation

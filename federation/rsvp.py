@@ -20,19 +20,10 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from federation.activities import (
-    Accept,
-    ActivityError,
-    Actor,
-    Event,
-    Follow,
-    Reference,
-    Reject,
-    Undo,
-    host_of,
-    same_host,
-)
+from federation.activities import Accept, Actor, Follow, Reject, Undo
 from federation.actors import ActorDirectory
+from federation.as2 import ActivityError, Reference, host_of, same_host
+from federation.events import Event
 from federation.fetch import FetchError, SafeClient
 from federation.identity import Signers, Urls
 from federation.joins import JoinRefused

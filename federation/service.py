@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from federation.activities import ActivityError
 from federation.actors import ActorDirectory, ActorDocuments
+from federation.as2 import ActivityError
 from federation.fetch import FetchError, SafeClient
 from federation.identity import Signers, Urls
 from federation.inbox import Inbox, SignedRequests

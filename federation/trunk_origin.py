@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMessage, WSMsgType, web
 from nacl.public import PrivateKey, PublicKey
 
-from federation.activities import ActivityError, host_of
+from federation.as2 import ActivityError, host_of
 from federation.identity import Urls
 from federation.inbox import SignatureRejected, SignedRequests
 from federation.store.actors import RemoteActorStore
@@ -31,7 +31,8 @@ from node.rooms import protocol
 from node.rooms.audio import RoomAudio, TrunkHandle
 from node.rooms.model import RoomRuleError
 from node.rooms.protocol import ProtocolError
-from node.rooms.service import RoomService, Subscription
+from node.rooms.service import RoomService
+from node.rooms.subscription import Subscription
 from node.settings import Settings
 from node.store.users import User, UserStore
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from node.errors import DomainError
 from node.rooms.hallway import HallwayCard
 from node.rooms.protocol import ChatRequest
-from node.rooms.service import Subscription
+from node.rooms.subscription import Subscription
 from node.store.users import User
 
 

@@ -50,7 +50,7 @@ LISTENER = "listener"
 
 
 class Outbox(Protocol):
-    """One socket's ordered queue (node.rooms.service.Subscription)."""
+    """One socket's ordered queue (node.rooms.subscription.Subscription)."""
 
     user: User | None
     closed: bool

@@ -8,14 +8,10 @@ left with nobody on stage ends after ``room_empty_grace_seconds`` (docs/api.md).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 from node.accounts import handle
@@ -32,10 +28,12 @@ from node.rooms.broadcast import (
 )
 from node.rooms.chat import CHAT_ACTIONS
 from node.rooms.chat_service import ChatService
+from node.rooms.drafts import RoomDraft, only_fields, parse_description, parse_draft, parse_title
 from node.rooms.gate import Gate, NoBlocks, OpenDomains
 from node.rooms.hallway import HallwayCard, Viewer, rank
 from node.rooms.limits import ActionLimiter
-from node.rooms.model import JoinMode, Room, RoomEvent, RoomRuleError, RoomStatus
+from node.rooms.model import Room, RoomEvent, RoomRuleError, RoomStatus
+from node.rooms.subscription import Subscription
 from node.rooms.views import RoomViews
 from node.settings import Settings
 from node.store.db import Database
@@ -43,14 +41,9 @@ from node.store.follows import FollowStore
 from node.store.rooms import RoomStore
 from node.store.rsvps import RsvpStore
 from node.store.users import User, UserStore
-from node.text import check_text
 
 log = logging.getLogger(__name__)
 
-MAX_TITLE = 200
-MAX_DESCRIPTION = 2000
-MAX_SCHEDULE_AHEAD = 366 * 86400
-MAX_EPOCH = 10**11  # start times are epoch seconds below this (year ~5138)
 SCHEDULED_EXPIRY = 3600.0  # a scheduled room not started an hour after its time is dropped
 
 ActionFn = Callable[[Room, int, int, float], list[RoomEvent]]
@@ -82,57 +75,6 @@ class RoomObserver(Protocol):
     """Media and federation react to room changes through this seam."""
 
     def room_event(self, room: Room, event: RoomEvent) -> None: ...
-
-
-class Subscription:
-    """One client's ordered event stream for one room, with a bounded queue.
-
-    Policy for slow clients: ``speaking`` messages are dropped once the queue is half full;
-    if the queue fills up anyway the client is disconnected (close code 4008) and must
-    reconnect, receiving a fresh full state. One slow client never stalls the others.
-    """
-
-    def __init__(self, room_id: str, user: User | None, maxsize: int) -> None:
-        """USER None: a watcher that is not a participant (another node's relay trunk)."""
-        self.room_id = room_id
-        self.user = user
-        self.maxsize = maxsize
-        # unbounded underneath; the bound is enforced in offer(), so close() never has to
-        # drop a queued message to make room for its sentinel
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self.overflowed = False
-        self.closed = False
-        self.close_code = 1000
-        self.close_reason = ""
-
-    def offer(self, message: dict[str, Any], droppable: bool = False) -> None:
-        if self.closed:
-            return
-        size = self.queue.qsize()
-        if droppable and size >= self.maxsize // 2:
-            return
-        if size >= self.maxsize:
-            self.overflowed = True
-            self.close(4008, "client too slow; reconnect for a fresh state")
-            return
-        self.queue.put_nowait(message)
-
-    def close(self, code: int, reason: str) -> None:
-        """End the stream; the WebSocket closes with CODE once queued messages are sent."""
-        if self.closed:
-            return
-        self.closed = True
-        self.close_code, self.close_reason = code, reason
-        self.queue.put_nowait(None)
-
-
-@dataclass(frozen=True)
-class RoomDraft:
-    title: str
-    description: str
-    join_mode: JoinMode
-    start_time: float | None
-    record: bool = False
 
 
 class RoomService:
@@ -254,28 +196,7 @@ class RoomService:
 
     # ---- creating and reading -----------------------------------------------------
     def parse_draft(self, body: dict[str, Any]) -> RoomDraft:
-        _only_fields(body, {"title", "description", "join_mode", "start_time", "record"})
-        title = body.get("title")
-        if not isinstance(title, str) or not title.strip():
-            raise RoomRuleError("invalid", "title is required")
-        title = _title(title)
-        description = _description(body.get("description", ""))
-        mode_raw = body.get("join_mode", "open")
-        try:
-            join_mode = JoinMode(mode_raw)
-        except ValueError:
-            raise RoomRuleError("invalid", "join_mode must be open, social or closed") from None
-        start_time = _parse_time(body.get("start_time"))
-        if start_time is not None:
-            now = self.clock.now()
-            if start_time < now - 60:
-                raise RoomRuleError("invalid", "start_time is in the past")
-            if start_time > now + MAX_SCHEDULE_AHEAD:
-                raise RoomRuleError("invalid", "start_time is more than a year ahead")
-        record = body.get("record", False)
-        if not isinstance(record, bool):
-            raise RoomRuleError("invalid", "record must be true or false")
-        return RoomDraft(title, description, join_mode, start_time, record)
+        return parse_draft(body, self.clock)
 
     def create(self, host: User, draft: RoomDraft) -> Room:
         hosting = sum(1 for room in self._rooms.values() if room.host_id == host.id)
@@ -396,13 +317,13 @@ class RoomService:
         return room
 
     def update_details(self, room_id: str, actor: User, body: dict[str, Any]) -> Room:
-        _only_fields(body, {"title", "description", "record"})
+        only_fields(body, {"title", "description", "record"})
         room = self.get(room_id)
         if not self._actions.allow((room.id, actor.id)):
             raise RoomRuleError("rate_limited", "too many room actions; slow down")
         raw_title, raw_description = body.get("title"), body.get("description")
-        title = None if raw_title is None else _title(raw_title)
-        description = None if raw_description is None else _description(raw_description)
+        title = None if raw_title is None else parse_title(raw_title)
+        description = None if raw_description is None else parse_description(raw_description)
         record = body.get("record")
         if record is not None:  # every field is checked before anything changes
             if not isinstance(record, bool):
@@ -679,45 +600,5 @@ class RoomService:
         return self.views.card(room, viewer, self._levels.get(room.id, {}))
 
 
-def _only_fields(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise RoomRuleError("invalid", f"unknown field(s): {', '.join(unknown)}")
-
-
-def _title(raw: object) -> str:
-    """A room title: 1-MAX_TITLE characters once surrounding space is stripped."""
-    title = check_text(raw, "title", MAX_TITLE).strip()
-    if not title:
-        raise RoomRuleError("invalid", f"title must be 1-{MAX_TITLE} characters")
-    return title
-
-
-def _description(raw: object) -> str:
-    return check_text(raw, "description", MAX_DESCRIPTION, lines=True)
-
-
 def _touched(events: Iterable[RoomEvent]) -> set[int]:
     return {e.data["user"] for e in events if isinstance(e.data.get("user"), int)}
-
-
-def _parse_time(raw: object) -> float | None:
-    if raw is None:
-        return None
-    if isinstance(raw, bool):
-        raise RoomRuleError("invalid", "start_time must be an ISO 8601 time or epoch seconds")
-    if isinstance(raw, int | float):
-        if isinstance(raw, float) and not math.isfinite(raw):
-            raise RoomRuleError("invalid", "start_time must be a finite number")
-        if not 0 <= raw < MAX_EPOCH:  # compared before float(): 10**400 would overflow
-            raise RoomRuleError("invalid", "start_time is out of range")
-        return float(raw)
-    if isinstance(raw, str):
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise RoomRuleError("invalid", "start_time must be an ISO 8601 time") from None
-        if parsed.tzinfo is None:
-            raise RoomRuleError("invalid", "start_time needs a time zone (e.g. Z or +02:00)")
-        return parsed.timestamp()
-    raise RoomRuleError("invalid", "start_time must be an ISO 8601 time or epoch seconds")

@@ -23,7 +23,8 @@ from node.rooms import protocol
 from node.rooms.broadcast import Shared
 from node.rooms.model import RoomRuleError
 from node.rooms.protocol import ChatRequest, ClientMessage, Ping, ProtocolError, Signal
-from node.rooms.service import RoomService, Subscription
+from node.rooms.service import RoomService
+from node.rooms.subscription import Subscription
 from node.store.users import User
 from node.web.api import ROOMS, SETTINGS
 from node.web.http import USER, HttpError, error

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from tests.browser.browser_harness import Launch, Person, naming_failures, speech
 from tests.support.audio import tone
 from tests.support.network import AUDIO, eventually, follow_accepted

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from tests.browser.browser_harness import (
     DESKTOP,
     PHONE,

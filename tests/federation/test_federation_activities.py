@@ -10,30 +10,34 @@ import pytest
 
 from federation import keys
 from federation.activities import (
-    ACTOR_CONTEXT,
-    AS_CONTEXT,
-    EVENT_CONTEXT,
-    PUBLIC,
+    ACTIVITY_CLASSES,
     Accept,
-    ActivityError,
     Actor,
     ActorPublicKey,
     Create,
     Delete,
-    Event,
     Follow,
     Join,
     Leave,
     Multikey,
-    Reference,
     Reject,
     Undo,
     UnsupportedActivity,
     Update,
-    host_of,
     parse_activity,
+)
+from federation.as2 import (
+    ACTIVITY_TYPES,
+    ACTOR_CONTEXT,
+    AS_CONTEXT,
+    EVENT_CONTEXT,
+    PUBLIC,
+    ActivityError,
+    Reference,
+    host_of,
     same_host,
 )
+from federation.events import Event
 
 A = "https://a.example"
 ALICE = f"{A}/users/alice"
@@ -490,3 +494,8 @@ def test_same_host() -> None:
     assert not same_host("https://a.example/x", "https://a.example:8443/x")
     assert not same_host("https://a.example/x", "https://evil.example/a.example/x")
     assert not same_host("https://a.example/x", "not a uri")
+
+
+def test_known_types_name_every_modelled_activity() -> None:
+    # federation/as2.py reads an array ``type`` by this list; it must match the classes.
+    assert set(ACTIVITY_CLASSES) == ACTIVITY_TYPES

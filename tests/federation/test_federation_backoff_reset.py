@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.delivery import HostBackoff
 from federation.sender import WAKE_INTERVAL
 from federation.service import FEDERATION, Federation

@@ -19,7 +19,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from federation import keys
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.fetch import FetchError, GuardedResolver, SafeClient, UnsafeAddress
 from federation.service import FEDERATION, Federation
 from federation.signatures import HttpRequest, sign_cavage

@@ -8,7 +8,8 @@ from itertools import count
 
 import pytest
 
-from federation.activities import ActivityError, Event
+from federation.as2 import ActivityError
+from federation.events import Event
 from federation.rfc3339 import TimestampError, parse_rfc3339
 from federation.service import FEDERATION
 from tests.support.nodes import Node, NodeFactory

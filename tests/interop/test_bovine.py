@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from federation import keys
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.signatures import HttpRequest, sign_cavage
 from tests.interop.conftest import Captured, FakeRemote, run_tool
 from tests.support.nodes import Node

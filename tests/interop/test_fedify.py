@@ -26,7 +26,7 @@ import pytest
 
 from cli.app import NODE
 from federation import keys
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.service import FEDERATION
 from tests.interop.conftest import Captured, FakeRemote, run_tool
 from tests.support.nodes import Node

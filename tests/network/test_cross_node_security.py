@@ -8,7 +8,7 @@ import base64
 import aiohttp
 from nacl.public import PrivateKey
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.service import FEDERATION
 from tests.support.federation import signed_join
 from tests.support.network import FAST

@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from tests.support.network import FAST, acct, eventually, follow_accepted
 from tests.support.nodes import ApiUser, NodeFactory
 

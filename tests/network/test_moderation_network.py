@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from cli.app import NODE
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.service import FEDERATION
 from tests.support.network import FAST, acct, eventually, follow_accepted
 from tests.support.nodes import ApiUser, Node, NodeFactory

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from cli.app import NODE
-from federation.activities import host_of
+from federation.as2 import host_of
 from tests.support.network import FAST, eventually
 from tests.support.nodes import Node, NodeFactory
 from tests.support.rsvp import events

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from tests.support.network import FAST, eventually
 from tests.support.nodes import Node, NodeFactory, free_port
 

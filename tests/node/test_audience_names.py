@@ -11,8 +11,9 @@ import pytest
 
 from node.accounts import AccountService
 from node.clock import FakeClock
+from node.rooms.drafts import RoomDraft
 from node.rooms.model import JoinMode
-from node.rooms.service import RoomDraft, RoomService
+from node.rooms.service import RoomService
 from node.store.db import open_database
 from tests.support.nodes import make_settings
 

@@ -11,7 +11,7 @@ import pytest
 
 from cli.bot import RECONNECT_DELAYS, should_reconnect
 from media.session import ParticipantSession
-from node.rooms.service import Subscription
+from node.rooms.subscription import Subscription
 from tests.support.attacks import parts
 from tests.support.audio import dominant_hz, read_pcm, tone
 from tests.support.cli import bot_room_url, creds, salon

@@ -11,9 +11,11 @@ import pytest
 from node.accounts import AccountService
 from node.clock import FakeClock
 from node.errors import DomainError
+from node.rooms.drafts import RoomDraft
 from node.rooms.gate import Gate, OpenDomains
 from node.rooms.model import JoinMode, RoomRuleError
-from node.rooms.service import RoomDraft, RoomService, Subscription
+from node.rooms.service import RoomService
+from node.rooms.subscription import Subscription
 from node.store.blocks import BlockStore
 from node.store.db import open_database
 from node.store.follows import FollowStore

@@ -10,8 +10,9 @@ import pytest
 
 from node.accounts import AccountService
 from node.clock import FakeClock
+from node.rooms.drafts import RoomDraft
 from node.rooms.model import JoinMode, RoomRuleError, RoomStatus
-from node.rooms.service import RoomDraft, RoomService
+from node.rooms.service import RoomService
 from node.store.db import open_database
 from node.store.users import User
 from tests.support.nodes import make_settings

@@ -12,9 +12,10 @@ from node.blocks import BlockService
 from node.calendar import CalendarRoom, calendar, fold, text
 from node.clock import FakeClock
 from node.notifications import Notifications
+from node.rooms.drafts import RoomDraft
 from node.rooms.gate import Gate, OpenDomains
 from node.rooms.model import JoinMode
-from node.rooms.service import RoomDraft, RoomService
+from node.rooms.service import RoomService
 from node.rsvp import RsvpError, RsvpService
 from node.rsvp_reminders import RsvpReminders
 from node.store.blocks import BlockStore

@@ -8,7 +8,7 @@ import asyncio
 import itertools
 from typing import Any
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from tests.security.fake_actor_server import FakeActorServer
 from tests.support.attacks import parts
 from tests.support.network import FAST, acct

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from tests.support.chat import HostileTrunk, RoomSocket
 from tests.support.federation import signed_join
 from tests.support.network import FAST, eventually

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.service import FEDERATION
 from node.handles import split_handle
 from tests.security.fake_actor_server import FakeActorServer

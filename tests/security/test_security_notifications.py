@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from tests.security.fake_actor_server import FakeActorServer
 from tests.support.attacks import parts
 from tests.support.network import FAST, eventually

@@ -11,7 +11,8 @@ import av
 import pytest
 
 from cli.app import NODE
-from federation.activities import ActivityError, Event
+from federation.as2 import ActivityError
+from federation.events import Event
 from media import ogg
 from tests.support.nodes import ApiUser, Node, NodeFactory
 from tests.support.replays import ended_room_with_replay, tone_packets

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from cli.app import NODE
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.service import FEDERATION
 from tests.security.fake_actor_server import FakeActorServer
 from tests.support.attacks import parts

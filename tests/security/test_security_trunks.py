@@ -16,7 +16,7 @@ import pytest
 from nacl.public import PrivateKey
 
 from cli.app import NODE
-from federation.activities import host_of
+from federation.as2 import host_of
 from federation.service import FEDERATION
 from tests.support.federation import signed_join
 from tests.support.network import FAST, eventually

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from federation.activities import host_of
+from federation.as2 import host_of
 from tests.support.nodes import ApiUser, Node
 
 FAST = {

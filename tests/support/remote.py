@@ -16,7 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from federation import keys
-from federation.activities import Actor, ActorPublicKey, Multikey, host_of
+from federation.activities import Actor, ActorPublicKey, Multikey
+from federation.as2 import host_of
 from federation.signatures import HttpRequest, sign_cavage
 from tests.support.nodes import Node
 

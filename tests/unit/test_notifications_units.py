@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from federation.activities import ActivityError
+from federation.as2 import ActivityError
 from federation.flags import parse_inbound
 from federation.invites import Invite
 from node.notifications import clean, link_for

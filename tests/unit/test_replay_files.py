@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from federation.activities import Audio, Event, format_duration, parse_duration
+from federation.events import Audio, Event, format_duration, parse_duration
 from media import ogg
 from media.peaks import peaks
 from node.settings import SettingsError, load_settings
