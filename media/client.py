@@ -410,14 +410,15 @@ class BotPeer:
         return self._red_uplink
 
     def _send_red(self, transport: RTCDtlsTransport) -> None:
-        """Send our Opus frames as RED (each with the previous frame), as Chrome does.
+        """Send our Opus frames as RED, each with the two before it (``red.RED_DEPTH``;
+        Chrome repeats one).
 
         aiortc's sender cannot send a payload type it has no encoder for; its packets are
         rewritten on their way to SRTP (``RTCDtlsTransport._send_rtp``): same header, the
-        payload type set to RED's and the payload replaced by RED built from the last two.
+        payload type set to RED's and the payload replaced by RED built from the last three.
         """
         original = transport._send_rtp
-        history = red.RedStream(depth=1)
+        history = red.RedStream()
         self._red_uplink = True
         self._follow_loss(self.uplink_loss.percent)
 
