@@ -83,7 +83,8 @@ class BotOutcome:
     moves: int = 0  # new peer connections the node asked for (media moved to another worker)
     longest_gap: float = 0.0  # seconds between two received packets, at most
     gaps: list[list[float]] = field(default_factory=list)  # [seconds since first, length]
-    # the uplink encoder's expected loss (FEC share): now, its peak, reports it followed
+    # the uplink: the encoder's expected loss (FEC share) now, the peak of the loss the
+    # reports showed (percent), how many it followed, whether it goes out as RED
     uplink_fec: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> str:
@@ -404,6 +405,7 @@ class Bot:
                     "percent": peer.uplink_fec_percent,
                     "peak": peer.uplink_loss.peak,
                     "reports": peer.uplink_loss.reports,
+                    "red": peer.uplink_red,
                 }
                 if peer
                 else {}

@@ -47,7 +47,10 @@ ReceiveMessage = Callable[[], Awaitable[dict]]
 HEARD_DBOV = -50.0  # a frame louder than this counts towards seconds_heard
 # The bot speaks as a browser does by default: mono Opus with in-band FEC (useinbandfec=1),
 # its expected loss following the node's receiver reports (media/uplink_loss.py), and
-# offers RED (Chrome's payload type 63) for what it hears.
+# offers RED (Chrome's payload type 63) for what it hears. Once the node answers RED the
+# bot sends RED too (each packet carries the previous frame) and keeps its FEC share at 0:
+# the copy repairs every loss LBRR could, at full quality, and LBRR's bits would come out
+# of every frame's voice (libopus 32 kbit/s: PESQ-wb 3.96 with no FEC, 3.69 at 10 %).
 UPLINK_BITRATE = 32_000
 UPLINK_LOSS_PERCENT = 10  # the bot's fixed expected loss before fec16 (bench --speaker-fec)
 REPORT_POLL_SECONDS = 0.25  # how often the bot looks for a new receiver report
@@ -365,8 +368,7 @@ class BotPeer:
                     fraction = getattr(entry, "fractionLost", None)
                     if isinstance(fraction, int | float):
                         percent = self.uplink_loss.add(int(fraction), time.monotonic())
-                        if percent != self._encoder.packet_loss:
-                            self._encoder.set_packet_loss(percent)
+                        self._follow_loss(percent)
 
     async def _pump(self) -> None:
         assert self._receive is not None
@@ -394,16 +396,31 @@ class BotPeer:
             # the hook above hands it each RED packet's primary as plain Opus.
             self._transceiver._codecs = [*self._transceiver._codecs, reds[0]]
 
+    def _follow_loss(self, percent: int) -> None:
+        """Set the encoder's expected loss (its in-band FEC share) to PERCENT, or keep it
+        at 0 while our packets go out as RED: a lost frame comes back whole from the packet
+        after it, which is all the FEC that packet's LBRR could have rebuilt."""
+        target = 0 if self._red_uplink else percent
+        if target != self._encoder.packet_loss:
+            self._encoder.set_packet_loss(target)
+
+    @property
+    def uplink_red(self) -> bool:
+        """Whether our packets go out as RED (the node answered ``audio/red``)."""
+        return self._red_uplink
+
     def _send_red(self, transport: RTCDtlsTransport) -> None:
-        """Send our Opus frames as RED (each with the previous frame), as Chrome does.
+        """Send our Opus frames as RED, each with the two before it (``red.RED_DEPTH``;
+        Chrome repeats one).
 
         aiortc's sender cannot send a payload type it has no encoder for; its packets are
         rewritten on their way to SRTP (``RTCDtlsTransport._send_rtp``): same header, the
-        payload type set to RED's and the payload replaced by RED built from the last two.
+        payload type set to RED's and the payload replaced by RED built from the last three.
         """
         original = transport._send_rtp
-        history = red.RedStream(depth=1)
+        history = red.RedStream()
         self._red_uplink = True
+        self._follow_loss(self.uplink_loss.percent)
 
         async def send_rtp(data: bytes) -> None:
             opus, red_type = self._opus_type, self._red_type

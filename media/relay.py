@@ -317,7 +317,7 @@ class RelayRoom:
             self._writer.write(((d, payload, None) for d in downlinks), frame.timestamp, level)
             return
         recovery = self._recovery.setdefault(frame.stream, StreamRecovery())
-        red = self._red.setdefault(frame.stream, RedStream(depth=1))
+        red = self._red.setdefault(frame.stream, RedStream())
         for item in recovery.receive(frame.timestamp, frame.payload, list(frame.redundant)):
             if isinstance(item, Gap):
                 for downlink in downlinks:

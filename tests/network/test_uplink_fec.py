@@ -3,7 +3,8 @@
 A real node and a real `salon bot host` speak inside a network namespace whose nftables
 drop a share of every UDP packet: with 10 % dropped the node's receiver reports show the
 loss and the bot's encoder raises its expected packet loss (libopus then adds in-band
-FEC); with nothing dropped it stays at 0 through every report.
+FEC) — unless its packets go out as RED, which repairs the same losses at full quality;
+with nothing dropped it stays at 0 through every report.
 """
 
 from __future__ import annotations
@@ -28,16 +29,35 @@ def _need_netns() -> None:
 
 
 async def test_bot_uplink_fec_rises_when_the_node_reports_loss(tmp_path: Path) -> None:
+    """A node that answers no RED: the bot's plain Opus is protected by in-band FEC alone,
+    and its share follows the node's reports."""
+    _need_netns()
+    play = tone(tmp_path / "440.wav", 440, seconds=3.0)
+    with lossy_namespace() as ns:
+        ns.set_loss(10)
+        outcome = await asyncio.to_thread(
+            run_speaker_in, ns, play, SECONDS, tmp_path / "run", red=False
+        )
+    fec = outcome["uplink_fec"]
+    assert fec["red"] is False, fec
+    assert fec["reports"] >= 3, fec  # aiortc's receiver reports every 0.5-1.5 s
+    # 10 % dropped each way: the reports' smoothed loss is several percent, never 0
+    assert fec["peak"] >= 3, fec
+    assert fec["percent"] >= 1, fec
+
+
+async def test_bot_sending_red_keeps_its_fec_share_at_zero_under_loss(tmp_path: Path) -> None:
+    """A node that answers RED: the bot's packets carry the previous frame, the same
+    reports show the loss, and the encoder still spends nothing on LBRR."""
     _need_netns()
     play = tone(tmp_path / "440.wav", 440, seconds=3.0)
     with lossy_namespace() as ns:
         ns.set_loss(10)
         outcome = await asyncio.to_thread(run_speaker_in, ns, play, SECONDS, tmp_path / "run")
     fec = outcome["uplink_fec"]
-    assert fec["reports"] >= 3, fec  # aiortc's receiver reports every 0.5-1.5 s
-    # 10 % dropped each way: the reports' smoothed loss is several percent, never 0
-    assert fec["peak"] >= 3, fec
-    assert fec["percent"] >= 1, fec
+    assert fec["red"] is True, fec
+    assert fec["reports"] >= 3 and fec["peak"] >= 3, fec  # the loss is seen ...
+    assert fec["percent"] == 0, fec  # ... and left to RED
 
 
 async def test_bot_uplink_fec_stays_zero_on_a_clean_network(tmp_path: Path) -> None:
@@ -48,4 +68,4 @@ async def test_bot_uplink_fec_stays_zero_on_a_clean_network(tmp_path: Path) -> N
         outcome = await asyncio.to_thread(run_speaker_in, ns, play, SECONDS, tmp_path / "run")
     fec = outcome["uplink_fec"]
     assert fec["reports"] >= 3, fec
-    assert fec == {"percent": 0, "peak": 0, "reports": fec["reports"]}
+    assert fec == {"percent": 0, "peak": 0, "reports": fec["reports"], "red": True}

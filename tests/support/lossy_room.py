@@ -9,7 +9,8 @@ A ⇄ B (trunk), B → carol. Used by bench/loss.py and tests/network/test_loss.
 
 prints one JSON line: each listener's bot outcome plus its recording's path. With
 ``--speaker-only``: one node and its host bot, whose outcome (``uplink_fec``: what the
-node's receiver reports made of its encoder's expected loss) is the line.
+node's receiver reports made of its encoder's expected loss) is the line; with
+``--no-protect`` there only the node's protection is off (it answers no RED).
 """
 
 from __future__ import annotations
@@ -110,10 +111,16 @@ def run_in(
     return _inside(ns, argv, seconds, "lossy session")
 
 
-def run_speaker_in(ns: Netns, play: Path, seconds: float, out: Path) -> dict[str, Any]:
-    """One node and a host bot speaking SECONDS inside NS: the host bot's outcome."""
+def run_speaker_in(
+    ns: Netns, play: Path, seconds: float, out: Path, red: bool = True
+) -> dict[str, Any]:
+    """One node and a host bot speaking SECONDS inside NS: the host bot's outcome.
+    RED=False: the node answers no ``audio/red`` (its loss protection off, as on a node
+    that predates it), so the bot sends plain Opus and protects it with in-band FEC."""
     argv = [sys.executable, "-m", "tests.support.lossy_room", "--play", str(play)]
     argv += ["--seconds", str(seconds), "--out", str(out), "--speaker-only"]
+    if not red:
+        argv.append("--no-protect")
     return _inside(ns, argv, seconds, "lossy speaker")
 
 
@@ -261,11 +268,13 @@ def _trace_node() -> list[dict[str, Any]]:
     return trace
 
 
-async def speaker(play: Path, seconds: float, out: Path) -> dict[str, Any]:
-    """A node and alice's host bot (it speaks SECONDS, then ends the room)."""
+async def speaker(play: Path, seconds: float, out: Path, node_protect: bool) -> dict[str, Any]:
+    """A node and alice's host bot (it speaks SECONDS, then ends the room); the bot always
+    protects its uplink, the node answers RED only with NODE_PROTECT."""
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    node = await Node(make_settings(out / "node", port=free_port(), **AUDIO)).start()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SALON_LOSS_PROTECTION": "true"}
+    settings = make_settings(out / "node", port=free_port(), loss_protection=node_protect, **AUDIO)
+    node = await Node(settings).start()
     try:
         await (await node.user()).signup("alice")
         host = await _bot(
@@ -288,7 +297,8 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
     if args.speaker_only:
-        print(json.dumps(asyncio.run(speaker(args.play, args.seconds, args.out))), flush=True)
+        outcome = asyncio.run(speaker(args.play, args.seconds, args.out, not args.no_protect))
+        print(json.dumps(outcome), flush=True)
         return
     result = asyncio.run(
         session(
