@@ -143,7 +143,7 @@ def _get() -> _Hook:
 
 
 def available() -> str:
-    """"" when the short timer can be set, else why not."""
+    """Why the short timer cannot be set here; empty when it can."""
     return _get().reason
 
 
