@@ -41,6 +41,9 @@ cannot be authenticated any more: an alert, such as close_notify, changes nothin
 closing sends no close_notify: a session ends by its signaling, or by the ICE-lite silence
 timeout (media/lite.py, 30 s) when the client vanishes.
 
+A lost handshake flight is sent again after 100 ms (then 200, 400 …) instead of OpenSSL's
+1 s: media/dtls_timer.py.
+
 One outbound SRTP session per connection: aiortc keys an inbound and an outbound session
 per DTLS transport and protects its RTCP (sparse sender reports; a speaker's receiver
 reports) with the outbound one on the event loop. The fan-out writes the same connection's
@@ -86,6 +89,8 @@ from aiortc.rtcdtlstransport import (
 from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtp import is_rtcp
 from OpenSSL import SSL
+
+from media import dtls_timer
 
 ROTATE_BEFORE = datetime.timedelta(days=7)
 
@@ -156,6 +161,12 @@ class NodeDtlsTransport(RTCDtlsTransport):
         await super().start(remoteParameters)
         if self._role == "client":  # the peer sent the last flight: we have read it
             self._release()
+
+    async def _do_handshake(self) -> None:
+        """A lost flight is sent again after 100 ms, not OpenSSL's 1 s (media/dtls_timer.py)."""
+        if self._ssl is not None and self._ssl is not RELEASED:
+            dtls_timer.shorten(self._ssl)
+        await super()._do_handshake()
 
     async def _handle_rtcp_data(self, data: bytes) -> None:
         if self._ssl is not RELEASED:
