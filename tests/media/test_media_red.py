@@ -56,13 +56,21 @@ async def test_red_goes_only_to_listeners_that_report_loss_and_negotiated_it(
             assert primary_pt == opus_type
             assert blocks[-1][:2] == (opus_type, 0)
             by_seq[seq] = (timestamp, blocks)
+        checked = 0
         for seq, (timestamp, blocks) in by_seq.items():
             before = by_seq.get((seq - 1) & 0xFFFF)
-            if before is None:
+            earlier = by_seq.get((seq - 2) & 0xFFFF)
+            if before is None or earlier is None:
                 continue
-            # the redundant block is the previous packet's frame, one 20 ms frame back
-            assert blocks[:-1] == [(opus_type, 960, before[1][-1][2])]
+            # the redundant blocks are the two packets' frames before it (red.RED_DEPTH),
+            # oldest first, 40 and 20 ms back
+            assert blocks[:-1] == [
+                (opus_type, 1920, earlier[1][-1][2]),
+                (opus_type, 960, before[1][-1][2]),
+            ]
             assert (timestamp - before[0]) & 0xFFFFFFFF == 960
+            checked += 1
+        assert checked > 10
         # carol reported loss too, but never offered RED: plain Opus
         assert {pt for pt, *_ in carol_seen} == {carol_session.downlink.payload_type}
         # and bob still hears the tone (through the RED path of the bot)
