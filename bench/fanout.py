@@ -140,7 +140,12 @@ class BenchRoom(RoomMedia):
                 session.downlink = None
 
     def fan_out(
-        self, main: bytes, personal: dict[str, bytes], timestamp: int, level_byte: bytes
+        self,
+        main: bytes,
+        personal: dict[str, bytes],
+        timestamp: int,
+        level_byte: bytes,
+        own: bytes | None = None,
     ) -> None:
         mode = self.mode
         if mode.startswith("floor"):
@@ -149,7 +154,7 @@ class BenchRoom(RoomMedia):
             self.loop_seconds += time.thread_time() - t0
         elif mode != "off":
             t0 = time.thread_time()
-            super().fan_out(main, personal, timestamp, level_byte)
+            super().fan_out(main, personal, timestamp, level_byte, own)
             self.loop_seconds += time.thread_time() - t0
         if self.naive:
             packet = av.Packet(main)

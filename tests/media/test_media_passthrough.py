@@ -144,6 +144,43 @@ async def test_two_speakers_the_listener_gets_the_mix(tmp_path: Path) -> None:
         await h.close()
 
 
+async def test_a_lossy_listener_without_red_gets_the_rooms_own_encoding(tmp_path: Path) -> None:
+    """While alice's packets pass, carol — who reports loss and never offered RED — gets the
+    room's own encoding (its FEC sized by her reports); bob, clean, still gets alice's
+    packets; when carol's reports are clean again she gets them too."""
+    h = Harness()
+    try:
+        await h.join("alice", play=write_tone(tmp_path / "a.wav", 440), can_speak=True)
+        bob = await h.join("bob")
+        carol = await h.join("carol", protect=False)  # offers no RED
+        room = h.room
+        assert isinstance(room, RoomMedia)
+        sent = record_uplink(room, "alice")
+        await asyncio.sleep(0.5)
+        bob_session, carol_session = room.session("bob"), room.session("carol")
+        assert bob_session is not None and bob_session.downlink is not None
+        assert carol_session is not None and carol_session.downlink is not None
+        assert carol_session.downlink.red_type is None
+        carol_session.loss.add(26)  # a receiver report: 10 % lost
+        bob_seen, carol_seen, start = capture(bob), capture(carol), time.monotonic()
+        await asyncio.sleep(1.5)
+        bob_got = opus_payloads(bob_seen, bob_session.downlink.payload_type)
+        carol_got = opus_payloads(carol_seen, carol_session.downlink.payload_type)
+        assert len(bob_got) > 40 and len(carol_got) > 40
+        assert sum(p in sent for p in bob_got) > 0.8 * len(bob_got)  # passed through
+        assert not any(p in sent for p in carol_got)  # the room's encoding, every tick
+        heard = carol.heard_since(start + 0.2)
+        assert len(heard) > 48_000 and band_energy(heard, 440) > 0.8
+        for _ in range(10):  # ten clean reports: no longer lossy
+            carol_session.loss.add(0)
+        carol_seen = capture(carol)
+        await asyncio.sleep(0.5)
+        carol_got = opus_payloads(carol_seen, carol_session.downlink.payload_type)
+        assert len(carol_got) > 10 and sum(p in sent for p in carol_got) > 0.8 * len(carol_got)
+    finally:
+        await h.close()
+
+
 async def test_a_lost_uplink_frame_falls_back_to_the_rooms_encoding(tmp_path: Path) -> None:
     h = Harness()
     try:
