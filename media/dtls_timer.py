@@ -17,7 +17,9 @@ Media servers built on OpenSSL set a short one: SRS (ossrs, ``dtls_timer_cb``: 5
 doubling) and FFmpeg's WHIP muxer both call it. Here: **100 ms, doubling, at most 60 s**
 (RFC 6347's maximum), so a lost flight costs 100 ms, then 200, 400 …; a path slower than
 100 ms round trip only gets a flight repeated (a few hundred bytes) and the peer ignores
-the copy.
+the copy. The number of retransmissions stays OpenSSL's (it fails the handshake after 12
+timeouts), so a peer that never answers gets no more flights than before, only sooner —
+and the ICE-lite silence timeout (30 s) ends such a session anyway.
 
 Why this module reaches for an unexported symbol. pyOpenSSL (the DTLS under aiortc) runs on
 the OpenSSL that cryptography's wheel links statically into
