@@ -48,8 +48,8 @@ HEARD_DBOV = -50.0  # a frame louder than this counts towards seconds_heard
 # The bot speaks as a browser does by default: mono Opus with in-band FEC (useinbandfec=1),
 # its expected loss following the node's receiver reports (media/uplink_loss.py), and
 # offers RED (Chrome's payload type 63) for what it hears. Once the node answers RED the
-# bot sends RED too (each packet carries the previous frame) and keeps its FEC share at 0:
-# the copy repairs every loss LBRR could, at full quality, and LBRR's bits would come out
+# bot sends RED too (each packet carries the two frames before it) and keeps its FEC at 0:
+# the copies repair every loss LBRR could, at full quality, and LBRR's bits would come out
 # of every frame's voice (libopus 32 kbit/s: PESQ-wb 3.96 with no FEC, 3.69 at 10 %).
 UPLINK_BITRATE = 32_000
 UPLINK_LOSS_PERCENT = 10  # the bot's fixed expected loss before fec16 (bench --speaker-fec)

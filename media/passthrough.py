@@ -26,7 +26,8 @@ FRAME_SAMPLES = 960  # 20 ms at 48 kHz: the room's frame
 # The largest packet passed on (156 kbit/s for one frame; libopus allows 1275 bytes): what
 # goes out must fit every leg's redundancy — a trunk datagram carries a frame and its two
 # predecessors in at most 1200 bytes (media/trunk.py: 3 × 390 + the RFC 2198 headers), a
-# listener's RED packet a frame and one predecessor under the fan-out's 1356-byte limit.
+# listener's RED packet a frame and two predecessors (red.RED_DEPTH) under the fan-out's
+# 1356-byte limit.
 MAX_PASSED = 390
 TICKS_PER_SECOND = 50
 AVERAGE_TICKS = 50  # the bitrate bound is on a moving average over about one second
