@@ -18,6 +18,7 @@ from media.client import BotPeer
 from media.codec import OpusEncoder
 from media.engine import MediaEngine, RoomMedia
 from media.passthrough import MAX_PASSED, PassThrough
+from media.red import RedStream
 from media.recovery import Redundancy
 from media.trunk import Frame, Kind
 from tests.media.media_harness import Harness, loopback_config, write_tone
@@ -145,6 +146,12 @@ def test_no_packet_passes_that_the_trunk_or_red_could_not_carry() -> None:
         earlier = redundancy.blocks(n * 960, largest)
     Frame(Kind.MIX, 0, 2, 1920, 127, largest, earlier).serialize()  # no TrunkError
     assert len(earlier) == 2
+    # and a lossy listener's RED packet with its two predecessors (red.RED_DEPTH) stays
+    # under the fan-out's packet limit (media/_fastpath.c MAX_PACKET: 1500 - SRTP trailer)
+    stream = RedStream()
+    for n in range(3):
+        stream.push(largest, n * 960)
+    assert len(stream.payload(111)) + 12 + 16 <= 1356  # RTP header, header extensions
     # and a TOC that claims anything but one 20 ms of audio never passes
     for toc in (bytes([0 << 3]), bytes([(31 << 3) | 3, 0]), bytes([(2 << 3)])):
         assert chooser.choose({"mallory": toc + bytes(50)}) is None
