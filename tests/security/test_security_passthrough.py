@@ -18,8 +18,8 @@ from media.client import BotPeer
 from media.codec import OpusEncoder
 from media.engine import MediaEngine, RoomMedia
 from media.passthrough import MAX_PASSED, PassThrough
-from media.red import RedStream
 from media.recovery import Redundancy
+from media.red import RedStream
 from media.trunk import Frame, Kind
 from tests.media.media_harness import Harness, loopback_config, write_tone
 from tests.support.packets import capture, payloads, record_uplink
