@@ -49,6 +49,7 @@ class RedisHub(Hub):
         # an event read early)
         self._beats = Verifier(secret, NODE)
         self._poll = poll
+        self._order = asyncio.Lock()  # seal → XADD, one message at a time (``send``)
         self._alive: set[str] = set()
         self._last_beat: dict[str, bytes] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -71,16 +72,20 @@ class RedisHub(Hub):
         ]
 
     async def send(self, worker: str, command: Command) -> None:
-        sealed = self._signer.seal(worker, command.serialize())
-        try:
-            await self._redis.xadd(
-                f"{self._ns}:worker:{worker}:commands",
-                {"m": sealed},
-                maxlen=STREAM_MAXLEN,
-                approximate=True,
-            )
-        except RedisError as exc:
-            raise ConnectionError(f"redis: {exc}") from None
+        # sealed and added under one lock: the client's pool may carry two concurrent
+        # XADDs on two connections, and a later sequence number reaching the stream first
+        # would make the worker refuse the earlier one as a replay
+        async with self._order:
+            sealed = self._signer.seal(worker, command.serialize())
+            try:
+                await self._redis.xadd(
+                    f"{self._ns}:worker:{worker}:commands",
+                    {"m": sealed},
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+            except RedisError as exc:
+                raise ConnectionError(f"redis: {exc}") from None
 
     def _deliver(self, raw: bytes, verifier: Verifier) -> None:
         assert self._on_event is not None
@@ -157,6 +162,7 @@ class RedisLink(Outbox):
         self._signer = Signer(secret, worker)
         self._beat_signer = Signer(secret, worker)
         self._verifier = Verifier(secret, worker)
+        self._order = asyncio.Lock()  # seal → XADD, one event at a time (``write``)
 
     @property
     def refused(self) -> int:
@@ -173,13 +179,14 @@ class RedisLink(Outbox):
             raise ConnectionError(f"redis: {exc}") from None
 
     async def write(self, event: Event) -> None:
-        sealed = self._signer.seal(NODE, event.serialize())
-        try:
-            await self._redis.xadd(
-                f"{self._ns}:events", {"m": sealed}, maxlen=STREAM_MAXLEN, approximate=True
-            )
-        except RedisError as exc:
-            raise ConnectionError(f"redis: {exc}") from None
+        async with self._order:  # stream order = sequence order (RedisHub.send)
+            sealed = self._signer.seal(NODE, event.serialize())
+            try:
+                await self._redis.xadd(
+                    f"{self._ns}:events", {"m": sealed}, maxlen=STREAM_MAXLEN, approximate=True
+                )
+            except RedisError as exc:
+                raise ConnectionError(f"redis: {exc}") from None
 
     async def heartbeat(self, event: Event, ttl: float) -> None:
         sealed = self._beat_signer.seal(NODE, event.serialize())
