@@ -154,7 +154,8 @@ async def run_worker(options: WorkerOptions) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, task.cancel)
+            # the flag too: a cancellation can be lost inside redis-py (media/worker/bus.py)
+            loop.add_signal_handler(sig, lambda: (link.stop(), task.cancel()))
     print(f"media worker {options.worker_id} for {options.node}", flush=True)
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -24,7 +24,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from media.worker.bus import Hub, OnDead, OnEvent, Outbox
+from media.worker.bus import Hub, OnDead, OnEvent, Outbox, cancel_loops
 from media.worker.protocol import NODE, Command, Event, ProtocolError, Signer, Verifier
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class RedisHub(Hub):
         self._alive: set[str] = set()
         self._last_beat: dict[str, bytes] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False  # the loops' own end (a lost cancellation: media/worker/bus.py)
         self._on_event: OnEvent | None = None
         self._on_dead: OnDead | None = None
 
@@ -102,7 +103,7 @@ class RedisHub(Hub):
     async def _read_events(self) -> None:
         last = "$"
         stream = f"{self._ns}:events"
-        while True:
+        while not self._closing:
             try:
                 found: Any = await self._redis.xread({stream: last}, block=BLOCK_MS, count=500)
             except RedisError as exc:
@@ -118,7 +119,7 @@ class RedisHub(Hub):
 
     async def _watch_registry(self) -> None:
         assert self._on_dead is not None
-        while True:
+        while not self._closing:
             try:
                 await self._read_registry()
             except RedisError as exc:
@@ -143,11 +144,8 @@ class RedisHub(Hub):
                 self._deliver(beat, self._beats)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._closing = True
+        await cancel_loops(*self._tasks)
         await self._redis.aclose()
 
 
@@ -198,7 +196,7 @@ class RedisLink(Outbox):
     async def commands(self) -> AsyncIterator[Command]:
         last = "0-0"
         stream = f"{self._ns}:worker:{self.worker}:commands"
-        while True:
+        while not self.closing:
             try:
                 found: Any = await self._redis.xread({stream: last}, block=BLOCK_MS, count=100)
             except RedisError as exc:
@@ -207,6 +205,8 @@ class RedisLink(Outbox):
                 continue
             for _, entries in found or []:
                 for entry_id, values in entries:
+                    if self.closing:
+                        return
                     last = entry_id
                     raw = values.get(b"m")
                     if not isinstance(raw, bytes):

@@ -18,7 +18,6 @@ the mixer's levels as ``levels``, and a ``heartbeat`` with the worker's load goe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -31,7 +30,7 @@ from media.engine import MediaEngine, RoomMedia
 from media.relay import OriginTrunk, RelayRoom
 from media.signaling import SignalError
 from media.trunk import TrunkError
-from media.worker.bus import Outbox
+from media.worker.bus import Outbox, cancel_loops
 from media.worker.protocol import Command, Event
 
 logger = logging.getLogger(__name__)
@@ -70,6 +69,7 @@ class MediaWorker:
         self._window: tuple[float, float, int, float] = (time.monotonic(), 0.0, 0, 0.0)
         self._rates: tuple[float, float, float | None] = (0.0, 0.0, None)
         self._beats = 0
+        self._beating = False  # the heartbeat loop's own end (a lost cancellation: bus.py)
 
     # ---- running ------------------------------------------------------------------------------
 
@@ -87,6 +87,7 @@ class MediaWorker:
                 },
             )
         )
+        self._beating = True
         beating = asyncio.create_task(self._beat(), name="worker-heartbeat")
         try:
             async for command in self.link.commands():
@@ -97,13 +98,12 @@ class MediaWorker:
                     error = str(exc) or type(exc).__name__
                 self.link.send_nowait(Event("result", {"command": command.id, "error": error}))
         finally:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
+            self._beating = False
+            await cancel_loops(beating)
             await self.close()
 
     async def _beat(self) -> None:
-        while True:
+        while self._beating:
             try:
                 await self.link.heartbeat(
                     Event("heartbeat", {"load": self.load()}), self.config.dead_seconds

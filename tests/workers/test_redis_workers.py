@@ -4,6 +4,8 @@ all three, and a listener on another worker raised to speaker is heard by everyo
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from tests.support.workers import (
     assert_everyone_heard,
     redis_workers,
     spread_room,
+    start_worker,
     workers_ready,
 )
 
@@ -44,8 +47,6 @@ async def test_concurrent_sends_reach_the_worker_in_sequence_order(
     a crowd's listener never placed). Without the lock this fails: with 60 sends some are
     refused as replays, with 300 the concurrent XADDs also run out of connections. The
     same holds for a worker's events to the node."""
-    import asyncio
-
     from media.worker.protocol import Command, Event
     from media.worker.redis_bus import RedisHub, RedisLink
 
@@ -80,3 +81,112 @@ async def test_concurrent_sends_reach_the_worker_in_sequence_order(
     finally:
         await hub.close()
         await link.close()
+
+
+def _after(depth: int, call: Callable[[], object]) -> None:
+    """Run CALL DEPTH turns of the event loop from now (each a fresh ``call_soon``)."""
+    loop = asyncio.get_running_loop()
+
+    def step(n: int) -> None:
+        if n == 0:
+            call()
+        else:
+            loop.call_soon(step, n - 1)
+
+    step(depth)
+
+
+@pytest.mark.timeout(90)
+async def test_the_bus_closes_when_a_cancellation_is_lost_inside_redis_py(
+    redis_server: Redis,
+) -> None:
+    """Closing the hub or a worker's outbox while a loop is inside a redis-py command ends
+    that loop. Under Python 3.11, ``asyncio.wait_for`` (which redis-py wraps every send in,
+    with its default 5 s socket timeout) drops a cancellation arriving just as the send
+    finishes, and the loop read on forever: seen in CI, a test hung in ``hub.close()``.
+    Here the close lands at each of the first few loop turns after an event is delivered
+    (the hub) or queued (the outbox), which covers that window; each close must return."""
+    for depth in range(6):
+        await _close_at(redis_server, depth)
+
+
+async def _close_at(redis_server: Redis, depth: int) -> None:
+    from media.worker.protocol import Event
+    from media.worker.redis_bus import RedisHub, RedisLink
+
+    node_url = "http://127.0.0.1:1"
+    hub = RedisHub(redis_server.url, node_url, SECRET.encode())
+    link = RedisLink(redis_server.url, node_url, SECRET.encode(), "w1")
+    await link.connect()
+    closed: list[asyncio.Future[None]] = []
+
+    def close_hub() -> None:
+        closed.append(asyncio.ensure_future(hub.close()))
+
+    def on_event(sender: str, event: Event) -> None:
+        if not closed:  # inside the hub's reading loop, just before its next XREAD
+            _after(depth, close_hub)
+
+    await hub.start(on_event, lambda worker: None)
+    await asyncio.sleep(0.2)  # the hub's XREAD is waiting
+    await link.write(Event("result", {"command": 1, "error": ""}))
+    for _ in range(100):
+        if closed:
+            break
+        await asyncio.sleep(0.02)
+    assert closed, "the hub delivered the event"
+    await asyncio.wait_for(closed[0], 10)  # the hub closed: its loops ended
+
+    def close_link() -> None:
+        closed.append(asyncio.ensure_future(link.close()))
+
+    link.send_nowait(Event("result", {"command": 2, "error": ""}))  # the writer's XADD
+    _after(depth, close_link)
+    for _ in range(100):
+        if len(closed) == 2:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.wait_for(closed[1], 10)  # the outbox closed: its writer ended
+
+
+@pytest.mark.timeout(90)
+async def test_a_redis_worker_stops_cleanly_on_sigterm(redis_server: Redis) -> None:
+    """`salon media-worker --redis` answers SIGTERM by leaving: it ends its command stream
+    (by flag as well as by cancellation, which redis-py can lose), closes its engine,
+    removes its registry key (the node sees it gone at once) and exits 0."""
+    import signal
+
+    from media.worker.protocol import Event
+    from media.worker.redis_bus import RedisHub
+
+    node_url = "http://127.0.0.1:1"
+    hub = RedisHub(redis_server.url, node_url, SECRET.encode(), poll=0.05)
+    hellos: list[str] = []
+    dead: list[str] = []
+
+    def on_event(sender: str, event: Event) -> None:
+        if event.kind == "hello":
+            hellos.append(sender)
+
+    await hub.start(on_event, dead.append)
+    process = start_worker(node_url, redis_server.url)
+    try:
+        for _ in range(600):
+            if hellos:
+                break
+            await asyncio.sleep(0.05)
+        assert hellos, "the worker said hello"
+        await asyncio.sleep(0.5)  # heartbeats: the hub knows it alive
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 20)
+        assert code == 0
+        for _ in range(100):
+            if dead:
+                break
+            await asyncio.sleep(0.05)
+        assert dead == hellos, "its registry key went with it"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        await hub.close()
