@@ -56,7 +56,7 @@ if [ "$#" -gt 0 ]; then exec .venv/bin/python -m pytest "$@"; fi
 # move audio in real time against bounds of their own (a listener hears again within 3 s,
 # no gap over 1 s) one after another in the foreground, everything else beside them at
 # nice 10, so it takes what they leave of the cores rather than starve their 20 ms clocks.
-REALTIME=(tests/browser tests/network tests/workers)
+REALTIME=(tests/browser tests/media tests/network tests/workers)
 rest=()
 for dir in tests/*/; do
     dir=${dir%/}

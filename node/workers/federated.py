@@ -23,6 +23,7 @@ from nacl.public import PrivateKey, PublicKey
 
 from media.participants import SendToParticipant
 from media.signaling import Reconnect, SignalError
+from media.worker.bus import cancel_loops
 from node.workers.pool import WorkerCommandError, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,9 @@ class CommandQueue:
         await self._queue.join()
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        # cancelled again while it runs on: a cancellation can be lost in the bus's send
+        # or in pool.call's wait_for (media/worker/bus.py says why)
+        await cancel_loops(self._task)
 
 
 class WorkerOriginTrunk:
