@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.network import eventually
 from tests.support.nodes import NodeFactory
 from tests.support.workers import (
     SECRET,
@@ -73,14 +74,18 @@ async def test_concurrent_sends_reach_the_worker_in_sequence_order(
         assert got == list(range(count)) and link.refused == 0
         results = [Event("result", {"command": n, "error": ""}) for n in range(count)]
         await asyncio.gather(*(link.write(e) for e in results))
-        for _ in range(200):
-            if len(events) >= count:
-                break
-            await asyncio.sleep(0.05)
+        await _until(lambda: len(events) >= count, 10)
         assert len(events) == count and hub.refused == 0
     finally:
         await hub.close()
         await link.close()
+
+
+async def _until(condition: Callable[[], bool], timeout: float) -> None:
+    async def check() -> bool:
+        return condition()
+
+    await eventually(check, timeout)
 
 
 def _after(depth: int, call: Callable[[], object]) -> None:
@@ -130,11 +135,7 @@ async def _close_at(redis_server: Redis, depth: int) -> None:
     await hub.start(on_event, lambda worker: None)
     await asyncio.sleep(0.2)  # the hub's XREAD is waiting
     await link.write(Event("result", {"command": 1, "error": ""}))
-    for _ in range(100):
-        if closed:
-            break
-        await asyncio.sleep(0.02)
-    assert closed, "the hub delivered the event"
+    await _until(lambda: bool(closed), 2)  # the hub delivered the event
     await asyncio.wait_for(closed[0], 10)  # the hub closed: its loops ended
 
     def close_link() -> None:
@@ -142,10 +143,7 @@ async def _close_at(redis_server: Redis, depth: int) -> None:
 
     link.send_nowait(Event("result", {"command": 2, "error": ""}))  # the writer's XADD
     _after(depth, close_link)
-    for _ in range(100):
-        if len(closed) == 2:
-            break
-        await asyncio.sleep(0.02)
+    await _until(lambda: len(closed) == 2, 2)
     await asyncio.wait_for(closed[1], 10)  # the outbox closed: its writer ended
 
 
@@ -171,19 +169,12 @@ async def test_a_redis_worker_stops_cleanly_on_sigterm(redis_server: Redis) -> N
     await hub.start(on_event, dead.append)
     process = start_worker(node_url, redis_server.url)
     try:
-        for _ in range(600):
-            if hellos:
-                break
-            await asyncio.sleep(0.05)
-        assert hellos, "the worker said hello"
+        await _until(lambda: bool(hellos), 30)  # the worker said hello
         await asyncio.sleep(0.5)  # heartbeats: the hub knows it alive
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.wait, 20)
         assert code == 0
-        for _ in range(100):
-            if dead:
-                break
-            await asyncio.sleep(0.05)
+        await _until(lambda: bool(dead), 5)
         assert dead == hellos, "its registry key went with it"
     finally:
         if process.poll() is None:
