@@ -50,26 +50,4 @@ tests/interop/.bovine-venv/bin/python -m pip install -q --disable-pip-version-ch
 
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
-echo "== pytest"
-if [ "$#" -gt 0 ]; then exec .venv/bin/python -m pytest "$@"; fi
-# The whole suite runs as two pytest processes at once (docs/testing.md): the tests that
-# move audio in real time against bounds of their own (a listener hears again within 3 s,
-# no gap over 1 s) one after another in the foreground, everything else beside them at
-# nice 10, so it takes what they leave of the cores rather than starve their 20 ms clocks.
-REALTIME=(tests/browser tests/media tests/network tests/workers)
-rest=()
-for dir in tests/*/; do
-    dir=${dir%/}
-    [[ " ${REALTIME[*]} " == *" $dir "* || "$dir" == tests/support ]] || rest+=("$dir")
-done
-log=$(mktemp /tmp/salon-tests.XXXXXX)
-nice -n 10 .venv/bin/python -m pytest -p no:cacheprovider "${rest[@]}" >"$log" 2>&1 &
-others=$!
-trap 'kill "$others" 2>/dev/null || true' INT TERM
-status=0
-.venv/bin/python -m pytest "${REALTIME[@]}" || status=$?
-wait "$others" || status=$((status ? status : $?))
-echo "== pytest: ${rest[*]} (run beside the above)"
-cat "$log"
-rm -f "$log"
-exit "$status"
+echo "== pytest"; .venv/bin/python -m pytest "$@"
